@@ -1,0 +1,1 @@
+"""geomon's Typer command-line app (installed as ``geomon.cli``)."""
