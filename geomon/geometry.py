@@ -1,0 +1,405 @@
+"""Fast point-in-polygon for integrators: drop-in ``contains_xy``/``intersects_xy`` and ``ZoneIndex``.
+
+``contains_xy(geom, x, y)`` and ``intersects_xy(geom, x, y)`` return what
+shapely's functions of the same names return, boundary rules included, but
+answer from a per-polygon grid index (see :mod:`geomon.kernels.pip`) built on
+first use and cached for that geometry object. ``ZoneIndex`` answers many zones
+at once with the pairs shapely's ``STRtree.query`` would give.
+
+Examples
+--------
+>>> import numpy as np, shapely, geomon
+>>> square = shapely.box(0, 0, 10, 10)
+>>> geomon.contains_xy(square, np.array([5.0, 10.0, 11.0]), np.array([5.0, 5.0, 5.0]))
+array([ True, False, False])
+>>> geomon.intersects_xy(square, np.array([5.0, 10.0, 11.0]), np.array([5.0, 5.0, 5.0]))
+array([ True,  True, False])
+>>> zones = geomon.ZoneIndex([square, shapely.box(8, 8, 20, 20)])
+>>> point_index, zone_index = zones.query_xy(np.array([9.0, 15.0]), np.array([9.0, 15.0]))
+>>> point_index, zone_index
+(array([0, 0, 1]), array([0, 1, 1]))
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import shapely
+
+from geomon.kernels import boundary_distance as _dist
+from geomon.kernels import pip as _pip
+from geomon.kernels import zone_index as _zi
+
+_EPS = np.finfo(np.float64).eps
+_AREAL = (shapely.Polygon, shapely.MultiPolygon)
+
+#: Grid density for a lone polygon: queries against one polygon are usually
+#: many points, so a fine grid (more one-byte answers) pays for itself.
+_SINGLE_CELLS_PER_EDGE = 8
+_SINGLE_MIN_CELLS = 4096
+#: Zones of a ZoneIndex are many and mostly small.
+_ZONE_CELLS_PER_EDGE = 4
+_ZONE_MIN_CELLS = 64
+_MAX_CELLS = 1 << 22
+
+
+@dataclass(frozen=True)
+class _Edges:
+    """All directed edges of a set of polygons, grouped by polygon."""
+
+    edges: np.ndarray  # (n, 4) float64: x1, y1, x2, y2
+    prev_edge: np.ndarray  # (n,) int64, global ids
+    next_edge: np.ndarray  # (n,) int64, global ids
+    offsets: np.ndarray  # (n_geoms + 1,) int64: edges of geom g are offsets[g]:offsets[g+1]
+
+
+def _edges_of(geoms: np.ndarray) -> _Edges:
+    """Edges of every ring of every (multi)polygon in ``geoms``, in the ragged layout."""
+    n_geoms = len(geoms)
+    parts, part_geom = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
+    n_rings = len(rings)
+    ring_len = np.bincount(coord_ring, minlength=n_rings).astype(np.int64)
+    ring_start = np.concatenate([[0], np.cumsum(ring_len)[:-1]]).astype(np.int64)
+    # Rings are closed (last coordinate repeats the first): edge k joins k and k+1.
+    edge_len = np.maximum(ring_len - 1, 0)
+    edge_ring = np.repeat(np.arange(n_rings), edge_len)
+    edge_start = np.concatenate([[0], np.cumsum(edge_len)[:-1]]).astype(np.int64)
+    pos = np.arange(edge_len.sum(), dtype=np.int64) - edge_start[edge_ring]
+    src = ring_start[edge_ring] + pos
+    edges = np.ascontiguousarray(np.column_stack([coords[src], coords[src + 1]]), dtype=np.float64)
+    length = edge_len[edge_ring]
+    next_edge = edge_start[edge_ring] + (pos + 1) % np.maximum(length, 1)
+    prev_edge = edge_start[edge_ring] + (pos - 1) % np.maximum(length, 1)
+    edge_geom = part_geom[ring_part[edge_ring]]
+    offsets = np.zeros(n_geoms + 1, np.int64)
+    np.cumsum(np.bincount(edge_geom, minlength=n_geoms), out=offsets[1:])
+    return _Edges(edges, prev_edge.astype(np.int64), next_edge.astype(np.int64), offsets)
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """One polygon's classified grid (arrays as :func:`geomon.kernels.pip.build_grid` returns)."""
+
+    grid: np.ndarray  # (6,) xmin, ymin, xmax, ymax, 1/cw, 1/ch
+    nx: int
+    ny: int
+    state: np.ndarray
+    offsets: np.ndarray
+    cell_edges: np.ndarray
+    n_raw: np.ndarray
+    edges: np.ndarray
+
+
+def _grid_shape(bounds, n_edges, cells_per_edge, min_cells):
+    xmin, ymin, xmax, ymax = bounds
+    width = xmax - xmin
+    height = ymax - ymin
+    target = int(min(max(cells_per_edge * n_edges, min_cells), _MAX_CELLS))
+    if width > 0 and height > 0:
+        nx = int(np.clip(round(np.sqrt(target * width / height)), 1, target))
+        ny = int(np.clip(round(target / nx), 1, target))
+    elif width > 0:
+        nx, ny = min(target, max(n_edges, 1)), 1
+    elif height > 0:
+        nx, ny = 1, min(target, max(n_edges, 1))
+    else:
+        nx = ny = 1
+    cw = width / nx if width > 0 else 1.0
+    ch = height / ny if height > 0 else 1.0
+    # Larger than any rounding error of the cell lookup int((x - xmin) / cw).
+    mx = 1e-6 * cw + 64 * _EPS * (abs(xmin) + abs(xmax))
+    my = 1e-6 * ch + 64 * _EPS * (abs(ymin) + abs(ymax))
+    return nx, ny, cw, ch, mx, my
+
+
+def _build(edges, prev_edge, next_edge, cells_per_edge, min_cells) -> _Grid:
+    """Grid for one polygon given its edges (local edge ids)."""
+    if edges.shape[0] == 0:
+        bounds = (np.inf, np.inf, -np.inf, -np.inf)
+        empty = np.zeros(1, np.uint8)
+        return _Grid(np.array([*bounds, 1.0, 1.0]), 1, 1, empty, np.zeros(2, np.int64),
+                     np.zeros(0, np.int64), np.zeros(1, np.int64), edges)
+    xs = edges[:, [0, 2]]
+    ys = edges[:, [1, 3]]
+    bounds = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
+    nx, ny, cw, ch, mx, my = _grid_shape(bounds, edges.shape[0], cells_per_edge, min_cells)
+    state, offsets, cell_edges, n_raw = _pip.build_grid(
+        edges, prev_edge, next_edge, bounds[0], bounds[1], cw, ch, nx, ny, mx, my
+    )
+    grid = np.array([*bounds, 1.0 / cw, 1.0 / ch])
+    return _Grid(grid, nx, ny, state, offsets, cell_edges, n_raw, edges)
+
+
+def _build_single(geom) -> _Grid:
+    e = _edges_of(np.array([geom], dtype=object))
+    return _build(e.edges, e.prev_edge, e.next_edge, _SINGLE_CELLS_PER_EDGE, _SINGLE_MIN_CELLS)
+
+
+class _GridCache:
+    """Grids of recently used geometries, keyed by object identity.
+
+    The geometry is held with its grid, so its ``id`` cannot be reused while
+    the entry lives; shapely geometries are immutable, so a grid never goes
+    stale.
+    """
+
+    def __init__(self, max_entries: int = 64):
+        self._entries: OrderedDict[int, tuple[object, _Grid]] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, geom) -> _Grid:
+        key = id(geom)
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] is geom:
+                self._entries.move_to_end(key)
+                return hit[1]
+        grid = _build_single(geom)
+        with self._lock:
+            self._entries[key] = (geom, grid)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return grid
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_CACHE = _GridCache()
+
+
+def _fast_path(geom) -> bool:
+    return isinstance(geom, _AREAL) and not geom.is_empty
+
+
+def _as_points(x, y):
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    x, y = np.broadcast_arrays(x, y)
+    shape = x.shape
+    return np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(y).reshape(-1), shape
+
+
+def _shaped(out: np.ndarray, shape):
+    out = out.reshape(shape)
+    return out[()] if out.ndim == 0 else out
+
+
+def _locate_xy(geom, x, y, threshold):
+    grid = _CACHE.get(geom)
+    xf, yf, shape = _as_points(x, y)
+    out = np.empty(xf.size, dtype=np.bool_)
+    _pip.locate_points(xf, yf, grid.grid, grid.nx, grid.ny, grid.state, grid.offsets,
+                       grid.cell_edges, grid.edges, threshold, out)
+    return _shaped(out, shape)
+
+
+def contains_xy(geom, x, y, **kwargs):
+    """Whether ``geom`` contains each point (x, y): a drop-in for :func:`shapely.contains_xy`.
+
+    Points on the boundary are not contained, exactly as in shapely. For a
+    single non-empty Polygon or MultiPolygon the answer comes from geomon's
+    grid index, built on the first call with that geometry object and cached;
+    anything else (arrays of geometries, lines, points, empty or missing
+    geometries, ufunc keyword arguments) is passed to shapely unchanged.
+
+    Parameters
+    ----------
+    geom : shapely geometry
+        Zone, in the same planar CRS as the points.
+    x, y : float or array_like
+        Point coordinates; broadcast against each other.
+
+    Returns
+    -------
+    numpy.ndarray of bool, or numpy.bool_ for scalar input.
+
+    Examples
+    --------
+    >>> import shapely, geomon
+    >>> geomon.contains_xy(shapely.box(0, 0, 1, 1), [0.5, 1.0], [0.5, 0.5])
+    array([ True, False])
+    """
+    if kwargs or not _fast_path(geom):
+        return shapely.contains_xy(geom, x, y, **kwargs)
+    return _locate_xy(geom, x, y, _pip.LOC_INTERIOR)
+
+
+def intersects_xy(geom, x, y, **kwargs):
+    """Whether ``geom`` intersects each point (x, y): a drop-in for :func:`shapely.intersects_xy`.
+
+    Points on the boundary intersect. Same fast path and fallback as
+    :func:`contains_xy`.
+
+    Examples
+    --------
+    >>> import shapely, geomon
+    >>> geomon.intersects_xy(shapely.box(0, 0, 1, 1), [0.5, 1.0, 2.0], [0.5, 0.5, 0.5])
+    array([ True,  True, False])
+    """
+    if kwargs or not _fast_path(geom):
+        return shapely.intersects_xy(geom, x, y, **kwargs)
+    return _locate_xy(geom, x, y, _pip.LOC_BOUNDARY)
+
+
+def signed_distance_xy(geom, x, y, cap):
+    """Signed distance from each point to the boundary of a (multi)polygon, capped.
+
+    Positive inside, negative outside, 0 on the boundary; magnitudes larger than
+    ``cap`` are returned as ``cap`` (with the sign). Units are those of the
+    coordinates: metres in geomon's projected frame. Detectors use it to ask
+    "how far inside or outside, against the fix's uncertainty".
+
+    Parameters
+    ----------
+    geom : shapely.Polygon or shapely.MultiPolygon
+    x, y : float or array_like
+        Points, broadcast against each other; NaN gives NaN.
+    cap : float
+        Largest magnitude of interest, > 0 (e.g. ``500.0`` metres).
+
+    Examples
+    --------
+    >>> import shapely, geomon
+    >>> geomon.signed_distance_xy(shapely.box(0, 0, 10, 10), [5.0, 12.0, 50.0], [1.0, 5.0, 5.0], cap=20.0)
+    array([  1.,  -2., -20.])
+    """
+    if not isinstance(geom, _AREAL):
+        raise TypeError(f"signed_distance_xy needs a Polygon or MultiPolygon, got {type(geom).__name__}")
+    if not cap > 0:
+        raise ValueError(f"cap must be > 0, got {cap!r}")
+    xf, yf, shape = _as_points(x, y)
+    if geom.is_empty:
+        out = np.where(np.isnan(xf) | np.isnan(yf), np.nan, -float(cap))
+        return _shaped(out, shape)
+    grid = _CACHE.get(geom)
+    out = np.empty(xf.size, dtype=np.float64)
+    _dist.signed_distance(xf, yf, grid.grid, grid.nx, grid.ny, grid.state, grid.offsets,
+                          grid.cell_edges, grid.n_raw, grid.edges, float(cap), out)
+    return _shaped(out, shape)
+
+
+_PREDICATES = {"intersects": _pip.LOC_BOUNDARY, "contains": _pip.LOC_INTERIOR}
+
+
+class ZoneIndex:
+    """Which zones each point falls in, for many points and many zones.
+
+    Parameters
+    ----------
+    geoms : array_like of shapely geometries
+        Zones (Polygon or MultiPolygon) in the points' planar CRS. ``None`` and
+        empty geometries are allowed and never match, as in ``STRtree``.
+
+    Notes
+    -----
+    ``query_xy(x, y, "intersects")`` returns the pairs of
+    ``shapely.STRtree(geoms).query(shapely.points(x, y), predicate="intersects")``
+    and ``query_xy(x, y, "contains")`` ("the zone contains the point", as in
+    :func:`contains_xy`) the pairs of STRtree's ``predicate="within"`` (the
+    point is within the zone). Pairs come sorted by point, then zone.
+
+    Examples
+    --------
+    >>> import numpy as np, shapely, geomon
+    >>> index = geomon.ZoneIndex([shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3)])
+    >>> index.query_xy(np.array([1.5, 2.0, 9.0]), np.array([1.5, 2.0, 9.0]), predicate="contains")
+    (array([0, 0, 1]), array([0, 1, 1]))
+    """
+
+    def __init__(self, geoms):
+        geoms = np.asarray(geoms, dtype=object).reshape(-1)
+        bad = [i for i, g in enumerate(geoms) if g is not None and not isinstance(g, _AREAL)]
+        if bad:
+            raise TypeError(
+                f"ZoneIndex takes Polygon or MultiPolygon zones; zone {bad[0]} is "
+                f"{type(geoms[bad[0]]).__name__}"
+            )
+        self.geometries = geoms
+        present = np.array([g if g is not None else shapely.Polygon() for g in geoms], dtype=object)
+        e = _edges_of(present) if len(geoms) else None
+        grids = []
+        for z in range(len(geoms)):
+            lo, hi = e.offsets[z], e.offsets[z + 1]
+            grids.append(_build(e.edges[lo:hi], e.prev_edge[lo:hi] - lo, e.next_edge[lo:hi] - lo,
+                                _ZONE_CELLS_PER_EDGE, _ZONE_MIN_CELLS))
+        self._pack(grids, e)
+
+    def _pack(self, grids, e):
+        nz = len(grids)
+        self._zone_grid = np.array([g.grid for g in grids], dtype=np.float64).reshape(nz, 6)
+        self._zone_shape = np.array([(g.nx, g.ny) for g in grids], dtype=np.int64).reshape(nz, 2)
+        n_cells = np.array([g.state.size for g in grids], dtype=np.int64)
+        self._zone_base = np.concatenate([[0], np.cumsum(n_cells)[:-1]]).astype(np.int64)
+        self._state = np.concatenate([g.state for g in grids]) if nz else np.zeros(0, np.uint8)
+        list_len = np.array([g.cell_edges.size for g in grids], dtype=np.int64)
+        list_base = np.concatenate([[0], np.cumsum(list_len)[:-1]]).astype(np.int64)
+        offsets = [g.offsets[:-1] + b for g, b in zip(grids, list_base)]
+        self._offsets = np.concatenate([*offsets, [int(list_len.sum())]]).astype(np.int64)
+        edge_base = e.offsets[:-1] if nz else np.zeros(0, np.int64)
+        self._cell_edges = (
+            np.concatenate([g.cell_edges + b for g, b in zip(grids, edge_base)]) if nz else np.zeros(0, np.int64)
+        )
+        self._edges = e.edges if nz else np.zeros((0, 4))
+        self._build_coarse()
+
+    def _build_coarse(self):
+        zg = self._zone_grid
+        live = zg[:, 0] <= zg[:, 2]
+        if not live.any():
+            self._coarse = np.array([0.0, 0.0, -1.0, -1.0, 1.0, 1.0])
+            self._gnx = self._gny = 1
+            self._g_offsets = np.zeros(2, np.int64)
+            self._g_zones = np.zeros(0, np.int64)
+            return
+        bounds = (zg[live, 0].min(), zg[live, 1].min(), zg[live, 2].max(), zg[live, 3].max())
+        gnx, gny, cw, ch, mx, my = _grid_shape(bounds, int(live.sum()), 4, 1)
+        self._coarse = np.array([*bounds, 1.0 / cw, 1.0 / ch])
+        self._gnx, self._gny = gnx, gny
+        self._g_offsets, self._g_zones = _zi.build_coarse_grid(
+            zg, bounds[0], bounds[1], 1.0 / cw, 1.0 / ch, gnx, gny, max(mx, my)
+        )
+
+    def __len__(self) -> int:
+        return len(self.geometries)
+
+    def query_xy(self, x, y, predicate: Literal["intersects", "contains"] = "intersects"):
+        """Pairs (point, zone) where the zone intersects / contains the point.
+
+        Parameters
+        ----------
+        x, y : array_like of float
+            Points, broadcast against each other and flattened.
+        predicate : {"intersects", "contains"}
+            "intersects" counts boundary points, "contains" does not.
+
+        Returns
+        -------
+        point_index, zone_index : int64 arrays of equal length
+            Sorted by point, then zone.
+        """
+        threshold = _PREDICATES.get(predicate)
+        if threshold is None:
+            raise ValueError(f"predicate must be one of {sorted(_PREDICATES)}, got {predicate!r}")
+        xf, yf, _ = _as_points(x, y)
+        args = (self._coarse, self._gnx, self._gny, self._g_offsets, self._g_zones,
+                self._zone_grid, self._zone_shape, self._zone_base, self._state, self._offsets,
+                self._cell_edges, self._edges, threshold)
+        counts = np.empty(xf.size, np.int64)
+        _zi.count_hits(xf, yf, *args, counts)
+        pair_offsets = np.zeros(xf.size + 1, np.int64)
+        np.cumsum(counts, out=pair_offsets[1:])
+        n = int(pair_offsets[-1])
+        point_index = np.empty(n, np.int64)
+        zone_index = np.empty(n, np.int64)
+        _zi.fill_hits(xf, yf, *args, pair_offsets, point_index, zone_index)
+        return point_index, zone_index

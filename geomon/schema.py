@@ -1,0 +1,120 @@
+"""Arrow schemas of geomon's inputs and of the quarantine that loading produces.
+
+Every table geomon reads is checked against one of these schemas by
+:mod:`geomon.load`. Columns listed here have fixed names and types; any other
+column a user supplies is kept, after the canonical ones, and never rejected.
+
+Coordinates are longitude/latitude in degrees on WGS84 (CGCS2000 coincides with
+WGS84 to a few centimetres, far below fix accuracy). Times are UTC.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+#: Kinds of fix a device or app reports. ``gnss`` is a satellite fix
+#: (BeiDou/GPS), ``cell`` a base-station fix, ``wifi`` an access-point fix,
+#: ``checkin`` a fix taken at a supervised check-in.
+SOURCES: tuple[str, ...] = ("gnss", "cell", "wifi", "checkin")
+
+#: Supervision levels of a subject.
+LEVELS: tuple[str, ...] = ("strict", "ordinary")
+
+#: Zone kinds geomon understands.
+ZONE_KINDS: tuple[str, ...] = (
+    "permitted",
+    "forbidden",
+    "home",
+    "office",
+    "place_of_concern",
+    "camera",
+    "jurisdiction",
+)
+
+#: Timestamp type of every event time: epoch milliseconds, UTC.
+TS_TYPE = pa.timestamp("ms", tz="UTC")
+
+#: Position fixes.
+#:
+#: ``accuracy_m`` is the reported 1-sigma horizontal accuracy in metres. It may
+#: be null (the device did not report one); filling it with a per-source default
+#: is the fusion step's job, not loading's. Canonical columns are non-null
+#: except ``accuracy_m``.
+FIX_SCHEMA = pa.schema(
+    [
+        pa.field("subject_id", pa.string(), nullable=False),
+        pa.field("ts", TS_TYPE, nullable=False),
+        pa.field("lon", pa.float64(), nullable=False),
+        pa.field("lat", pa.float64(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("accuracy_m", pa.float32(), nullable=True),
+    ]
+)
+
+#: Columns a fix input must have. A missing ``accuracy_m`` column is read as
+#: all-null accuracy.
+FIX_REQUIRED: tuple[str, ...] = ("subject_id", "ts", "lon", "lat", "source")
+
+#: Subjects under supervision. ``home_zone_id`` may be null; a missing
+#: ``home_zone_id`` column is read as all null.
+SUBJECT_SCHEMA = pa.schema(
+    [
+        pa.field("subject_id", pa.string(), nullable=False),
+        pa.field("level", pa.string(), nullable=False),
+        pa.field("office_id", pa.string(), nullable=False),
+        pa.field("home_zone_id", pa.string(), nullable=True),
+    ]
+)
+
+#: Columns a subject input must have.
+SUBJECT_REQUIRED: tuple[str, ...] = ("subject_id", "level", "office_id")
+
+#: Canonical zone properties, in the order :func:`geomon.load.load_zones`
+#: returns them. ``subject_ids`` null means the zone applies to every subject;
+#: ``schedule`` is kept as JSON text for the schedule parser; ``buffer_m`` is a
+#: distance in metres (negative shrinks the zone).
+ZONE_PROPERTIES_SCHEMA = pa.schema(
+    [
+        pa.field("zone_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("buffer_m", pa.float64(), nullable=True),
+        pa.field("schedule", pa.string(), nullable=True),
+        pa.field("subject_ids", pa.list_(pa.string()), nullable=True),
+        pa.field("office_id", pa.string(), nullable=True),
+    ]
+)
+
+#: Rows a load refused, one per refused input row, with the first reason found.
+#:
+#: ``source_name`` is the file path or table name, ``row`` the 0-based row (or
+#: feature) number in the input (for CSV: the data record, header excluded),
+#: ``field`` the offending column (null when the whole row is at fault, as for
+#: duplicates), ``reason`` a stable reason code such as ``lon_out_of_range``
+#: and ``raw`` the input row as JSON text, values as read.
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("source_name", pa.string(), nullable=False),
+        pa.field("row", pa.int64(), nullable=False),
+        pa.field("field", pa.string(), nullable=True),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("raw", pa.string(), nullable=True),
+    ]
+)
+
+#: Zone geometries a load changed, one row per change. ``repair`` is one of
+#: ``ring_closed``, ``winding_reoriented``, ``made_valid``; ``detail`` says
+#: what was wrong (for ``made_valid`` the text of ``shapely.is_valid_reason``).
+REPAIR_SCHEMA = pa.schema(
+    [
+        pa.field("source_name", pa.string(), nullable=False),
+        pa.field("row", pa.int64(), nullable=False),
+        pa.field("zone_id", pa.string(), nullable=True),
+        pa.field("repair", pa.string(), nullable=False),
+        pa.field("detail", pa.string(), nullable=True),
+    ]
+)
+
+
+def empty_quarantine() -> pa.Table:
+    """Return an empty table in :data:`QUARANTINE_SCHEMA`."""
+    return QUARANTINE_SCHEMA.empty_table()
