@@ -92,7 +92,8 @@ class _Grid:
     state: np.ndarray
     offsets: np.ndarray
     cell_edges: np.ndarray
-    n_raw: np.ndarray
+    toggle_offsets: np.ndarray
+    toggles: np.ndarray
     edges: np.ndarray
 
 
@@ -124,16 +125,16 @@ def _build(edges, prev_edge, next_edge, cells_per_edge, min_cells) -> _Grid:
         bounds = (np.inf, np.inf, -np.inf, -np.inf)
         empty = np.zeros(1, np.uint8)
         return _Grid(np.array([*bounds, 1.0, 1.0]), 1, 1, empty, np.zeros(2, np.int64),
-                     np.zeros(0, np.int64), np.zeros(1, np.int64), edges)
+                     np.zeros(0, np.int64), np.zeros(2, np.int64), np.zeros(0), edges)
     xs = edges[:, [0, 2]]
     ys = edges[:, [1, 3]]
     bounds = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
     nx, ny, cw, ch, mx, my = _grid_shape(bounds, edges.shape[0], cells_per_edge, min_cells)
-    state, offsets, cell_edges, n_raw = _pip.build_grid(
+    state, offsets, cell_edges, toggle_offsets, toggles = _pip.build_grid(
         edges, prev_edge, next_edge, bounds[0], bounds[1], cw, ch, nx, ny, mx, my
     )
     grid = np.array([*bounds, 1.0 / cw, 1.0 / ch])
-    return _Grid(grid, nx, ny, state, offsets, cell_edges, n_raw, edges)
+    return _Grid(grid, nx, ny, state, offsets, cell_edges, toggle_offsets, toggles, edges)
 
 
 def _build_single(geom) -> _Grid:
@@ -199,7 +200,7 @@ def _locate_xy(geom, x, y, threshold):
     xf, yf, shape = _as_points(x, y)
     out = np.empty(xf.size, dtype=np.bool_)
     _pip.locate_points(xf, yf, grid.grid, grid.nx, grid.ny, grid.state, grid.offsets,
-                       grid.cell_edges, grid.edges, threshold, out)
+                       grid.cell_edges, grid.edges, grid.toggle_offsets, grid.toggles, threshold, out)
     return _shaped(out, shape)
 
 
@@ -284,8 +285,17 @@ def signed_distance_xy(geom, x, y, cap):
     grid = _CACHE.get(geom)
     out = np.empty(xf.size, dtype=np.float64)
     _dist.signed_distance(xf, yf, grid.grid, grid.nx, grid.ny, grid.state, grid.offsets,
-                          grid.cell_edges, grid.n_raw, grid.edges, float(cap), out)
+                          grid.cell_edges, grid.edges, grid.toggle_offsets, grid.toggles, float(cap), out)
     return _shaped(out, shape)
+
+
+def _concat_offsets(parts):
+    """Concatenate CSR offset arrays of consecutive blocks into one."""
+    if not parts:
+        return np.zeros(1, np.int64)
+    sizes = np.array([p[-1] for p in parts], dtype=np.int64)
+    bases = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return np.concatenate([*(p[:-1] + b for p, b in zip(parts, bases)), [sizes.sum()]]).astype(np.int64)
 
 
 _PREDICATES = {"intersects": _pip.LOC_BOUNDARY, "contains": _pip.LOC_INTERIOR}
@@ -341,10 +351,9 @@ class ZoneIndex:
         n_cells = np.array([g.state.size for g in grids], dtype=np.int64)
         self._zone_base = np.concatenate([[0], np.cumsum(n_cells)[:-1]]).astype(np.int64)
         self._state = np.concatenate([g.state for g in grids]) if nz else np.zeros(0, np.uint8)
-        list_len = np.array([g.cell_edges.size for g in grids], dtype=np.int64)
-        list_base = np.concatenate([[0], np.cumsum(list_len)[:-1]]).astype(np.int64)
-        offsets = [g.offsets[:-1] + b for g, b in zip(grids, list_base)]
-        self._offsets = np.concatenate([*offsets, [int(list_len.sum())]]).astype(np.int64)
+        self._offsets = _concat_offsets([g.offsets for g in grids])
+        self._toggle_offsets = _concat_offsets([g.toggle_offsets for g in grids])
+        self._toggles = np.concatenate([g.toggles for g in grids]) if nz else np.zeros(0)
         edge_base = e.offsets[:-1] if nz else np.zeros(0, np.int64)
         self._cell_edges = (
             np.concatenate([g.cell_edges + b for g, b in zip(grids, edge_base)]) if nz else np.zeros(0, np.int64)
@@ -393,7 +402,7 @@ class ZoneIndex:
         xf, yf, _ = _as_points(x, y)
         args = (self._coarse, self._gnx, self._gny, self._g_offsets, self._g_zones,
                 self._zone_grid, self._zone_shape, self._zone_base, self._state, self._offsets,
-                self._cell_edges, self._edges, threshold)
+                self._cell_edges, self._edges, self._toggle_offsets, self._toggles, threshold)
         counts = np.empty(xf.size, np.int64)
         _zi.count_hits(xf, yf, *args, counts)
         pair_offsets = np.zeros(xf.size + 1, np.int64)

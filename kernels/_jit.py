@@ -16,4 +16,8 @@ jit = numba.njit(cache=True, nogil=True)
 #: polygons). Only use it where each iteration writes its own output slot.
 jit_parallel = numba.njit(cache=True, nogil=True, parallel=True)
 
+#: Small per-point function inlined into its callers at numba IR level, so a
+#: branchy fast path is compiled inside the caller's loop instead of called.
+jit_inline = numba.njit(cache=True, nogil=True, inline="always")
+
 prange = numba.prange

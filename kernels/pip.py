@@ -5,10 +5,10 @@ bounding box is cut into a uniform grid. Each cell is classified once:
 
 * a cell that no edge touches is wholly interior or wholly exterior: a point
   falling there is answered by one byte;
-* a boundary cell keeps the list of edges that touch it, closed under one rule
-  given below, plus one parity bit. A point there runs the ray-crossing test of
-  GEOS (shapely) against that short list only, and the parity bit stands for
-  every other edge of the polygon.
+* a boundary cell keeps the list of edges that touch it, one parity bit and a
+  few "toggle" heights. A point there runs the ray-crossing test of GEOS
+  (shapely) against that short list only; the parity bit and the toggles below
+  the point stand for every other edge of the polygon.
 
 So a query touches one byte for most points and a handful of edges otherwise,
 whatever the vertex count, and the boundary decisions (a point on an edge or a
@@ -16,19 +16,19 @@ vertex is on the boundary, the half-open vertex rule, exact orientation) are
 those of GEOS's ``RayCrossingCounter``, which is what shapely's ``contains_xy``
 and ``intersects_xy`` use.
 
-Why the parity bit is exact. Cast the ray from query point p to +x. An edge
-that does not touch the (slightly inflated) cell can only cross that ray right
-of the cell's right side ``xr``, so its contribution is ``[edge crosses the line
-y = p.y right of xr]``. Sweeping y across the cell's row band, that count changes
-only at edges that cross the cell's right side (they touch the cell) and at
-vertices right of the cell inside the band, where the GEOS half-open rule
-changes the count by 0 or 2 if both edges at the vertex are outside the list.
-Closing the list under "a vertex right of the cell and inside the band brings
-its other edge" makes every such vertex have both or neither edge in the list,
-so the parity of the rest is constant over the band and is computed once at
-the band's centre line. The cell is inflated by a margin larger than the
-rounding error of the cell lookup, and edges are rasterised with twice that
-margin, so float rounding can only add edges to a list, never lose one.
+Why this is exact. Cast the ray from query point p to +x. An edge that does
+not touch the (slightly inflated) cell meets the cell's row band either wholly
+left of the cell (never crossed), wholly right of it, or not at all. Those
+right of it cross the ray exactly when ``y_lo <= p.y < y_hi`` (GEOS's half-open
+rule), so as p.y sweeps the band their parity changes only at their end points
+inside the band. At a vertex where both edges are off the list the two changes
+cancel; what remains are the ends of the chains of off-list edges that hang
+off the cell's own edges to the right, found by walking those chains once at
+build time: the toggles. The parity at one height (the band's centre line) is
+counted once with a sorted sweep of the row's crossings. The cell is inflated
+by a margin larger than the rounding error of the cell lookup, and edges are
+rasterised with twice that margin, so float rounding can only add edges to a
+list, never lose one.
 
 Notes
 -----
@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geomon.kernels._jit import jit, jit_parallel, prange
+from geomon.kernels._jit import jit, jit_inline, jit_parallel, prange
 from geomon.kernels.robust import orientation_index
 
 #: Cell states.
@@ -114,32 +114,73 @@ def _rasterise(edges, xmin, ymin, cw, ch, nx, ny, mx, my):
 
 
 @jit
-def _close_cell(raw, r0, r1, edges, prev_edge, next_edge, band_lo, band_hi, xr, mark, stamp, out):
-    """Copy the raw list of a cell into ``out`` and close it; returns its length."""
-    n = 0
+def _cell_toggles(raw, r0, r1, edges, prev_edge, next_edge, band_lo, band_hi, xr, mark, stamp, queue, toggles):
+    """Parity toggles of the edges hanging off a boundary cell's list to its right.
+
+    Walks from the cell's edges through vertices right of the cell inside its
+    row band; every edge reached (none touches the cell) crosses the ray of a
+    point in the cell exactly when ``y_lo <= p.y < y_hi``, so it contributes a
+    toggle at each end that lies in the band. Equal toggles cancel. Writes the
+    surviving toggles, sorted, to ``toggles`` and returns how many there are.
+    """
+    for k in range(r0, r1):
+        mark[raw[k]] = stamp
+    nq = 0
     for k in range(r0, r1):
         e = raw[k]
-        if mark[e] != stamp:
-            mark[e] = stamp
-            out[n] = e
-            n += 1
-    k = 0
-    while k < n:
-        e = out[k]
-        k += 1
         if edges[e, 0] > xr and band_lo <= edges[e, 1] <= band_hi:
             f = prev_edge[e]
             if mark[f] != stamp:
                 mark[f] = stamp
-                out[n] = f
-                n += 1
+                queue[nq] = f
+                nq += 1
         if edges[e, 2] > xr and band_lo <= edges[e, 3] <= band_hi:
             f = next_edge[e]
             if mark[f] != stamp:
                 mark[f] = stamp
-                out[n] = f
-                n += 1
-    return n
+                queue[nq] = f
+                nq += 1
+    nt = 0
+    q = 0
+    while q < nq:
+        f = queue[q]
+        q += 1
+        y1 = edges[f, 1]
+        y2 = edges[f, 3]
+        in1 = band_lo <= y1 <= band_hi
+        in2 = band_lo <= y2 <= band_hi
+        if y1 != y2:
+            if in1:
+                toggles[nt] = y1
+                nt += 1
+            if in2:
+                toggles[nt] = y2
+                nt += 1
+        if in1 and edges[f, 0] > xr:
+            g = prev_edge[f]
+            if mark[g] != stamp:
+                mark[g] = stamp
+                queue[nq] = g
+                nq += 1
+        if in2 and edges[f, 2] > xr:
+            g = next_edge[f]
+            if mark[g] != stamp:
+                mark[g] = stamp
+                queue[nq] = g
+                nq += 1
+    if nt == 0:
+        return 0
+    toggles[:nt] = np.sort(toggles[:nt])
+    m = 0
+    k = 0
+    while k < nt:
+        if k + 1 < nt and toggles[k + 1] == toggles[k]:
+            k += 2  # two toggles at the same height cancel
+        else:
+            toggles[m] = toggles[k]
+            m += 1
+            k += 1
+    return m
 
 
 @jit
@@ -179,35 +220,37 @@ def build_grid(edges, prev_edge, next_edge, xmin, ymin, cw, ch, nx, ny, mx, my):
     state : uint8 array (nx * ny,)
         ``CELL_*`` code of each cell, row-major (``j * nx + i``).
     offsets : int64 array (nx * ny + 1,)
-        Edge list of cell c is ``cell_edges[offsets[c]:offsets[c + 1]]``.
+        Edges touching cell c are ``cell_edges[offsets[c]:offsets[c + 1]]``.
     cell_edges : int64 array
-        Edge ids; of each list, the first ``n_raw[c]`` touch the cell and the
-        rest were added by the closure rule.
-    n_raw : int64 array (nx * ny,)
+    toggle_offsets : int64 array (nx * ny + 1,)
+        Parity toggles of cell c are ``toggles[toggle_offsets[c]:toggle_offsets[c + 1]]``.
+    toggles : float64 array
+        Sorted y values; a point at y in the cell flips parity once for each
+        toggle <= y.
     """
     ne = edges.shape[0]
     ncell = nx * ny
-    raw_off, raw = _rasterise(edges, xmin, ymin, cw, ch, nx, ny, 2.0 * mx, 2.0 * my)
+    offsets, cell_edges = _rasterise(edges, xmin, ymin, cw, ch, nx, ny, 2.0 * mx, 2.0 * my)
     mark = np.full(ne, -1, np.int64)
-    buf = np.empty(max(ne, 1), np.int64)
+    queue = np.empty(max(ne, 1), np.int64)
+    buf = np.empty(max(2 * ne, 1))
 
-    # Pass 1: size of each closed list.
+    # Pass 1: number of toggles of each boundary cell.
     sizes = np.zeros(ncell + 1, np.int64)
     for j in range(ny):
         band_lo = ymin + j * ch - my
         band_hi = ymin + (j + 1) * ch + my
         for i in range(nx):
             c = j * nx + i
-            if raw_off[c + 1] > raw_off[c]:
+            if offsets[c + 1] > offsets[c]:
                 xr = xmin + (i + 1) * cw + mx
-                sizes[c + 1] = _close_cell(raw, raw_off[c], raw_off[c + 1], edges, prev_edge, next_edge,
-                                           band_lo, band_hi, xr, mark, c, buf)
-    offsets = np.cumsum(sizes)
-    cell_edges = np.empty(offsets[-1], np.int64)
-    n_raw = np.zeros(ncell, np.int64)
+                sizes[c + 1] = _cell_toggles(cell_edges, offsets[c], offsets[c + 1], edges, prev_edge,
+                                             next_edge, band_lo, band_hi, xr, mark, c, queue, buf)
+    toggle_offsets = np.cumsum(sizes)
+    toggles = np.empty(toggle_offsets[-1])
     state = np.zeros(ncell, np.uint8)
 
-    # Pass 2: fill the lists and classify, one row band at a time.
+    # Pass 2: fill the toggles and classify, one row band at a time.
     mark[:] = -1
     row_mark = np.full(ne, -1, np.int64)
     xs = np.empty(max(ne, 1))
@@ -217,17 +260,16 @@ def build_grid(edges, prev_edge, next_edge, xmin, ymin, cw, ch, nx, ny, mx, my):
         y_ref = ymin + (j + 0.5) * ch
         # Crossings of the band's centre line by every edge of the row, sorted.
         nxs = 0
-        for c in range(j * nx, (j + 1) * nx):
-            for k in range(raw_off[c], raw_off[c + 1]):
-                e = raw[k]
-                if row_mark[e] != j:
-                    row_mark[e] = j
-                    y1 = edges[e, 1]
-                    y2 = edges[e, 3]
-                    if min(y1, y2) <= y_ref < max(y1, y2):
-                        x1 = edges[e, 0]
-                        xs[nxs] = x1 + (y_ref - y1) / (y2 - y1) * (edges[e, 2] - x1)
-                        nxs += 1
+        for k in range(offsets[j * nx], offsets[(j + 1) * nx]):
+            e = cell_edges[k]
+            if row_mark[e] != j:
+                row_mark[e] = j
+                y1 = edges[e, 1]
+                y2 = edges[e, 3]
+                if min(y1, y2) <= y_ref < max(y1, y2):
+                    x1 = edges[e, 0]
+                    xs[nxs] = x1 + (y_ref - y1) / (y2 - y1) * (edges[e, 2] - x1)
+                    nxs += 1
         row_xs = np.sort(xs[:nxs])
         p = 0  # row_xs[:p] <= xr, so nxs - p crossings lie right of the cell
         for i in range(nx):
@@ -236,28 +278,33 @@ def build_grid(edges, prev_edge, next_edge, xmin, ymin, cw, ch, nx, ny, mx, my):
             while p < nxs and row_xs[p] <= xr:
                 p += 1
             right = nxs - p
-            n = sizes[c + 1]
-            if n == 0:
+            if offsets[c + 1] == offsets[c]:
                 state[c] = CELL_INTERIOR if right % 2 == 1 else CELL_EXTERIOR
                 continue
-            _close_cell(raw, raw_off[c], raw_off[c + 1], edges, prev_edge, next_edge,
-                        band_lo, band_hi, xr, mark, c, buf)
-            o = offsets[c]
-            listed_right = 0
-            for k in range(n):
-                e = buf[k]
-                cell_edges[o + k] = e
-                if _crosses_right(edges, e, y_ref, xr):
-                    listed_right += 1
-            n_raw[c] = raw_off[c + 1] - raw_off[c]
-            state[c] = CELL_BOUNDARY_ODD if (right - listed_right) % 2 == 1 else CELL_BOUNDARY_EVEN
-    return state, offsets, cell_edges, n_raw
+            for k in range(offsets[c], offsets[c + 1]):
+                if _crosses_right(edges, cell_edges[k], y_ref, xr):
+                    right -= 1
+            t0 = toggle_offsets[c]
+            nt = toggle_offsets[c + 1] - t0
+            if nt > 0:
+                _cell_toggles(cell_edges, offsets[c], offsets[c + 1], edges, prev_edge, next_edge,
+                              band_lo, band_hi, xr, mark, c, queue, buf)
+                for k in range(nt):
+                    toggles[t0 + k] = buf[k]
+                    if buf[k] <= y_ref:
+                        right += 1
+            state[c] = CELL_BOUNDARY_ODD if right % 2 == 1 else CELL_BOUNDARY_EVEN
+    return state, offsets, cell_edges, toggle_offsets, toggles
 
 
 @jit
-def locate_in_cell(px, py, s, k0, k1, cell_edges, edges):
-    """GEOS ray-crossing test of (px, py) against one boundary cell's edge list."""
+def locate_in_cell(px, py, s, k0, k1, cell_edges, edges, t0, t1, toggles):
+    """GEOS ray-crossing test of (px, py) against one boundary cell's edges and toggles."""
     crossings = s - CELL_BOUNDARY_EVEN
+    for t in range(t0, t1):
+        if toggles[t] > py:
+            break
+        crossings += 1
     for k in range(k0, k1):
         e = cell_edges[k]
         x1 = edges[e, 0]
@@ -283,13 +330,15 @@ def locate_in_cell(px, py, s, k0, k1, cell_edges, edges):
     return LOC_INTERIOR if crossings % 2 == 1 else LOC_EXTERIOR
 
 
-@jit
-def locate(px, py, xmin, ymin, xmax, ymax, icw, ich, nx, ny, base, state, offsets, cell_edges, edges):
+@jit_inline
+def locate(px, py, xmin, ymin, xmax, ymax, icw, ich, nx, ny, base, state, offsets, cell_edges, edges,
+           toggle_offsets, toggles):
     """Location of one point (``LOC_*``) in one polygon's grid.
 
     ``(xmin, ymin, xmax, ymax)`` is the polygon's bounding box, ``icw, ich`` the
     inverse cell size, ``base`` the index of the polygon's first cell in
     ``state``/``offsets`` (0 for a lone polygon). NaN coordinates are exterior.
+    Inlined: the common case is one byte read, and a call would cost more.
     """
     if not (px >= xmin and px <= xmax and py >= ymin and py <= ymax):
         return LOC_EXTERIOR
@@ -297,15 +346,15 @@ def locate(px, py, xmin, ymin, xmax, ymax, icw, ich, nx, ny, base, state, offset
     j = min(int((py - ymin) * ich), ny - 1)
     c = base + j * nx + i
     s = state[c]
-    if s == CELL_EXTERIOR:
-        return LOC_EXTERIOR
-    if s == CELL_INTERIOR:
-        return LOC_INTERIOR
-    return locate_in_cell(px, py, s, offsets[c], offsets[c + 1], cell_edges, edges)
+    if s >= CELL_BOUNDARY_EVEN:
+        return locate_in_cell(px, py, s, offsets[c], offsets[c + 1], cell_edges, edges,
+                              toggle_offsets[c], toggle_offsets[c + 1], toggles)
+    # CELL_EXTERIOR (0) -> LOC_EXTERIOR (0), CELL_INTERIOR (1) -> LOC_INTERIOR (2)
+    return 2 * s
 
 
 @jit_parallel
-def locate_points(x, y, grid, nx, ny, state, offsets, cell_edges, edges, threshold, out):
+def locate_points(x, y, grid, nx, ny, state, offsets, cell_edges, edges, toggle_offsets, toggles, threshold, out):
     """``out[k] = locate(x[k], y[k]) >= threshold`` for every point, in parallel.
 
     ``grid`` is ``(xmin, ymin, xmax, ymax, 1/cw, 1/ch)``; ``threshold`` is
@@ -313,5 +362,6 @@ def locate_points(x, y, grid, nx, ny, state, offsets, cell_edges, edges, thresho
     """
     xmin, ymin, xmax, ymax, icw, ich = grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]
     for k in prange(x.size):
-        loc = locate(x[k], y[k], xmin, ymin, xmax, ymax, icw, ich, nx, ny, 0, state, offsets, cell_edges, edges)
+        loc = locate(x[k], y[k], xmin, ymin, xmax, ymax, icw, ich, nx, ny, 0, state, offsets, cell_edges, edges,
+                     toggle_offsets, toggles)
         out[k] = loc >= threshold

@@ -88,16 +88,18 @@ def _coarse_cell(px, py, coarse, gnx, gny):
 
 
 @jit
-def _zone_hit(px, py, z, zone_grid, zone_shape, zone_base, state, offsets, cell_edges, edges, threshold):
+def _zone_hit(px, py, z, zone_grid, zone_shape, zone_base, state, offsets, cell_edges, edges, toggle_offsets, toggles, threshold):
     g = zone_grid
     loc = locate(px, py, g[z, 0], g[z, 1], g[z, 2], g[z, 3], g[z, 4], g[z, 5],
-                 zone_shape[z, 0], zone_shape[z, 1], zone_base[z], state, offsets, cell_edges, edges)
+                 zone_shape[z, 0], zone_shape[z, 1], zone_base[z], state, offsets, cell_edges, edges,
+                 toggle_offsets, toggles)
     return loc >= threshold
 
 
 @jit_parallel
 def count_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
-               zone_grid, zone_shape, zone_base, state, offsets, cell_edges, edges, threshold, counts):
+               zone_grid, zone_shape, zone_base, state, offsets, cell_edges, edges, toggle_offsets, toggles,
+               threshold, counts):
     """``counts[k]`` = number of zones that point k hits (``LOC_*`` >= threshold).
 
     ``coarse`` is ``(xmin, ymin, xmax, ymax, 1/cw, 1/ch)`` of the coarse grid;
@@ -109,15 +111,15 @@ def count_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
         if c >= 0:
             for m in range(g_offsets[c], g_offsets[c + 1]):
                 if _zone_hit(x[k], y[k], g_zones[m], zone_grid, zone_shape, zone_base,
-                             state, offsets, cell_edges, edges, threshold):
+                             state, offsets, cell_edges, edges, toggle_offsets, toggles, threshold):
                     n += 1
         counts[k] = n
 
 
 @jit_parallel
 def fill_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
-              zone_grid, zone_shape, zone_base, state, offsets, cell_edges, edges, threshold,
-              pair_offsets, point_index, zone_index):
+              zone_grid, zone_shape, zone_base, state, offsets, cell_edges, edges, toggle_offsets, toggles,
+              threshold, pair_offsets, point_index, zone_index):
     """Write the (point, zone) pairs counted by :func:`count_hits`, point-major, zones ascending."""
     for k in prange(x.size):
         o = pair_offsets[k]
@@ -127,7 +129,7 @@ def fill_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
         for m in range(g_offsets[c], g_offsets[c + 1]):
             z = g_zones[m]
             if _zone_hit(x[k], y[k], z, zone_grid, zone_shape, zone_base,
-                         state, offsets, cell_edges, edges, threshold):
+                         state, offsets, cell_edges, edges, toggle_offsets, toggles, threshold):
                 point_index[o] = k
                 zone_index[o] = z
                 o += 1

@@ -1,0 +1,98 @@
+"""``python -m benchmarks <suite>``: each suite is a subcommand; commands only parse, delegate and print."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from benchmarks.pip import DEFAULT_OUT, PipConfig, run_pip
+from benchmarks.registry import GeomonMissing
+
+app = typer.Typer(help="geomon benchmarks: geomon timed beside its peers, from one registry.", no_args_is_help=True)
+
+
+@app.callback()
+def main() -> None:
+    """geomon benchmarks: geomon timed beside its peers, from one registry."""
+
+
+def _console() -> Console:
+    # Piped output (CI logs, `| tee`) would otherwise wrap the wide tables at 80 columns.
+    return Console() if sys.stdout.isatty() else Console(width=180)
+
+
+@app.command("pip")
+def pip_command(
+    out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = DEFAULT_OUT,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Smoke run: 100,000 points, 3 repeats, no minimum time per case.")
+    ] = False,
+    repeat: Annotated[
+        Optional[int], typer.Option(min=1, help="Timed runs per implementation (at least; default 5, quick 3).")
+    ] = None,
+    min_time: Annotated[
+        Optional[float],
+        typer.Option(min=0.0, help="Keep repeating until this many seconds were timed (default 1.0, quick 0)."),
+    ] = None,
+    points: Annotated[
+        Optional[int], typer.Option(min=1, help="Points per polygon case (default 1,000,000, quick 100,000).")
+    ] = None,
+    vertices: Annotated[
+        Optional[list[int]],
+        typer.Option(min=8, help="Outline vertex count; repeat the option for several (default 16 256 4096 65536)."),
+    ] = None,
+    zones: Annotated[int, typer.Option(min=0, help="Zones in the zone case; 0 skips it.")] = 2_000,
+    zone_points: Annotated[
+        Optional[int], typer.Option(min=1, help="Points in the zone case (default 1,000,000, quick 100,000).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every generated shape and point set.")] = 0,
+    threads: Annotated[
+        Optional[int], typer.Option(min=1, help="numba threads for geomon (default: numba's, i.e. all cores).")
+    ] = None,
+    stand_in: Annotated[
+        bool,
+        typer.Option(
+            "--stand-in",
+            help="Replace missing geomon functions by shapely stand-ins, to check the harness (not geomon).",
+        ),
+    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit with code 1 when a target FAILs.")] = False,
+) -> None:
+    """Point in polygon: geomon.contains_xy and ZoneIndex against shapely's prepared polygon and STRtree."""
+    overrides = {
+        key: value
+        for key, value in {
+            "repeat": repeat,
+            "min_time_s": min_time,
+            "n_points": points,
+            "vertex_counts": tuple(vertices) if vertices else None,
+            "zone_points": zone_points,
+        }.items()
+        if value is not None
+    }
+    overrides.update(n_zones=zones, seed=seed, stand_in=stand_in)
+    config = PipConfig.quick_run(**overrides) if quick else PipConfig(**overrides)
+
+    if threads is not None:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+    console = _console()
+    try:
+        payload = run_pip(config, out=out, console=console)
+    except GeomonMissing as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=1) from None
+    if payload["mismatches"]:
+        raise typer.Exit(code=1)
+    if strict and not payload["targets_met"]:
+        raise typer.Exit(code=1)
+
+
+if __name__ == "__main__":
+    app(prog_name="python -m benchmarks")
