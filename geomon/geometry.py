@@ -90,11 +90,8 @@ class _Grid:
     nx: int
     ny: int
     state: np.ndarray
-    offsets: np.ndarray
-    cell_edges: np.ndarray
-    toggle_offsets: np.ndarray
-    toggles: np.ndarray
-    edges: np.ndarray
+    cell_start: np.ndarray
+    stream: np.ndarray
 
 
 def _grid_shape(bounds, n_edges, cells_per_edge, min_cells):
@@ -124,17 +121,16 @@ def _build(edges, prev_edge, next_edge, cells_per_edge, min_cells) -> _Grid:
     if edges.shape[0] == 0:
         bounds = (np.inf, np.inf, -np.inf, -np.inf)
         empty = np.zeros(1, np.uint8)
-        return _Grid(np.array([*bounds, 1.0, 1.0]), 1, 1, empty, np.zeros(2, np.int64),
-                     np.zeros(0, np.int64), np.zeros(2, np.int64), np.zeros(0), edges)
+        return _Grid(np.array([*bounds, 1.0, 1.0]), 1, 1, empty, np.zeros(2, np.int64), np.zeros(0))
     xs = edges[:, [0, 2]]
     ys = edges[:, [1, 3]]
     bounds = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
     nx, ny, cw, ch, mx, my = _grid_shape(bounds, edges.shape[0], cells_per_edge, min_cells)
-    state, offsets, cell_edges, toggle_offsets, toggles = _pip.build_grid(
+    state, cell_start, stream = _pip.build_grid(
         edges, prev_edge, next_edge, bounds[0], bounds[1], cw, ch, nx, ny, mx, my
     )
     grid = np.array([*bounds, 1.0 / cw, 1.0 / ch])
-    return _Grid(grid, nx, ny, state, offsets, cell_edges, toggle_offsets, toggles, edges)
+    return _Grid(grid, nx, ny, state, cell_start, stream)
 
 
 def _build_single(geom) -> _Grid:
@@ -199,8 +195,8 @@ def _locate_xy(geom, x, y, threshold):
     grid = _CACHE.get(geom)
     xf, yf, shape = _as_points(x, y)
     out = np.empty(xf.size, dtype=np.bool_)
-    _pip.locate_points(xf, yf, grid.grid, grid.nx, grid.ny, grid.state, grid.offsets,
-                       grid.cell_edges, grid.edges, grid.toggle_offsets, grid.toggles, threshold, out)
+    _pip.locate_points(xf, yf, grid.grid, grid.nx, grid.ny, grid.state, grid.cell_start, grid.stream,
+                       threshold, out)
     return _shaped(out, shape)
 
 
@@ -284,8 +280,8 @@ def signed_distance_xy(geom, x, y, cap):
         return _shaped(out, shape)
     grid = _CACHE.get(geom)
     out = np.empty(xf.size, dtype=np.float64)
-    _dist.signed_distance(xf, yf, grid.grid, grid.nx, grid.ny, grid.state, grid.offsets,
-                          grid.cell_edges, grid.edges, grid.toggle_offsets, grid.toggles, float(cap), out)
+    _dist.signed_distance(xf, yf, grid.grid, grid.nx, grid.ny, grid.state, grid.cell_start, grid.stream,
+                          float(cap), out)
     return _shaped(out, shape)
 
 
@@ -342,23 +338,17 @@ class ZoneIndex:
             lo, hi = e.offsets[z], e.offsets[z + 1]
             grids.append(_build(e.edges[lo:hi], e.prev_edge[lo:hi] - lo, e.next_edge[lo:hi] - lo,
                                 _ZONE_CELLS_PER_EDGE, _ZONE_MIN_CELLS))
-        self._pack(grids, e)
+        self._pack(grids)
 
-    def _pack(self, grids, e):
+    def _pack(self, grids):
         nz = len(grids)
         self._zone_grid = np.array([g.grid for g in grids], dtype=np.float64).reshape(nz, 6)
         self._zone_shape = np.array([(g.nx, g.ny) for g in grids], dtype=np.int64).reshape(nz, 2)
         n_cells = np.array([g.state.size for g in grids], dtype=np.int64)
         self._zone_base = np.concatenate([[0], np.cumsum(n_cells)[:-1]]).astype(np.int64)
         self._state = np.concatenate([g.state for g in grids]) if nz else np.zeros(0, np.uint8)
-        self._offsets = _concat_offsets([g.offsets for g in grids])
-        self._toggle_offsets = _concat_offsets([g.toggle_offsets for g in grids])
-        self._toggles = np.concatenate([g.toggles for g in grids]) if nz else np.zeros(0)
-        edge_base = e.offsets[:-1] if nz else np.zeros(0, np.int64)
-        self._cell_edges = (
-            np.concatenate([g.cell_edges + b for g, b in zip(grids, edge_base)]) if nz else np.zeros(0, np.int64)
-        )
-        self._edges = e.edges if nz else np.zeros((0, 4))
+        self._cell_start = _concat_offsets([g.cell_start for g in grids])
+        self._stream = np.concatenate([g.stream for g in grids]) if nz else np.zeros(0)
         self._build_coarse()
 
     def _build_coarse(self):
@@ -401,8 +391,8 @@ class ZoneIndex:
             raise ValueError(f"predicate must be one of {sorted(_PREDICATES)}, got {predicate!r}")
         xf, yf, _ = _as_points(x, y)
         args = (self._coarse, self._gnx, self._gny, self._g_offsets, self._g_zones,
-                self._zone_grid, self._zone_shape, self._zone_base, self._state, self._offsets,
-                self._cell_edges, self._edges, self._toggle_offsets, self._toggles, threshold)
+                self._zone_grid, self._zone_shape, self._zone_base, self._state, self._cell_start,
+                self._stream, threshold)
         counts = np.empty(xf.size, np.int64)
         _zi.count_hits(xf, yf, *args, counts)
         pair_offsets = np.zeros(xf.size + 1, np.int64)

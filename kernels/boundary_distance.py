@@ -31,7 +31,7 @@ def segment_distance_sq(px, py, x1, y1, x2, y2):
 
 
 @jit
-def _nearest_sq(px, py, xmin, ymin, cw, ch, nx, ny, offsets, cell_edges, edges, cap):
+def _nearest_sq(px, py, xmin, ymin, cw, ch, nx, ny, cell_start, stream, cap):
     best = cap * cap
     ci = min(max(int(math.floor((px - xmin) / cw)), 0), nx - 1)
     cj = min(max(int(math.floor((py - ymin) / ch)), 0), ny - 1)
@@ -46,20 +46,19 @@ def _nearest_sq(px, py, xmin, ymin, cw, ch, nx, ny, offsets, cell_edges, edges, 
             i = ci - r
             while i <= ci + r:
                 if 0 <= i < nx:
-                    c = j * nx + i
-                    k0 = offsets[c]
-                    for k in range(k0, offsets[c + 1]):
-                        e = cell_edges[k]
-                        d = segment_distance_sq(px, py, edges[e, 0], edges[e, 1], edges[e, 2], edges[e, 3])
-                        if d < best:
-                            best = d
+                    a = cell_start[j * nx + i]
+                    if cell_start[j * nx + i + 1] > a:
+                        for k in range(a + 1, a + 1 + 4 * int(stream[a]), 4):
+                            d = segment_distance_sq(px, py, stream[k], stream[k + 1], stream[k + 2], stream[k + 3])
+                            if d < best:
+                                best = d
                 # Inner rows of a ring only visit its two side columns.
                 i += 1 if (on_edge_row or r == 0) else 2 * r
     return best
 
 
 @jit_parallel
-def signed_distance(x, y, grid, nx, ny, state, offsets, cell_edges, edges, toggle_offsets, toggles, cap, out):
+def signed_distance(x, y, grid, nx, ny, state, cell_start, stream, cap, out):
     """Signed, capped distance of each point to the boundary of one polygon.
 
     Parameters
@@ -68,7 +67,7 @@ def signed_distance(x, y, grid, nx, ny, state, offsets, cell_edges, edges, toggl
         Points in the polygon's planar CRS (metres for a projected frame).
     grid : float64 array (6,)
         ``(xmin, ymin, xmax, ymax, 1/cw, 1/ch)`` of the polygon's grid.
-    nx, ny, state, offsets, cell_edges, edges, toggle_offsets, toggles
+    nx, ny, state, cell_start, stream
         The grid from :func:`geomon.kernels.pip.build_grid` and the edges.
     cap : float
         Largest magnitude returned, > 0.
@@ -84,11 +83,10 @@ def signed_distance(x, y, grid, nx, ny, state, offsets, cell_edges, edges, toggl
         if math.isnan(px) or math.isnan(py):
             out[k] = math.nan
             continue
-        loc = locate(px, py, xmin, ymin, xmax, ymax, icw, ich, nx, ny, 0, state, offsets, cell_edges, edges,
-                     toggle_offsets, toggles)
+        loc = locate(px, py, xmin, ymin, xmax, ymax, icw, ich, nx, ny, 0, state, cell_start, stream)
         if loc == LOC_BOUNDARY:
             out[k] = 0.0
             continue
-        d = math.sqrt(_nearest_sq(px, py, xmin, ymin, cw, ch, nx, ny, offsets, cell_edges, edges, cap))
+        d = math.sqrt(_nearest_sq(px, py, xmin, ymin, cw, ch, nx, ny, cell_start, stream, cap))
         d = min(d, cap)
         out[k] = d if loc == LOC_INTERIOR else -d

@@ -219,14 +219,14 @@ def build_grid(edges, prev_edge, next_edge, xmin, ymin, cw, ch, nx, ny, mx, my):
     -------
     state : uint8 array (nx * ny,)
         ``CELL_*`` code of each cell, row-major (``j * nx + i``).
-    offsets : int64 array (nx * ny + 1,)
-        Edges touching cell c are ``cell_edges[offsets[c]:offsets[c + 1]]``.
-    cell_edges : int64 array
-    toggle_offsets : int64 array (nx * ny + 1,)
-        Parity toggles of cell c are ``toggles[toggle_offsets[c]:toggle_offsets[c + 1]]``.
-    toggles : float64 array
-        Sorted y values; a point at y in the cell flips parity once for each
-        toggle <= y.
+    cell_start : int64 array (nx * ny + 1,)
+        Boundary cell c owns ``stream[cell_start[c]:cell_start[c + 1]]``; other
+        cells own an empty range.
+    stream : float64 array
+        Per boundary cell: the number n of edges touching it, then those edges'
+        ``x1, y1, x2, y2`` (4 n values, copied so a query reads one contiguous
+        block), then its toggles, sorted: a point at height y flips parity once
+        for each toggle <= y.
     """
     ne = edges.shape[0]
     ncell = nx * ny
@@ -235,22 +235,24 @@ def build_grid(edges, prev_edge, next_edge, xmin, ymin, cw, ch, nx, ny, mx, my):
     queue = np.empty(max(ne, 1), np.int64)
     buf = np.empty(max(2 * ne, 1))
 
-    # Pass 1: number of toggles of each boundary cell.
+    # Pass 1: size of each boundary cell's block.
     sizes = np.zeros(ncell + 1, np.int64)
     for j in range(ny):
         band_lo = ymin + j * ch - my
         band_hi = ymin + (j + 1) * ch + my
         for i in range(nx):
             c = j * nx + i
-            if offsets[c + 1] > offsets[c]:
+            n = offsets[c + 1] - offsets[c]
+            if n > 0:
                 xr = xmin + (i + 1) * cw + mx
-                sizes[c + 1] = _cell_toggles(cell_edges, offsets[c], offsets[c + 1], edges, prev_edge,
-                                             next_edge, band_lo, band_hi, xr, mark, c, queue, buf)
-    toggle_offsets = np.cumsum(sizes)
-    toggles = np.empty(toggle_offsets[-1])
+                nt = _cell_toggles(cell_edges, offsets[c], offsets[c + 1], edges, prev_edge,
+                                   next_edge, band_lo, band_hi, xr, mark, c, queue, buf)
+                sizes[c + 1] = 1 + 4 * n + nt
+    cell_start = np.cumsum(sizes)
+    stream = np.empty(cell_start[-1])
     state = np.zeros(ncell, np.uint8)
 
-    # Pass 2: fill the toggles and classify, one row band at a time.
+    # Pass 2: fill the blocks and classify, one row band at a time.
     mark[:] = -1
     row_mark = np.full(ne, -1, np.int64)
     xs = np.empty(max(ne, 1))
@@ -278,39 +280,44 @@ def build_grid(edges, prev_edge, next_edge, xmin, ymin, cw, ch, nx, ny, mx, my):
             while p < nxs and row_xs[p] <= xr:
                 p += 1
             right = nxs - p
-            if offsets[c + 1] == offsets[c]:
+            n = offsets[c + 1] - offsets[c]
+            if n == 0:
                 state[c] = CELL_INTERIOR if right % 2 == 1 else CELL_EXTERIOR
                 continue
-            for k in range(offsets[c], offsets[c + 1]):
-                if _crosses_right(edges, cell_edges[k], y_ref, xr):
+            o = cell_start[c]
+            stream[o] = n
+            for k in range(n):
+                e = cell_edges[offsets[c] + k]
+                for q in range(4):
+                    stream[o + 1 + 4 * k + q] = edges[e, q]
+                if _crosses_right(edges, e, y_ref, xr):
                     right -= 1
-            t0 = toggle_offsets[c]
-            nt = toggle_offsets[c + 1] - t0
+            nt = cell_start[c + 1] - o - 1 - 4 * n
             if nt > 0:
                 _cell_toggles(cell_edges, offsets[c], offsets[c + 1], edges, prev_edge, next_edge,
                               band_lo, band_hi, xr, mark, c, queue, buf)
                 for k in range(nt):
-                    toggles[t0 + k] = buf[k]
+                    stream[o + 1 + 4 * n + k] = buf[k]
                     if buf[k] <= y_ref:
                         right += 1
             state[c] = CELL_BOUNDARY_ODD if right % 2 == 1 else CELL_BOUNDARY_EVEN
-    return state, offsets, cell_edges, toggle_offsets, toggles
+    return state, cell_start, stream
 
 
 @jit
-def locate_in_cell(px, py, s, k0, k1, cell_edges, edges, t0, t1, toggles):
-    """GEOS ray-crossing test of (px, py) against one boundary cell's edges and toggles."""
+def locate_in_cell(px, py, s, stream, a, b):
+    """GEOS ray-crossing test of (px, py) against one boundary cell's block ``stream[a:b]``."""
     crossings = s - CELL_BOUNDARY_EVEN
-    for t in range(t0, t1):
-        if toggles[t] > py:
+    n = int(stream[a])
+    for t in range(a + 1 + 4 * n, b):
+        if stream[t] > py:
             break
         crossings += 1
-    for k in range(k0, k1):
-        e = cell_edges[k]
-        x1 = edges[e, 0]
-        y1 = edges[e, 1]
-        x2 = edges[e, 2]
-        y2 = edges[e, 3]
+    for k in range(a + 1, a + 1 + 4 * n, 4):
+        x1 = stream[k]
+        y1 = stream[k + 1]
+        x2 = stream[k + 2]
+        y2 = stream[k + 3]
         if x1 < px and x2 < px:
             continue
         if px == x2 and py == y2:
@@ -331,14 +338,14 @@ def locate_in_cell(px, py, s, k0, k1, cell_edges, edges, t0, t1, toggles):
 
 
 @jit_inline
-def locate(px, py, xmin, ymin, xmax, ymax, icw, ich, nx, ny, base, state, offsets, cell_edges, edges,
-           toggle_offsets, toggles):
+def locate(px, py, xmin, ymin, xmax, ymax, icw, ich, nx, ny, base, state, cell_start, stream):
     """Location of one point (``LOC_*``) in one polygon's grid.
 
     ``(xmin, ymin, xmax, ymax)`` is the polygon's bounding box, ``icw, ich`` the
     inverse cell size, ``base`` the index of the polygon's first cell in
-    ``state``/``offsets`` (0 for a lone polygon). NaN coordinates are exterior.
-    Inlined: the common case is one byte read, and a call would cost more.
+    ``state``/``cell_start`` (0 for a lone polygon). NaN coordinates are
+    exterior. Inlined: the common case is one byte read, and a call would cost
+    more than the work.
     """
     if not (px >= xmin and px <= xmax and py >= ymin and py <= ymax):
         return LOC_EXTERIOR
@@ -347,14 +354,13 @@ def locate(px, py, xmin, ymin, xmax, ymax, icw, ich, nx, ny, base, state, offset
     c = base + j * nx + i
     s = state[c]
     if s >= CELL_BOUNDARY_EVEN:
-        return locate_in_cell(px, py, s, offsets[c], offsets[c + 1], cell_edges, edges,
-                              toggle_offsets[c], toggle_offsets[c + 1], toggles)
+        return locate_in_cell(px, py, s, stream, cell_start[c], cell_start[c + 1])
     # CELL_EXTERIOR (0) -> LOC_EXTERIOR (0), CELL_INTERIOR (1) -> LOC_INTERIOR (2)
     return 2 * s
 
 
 @jit_parallel
-def locate_points(x, y, grid, nx, ny, state, offsets, cell_edges, edges, toggle_offsets, toggles, threshold, out):
+def locate_points(x, y, grid, nx, ny, state, cell_start, stream, threshold, out):
     """``out[k] = locate(x[k], y[k]) >= threshold`` for every point, in parallel.
 
     ``grid`` is ``(xmin, ymin, xmax, ymax, 1/cw, 1/ch)``; ``threshold`` is
@@ -362,6 +368,5 @@ def locate_points(x, y, grid, nx, ny, state, offsets, cell_edges, edges, toggle_
     """
     xmin, ymin, xmax, ymax, icw, ich = grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]
     for k in prange(x.size):
-        loc = locate(x[k], y[k], xmin, ymin, xmax, ymax, icw, ich, nx, ny, 0, state, offsets, cell_edges, edges,
-                     toggle_offsets, toggles)
+        loc = locate(x[k], y[k], xmin, ymin, xmax, ymax, icw, ich, nx, ny, 0, state, cell_start, stream)
         out[k] = loc >= threshold

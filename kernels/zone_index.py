@@ -88,17 +88,16 @@ def _coarse_cell(px, py, coarse, gnx, gny):
 
 
 @jit
-def _zone_hit(px, py, z, zone_grid, zone_shape, zone_base, state, offsets, cell_edges, edges, toggle_offsets, toggles, threshold):
+def _zone_hit(px, py, z, zone_grid, zone_shape, zone_base, state, cell_start, stream, threshold):
     g = zone_grid
     loc = locate(px, py, g[z, 0], g[z, 1], g[z, 2], g[z, 3], g[z, 4], g[z, 5],
-                 zone_shape[z, 0], zone_shape[z, 1], zone_base[z], state, offsets, cell_edges, edges,
-                 toggle_offsets, toggles)
+                 zone_shape[z, 0], zone_shape[z, 1], zone_base[z], state, cell_start, stream)
     return loc >= threshold
 
 
 @jit_parallel
 def count_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
-               zone_grid, zone_shape, zone_base, state, offsets, cell_edges, edges, toggle_offsets, toggles,
+               zone_grid, zone_shape, zone_base, state, cell_start, stream,
                threshold, counts):
     """``counts[k]`` = number of zones that point k hits (``LOC_*`` >= threshold).
 
@@ -111,14 +110,14 @@ def count_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
         if c >= 0:
             for m in range(g_offsets[c], g_offsets[c + 1]):
                 if _zone_hit(x[k], y[k], g_zones[m], zone_grid, zone_shape, zone_base,
-                             state, offsets, cell_edges, edges, toggle_offsets, toggles, threshold):
+                             state, cell_start, stream, threshold):
                     n += 1
         counts[k] = n
 
 
 @jit_parallel
 def fill_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
-              zone_grid, zone_shape, zone_base, state, offsets, cell_edges, edges, toggle_offsets, toggles,
+              zone_grid, zone_shape, zone_base, state, cell_start, stream,
               threshold, pair_offsets, point_index, zone_index):
     """Write the (point, zone) pairs counted by :func:`count_hits`, point-major, zones ascending."""
     for k in prange(x.size):
@@ -129,7 +128,7 @@ def fill_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
         for m in range(g_offsets[c], g_offsets[c + 1]):
             z = g_zones[m]
             if _zone_hit(x[k], y[k], z, zone_grid, zone_shape, zone_base,
-                         state, offsets, cell_edges, edges, toggle_offsets, toggles, threshold):
+                         state, cell_start, stream, threshold):
                 point_index[o] = k
                 zone_index[o] = z
                 o += 1

@@ -117,3 +117,68 @@ def points_for(draw, geom, n_random=60):
     xs.append(coords[k, 0])
     ys.append(rng.uniform(ymin - 0.1 * h, ymax + 0.1 * h, 30))
     return np.concatenate(xs), np.concatenate(ys)
+
+
+@st.composite
+def zone_sets(draw, max_zones=8):
+    """Zones for ``ZoneIndex`` in one frame: a list of Polygon/MultiPolygon/None/empty.
+
+    Built around one ``polygons()`` base: copies of it translated by a
+    vertex-to-vertex vector (overlapping, sharing vertices), its convex hull and
+    envelope (nested, sharing boundary), the envelope cut at a vertex into two
+    boxes with a shared edge, other ``polygons()`` fitted over the base's box,
+    exact duplicates, ``None`` and empty geometries, in any order.
+    """
+    base = draw(polygons())
+    xmin, ymin, xmax, ymax = base.bounds
+    coords = shapely.get_coordinates(base)
+    kinds = draw(st.lists(st.sampled_from(["shifted", "hull", "envelope", "halves", "other", "same", "none",
+                                           "empty", "empty_multi"]), max_size=max_zones - 1))
+    zones = [base]
+    for kind in kinds:
+        if kind == "shifted":
+            i, j = draw(st.integers(0, len(coords) - 1)), draw(st.integers(0, len(coords) - 1))
+            zones.append(_areal(shapely.transform(base, lambda c, t=coords[i] - coords[j]: c + t)))
+        elif kind == "hull":
+            zones.append(_areal(shapely.convex_hull(base)))
+        elif kind == "envelope":
+            zones.append(shapely.box(xmin, ymin, xmax, ymax))
+        elif kind == "halves":
+            xv = coords[draw(st.integers(0, len(coords) - 1)), 0]
+            if xmin < xv < xmax:
+                zones += [shapely.box(xmin, ymin, xv, ymax), shapely.box(xv, ymin, xmax, ymax)]
+        elif kind == "other":
+            other = draw(polygons())
+            oxmin, oymin, oxmax, oymax = other.bounds
+            fx, fy = draw(st.floats(-0.5, 0.5)), draw(st.floats(-0.5, 0.5))
+            k = max(xmax - xmin, ymax - ymin) / max(oxmax - oxmin, oymax - oymin)
+            origin = np.array([xmin + fx * (xmax - xmin), ymin + fy * (ymax - ymin)])
+            zones.append(_areal(shapely.transform(
+                other, lambda c, o=np.array([oxmin, oymin]): (c - o) * k + origin)))
+        elif kind == "same":
+            zones.append(zones[draw(st.integers(0, len(zones) - 1))])
+        elif kind == "none":
+            zones.append(None)
+        elif kind == "empty":
+            zones.append(shapely.Polygon())
+        else:
+            zones.append(shapely.MultiPolygon())
+    return draw(st.permutations(zones))
+
+
+@st.composite
+def with_gaps(draw, x, y):
+    """Copies of ``x, y`` with NaN, +inf or -inf in x, y or both at a few drawn positions."""
+    x = np.array(x, dtype=np.float64)
+    y = np.array(y, dtype=np.float64)
+    if x.size == 0:
+        return x, y
+    for _ in range(draw(st.integers(0, 4))):
+        k = draw(st.integers(0, x.size - 1))
+        value = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+        where = draw(st.sampled_from(["x", "y", "both"]))
+        if where != "y":
+            x[k] = value
+        if where != "x":
+            y[k] = value
+    return x, y

@@ -42,7 +42,7 @@ def kernel_locations(geom, x, y, cells_per_edge=8, min_cells=64):
     g = _build(e.edges, e.prev_edge, e.next_edge, cells_per_edge, min_cells)
     out_int = np.empty(x.size, np.bool_)
     out_bnd = np.empty(x.size, np.bool_)
-    args = (g.grid, g.nx, g.ny, g.state, g.offsets, g.cell_edges, g.edges, g.toggle_offsets, g.toggles)
+    args = (g.grid, g.nx, g.ny, g.state, g.cell_start, g.stream)
     pip.locate_points(x, y, *args, pip.LOC_INTERIOR, out_int)
     pip.locate_points(x, y, *args, pip.LOC_BOUNDARY, out_bnd)
     return np.where(out_int, pip.LOC_INTERIOR, np.where(out_bnd, pip.LOC_BOUNDARY, pip.LOC_EXTERIOR)), e.edges
