@@ -32,18 +32,12 @@ import shapely
 
 from geomon.kernels import boundary_distance as _dist
 from geomon.kernels import pip as _pip
+from geomon.kernels import pip_build as _pip_build
 from geomon.kernels import zone_index as _zi
 
 _EPS = np.finfo(np.float64).eps
 _AREAL = (shapely.Polygon, shapely.MultiPolygon)
 
-#: Grid density for a lone polygon: queries against one polygon are usually
-#: many points, so a fine grid (more one-byte answers) pays for itself.
-_SINGLE_CELLS_PER_EDGE = 8
-_SINGLE_MIN_CELLS = 4096
-#: Zones of a ZoneIndex are many and mostly small.
-_ZONE_CELLS_PER_EDGE = 4
-_ZONE_MIN_CELLS = 64
 _MAX_CELLS = 1 << 22
 
 
@@ -84,14 +78,40 @@ def _edges_of(geoms: np.ndarray) -> _Edges:
 
 @dataclass(frozen=True)
 class _Grid:
-    """One polygon's classified grid (arrays as :func:`geomon.kernels.pip.build_grid` returns)."""
+    """One polygon's two-level grid, as :func:`geomon.kernels.pip.locate` reads it."""
 
-    grid: np.ndarray  # (6,) xmin, ymin, xmax, ymax, 1/cw, 1/ch
-    nx: int
-    ny: int
-    state: np.ndarray
-    cell_start: np.ndarray
+    grid: np.ndarray  # (6,) xmin, ymin, xmax, ymax, 1/cw, 1/ch of the fine cells
+    dims: np.ndarray  # (4,) nx_fine, ny_fine, nx_coarse, shift
+    state: np.ndarray  # coarse cells
+    block_of: np.ndarray
+    fine_state: np.ndarray
+    fine_start: np.ndarray
     stream: np.ndarray
+
+    @property
+    def n_coarse(self) -> int:
+        return self.state.size
+
+    @property
+    def n_blocks(self) -> int:
+        return self.block_of.max(initial=-1) + 1
+
+
+@dataclass(frozen=True)
+class _Density:
+    """How fine a polygon's grid is: coarse cells per edge, and refinement of boundary cells."""
+
+    cells_per_edge: int
+    min_cells: int
+    max_fine_cells: int
+    max_shift: int
+
+
+#: A lone polygon is usually asked about many points: a coarse grid that stays
+#: in cache, and boundary cells refined 8 x 8 so few points reach the edges.
+_SINGLE = _Density(cells_per_edge=8, min_cells=4096, max_fine_cells=1 << 22, max_shift=3)
+#: Zones of a ZoneIndex are many and mostly small.
+_ZONE = _Density(cells_per_edge=4, min_cells=64, max_fine_cells=1 << 16, max_shift=1)
 
 
 def _grid_shape(bounds, n_edges, cells_per_edge, min_cells):
@@ -108,34 +128,47 @@ def _grid_shape(bounds, n_edges, cells_per_edge, min_cells):
         nx, ny = 1, min(target, max(n_edges, 1))
     else:
         nx = ny = 1
-    cw = width / nx if width > 0 else 1.0
-    ch = height / ny if height > 0 else 1.0
-    # Larger than any rounding error of the cell lookup int((x - xmin) / cw).
+    return nx, ny
+
+
+def _margins(bounds, cw, ch):
+    """Cell inflation larger than any rounding error of the lookup int((x - xmin) / cw)."""
+    xmin, ymin, xmax, ymax = bounds
     mx = 1e-6 * cw + 64 * _EPS * (abs(xmin) + abs(xmax))
     my = 1e-6 * ch + 64 * _EPS * (abs(ymin) + abs(ymax))
-    return nx, ny, cw, ch, mx, my
+    return mx, my
 
 
-def _build(edges, prev_edge, next_edge, cells_per_edge, min_cells) -> _Grid:
-    """Grid for one polygon given its edges (local edge ids)."""
+def _build(edges, prev_edge, next_edge, density: _Density) -> _Grid:
+    """Two-level grid for one polygon given its edges (local edge ids)."""
     if edges.shape[0] == 0:
-        bounds = (np.inf, np.inf, -np.inf, -np.inf)
-        empty = np.zeros(1, np.uint8)
-        return _Grid(np.array([*bounds, 1.0, 1.0]), 1, 1, empty, np.zeros(2, np.int64), np.zeros(0))
+        return _Grid(np.array([np.inf, np.inf, -np.inf, -np.inf, 1.0, 1.0]), np.array([1, 1, 1, 0]),
+                     np.zeros(1, np.uint8), np.full(1, -1, np.int32), np.zeros(0, np.uint8),
+                     np.zeros(1, np.int64), np.zeros(0))
     xs = edges[:, [0, 2]]
     ys = edges[:, [1, 3]]
     bounds = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
-    nx, ny, cw, ch, mx, my = _grid_shape(bounds, edges.shape[0], cells_per_edge, min_cells)
-    state, cell_start, stream = _pip.build_grid(
-        edges, prev_edge, next_edge, bounds[0], bounds[1], cw, ch, nx, ny, mx, my
+    nx, ny = _grid_shape(bounds, edges.shape[0], density.cells_per_edge, density.min_cells)
+    shift = 0
+    while shift < density.max_shift and (nx * ny) << (2 * shift + 2) <= density.max_fine_cells:
+        shift += 1
+    nx_fine, ny_fine = nx << shift, ny << shift
+    width, height = bounds[2] - bounds[0], bounds[3] - bounds[1]
+    cw = width / nx_fine if width > 0 else 1.0
+    ch = height / ny_fine if height > 0 else 1.0
+    mx, my = _margins(bounds, cw, ch)
+    state, cell_start, stream = _pip_build.build_grid(
+        edges, prev_edge, next_edge, bounds[0], bounds[1], cw, ch, nx_fine, ny_fine, mx, my
     )
+    compressed = _pip_build.compress_grid(state, cell_start, stream, nx_fine, ny_fine, shift)
     grid = np.array([*bounds, 1.0 / cw, 1.0 / ch])
-    return _Grid(grid, nx, ny, state, cell_start, stream)
+    dims = np.array([nx_fine, ny_fine, nx, shift], dtype=np.int64)
+    return _Grid(grid, dims, *compressed)
 
 
 def _build_single(geom) -> _Grid:
     e = _edges_of(np.array([geom], dtype=object))
-    return _build(e.edges, e.prev_edge, e.next_edge, _SINGLE_CELLS_PER_EDGE, _SINGLE_MIN_CELLS)
+    return _build(e.edges, e.prev_edge, e.next_edge, _SINGLE)
 
 
 class _GridCache:
@@ -195,8 +228,8 @@ def _locate_xy(geom, x, y, threshold):
     grid = _CACHE.get(geom)
     xf, yf, shape = _as_points(x, y)
     out = np.empty(xf.size, dtype=np.bool_)
-    _pip.locate_points(xf, yf, grid.grid, grid.nx, grid.ny, grid.state, grid.cell_start, grid.stream,
-                       threshold, out)
+    _pip.locate_points(xf, yf, grid.grid, grid.dims, grid.state, grid.block_of, grid.fine_state,
+                       grid.fine_start, grid.stream, threshold, out)
     return _shaped(out, shape)
 
 
@@ -280,8 +313,8 @@ def signed_distance_xy(geom, x, y, cap):
         return _shaped(out, shape)
     grid = _CACHE.get(geom)
     out = np.empty(xf.size, dtype=np.float64)
-    _dist.signed_distance(xf, yf, grid.grid, grid.nx, grid.ny, grid.state, grid.cell_start, grid.stream,
-                          float(cap), out)
+    _dist.signed_distance(xf, yf, grid.grid, grid.dims, grid.state, grid.block_of, grid.fine_state,
+                          grid.fine_start, grid.stream, float(cap), out)
     return _shaped(out, shape)
 
 
@@ -336,19 +369,31 @@ class ZoneIndex:
         grids = []
         for z in range(len(geoms)):
             lo, hi = e.offsets[z], e.offsets[z + 1]
-            grids.append(_build(e.edges[lo:hi], e.prev_edge[lo:hi] - lo, e.next_edge[lo:hi] - lo,
-                                _ZONE_CELLS_PER_EDGE, _ZONE_MIN_CELLS))
+            grids.append(_build(e.edges[lo:hi], e.prev_edge[lo:hi] - lo, e.next_edge[lo:hi] - lo, _ZONE))
         self._pack(grids)
 
     def _pack(self, grids):
         nz = len(grids)
         self._zone_grid = np.array([g.grid for g in grids], dtype=np.float64).reshape(nz, 6)
-        self._zone_shape = np.array([(g.nx, g.ny) for g in grids], dtype=np.int64).reshape(nz, 2)
-        n_cells = np.array([g.state.size for g in grids], dtype=np.int64)
-        self._zone_base = np.concatenate([[0], np.cumsum(n_cells)[:-1]]).astype(np.int64)
-        self._state = np.concatenate([g.state for g in grids]) if nz else np.zeros(0, np.uint8)
-        self._cell_start = _concat_offsets([g.cell_start for g in grids])
-        self._stream = np.concatenate([g.stream for g in grids]) if nz else np.zeros(0)
+        self._zone_dims = np.array([g.dims for g in grids], dtype=np.int64).reshape(nz, 4)
+        n_coarse = np.array([g.n_coarse for g in grids], dtype=np.int64)
+        self._zone_cbase = np.concatenate([[0], np.cumsum(n_coarse)[:-1]]).astype(np.int64)
+        n_blocks = np.array([g.n_blocks for g in grids], dtype=np.int64)
+        block_base = np.concatenate([[0], np.cumsum(n_blocks)[:-1]]).astype(np.int64)
+        if not nz:
+            self._state = np.zeros(0, np.uint8)
+            self._block_of = np.zeros(0, np.int32)
+            self._fine_state = np.zeros(0, np.uint8)
+            self._fine_start = np.zeros(1, np.int64)
+            self._stream = np.zeros(0)
+        else:
+            self._state = np.concatenate([g.state for g in grids])
+            self._block_of = np.concatenate(
+                [np.where(g.block_of >= 0, g.block_of + b, -1) for g, b in zip(grids, block_base)]
+            ).astype(np.int32)
+            self._fine_state = np.concatenate([g.fine_state for g in grids])
+            self._fine_start = _concat_offsets([g.fine_start for g in grids])
+            self._stream = np.concatenate([g.stream for g in grids])
         self._build_coarse()
 
     def _build_coarse(self):
@@ -361,7 +406,10 @@ class ZoneIndex:
             self._g_zones = np.zeros(0, np.int64)
             return
         bounds = (zg[live, 0].min(), zg[live, 1].min(), zg[live, 2].max(), zg[live, 3].max())
-        gnx, gny, cw, ch, mx, my = _grid_shape(bounds, int(live.sum()), 4, 1)
+        gnx, gny = _grid_shape(bounds, int(live.sum()), 4, 1)
+        cw = (bounds[2] - bounds[0]) / gnx if bounds[2] > bounds[0] else 1.0
+        ch = (bounds[3] - bounds[1]) / gny if bounds[3] > bounds[1] else 1.0
+        mx, my = _margins(bounds, cw, ch)
         self._coarse = np.array([*bounds, 1.0 / cw, 1.0 / ch])
         self._gnx, self._gny = gnx, gny
         self._g_offsets, self._g_zones = _zi.build_coarse_grid(
@@ -391,8 +439,8 @@ class ZoneIndex:
             raise ValueError(f"predicate must be one of {sorted(_PREDICATES)}, got {predicate!r}")
         xf, yf, _ = _as_points(x, y)
         args = (self._coarse, self._gnx, self._gny, self._g_offsets, self._g_zones,
-                self._zone_grid, self._zone_shape, self._zone_base, self._state, self._cell_start,
-                self._stream, threshold)
+                self._zone_grid, self._zone_dims, self._zone_cbase, self._state, self._block_of,
+                self._fine_state, self._fine_start, self._stream, threshold)
         counts = np.empty(xf.size, np.int64)
         _zi.count_hits(xf, yf, *args, counts)
         pair_offsets = np.zeros(xf.size + 1, np.int64)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 
 from geomon.kernels._jit import jit, jit_parallel, prange
-from geomon.kernels.pip import LOC_BOUNDARY, LOC_INTERIOR, locate
+from geomon.kernels.pip import LOC_BOUNDARY, LOC_INTERIOR, fine_cell_block, locate
+
+_TINY = 5e-324  # smallest positive double
 
 
 @jit
@@ -31,10 +33,14 @@ def segment_distance_sq(px, py, x1, y1, x2, y2):
 
 
 @jit
-def _nearest_sq(px, py, xmin, ymin, cw, ch, nx, ny, cell_start, stream, cap):
+def _nearest_sq(px, py, grid, dims, state, block_of, fine_start, stream, cap):
+    nx = dims[0]
+    ny = dims[1]
+    cw = 1.0 / grid[4]
+    ch = 1.0 / grid[5]
     best = cap * cap
-    ci = min(max(int(math.floor((px - xmin) / cw)), 0), nx - 1)
-    cj = min(max(int(math.floor((py - ymin) / ch)), 0), ny - 1)
+    ci = min(max(int(math.floor((px - grid[0]) * grid[4])), 0), nx - 1)
+    cj = min(max(int(math.floor((py - grid[1]) * grid[5])), 0), ny - 1)
     step = min(cw, ch)
     for r in range(max(nx, ny)):
         if r >= 1:
@@ -46,8 +52,8 @@ def _nearest_sq(px, py, xmin, ymin, cw, ch, nx, ny, cell_start, stream, cap):
             i = ci - r
             while i <= ci + r:
                 if 0 <= i < nx:
-                    a = cell_start[j * nx + i]
-                    if cell_start[j * nx + i + 1] > a:
+                    a, b = fine_cell_block(i, j, dims, 0, state, block_of, fine_start)
+                    if b > a:
                         for k in range(a + 1, a + 1 + 4 * int(stream[a]), 4):
                             d = segment_distance_sq(px, py, stream[k], stream[k + 1], stream[k + 2], stream[k + 3])
                             if d < best:
@@ -58,35 +64,32 @@ def _nearest_sq(px, py, xmin, ymin, cw, ch, nx, ny, cell_start, stream, cap):
 
 
 @jit_parallel
-def signed_distance(x, y, grid, nx, ny, state, cell_start, stream, cap, out):
+def signed_distance(x, y, grid, dims, state, block_of, fine_state, fine_start, stream, cap, out):
     """Signed, capped distance of each point to the boundary of one polygon.
 
     Parameters
     ----------
     x, y : float64 arrays
         Points in the polygon's planar CRS (metres for a projected frame).
-    grid : float64 array (6,)
-        ``(xmin, ymin, xmax, ymax, 1/cw, 1/ch)`` of the polygon's grid.
-    nx, ny, state, cell_start, stream
-        The grid from :func:`geomon.kernels.pip.build_grid` and the edges.
+    grid, dims, state, block_of, fine_state, fine_start, stream
+        The polygon's two-level grid (see :func:`geomon.kernels.pip.locate`).
     cap : float
         Largest magnitude returned, > 0.
     out : float64 array
         Result: > 0 inside, < 0 outside, 0 on the boundary, NaN for NaN input.
     """
-    xmin, ymin, xmax, ymax, icw, ich = grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]
-    cw = 1.0 / icw
-    ch = 1.0 / ich
     for k in prange(x.size):
         px = x[k]
         py = y[k]
         if math.isnan(px) or math.isnan(py):
             out[k] = math.nan
             continue
-        loc = locate(px, py, xmin, ymin, xmax, ymax, icw, ich, nx, ny, 0, state, cell_start, stream)
+        loc = locate(px, py, grid, dims, 0, state, block_of, fine_state, fine_start, stream)
         if loc == LOC_BOUNDARY:
             out[k] = 0.0
             continue
-        d = math.sqrt(_nearest_sq(px, py, xmin, ymin, cw, ch, nx, ny, cell_start, stream, cap))
-        d = min(d, cap)
+        d = math.sqrt(_nearest_sq(px, py, grid, dims, state, block_of, fine_start, stream, cap))
+        # A point off the boundary by less than the rounding of the distance
+        # still gets its side's sign: the smallest positive double.
+        d = min(max(d, _TINY), cap)
         out[k] = d if loc == LOC_INTERIOR else -d

@@ -1,307 +1,27 @@
-"""Point-in-polygon over a per-polygon uniform grid whose cells know their answer.
+"""Point-in-polygon queries on the two-level grid built by :mod:`geomon.kernels.pip_build`.
 
-A polygon (or multipolygon, holes included) is a set of directed edges. Its
-bounding box is cut into a uniform grid. Each cell is classified once:
-
-* a cell that no edge touches is wholly interior or wholly exterior: a point
-  falling there is answered by one byte;
-* a boundary cell keeps the list of edges that touch it, one parity bit and a
-  few "toggle" heights. A point there runs the ray-crossing test of GEOS
-  (shapely) against that short list only; the parity bit and the toggles below
-  the point stand for every other edge of the polygon.
-
-So a query touches one byte for most points and a handful of edges otherwise,
-whatever the vertex count, and the boundary decisions (a point on an edge or a
-vertex is on the boundary, the half-open vertex rule, exact orientation) are
-those of GEOS's ``RayCrossingCounter``, which is what shapely's ``contains_xy``
-and ``intersects_xy`` use.
-
-Why this is exact. Cast the ray from query point p to +x. An edge that does
-not touch the (slightly inflated) cell meets the cell's row band either wholly
-left of the cell (never crossed), wholly right of it, or not at all. Those
-right of it cross the ray exactly when ``y_lo <= p.y < y_hi`` (GEOS's half-open
-rule), so as p.y sweeps the band their parity changes only at their end points
-inside the band. At a vertex where both edges are off the list the two changes
-cancel; what remains are the ends of the chains of off-list edges that hang
-off the cell's own edges to the right, found by walking those chains once at
-build time: the toggles. The parity at one height (the band's centre line) is
-counted once with a sorted sweep of the row's crossings. The cell is inflated
-by a margin larger than the rounding error of the cell lookup, and edges are
-rasterised with twice that margin, so float rounding can only add edges to a
-list, never lose one.
-
-Notes
------
-Grid cell classification for point-in-polygon follows Zalik and Kolingerova,
-"A cell-based point-in-polygon algorithm suitable for large sets of points",
-Computers & Geosciences 27 (2001); the crossing rule is GEOS's
-``algorithm::RayCrossingCounter`` (after O'Rourke, Computational Geometry in
-C, 2nd ed., section 7.4).
+A point reads one byte of the coarse grid; a refined coarse cell sends it to one
+byte of a fine block; a fine boundary cell runs GEOS's ray-crossing test
+(shapely's ``RayCrossingCounter``) against the few edges touching that cell plus
+the cell's parity bit and toggles. See :mod:`geomon.kernels.pip_build` for why
+that answer is exact.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from geomon.kernels._jit import jit, jit_inline, jit_parallel, prange
+from geomon.kernels.pip_build import (
+    CELL_BOUNDARY_EVEN,
+    CELL_INTERIOR,
+    CELL_REFINED,
+    LOC_BOUNDARY,
+    LOC_EXTERIOR,
+    LOC_INTERIOR,
+)
 from geomon.kernels.robust import orientation_index
 
-#: Cell states.
-CELL_EXTERIOR = 0
-CELL_INTERIOR = 1
-CELL_BOUNDARY_EVEN = 2  # boundary cell whose off-list parity is even
-CELL_BOUNDARY_ODD = 3
-
-#: Point locations, ordered so that ``loc >= LOC_BOUNDARY`` means "intersects".
-LOC_EXTERIOR = 0
-LOC_BOUNDARY = 1
-LOC_INTERIOR = 2
-
-
-@jit
-def _row_span(x1, y1, x2, y2, j, xmin, ymin, cw, ch, nx, mx, my):
-    """Cells [ilo, ihi] of row j that the segment may touch, inflated by (mx, my)."""
-    lo = ymin + j * ch - my
-    hi = ymin + (j + 1) * ch + my
-    if y1 == y2:
-        xa = x1
-        xb = x2
-    else:
-        dy = y2 - y1
-        ta = min(max((lo - y1) / dy, 0.0), 1.0)
-        tb = min(max((hi - y1) / dy, 0.0), 1.0)
-        xa = x1 + ta * (x2 - x1)
-        xb = x1 + tb * (x2 - x1)
-    xlo = min(xa, xb) - mx
-    xhi = max(xa, xb) + mx
-    ilo = int(np.floor((xlo - xmin) / cw))
-    ihi = int(np.floor((xhi - xmin) / cw))
-    return max(ilo, 0), min(ihi, nx - 1)
-
-
-@jit
-def _row_range(ya, yb, ymin, ch, ny, my):
-    jlo = int(np.floor((min(ya, yb) - my - ymin) / ch))
-    jhi = int(np.floor((max(ya, yb) + my - ymin) / ch))
-    return max(jlo, 0), min(jhi, ny - 1)
-
-
-@jit
-def _rasterise(edges, xmin, ymin, cw, ch, nx, ny, mx, my):
-    """Raw edge lists per cell (CSR), counted then filled."""
-    ne = edges.shape[0]
-    counts = np.zeros(nx * ny + 1, np.int64)
-    for e in range(ne):
-        x1, y1, x2, y2 = edges[e, 0], edges[e, 1], edges[e, 2], edges[e, 3]
-        jlo, jhi = _row_range(y1, y2, ymin, ch, ny, my)
-        for j in range(jlo, jhi + 1):
-            ilo, ihi = _row_span(x1, y1, x2, y2, j, xmin, ymin, cw, ch, nx, mx, my)
-            for i in range(ilo, ihi + 1):
-                counts[j * nx + i + 1] += 1
-    offsets = np.cumsum(counts)
-    fill = offsets[:-1].copy()
-    cell_edges = np.empty(offsets[-1], np.int64)
-    for e in range(ne):
-        x1, y1, x2, y2 = edges[e, 0], edges[e, 1], edges[e, 2], edges[e, 3]
-        jlo, jhi = _row_range(y1, y2, ymin, ch, ny, my)
-        for j in range(jlo, jhi + 1):
-            ilo, ihi = _row_span(x1, y1, x2, y2, j, xmin, ymin, cw, ch, nx, mx, my)
-            for i in range(ilo, ihi + 1):
-                c = j * nx + i
-                cell_edges[fill[c]] = e
-                fill[c] += 1
-    return offsets, cell_edges
-
-
-@jit
-def _cell_toggles(raw, r0, r1, edges, prev_edge, next_edge, band_lo, band_hi, xr, mark, stamp, queue, toggles):
-    """Parity toggles of the edges hanging off a boundary cell's list to its right.
-
-    Walks from the cell's edges through vertices right of the cell inside its
-    row band; every edge reached (none touches the cell) crosses the ray of a
-    point in the cell exactly when ``y_lo <= p.y < y_hi``, so it contributes a
-    toggle at each end that lies in the band. Equal toggles cancel. Writes the
-    surviving toggles, sorted, to ``toggles`` and returns how many there are.
-    """
-    for k in range(r0, r1):
-        mark[raw[k]] = stamp
-    nq = 0
-    for k in range(r0, r1):
-        e = raw[k]
-        if edges[e, 0] > xr and band_lo <= edges[e, 1] <= band_hi:
-            f = prev_edge[e]
-            if mark[f] != stamp:
-                mark[f] = stamp
-                queue[nq] = f
-                nq += 1
-        if edges[e, 2] > xr and band_lo <= edges[e, 3] <= band_hi:
-            f = next_edge[e]
-            if mark[f] != stamp:
-                mark[f] = stamp
-                queue[nq] = f
-                nq += 1
-    nt = 0
-    q = 0
-    while q < nq:
-        f = queue[q]
-        q += 1
-        y1 = edges[f, 1]
-        y2 = edges[f, 3]
-        in1 = band_lo <= y1 <= band_hi
-        in2 = band_lo <= y2 <= band_hi
-        if y1 != y2:
-            if in1:
-                toggles[nt] = y1
-                nt += 1
-            if in2:
-                toggles[nt] = y2
-                nt += 1
-        if in1 and edges[f, 0] > xr:
-            g = prev_edge[f]
-            if mark[g] != stamp:
-                mark[g] = stamp
-                queue[nq] = g
-                nq += 1
-        if in2 and edges[f, 2] > xr:
-            g = next_edge[f]
-            if mark[g] != stamp:
-                mark[g] = stamp
-                queue[nq] = g
-                nq += 1
-    if nt == 0:
-        return 0
-    toggles[:nt] = np.sort(toggles[:nt])
-    m = 0
-    k = 0
-    while k < nt:
-        if k + 1 < nt and toggles[k + 1] == toggles[k]:
-            k += 2  # two toggles at the same height cancel
-        else:
-            toggles[m] = toggles[k]
-            m += 1
-            k += 1
-    return m
-
-
-@jit
-def _crosses_right(edges, e, y_ref, x_ref):
-    """Does edge e cross the line y = y_ref (GEOS half-open rule) right of x_ref?"""
-    y1 = edges[e, 1]
-    y2 = edges[e, 3]
-    if not (min(y1, y2) <= y_ref < max(y1, y2)):
-        return False
-    x1 = edges[e, 0]
-    x = x1 + (y_ref - y1) / (y2 - y1) * (edges[e, 2] - x1)
-    return x > x_ref
-
-
-@jit
-def build_grid(edges, prev_edge, next_edge, xmin, ymin, cw, ch, nx, ny, mx, my):
-    """Classify the cells of one polygon's grid.
-
-    Parameters
-    ----------
-    edges : float64 array (n_edges, 4)
-        Directed edges ``x1, y1, x2, y2`` of every ring of the polygon.
-    prev_edge, next_edge : int64 arrays (n_edges,)
-        The edge before and after each edge in its (closed) ring.
-    xmin, ymin : float
-        Lower-left corner of the grid (the polygon's bounding box).
-    cw, ch : float
-        Cell width and height, > 0.
-    nx, ny : int
-        Grid size.
-    mx, my : float
-        Inflation margins of a cell, larger than the rounding error of the cell
-        lookup ``int((x - xmin) / cw)``.
-
-    Returns
-    -------
-    state : uint8 array (nx * ny,)
-        ``CELL_*`` code of each cell, row-major (``j * nx + i``).
-    cell_start : int64 array (nx * ny + 1,)
-        Boundary cell c owns ``stream[cell_start[c]:cell_start[c + 1]]``; other
-        cells own an empty range.
-    stream : float64 array
-        Per boundary cell: the number n of edges touching it, then those edges'
-        ``x1, y1, x2, y2`` (4 n values, copied so a query reads one contiguous
-        block), then its toggles, sorted: a point at height y flips parity once
-        for each toggle <= y.
-    """
-    ne = edges.shape[0]
-    ncell = nx * ny
-    offsets, cell_edges = _rasterise(edges, xmin, ymin, cw, ch, nx, ny, 2.0 * mx, 2.0 * my)
-    mark = np.full(ne, -1, np.int64)
-    queue = np.empty(max(ne, 1), np.int64)
-    buf = np.empty(max(2 * ne, 1))
-
-    # Pass 1: size of each boundary cell's block.
-    sizes = np.zeros(ncell + 1, np.int64)
-    for j in range(ny):
-        band_lo = ymin + j * ch - my
-        band_hi = ymin + (j + 1) * ch + my
-        for i in range(nx):
-            c = j * nx + i
-            n = offsets[c + 1] - offsets[c]
-            if n > 0:
-                xr = xmin + (i + 1) * cw + mx
-                nt = _cell_toggles(cell_edges, offsets[c], offsets[c + 1], edges, prev_edge,
-                                   next_edge, band_lo, band_hi, xr, mark, c, queue, buf)
-                sizes[c + 1] = 1 + 4 * n + nt
-    cell_start = np.cumsum(sizes)
-    stream = np.empty(cell_start[-1])
-    state = np.zeros(ncell, np.uint8)
-
-    # Pass 2: fill the blocks and classify, one row band at a time.
-    mark[:] = -1
-    row_mark = np.full(ne, -1, np.int64)
-    xs = np.empty(max(ne, 1))
-    for j in range(ny):
-        band_lo = ymin + j * ch - my
-        band_hi = ymin + (j + 1) * ch + my
-        y_ref = ymin + (j + 0.5) * ch
-        # Crossings of the band's centre line by every edge of the row, sorted.
-        nxs = 0
-        for k in range(offsets[j * nx], offsets[(j + 1) * nx]):
-            e = cell_edges[k]
-            if row_mark[e] != j:
-                row_mark[e] = j
-                y1 = edges[e, 1]
-                y2 = edges[e, 3]
-                if min(y1, y2) <= y_ref < max(y1, y2):
-                    x1 = edges[e, 0]
-                    xs[nxs] = x1 + (y_ref - y1) / (y2 - y1) * (edges[e, 2] - x1)
-                    nxs += 1
-        row_xs = np.sort(xs[:nxs])
-        p = 0  # row_xs[:p] <= xr, so nxs - p crossings lie right of the cell
-        for i in range(nx):
-            c = j * nx + i
-            xr = xmin + (i + 1) * cw + mx
-            while p < nxs and row_xs[p] <= xr:
-                p += 1
-            right = nxs - p
-            n = offsets[c + 1] - offsets[c]
-            if n == 0:
-                state[c] = CELL_INTERIOR if right % 2 == 1 else CELL_EXTERIOR
-                continue
-            o = cell_start[c]
-            stream[o] = n
-            for k in range(n):
-                e = cell_edges[offsets[c] + k]
-                for q in range(4):
-                    stream[o + 1 + 4 * k + q] = edges[e, q]
-                if _crosses_right(edges, e, y_ref, xr):
-                    right -= 1
-            nt = cell_start[c + 1] - o - 1 - 4 * n
-            if nt > 0:
-                _cell_toggles(cell_edges, offsets[c], offsets[c + 1], edges, prev_edge, next_edge,
-                              band_lo, band_hi, xr, mark, c, queue, buf)
-                for k in range(nt):
-                    stream[o + 1 + 4 * n + k] = buf[k]
-                    if buf[k] <= y_ref:
-                        right += 1
-            state[c] = CELL_BOUNDARY_ODD if right % 2 == 1 else CELL_BOUNDARY_EVEN
-    return state, cell_start, stream
+__all__ = ["LOC_BOUNDARY", "LOC_EXTERIOR", "LOC_INTERIOR", "CELL_INTERIOR", "locate", "locate_in_cell",
+           "locate_points", "fine_cell_block"]
 
 
 @jit
@@ -338,35 +58,68 @@ def locate_in_cell(px, py, s, stream, a, b):
 
 
 @jit_inline
-def locate(px, py, xmin, ymin, xmax, ymax, icw, ich, nx, ny, base, state, cell_start, stream):
-    """Location of one point (``LOC_*``) in one polygon's grid.
+def fine_cell_block(fi, fj, dims, cbase, state, block_of, fine_start):
+    """Stream range ``(a, b)`` of fine cell (fi, fj), empty unless it is a boundary cell.
 
-    ``(xmin, ymin, xmax, ymax)`` is the polygon's bounding box, ``icw, ich`` the
-    inverse cell size, ``base`` the index of the polygon's first cell in
-    ``state``/``cell_start`` (0 for a lone polygon). NaN coordinates are
-    exterior. Inlined: the common case is one byte read, and a call would cost
-    more than the work.
+    ``dims`` is ``(nx_fine, ny_fine, nx_coarse, shift)``; ``cbase`` the first
+    coarse cell of this polygon in ``state``/``block_of``.
     """
-    if not (px >= xmin and px <= xmax and py >= ymin and py <= ymax):
+    sh = dims[3]
+    c = cbase + (fj >> sh) * dims[2] + (fi >> sh)
+    if state[c] != CELL_REFINED:
+        return 0, 0
+    m = (1 << sh) - 1
+    f = (block_of[c] << (2 * sh)) + ((fj & m) << sh) + (fi & m)
+    return fine_start[f], fine_start[f + 1]
+
+
+@jit_inline
+def locate(px, py, grid, dims, cbase, state, block_of, fine_state, fine_start, stream):
+    """Location of one point (``LOC_*``) in one polygon's two-level grid.
+
+    Parameters
+    ----------
+    px, py : float
+        The point; NaN is exterior.
+    grid : float64 array (6,)
+        ``(xmin, ymin, xmax, ymax, 1/cw, 1/ch)``: bounding box and inverse
+        fine-cell size.
+    dims : int64 array (4,)
+        ``(nx_fine, ny_fine, nx_coarse, shift)``, ``2**shift`` fine cells per
+        coarse cell side.
+    cbase : int
+        Index of the polygon's first coarse cell in ``state``/``block_of`` (0
+        for a lone polygon; block ids and stream offsets are global).
+    state, block_of, fine_state, fine_start, stream
+        Arrays from :func:`geomon.kernels.pip_build.compress_grid`.
+
+    Notes
+    -----
+    Inlined into callers: the common case is two multiplications and one byte.
+    """
+    if not (px >= grid[0] and px <= grid[2] and py >= grid[1] and py <= grid[3]):
         return LOC_EXTERIOR
-    i = min(int((px - xmin) * icw), nx - 1)
-    j = min(int((py - ymin) * ich), ny - 1)
-    c = base + j * nx + i
+    fi = min(int((px - grid[0]) * grid[4]), dims[0] - 1)
+    fj = min(int((py - grid[1]) * grid[5]), dims[1] - 1)
+    sh = dims[3]
+    c = cbase + (fj >> sh) * dims[2] + (fi >> sh)
     s = state[c]
-    if s >= CELL_BOUNDARY_EVEN:
-        return locate_in_cell(px, py, s, stream, cell_start[c], cell_start[c + 1])
+    if s == CELL_REFINED:
+        m = (1 << sh) - 1
+        f = (block_of[c] << (2 * sh)) + ((fj & m) << sh) + (fi & m)
+        s = fine_state[f]
+        if s >= CELL_BOUNDARY_EVEN:
+            return locate_in_cell(px, py, s, stream, fine_start[f], fine_start[f + 1])
     # CELL_EXTERIOR (0) -> LOC_EXTERIOR (0), CELL_INTERIOR (1) -> LOC_INTERIOR (2)
     return 2 * s
 
 
 @jit_parallel
-def locate_points(x, y, grid, nx, ny, state, cell_start, stream, threshold, out):
+def locate_points(x, y, grid, dims, state, block_of, fine_state, fine_start, stream, threshold, out):
     """``out[k] = locate(x[k], y[k]) >= threshold`` for every point, in parallel.
 
-    ``grid`` is ``(xmin, ymin, xmax, ymax, 1/cw, 1/ch)``; ``threshold`` is
-    ``LOC_INTERIOR`` for *contains* and ``LOC_BOUNDARY`` for *intersects*.
+    ``threshold`` is ``LOC_INTERIOR`` for *contains* and ``LOC_BOUNDARY`` for
+    *intersects*.
     """
-    xmin, ymin, xmax, ymax, icw, ich = grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]
     for k in prange(x.size):
-        loc = locate(x[k], y[k], xmin, ymin, xmax, ymax, icw, ich, nx, ny, 0, state, cell_start, stream)
-        out[k] = loc >= threshold
+        out[k] = locate(x[k], y[k], grid, dims, 0, state, block_of, fine_state, fine_start, stream) >= threshold

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from geomon.kernels._jit import jit, jit_parallel, prange
+from geomon.kernels._jit import jit, jit_inline, jit_parallel, prange
 from geomon.kernels.pip import locate
 
 
@@ -87,37 +87,37 @@ def _coarse_cell(px, py, coarse, gnx, gny):
     return j * gnx + i
 
 
-@jit
-def _zone_hit(px, py, z, zone_grid, zone_shape, zone_base, state, cell_start, stream, threshold):
-    g = zone_grid
-    loc = locate(px, py, g[z, 0], g[z, 1], g[z, 2], g[z, 3], g[z, 4], g[z, 5],
-                 zone_shape[z, 0], zone_shape[z, 1], zone_base[z], state, cell_start, stream)
+@jit_inline
+def _zone_hit(px, py, z, zone_grid, zone_dims, zone_cbase, state, block_of, fine_state, fine_start, stream,
+              threshold):
+    loc = locate(px, py, zone_grid[z], zone_dims[z], zone_cbase[z], state, block_of, fine_state, fine_start, stream)
     return loc >= threshold
 
 
 @jit_parallel
 def count_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
-               zone_grid, zone_shape, zone_base, state, cell_start, stream,
+               zone_grid, zone_dims, zone_cbase, state, block_of, fine_state, fine_start, stream,
                threshold, counts):
     """``counts[k]`` = number of zones that point k hits (``LOC_*`` >= threshold).
 
-    ``coarse`` is ``(xmin, ymin, xmax, ymax, 1/cw, 1/ch)`` of the coarse grid;
-    ``zone_shape[z]`` is ``(nx, ny)`` of zone z's grid.
+    ``coarse`` is ``(xmin, ymin, xmax, ymax, 1/cw, 1/ch)`` of the coarse grid of
+    zones; ``zone_grid``, ``zone_dims`` and ``zone_cbase`` hold each zone's
+    ``grid``, ``dims`` and first coarse cell for :func:`geomon.kernels.pip.locate`.
     """
     for k in prange(x.size):
         c = _coarse_cell(x[k], y[k], coarse, gnx, gny)
         n = 0
         if c >= 0:
             for m in range(g_offsets[c], g_offsets[c + 1]):
-                if _zone_hit(x[k], y[k], g_zones[m], zone_grid, zone_shape, zone_base,
-                             state, cell_start, stream, threshold):
+                if _zone_hit(x[k], y[k], g_zones[m], zone_grid, zone_dims, zone_cbase,
+                             state, block_of, fine_state, fine_start, stream, threshold):
                     n += 1
         counts[k] = n
 
 
 @jit_parallel
 def fill_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
-              zone_grid, zone_shape, zone_base, state, cell_start, stream,
+              zone_grid, zone_dims, zone_cbase, state, block_of, fine_state, fine_start, stream,
               threshold, pair_offsets, point_index, zone_index):
     """Write the (point, zone) pairs counted by :func:`count_hits`, point-major, zones ascending."""
     for k in prange(x.size):
@@ -127,8 +127,8 @@ def fill_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
         c = _coarse_cell(x[k], y[k], coarse, gnx, gny)
         for m in range(g_offsets[c], g_offsets[c + 1]):
             z = g_zones[m]
-            if _zone_hit(x[k], y[k], z, zone_grid, zone_shape, zone_base,
-                         state, cell_start, stream, threshold):
+            if _zone_hit(x[k], y[k], z, zone_grid, zone_dims, zone_cbase,
+                         state, block_of, fine_state, fine_start, stream, threshold):
                 point_index[o] = k
                 zone_index[o] = z
                 o += 1

@@ -23,14 +23,22 @@ PREDICATES = {"contains": (geomon.contains_xy, shapely.contains_xy),
               "intersects": (geomon.intersects_xy, shapely.intersects_xy)}
 
 
-def _wkt(geom) -> str:
-    return shapely.to_wkt(geom, rounding_precision=-1) if geom is not None else "None"
+def _source(geom) -> str:
+    """Python source that rebuilds ``geom`` bit for bit (WKT output rounds coordinates)."""
+    if isinstance(geom, shapely.Polygon) and not geom.is_empty:
+        rings = [shapely.get_coordinates(r).tolist() for r in (geom.exterior, *geom.interiors)]
+        return f"shapely.Polygon({rings[0]!r}, {rings[1:]!r})"
+    if isinstance(geom, shapely.MultiPolygon) and not geom.is_empty:
+        return f"shapely.MultiPolygon([{', '.join(_source(p) for p in geom.geoms)}])"
+    if geom is None:
+        return "None"
+    return f"shapely.from_wkb(bytes.fromhex({shapely.to_wkb(geom, hex=True)!r}))"
 
 
 def _reproducer(call: str, geom, x, y, got, want) -> str:
-    """A line to paste into a shell that shows the first disagreement."""
-    return (f"geom = shapely.from_wkt({_wkt(geom)!r}); {call}(geom, {float(x)!r}, {float(y)!r}) "
-            f"-> {got!r}, shapely says {want!r}")
+    """A line to paste into a shell that shows the first disagreement; ``call`` has ``{x}``, ``{y}``."""
+    return (f"geom = {_source(geom)}; " + call.format(x=repr(float(x)), y=repr(float(y)))
+            + f" -> {got!r}, shapely says {want!r}")
 
 
 def _assert_same(name, geom, x, y, got, want):
@@ -43,8 +51,8 @@ def _assert_same(name, geom, x, y, got, want):
     if bad.size:
         xb, yb, _ = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), got_a)
         k = bad[0]
-        raise AssertionError(f"{bad.size} of {got_a.size} disagree; first: "
-                             + _reproducer(name, geom, xb.ravel()[k], yb.ravel()[k],
+        raise AssertionError(f"{name}: {bad.size} of {got_a.size} disagree; first: "
+                             + _reproducer(name.split()[0] + "(geom, {x}, {y})", geom, xb.ravel()[k], yb.ravel()[k],
                                            got_a.ravel()[k], want_a.ravel()[k]))
 
 
@@ -199,7 +207,7 @@ def _assert_pairs_match(zones, x, y, predicate, got):
         p, z = (extra or missing)[0]
         raise AssertionError(
             f"query_xy(predicate={predicate!r}): {len(extra)} pairs not in STRtree, {len(missing)} missing; "
-            f"first: zone = shapely.from_wkt({_wkt(zones[z])!r}); point ({float(x[p])!r}, {float(y[p])!r}) "
+            f"first: zone = {_source(zones[z])}; point ({float(x[p])!r}, {float(y[p])!r}) "
             f"{'extra' if extra else 'missing'}")
     assert len(point_index) == len(got_set), "duplicate pairs"
     order = np.lexsort((zone_index, point_index))
@@ -288,6 +296,7 @@ def test_signed_distance_matches_shapely(case, cap_fraction, data):
     xmin, ymin, xmax, ymax = geom.bounds
     cap = cap_fraction * max(xmax - xmin, ymax - ymin)
     got = geomon.signed_distance_xy(geom, x, y, cap)
+    call = f"geomon.signed_distance_xy(geom, {{x}}, {{y}}, cap={cap!r})"
     assert isinstance(got, np.ndarray) and got.dtype == np.float64 and got.shape == x.shape
 
     nan = np.isnan(x) | np.isnan(y)
@@ -303,21 +312,22 @@ def test_signed_distance_matches_shapely(case, cap_fraction, data):
         if bad.size:
             k = bad[0]
             raise AssertionError(f"signed distance not {what} ({bad.size} points); first: "
-                                 + _reproducer(f"geomon.signed_distance_xy(cap={cap!r}) on", geom, x[k], y[k],
-                                               got[k], f"contains={inside[k]}, intersects={touches[k]}"))
+                                 + _reproducer(call, geom, x[k], y[k], got[k],
+                                               f"contains={inside[k]}, intersects={touches[k]}"))
 
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         distance = shapely.distance(shapely.boundary(geom), shapely.points(x, y))
     want = np.minimum(cap, distance)
     finite = np.isfinite(x) & np.isfinite(y)
     scale = max(1.0, np.abs(geom.bounds).max(), np.abs(x[finite]).max(initial=0), np.abs(y[finite]).max(initial=0))
-    err = np.abs(np.abs(got[~nan]) - want[~nan])
+    # Infinite distances (cap = inf, infinite points) are equal, not inf - inf = NaN apart.
+    err = np.where(np.abs(got[~nan]) == want[~nan], 0.0, np.abs(np.abs(got[~nan]) - want[~nan]))
     bad = np.flatnonzero(~(err <= 1e-9 * scale))
     if bad.size:
         k = np.flatnonzero(~nan)[bad[0]]
         raise AssertionError(f"|signed distance| off by {err[bad[0]]!r} (> 1e-9 * {scale!r}); first: "
-                             + _reproducer(f"geomon.signed_distance_xy(cap={cap!r}) on", geom, x[k], y[k],
-                                           got[k], f"min(cap, distance to boundary) = {want[k]!r}"))
+                             + _reproducer(call, geom, x[k], y[k], got[k],
+                                           f"min(cap, distance to boundary) = {want[k]!r}"))
 
 
 @settings(max_examples=30, deadline=None)
