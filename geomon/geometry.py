@@ -38,7 +38,6 @@ from geomon.kernels import zone_index as _zi
 _EPS = np.finfo(np.float64).eps
 _AREAL = (shapely.Polygon, shapely.MultiPolygon)
 
-_MAX_CELLS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -78,47 +77,38 @@ def _edges_of(geoms: np.ndarray) -> _Edges:
 
 @dataclass(frozen=True)
 class _Grid:
-    """One polygon's two-level grid, as :func:`geomon.kernels.pip.locate` reads it."""
+    """One polygon's classified grid, as :func:`geomon.kernels.pip.locate` reads it."""
 
-    grid: np.ndarray  # (6,) xmin, ymin, xmax, ymax, 1/cw, 1/ch of the fine cells
-    dims: np.ndarray  # (4,) nx_fine, ny_fine, nx_coarse, shift
-    state: np.ndarray  # coarse cells
-    block_of: np.ndarray
-    fine_state: np.ndarray
-    fine_start: np.ndarray
+    grid: np.ndarray  # (6,) xmin, ymin, xmax, ymax, 1/cw, 1/ch
+    nx: int
+    ny: int
+    state: np.ndarray  # 2-bit cell states, 4 cells a byte
+    cell_start: np.ndarray  # int32 per cell + 1: boundary cell blocks in stream
     stream: np.ndarray
-
-    @property
-    def n_coarse(self) -> int:
-        return self.state.size
-
-    @property
-    def n_blocks(self) -> int:
-        return self.block_of.max(initial=-1) + 1
 
 
 @dataclass(frozen=True)
 class _Density:
-    """How fine a polygon's grid is: coarse cells per edge, and refinement of boundary cells."""
+    """How many grid cells a polygon gets: per edge, clamped to [min_cells, max_cells]."""
 
     cells_per_edge: int
     min_cells: int
-    max_fine_cells: int
-    max_shift: int
+    max_cells: int
 
 
-#: A lone polygon is usually asked about many points: a coarse grid that stays
-#: in cache, and boundary cells refined 8 x 8 so few points reach the edges.
-_SINGLE = _Density(cells_per_edge=8, min_cells=4096, max_fine_cells=1 << 22, max_shift=3)
-#: Zones of a ZoneIndex are many and mostly small.
-_ZONE = _Density(cells_per_edge=4, min_cells=64, max_fine_cells=1 << 16, max_shift=1)
+#: A lone polygon is usually asked about many points: a fine grid (2 bits a
+#: cell, 1 MiB at most) leaves few points in boundary cells, and the query's
+#: first pass streams through it without branching.
+_SINGLE = _Density(cells_per_edge=512, min_cells=1 << 16, max_cells=1 << 22)
+#: Zones of a ZoneIndex are many and mostly small: a few cells per edge.
+_ZONE = _Density(cells_per_edge=16, min_cells=64, max_cells=1 << 16)
 
 
-def _grid_shape(bounds, n_edges, cells_per_edge, min_cells):
+def _grid_shape(bounds, n_edges, density: _Density):
     xmin, ymin, xmax, ymax = bounds
     width = xmax - xmin
     height = ymax - ymin
-    target = int(min(max(cells_per_edge * n_edges, min_cells), _MAX_CELLS))
+    target = int(min(max(density.cells_per_edge * n_edges, density.min_cells), density.max_cells))
     if width > 0 and height > 0:
         nx = int(np.clip(round(np.sqrt(target * width / height)), 1, target))
         ny = int(np.clip(round(target / nx), 1, target))
@@ -140,30 +130,29 @@ def _margins(bounds, cw, ch):
 
 
 def _build(edges, prev_edge, next_edge, density: _Density) -> _Grid:
-    """Two-level grid for one polygon given its edges (local edge ids)."""
+    """Grid for one polygon given its edges (local edge ids)."""
     if edges.shape[0] == 0:
-        return _Grid(np.array([np.inf, np.inf, -np.inf, -np.inf, 1.0, 1.0]), np.array([1, 1, 1, 0]),
-                     np.zeros(1, np.uint8), np.full(1, -1, np.int32), np.zeros(0, np.uint8),
-                     np.zeros(1, np.int64), np.zeros(0))
+        return _Grid(np.array([np.inf, np.inf, -np.inf, -np.inf, 1.0, 1.0]), 1, 1,
+                     np.zeros(1, np.uint8), np.zeros(2, np.int32), np.zeros(0))
     xs = edges[:, [0, 2]]
     ys = edges[:, [1, 3]]
     bounds = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
-    nx, ny = _grid_shape(bounds, edges.shape[0], density.cells_per_edge, density.min_cells)
-    shift = 0
-    while shift < density.max_shift and (nx * ny) << (2 * shift + 2) <= density.max_fine_cells:
-        shift += 1
-    nx_fine, ny_fine = nx << shift, ny << shift
+    nx, ny = _grid_shape(bounds, edges.shape[0], density)
     width, height = bounds[2] - bounds[0], bounds[3] - bounds[1]
-    cw = width / nx_fine if width > 0 else 1.0
-    ch = height / ny_fine if height > 0 else 1.0
+    cw = width / nx if width > 0 else 1.0
+    ch = height / ny if height > 0 else 1.0
     mx, my = _margins(bounds, cw, ch)
     state, cell_start, stream = _pip_build.build_grid(
-        edges, prev_edge, next_edge, bounds[0], bounds[1], cw, ch, nx_fine, ny_fine, mx, my
+        edges, prev_edge, next_edge, bounds[0], bounds[1], cw, ch, nx, ny, mx, my
     )
-    compressed = _pip_build.compress_grid(state, cell_start, stream, nx_fine, ny_fine, shift)
     grid = np.array([*bounds, 1.0 / cw, 1.0 / ch])
-    dims = np.array([nx_fine, ny_fine, nx, shift], dtype=np.int64)
-    return _Grid(grid, dims, *compressed)
+    return _Grid(grid, nx, ny, _pip.pack_states(state), _as_int32_offsets(cell_start), stream)
+
+
+def _as_int32_offsets(offsets: np.ndarray) -> np.ndarray:
+    if offsets[-1] >= np.iinfo(np.int32).max:
+        raise MemoryError(f"zone index too large: {offsets[-1]} stream values exceed the int32 offsets")
+    return offsets.astype(np.int32)
 
 
 def _build_single(geom) -> _Grid:
@@ -228,8 +217,8 @@ def _locate_xy(geom, x, y, threshold):
     grid = _CACHE.get(geom)
     xf, yf, shape = _as_points(x, y)
     out = np.empty(xf.size, dtype=np.bool_)
-    _pip.locate_points(xf, yf, grid.grid, grid.dims, grid.state, grid.block_of, grid.fine_state,
-                       grid.fine_start, grid.stream, threshold, out)
+    _pip.locate_points(xf, yf, grid.grid, grid.nx, grid.ny, grid.state, grid.cell_start, grid.stream,
+                       threshold, out)
     return _shaped(out, shape)
 
 
@@ -313,8 +302,8 @@ def signed_distance_xy(geom, x, y, cap):
         return _shaped(out, shape)
     grid = _CACHE.get(geom)
     out = np.empty(xf.size, dtype=np.float64)
-    _dist.signed_distance(xf, yf, grid.grid, grid.dims, grid.state, grid.block_of, grid.fine_state,
-                          grid.fine_start, grid.stream, float(cap), out)
+    _dist.signed_distance(xf, yf, grid.grid, grid.nx, grid.ny, grid.state, grid.cell_start, grid.stream,
+                          float(cap), out)
     return _shaped(out, shape)
 
 
@@ -322,9 +311,9 @@ def _concat_offsets(parts):
     """Concatenate CSR offset arrays of consecutive blocks into one."""
     if not parts:
         return np.zeros(1, np.int64)
-    sizes = np.array([p[-1] for p in parts], dtype=np.int64)
+    sizes = np.array([int(p[-1]) for p in parts], dtype=np.int64)
     bases = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    return np.concatenate([*(p[:-1] + b for p, b in zip(parts, bases)), [sizes.sum()]]).astype(np.int64)
+    return np.concatenate([*(p[:-1].astype(np.int64) + b for p, b in zip(parts, bases)), [sizes.sum()]])
 
 
 _PREDICATES = {"intersects": _pip.LOC_BOUNDARY, "contains": _pip.LOC_INTERIOR}
@@ -375,25 +364,16 @@ class ZoneIndex:
     def _pack(self, grids):
         nz = len(grids)
         self._zone_grid = np.array([g.grid for g in grids], dtype=np.float64).reshape(nz, 6)
-        self._zone_dims = np.array([g.dims for g in grids], dtype=np.int64).reshape(nz, 4)
-        n_coarse = np.array([g.n_coarse for g in grids], dtype=np.int64)
-        self._zone_cbase = np.concatenate([[0], np.cumsum(n_coarse)[:-1]]).astype(np.int64)
-        n_blocks = np.array([g.n_blocks for g in grids], dtype=np.int64)
-        block_base = np.concatenate([[0], np.cumsum(n_blocks)[:-1]]).astype(np.int64)
-        if not nz:
-            self._state = np.zeros(0, np.uint8)
-            self._block_of = np.zeros(0, np.int32)
-            self._fine_state = np.zeros(0, np.uint8)
-            self._fine_start = np.zeros(1, np.int64)
-            self._stream = np.zeros(0)
-        else:
-            self._state = np.concatenate([g.state for g in grids])
-            self._block_of = np.concatenate(
-                [np.where(g.block_of >= 0, g.block_of + b, -1) for g, b in zip(grids, block_base)]
-            ).astype(np.int32)
-            self._fine_state = np.concatenate([g.fine_state for g in grids])
-            self._fine_start = _concat_offsets([g.fine_start for g in grids])
-            self._stream = np.concatenate([g.stream for g in grids])
+        self._zone_dims = np.array([(g.nx, g.ny) for g in grids], dtype=np.int64).reshape(nz, 2)
+        n_cells = np.array([4 * g.state.size for g in grids], dtype=np.int64)  # padded to whole bytes
+        self._zone_cbase = np.concatenate([[0], np.cumsum(n_cells)[:-1]]).astype(np.int64)
+        self._state = np.concatenate([g.state for g in grids]) if nz else np.zeros(0, np.uint8)
+        # Pad each zone's cell_start to its padded cell count so cell c of zone z
+        # is entry zone_cbase[z] + c of both arrays.
+        self._cell_start = _as_int32_offsets(_concat_offsets(
+            [np.concatenate([g.cell_start, np.full(4 * g.state.size + 1 - g.cell_start.size, g.cell_start[-1])])
+             for g in grids]))
+        self._stream = np.concatenate([g.stream for g in grids]) if nz else np.zeros(0)
         self._build_coarse()
 
     def _build_coarse(self):
@@ -406,7 +386,7 @@ class ZoneIndex:
             self._g_zones = np.zeros(0, np.int64)
             return
         bounds = (zg[live, 0].min(), zg[live, 1].min(), zg[live, 2].max(), zg[live, 3].max())
-        gnx, gny = _grid_shape(bounds, int(live.sum()), 4, 1)
+        gnx, gny = _grid_shape(bounds, int(live.sum()), _Density(4, 1, 1 << 22))
         cw = (bounds[2] - bounds[0]) / gnx if bounds[2] > bounds[0] else 1.0
         ch = (bounds[3] - bounds[1]) / gny if bounds[3] > bounds[1] else 1.0
         mx, my = _margins(bounds, cw, ch)
@@ -439,8 +419,8 @@ class ZoneIndex:
             raise ValueError(f"predicate must be one of {sorted(_PREDICATES)}, got {predicate!r}")
         xf, yf, _ = _as_points(x, y)
         args = (self._coarse, self._gnx, self._gny, self._g_offsets, self._g_zones,
-                self._zone_grid, self._zone_dims, self._zone_cbase, self._state, self._block_of,
-                self._fine_state, self._fine_start, self._stream, threshold)
+                self._zone_grid, self._zone_dims, self._zone_cbase, self._state, self._cell_start,
+                self._stream, threshold)
         counts = np.empty(xf.size, np.int64)
         _zi.count_hits(xf, yf, *args, counts)
         pair_offsets = np.zeros(xf.size + 1, np.int64)

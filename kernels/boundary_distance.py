@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from geomon.kernels._jit import jit, jit_parallel, prange
-from geomon.kernels.pip import LOC_BOUNDARY, LOC_INTERIOR, fine_cell_block, locate
+from geomon.kernels.pip import LOC_BOUNDARY, LOC_INTERIOR, locate
 
 _TINY = 5e-324  # smallest positive double
 
@@ -33,9 +33,7 @@ def segment_distance_sq(px, py, x1, y1, x2, y2):
 
 
 @jit
-def _nearest_sq(px, py, grid, dims, state, block_of, fine_start, stream, cap):
-    nx = dims[0]
-    ny = dims[1]
+def _nearest_sq(px, py, grid, nx, ny, cell_start, stream, cap):
     cw = 1.0 / grid[4]
     ch = 1.0 / grid[5]
     best = cap * cap
@@ -52,8 +50,8 @@ def _nearest_sq(px, py, grid, dims, state, block_of, fine_start, stream, cap):
             i = ci - r
             while i <= ci + r:
                 if 0 <= i < nx:
-                    a, b = fine_cell_block(i, j, dims, 0, state, block_of, fine_start)
-                    if b > a:
+                    a = cell_start[j * nx + i]
+                    if cell_start[j * nx + i + 1] > a:
                         for k in range(a + 1, a + 1 + 4 * int(stream[a]), 4):
                             d = segment_distance_sq(px, py, stream[k], stream[k + 1], stream[k + 2], stream[k + 3])
                             if d < best:
@@ -64,15 +62,15 @@ def _nearest_sq(px, py, grid, dims, state, block_of, fine_start, stream, cap):
 
 
 @jit_parallel
-def signed_distance(x, y, grid, dims, state, block_of, fine_state, fine_start, stream, cap, out):
+def signed_distance(x, y, grid, nx, ny, state, cell_start, stream, cap, out):
     """Signed, capped distance of each point to the boundary of one polygon.
 
     Parameters
     ----------
     x, y : float64 arrays
         Points in the polygon's planar CRS (metres for a projected frame).
-    grid, dims, state, block_of, fine_state, fine_start, stream
-        The polygon's two-level grid (see :func:`geomon.kernels.pip.locate`).
+    grid, nx, ny, state, cell_start, stream
+        The polygon's grid (see :func:`geomon.kernels.pip.locate`).
     cap : float
         Largest magnitude returned, > 0.
     out : float64 array
@@ -84,11 +82,11 @@ def signed_distance(x, y, grid, dims, state, block_of, fine_state, fine_start, s
         if math.isnan(px) or math.isnan(py):
             out[k] = math.nan
             continue
-        loc = locate(px, py, grid, dims, 0, state, block_of, fine_state, fine_start, stream)
+        loc = locate(px, py, grid, nx, ny, 0, state, cell_start, stream)
         if loc == LOC_BOUNDARY:
             out[k] = 0.0
             continue
-        d = math.sqrt(_nearest_sq(px, py, grid, dims, state, block_of, fine_start, stream, cap))
+        d = math.sqrt(_nearest_sq(px, py, grid, nx, ny, cell_start, stream, cap))
         # A point off the boundary by less than the rounding of the distance
         # still gets its side's sign: the smallest positive double.
         d = min(max(d, _TINY), cap)

@@ -51,9 +51,6 @@ CELL_INTERIOR = 1
 CELL_BOUNDARY_EVEN = 2  # boundary cell whose off-list parity is even
 CELL_BOUNDARY_ODD = 3
 
-#: Coarse cell of a two-level grid whose fine cells differ (see compress_grid).
-CELL_REFINED = 4
-
 #: Point locations, ordered so that ``loc >= LOC_BOUNDARY`` means "intersects".
 LOC_EXTERIOR = 0
 LOC_BOUNDARY = 1
@@ -304,76 +301,3 @@ def build_grid(edges, prev_edge, next_edge, xmin, ymin, cw, ch, nx, ny, mx, my):
                         right += 1
             state[c] = CELL_BOUNDARY_ODD if right % 2 == 1 else CELL_BOUNDARY_EVEN
     return state, cell_start, stream
-
-
-@jit
-def compress_grid(state, cell_start, stream, nx_fine, ny_fine, shift):
-    """Two-level form of a fine grid: coarse cells of ``2**shift`` squared fine cells.
-
-    A coarse cell whose fine cells are all exterior (all interior) becomes one
-    exterior (interior) byte; any other becomes ``CELL_REFINED`` and points to a
-    block holding its fine cells' states, and the fine boundary cells' stream
-    blocks are copied after one another. The coarse state array is what most
-    queries read, so it stays small enough for the cache while the fine cells
-    keep boundary cells rare.
-
-    Returns
-    -------
-    coarse_state : uint8 array (nx * ny,)
-    block_of : int32 array (nx * ny,)
-        Block of a refined coarse cell (-1 elsewhere).
-    fine_state : uint8 array (n_blocks * k * k,)
-        Fine cell (li, lj) of block b is ``fine_state[b * k * k + lj * k + li]``.
-    fine_start : int64 array (n_blocks * k * k + 1,)
-        Stream range of each fine cell, in the same order.
-    fine_stream : float64 array
-    """
-    k = 1 << shift
-    nx = nx_fine >> shift
-    ny = ny_fine >> shift
-    coarse_state = np.zeros(nx * ny, np.uint8)
-    block_of = np.full(nx * ny, -1, np.int32)
-    n_blocks = 0
-    for cj in range(ny):
-        for ci in range(nx):
-            first = state[(cj * k) * nx_fine + ci * k]
-            uniform = first < CELL_BOUNDARY_EVEN
-            for lj in range(k):
-                for li in range(k):
-                    if state[(cj * k + lj) * nx_fine + ci * k + li] != first:
-                        uniform = False
-            if uniform:
-                coarse_state[cj * nx + ci] = first
-            else:
-                coarse_state[cj * nx + ci] = CELL_REFINED
-                block_of[cj * nx + ci] = n_blocks
-                n_blocks += 1
-    kk = k * k
-    fine_state = np.zeros(n_blocks * kk, np.uint8)
-    fine_start = np.zeros(n_blocks * kk + 1, np.int64)
-    for c in range(nx * ny):
-        b = block_of[c]
-        if b < 0:
-            continue
-        ci = c % nx
-        cj = c // nx
-        for lj in range(k):
-            for li in range(k):
-                f = (cj * k + lj) * nx_fine + ci * k + li
-                fine_state[b * kk + lj * k + li] = state[f]
-                fine_start[b * kk + lj * k + li + 1] = cell_start[f + 1] - cell_start[f]
-    fine_start = np.cumsum(fine_start)
-    fine_stream = np.empty(fine_start[-1])
-    for c in range(nx * ny):
-        b = block_of[c]
-        if b < 0:
-            continue
-        ci = c % nx
-        cj = c // nx
-        for lj in range(k):
-            for li in range(k):
-                f = (cj * k + lj) * nx_fine + ci * k + li
-                o = fine_start[b * kk + lj * k + li]
-                for t in range(cell_start[f + 1] - cell_start[f]):
-                    fine_stream[o + t] = stream[cell_start[f] + t]
-    return coarse_state, block_of, fine_state, fine_start, fine_stream
