@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
 
+from geomon.cli import report
+
 app = typer.Typer(help="geomon: fused tracks and geofence alerts for community supervision.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Read alerts from a geomon DuckDB store.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+#: The bundled sample (made by the command in data/README.md).
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
+
+
+def _one_line_errors(func):
+    """Turn domain and input errors into one clear line on stderr and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from geomon.errors import GeomonError
+
+        try:
+            return func(*args, **kwargs)
+        except (GeomonError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(code=1) from None
+
+    return wrapper
 
 
 @app.callback()
@@ -18,3 +46,71 @@ def version() -> None:
     import geomon
 
     typer.echo(geomon.__version__)
+
+
+@app.command()
+@_one_line_errors
+def simulate(
+    out: Annotated[Path, typer.Argument(help="Folder to write fixes.parquet, zones.geojson, subjects.csv and truth.parquet into.")],
+    subjects: Annotated[int, typer.Option("--subjects", min=1, help="Number of supervised subjects.")] = 300,
+    days: Annotated[float, typer.Option(min=0.01, help="Simulated duration in days.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
+    noise: Annotated[bool, typer.Option("--noise/--no-noise", help="Position noise (satellite, urban multipath, indoor cell fixes) or exact positions.")] = True,
+) -> None:
+    """Simulate a county, its subjects and their fixes, with injected violations and their true times."""
+    from geomon.simulate import simulate as run_simulation
+
+    result = run_simulation(out, n_subjects=subjects, days=days, seed=seed, noise=noise)
+    report.print_simulation(result)
+
+
+@app.command()
+@_one_line_errors
+def replay(
+    fixes: Annotated[Path, typer.Argument(help="Fixes file: Parquet or CSV in geomon's fix schema.")],
+    zones: Annotated[Path, typer.Option(help="Zones: GeoJSON or GeoParquet (permitted, forbidden, jurisdiction...).")],
+    subjects: Annotated[Path, typer.Option(help="Subjects: CSV or Parquet (subject_id, level, office_id).")],
+    rules: Annotated[Optional[Path], typer.Option(help="Rules TOML; the packaged defaults when omitted.")] = None,
+    db: Annotated[Optional[Path], typer.Option(help="DuckDB file to write alerts, quarantine and the run into (created if missing).")] = None,
+    truth: Annotated[Optional[Path], typer.Option(help="Ground-truth Parquet from `geomon simulate`, to print precision, recall and delay.")] = None,
+    profile: Annotated[Optional[str], typer.Option(help="Rules profile for every subject, e.g. special_period (default: each subject's level).")] = None,
+    datum: Annotated[str, typer.Option(help="Datum of the fixes: wgs84, cgcs2000, gcj02 or bd09.")] = "wgs84",
+    batch_rows: Annotated[int, typer.Option(min=1, help="Fixes per chunk fed to the engine.")] = 250_000,
+) -> None:
+    """Replay recorded fixes through the engine; print alerts by kind and office, quarantine and speed."""
+    result = report.run_replay(fixes, zones, subjects, rules, db=db, profile=profile, datum=datum,
+                               batch_rows=batch_rows)
+    report.print_replay(result, truth=truth, db=db)
+
+
+@app.command()
+@_one_line_errors
+def demo(
+    db: Annotated[Path, typer.Option(help="DuckDB file the demo writes into.")] = Path("geomon-demo.duckdb"),
+    data: Annotated[Path, typer.Option(help="Folder with fixes.parquet, zones.geojson, subjects.csv (and truth.parquet).")] = SAMPLE_DIR,
+) -> None:
+    """Replay the bundled sample county (data/sample) into a local DuckDB file and print the summary."""
+    if not (data / "fixes.parquet").exists():
+        raise FileNotFoundError(f"{data}: no fixes.parquet here; make a sample with `geomon simulate {data}`")
+    result = report.run_replay(data / "fixes.parquet", data / "zones.geojson", data / "subjects.csv", None, db=db)
+    truth = data / "truth.parquet"
+    report.print_replay(result, truth=truth if truth.exists() else None, db=db)
+
+
+@alerts_app.command("list")
+@_one_line_errors
+def alerts_list(
+    db: Annotated[Path, typer.Option(help="DuckDB file written by `geomon replay` or `geomon demo`.")],
+    kind: Annotated[Optional[str], typer.Option(help="Only this alert kind, e.g. permitted_exit or forbidden_entry.")] = None,
+    office: Annotated[Optional[str], typer.Option(help="Only alerts of subjects supervised by this office.")] = None,
+    status: Annotated[Optional[str], typer.Option(help="Only this status: open, acknowledged, dispatched or closed.")] = None,
+    subject: Annotated[Optional[str], typer.Option(help="Only this subject.")] = None,
+    since: Annotated[Optional[datetime], typer.Option(help="Only alerts with onset at or after this time (ISO 8601, UTC if no offset).")] = None,
+    until: Annotated[Optional[datetime], typer.Option(help="Only alerts with onset before this time (ISO 8601, UTC if no offset).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many rows, newest first.")] = 50,
+) -> None:
+    """List stored alerts, newest first, with optional filters."""
+    if not db.exists():
+        raise FileNotFoundError(f"{db}: no such database")
+    report.print_alerts(db, kind=kind, office_id=office, status=status, subject_id=subject, since=since,
+                        until=until, limit=limit)

@@ -92,9 +92,13 @@ class FixLoad(_TableLoad):
         File path or table name used in messages and in the quarantine.
     datum : str
         Datum the input coordinates were given in.
+    input_row : numpy.ndarray of int64, optional
+        Input row number (as in the quarantine) of each accepted row, so later
+        stages can quarantine an accepted row by the number its author knows.
     """
 
     datum: str = "wgs84"
+    input_row: np.ndarray | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

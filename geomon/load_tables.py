@@ -297,7 +297,8 @@ def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str
     accepted = accepted.set_column(2, "lon", pa.array(wgs_lon, pa.float64()))
     accepted = accepted.set_column(3, "lat", pa.array(wgs_lat, pa.float64()))
     accepted = accepted.cast(pa.schema(list(FIX_SCHEMA) + [accepted.schema.field(c) for c in extras]))
-    return _table_result(FixLoad, src, raw, accepted, reasons, row_numbers, malformed, malformed_rows, datum=datum)
+    return _table_result(FixLoad, src, raw, accepted, reasons, row_numbers, malformed, malformed_rows, datum=datum,
+                         input_row=row_numbers[kept])
 
 
 # --------------------------------------------------------------------------- subjects

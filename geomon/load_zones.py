@@ -73,7 +73,7 @@ def _geojson_geometry(geom: Any, row: int, repairs: list[tuple[int, str, str]]) 
         raise _Reject("geometry", "geometry_not_polygonal")
     coords = geom.get("coordinates")
     polys = [coords] if geom["type"] == "Polygon" else coords
-    if not isinstance(polys, list) or not all(isinstance(p, list) and p for p in polys):
+    if not isinstance(polys, (list, tuple)) or not all(isinstance(p, (list, tuple)) and p for p in polys):
         raise _Reject("geometry", "geometry_unparseable")
     parts = []
     for rings in polys:

@@ -33,7 +33,7 @@ def segment_distance_sq(px, py, x1, y1, x2, y2):
 
 
 @jit
-def _nearest_sq(px, py, grid, nx, ny, cell_start, stream, cap):
+def _nearest_sq(px, py, grid, nx, ny, cbase, cell_start, stream, cap):
     cw = 1.0 / grid[4]
     ch = 1.0 / grid[5]
     best = cap * cap
@@ -50,8 +50,8 @@ def _nearest_sq(px, py, grid, nx, ny, cell_start, stream, cap):
             i = ci - r
             while i <= ci + r:
                 if 0 <= i < nx:
-                    a = cell_start[j * nx + i]
-                    if cell_start[j * nx + i + 1] > a:
+                    a = cell_start[cbase + j * nx + i]
+                    if cell_start[cbase + j * nx + i + 1] > a:
                         for k in range(a + 1, a + 1 + 4 * int(stream[a]), 4):
                             d = segment_distance_sq(px, py, stream[k], stream[k + 1], stream[k + 2], stream[k + 3])
                             if d < best:
@@ -77,17 +77,33 @@ def signed_distance(x, y, grid, nx, ny, state, cell_start, stream, cap, out):
         Result: > 0 inside, < 0 outside, 0 on the boundary, NaN for NaN input.
     """
     for k in prange(x.size):
-        px = x[k]
-        py = y[k]
-        if math.isnan(px) or math.isnan(py):
-            out[k] = math.nan
-            continue
-        loc = locate(px, py, grid, nx, ny, 0, state, cell_start, stream)
-        if loc == LOC_BOUNDARY:
-            out[k] = 0.0
-            continue
-        d = math.sqrt(_nearest_sq(px, py, grid, nx, ny, cell_start, stream, cap))
-        # A point off the boundary by less than the rounding of the distance
-        # still gets its side's sign: the smallest positive double.
-        d = min(max(d, _TINY), cap)
-        out[k] = d if loc == LOC_INTERIOR else -d
+        out[k] = _signed(x[k], y[k], grid, nx, ny, 0, state, cell_start, stream, cap)
+
+
+@jit
+def _signed(px, py, grid, nx, ny, cbase, state, cell_start, stream, cap):
+    if math.isnan(px) or math.isnan(py):
+        return math.nan
+    loc = locate(px, py, grid, nx, ny, cbase, state, cell_start, stream)
+    if loc == LOC_BOUNDARY:
+        return 0.0
+    d = math.sqrt(_nearest_sq(px, py, grid, nx, ny, cbase, cell_start, stream, cap))
+    # A point off the boundary by less than the rounding of the distance
+    # still gets its side's sign: the smallest positive double.
+    d = min(max(d, _TINY), cap)
+    return d if loc == LOC_INTERIOR else -d
+
+
+@jit_parallel
+def pair_signed_distance(x, y, point_index, zone_index, zone_grid, zone_dims, zone_cbase,
+                         state, cell_start, stream, cap, out):
+    """Signed, capped distance for (point, zone) pairs of a :class:`geomon.ZoneIndex`.
+
+    ``out[m]`` is the signed distance of point ``point_index[m]`` to the
+    boundary of zone ``zone_index[m]``, as :func:`signed_distance` defines it.
+    """
+    for m in prange(point_index.size):
+        k = point_index[m]
+        z = zone_index[m]
+        out[m] = _signed(x[k], y[k], zone_grid[z], zone_dims[z, 0], zone_dims[z, 1], zone_cbase[z],
+                         state, cell_start, stream, cap)

@@ -1,0 +1,97 @@
+"""Printing for the CLI: progress bars and summary tables. No engine logic lives here."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console()
+
+
+def run_replay(fixes, zones, subjects, rules, **kwargs):
+    """geomon.replay.replay with a progress bar over the fixes fed to the engine."""
+    from geomon.replay import replay
+
+    with Progress(TextColumn("[bold]replay"), BarColumn(), MofNCompleteColumn(), TextColumn("fixes"),
+                  TimeElapsedColumn(), console=console, transient=False) as bar:
+        task = bar.add_task("replay", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return replay(fixes, zones, subjects, rules, progress=progress, **kwargs)
+
+
+def _table(title: str, columns: list[str], rows: list[list]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for i, name in enumerate(columns):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*[str(v) for v in row])
+    return table
+
+
+def print_replay(result, *, truth: Path | None = None, db: Path | None = None) -> None:
+    alerts = result.alerts
+    kinds = alerts.column("kind").to_pylist() if alerts.num_rows else []
+    offices = alerts.column("office_id").to_pylist() if alerts.num_rows else []
+    by = Counter(zip(kinds, offices))
+    kind_names = sorted(set(kinds))
+    office_names = sorted({o or "-" for o in offices})
+    rows = [[office] + [by.get((k, None if office == "-" else office), 0) for k in kind_names]
+            + [sum(by.get((k, None if office == "-" else office), 0) for k in kind_names)] for office in office_names]
+    rows.append(["all"] + [kinds.count(k) for k in kind_names] + [len(kinds)])
+    console.print(_table("Alerts by supervising office and kind", ["office"] + kind_names + ["total"], rows))
+
+    reasons = Counter(result.quarantine.column("reason").to_pylist()) if result.quarantine.num_rows else Counter()
+    console.print(_table("Quarantine", ["reason", "rows"], [[r, n] for r, n in sorted(reasons.items())]
+                         + [["read = accepted + quarantined",
+                             f"{result.n_read:,} = {result.n_accepted:,} + {result.n_quarantined:,}"]]))
+
+    if truth is not None:
+        from geomon.evaluate import score
+        import pyarrow.parquet as pq
+
+        scores = score(alerts, pq.read_table(truth))
+        console.print(_table(f"Against ground truth ({truth})",
+                             ["kind", "truth", "alerts", "matched", "precision", "recall", "median delay s", "p90 delay s"],
+                             [[s.kind, s.n_truth, s.n_alerts, s.true_positives, f"{s.precision:.3f}",
+                               f"{s.recall:.3f}", f"{s.median_delay_s:.0f}", f"{s.p90_delay_s:.0f}"] for s in scores]))
+
+    seconds = result.seconds
+    stages = ["load", "admit", "project", "zones", "crossings", "detect", "alerts", "store"]
+    console.print(_table("Speed", ["stage", "seconds"],
+                         [[s, f"{seconds.get(s, 0.0):.3f}"] for s in stages]
+                         + [["total (incl. setup)", f"{seconds.get('total', 0.0):.3f}"],
+                            ["fixes per second, end to end", f"{result.fixes_per_s:,.0f}"]]))
+    if db is not None:
+        console.print(f"{result.new_alert_rows} new alert rows written to {db} (run {result.run_id}); "
+                      f"{result.alerts.num_rows} alerts in this replay.")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+def print_alerts(db: Path, *, since=None, until=None, limit: int = 50, **filters) -> None:
+    from geomon.store import AlertStore
+
+    with AlertStore(db, read_only=True) as store:
+        table = store.list_alerts(since=_utc(since), until=_utc(until), limit=limit, **filters)
+    columns = ["onset_ts", "confirmed_ts", "ended_ts", "kind", "severity", "subject_id", "zone_id", "office_id", "status"]
+    rows = [[("" if r[c] is None else (r[c].strftime("%Y-%m-%d %H:%M:%S") if isinstance(r[c], datetime) else r[c]))
+             for c in columns] for r in table.select(columns).to_pylist()]
+    console.print(_table(f"{table.num_rows} alerts (oldest first)", columns, rows))
+
+
+def print_simulation(result) -> None:
+    rows = [[k, v] for k, v in vars(result).items()]
+    console.print(_table("Simulation", ["item", "value"], rows))

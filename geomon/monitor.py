@@ -1,0 +1,459 @@
+"""The Monitor: the stateful engine that turns batches of fixes into geofence alerts.
+
+``Monitor(zones, subjects, rules).process(batch)`` validates and projects a
+batch of fixes, asks the zone indexes which zones each fix violates (and by how
+much) and which forbidden zones each segment between consecutive fixes passes
+through, and advances the per (subject, zone) state machine of
+:mod:`geomon.kernels.geofence`. State (each subject's last fix, pending and open
+alerts) is carried between calls in numpy arrays, so any split of a stream into
+consecutive batches yields the same alerts.
+
+Alerts come out as a pyarrow Table in :data:`geomon.store.ALERT_SCHEMA`. An
+alert appears when it is confirmed and again, with ``ended_ts`` set, when it
+ends; the store keeps one row per ``alert_id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from geomon.kernels import boundary_distance as _dist
+from geomon.kernels import crossing as _crossing
+from geomon.kernels import geofence as _gf
+from geomon.load import load_fixes, load_rules, load_subjects, load_zones
+from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
+from geomon.load_rules import Rules, default_rules
+from geomon.schema import QUARANTINE_SCHEMA, TS_TYPE
+from geomon.store import ALERT_SCHEMA
+from geomon.zones import CompiledZones, RoleIndex, compile_zones
+
+ALERT_KIND = {_gf.ZONE_PERMITTED: "permitted_exit", _gf.ZONE_FORBIDDEN: "forbidden_entry"}
+_EVENT_NAME = {_gf.EVENT_CONFIRMED: "confirmed", _gf.EVENT_ENDED: "ended", _gf.EVENT_CROSSING: "crossing"}
+
+
+def alert_id(kind: str, subject_id: str, zone_id: str | None, onset_ms: int) -> str:
+    """Deterministic id of an alert: the same event always gets the same id, so replays are idempotent."""
+    key = f"{kind}|{subject_id}|{zone_id or ''}|{int(onset_ms)}"
+    return hashlib.sha1(key.encode()).hexdigest()[:20]
+
+
+def _profile_value(profile, key: str, default):
+    value = profile.get(key, default)
+    return default if value is None else value
+
+
+@dataclass(frozen=True)
+class _Thresholds:
+    """Per-subject rule values the kernels read, indexed by subject code."""
+
+    confirm_fixes: np.ndarray
+    confirm_ms: np.ndarray
+    buffer_m: np.ndarray
+    max_speed_mps: np.ndarray
+    profile: np.ndarray
+
+
+def _as_zones(zones) -> ZoneLoad:
+    return zones if isinstance(zones, ZoneLoad) else load_zones(zones)
+
+
+def _as_subjects(subjects) -> SubjectLoad:
+    return subjects if isinstance(subjects, SubjectLoad) else load_subjects(subjects)
+
+
+def _as_rules(rules) -> Rules:
+    if rules is None:
+        return default_rules()
+    return rules if isinstance(rules, Rules) else load_rules(rules)
+
+
+class Monitor:
+    """Stateful geofence engine over batches of fixes.
+
+    Parameters
+    ----------
+    zones : ZoneLoad or path
+        Zones (GeoJSON or GeoParquet path, or the result of
+        :func:`geomon.load.load_zones`): ``permitted`` areas, ``forbidden``
+        zones and office ``jurisdiction`` s are used.
+    subjects : SubjectLoad or path
+        Subjects with their supervision level and office.
+    rules : Rules or path, optional
+        Alert rules; :func:`geomon.load_rules.default_rules` when omitted. Each
+        subject uses the profile named by its level (``strict`` or
+        ``ordinary``), or ``profile`` for everyone when given (e.g.
+        ``"special_period"`` around holidays).
+    profile : str, optional
+        Profile that overrides the levels' profiles for every subject.
+    crossing_min_m : float
+        A segment between two fixes must run at least this far inside a
+        forbidden zone to count as a crossing.
+    max_gap_s : float
+        Segments spanning a longer silence are not tested for crossings: the
+        path in between is unknown.
+
+    Examples
+    --------
+    >>> monitor = Monitor("data/sample/zones.geojson", "data/sample/subjects.csv")  # doctest: +SKIP
+    >>> alerts = monitor.process("data/sample/fixes.parquet")                       # doctest: +SKIP
+    """
+
+    def __init__(self, zones, subjects, rules=None, *, profile: str | None = None,
+                 crossing_min_m: float = 5.0, max_gap_s: float = 600.0, frame=None):
+        self.zones: CompiledZones = compile_zones(_as_zones(zones), frame)
+        subject_load = _as_subjects(subjects)
+        self.rules = _as_rules(rules)
+        table = subject_load.table
+        self.subject_ids = np.array(table.column("subject_id").to_pylist(), dtype=object)
+        self._subject_ids_arrow = table.column("subject_id").combine_chunks()
+        self.subject_level = np.array(table.column("level").to_pylist(), dtype=object)
+        self.subject_office = np.array(table.column("office_id").to_pylist(), dtype=object)
+        self.subject_code = {s: i for i, s in enumerate(self.subject_ids)}
+        self.crossing_min_m = float(crossing_min_m)
+        self.max_gap_ms = int(max_gap_s * 1000)
+        self._thresholds = self._subject_thresholds(profile)
+        self._assign_keys = self.zones.assignment_keys(self.subject_code)
+        self._permitted_of = self._permitted_zone_of_subjects()
+        self._zone_half_radius = self._half_radius()
+        n = len(self.subject_ids)
+        self._last_t = np.full(n, -1, np.int64)
+        self._last_x = np.full(n, np.nan)
+        self._last_y = np.full(n, np.nan)
+        self._ent_i = np.zeros((0, _gf.N_ENT_INT), np.int64)
+        self._ent_f = np.zeros((0, _gf.N_ENT_FLOAT))
+        self._quarantine: list[pa.Table] = []
+        self.n_read = 0
+        self.n_accepted = 0
+        self.n_quarantined = 0
+        self.timings: dict[str, float] = {}
+        #: Written into every alert; :func:`geomon.replay.replay` sets it to the store's run id.
+        self.run_id = ""
+
+    # ----------------------------------------------------------------- setup
+
+    def _subject_thresholds(self, override: str | None) -> _Thresholds:
+        names = np.array([override or level for level in self.subject_level], dtype=object)
+        profiles = {name: self.rules.profile(name) for name in set(names)}
+
+        def per_subject(key, default, scale=1.0, dtype=np.float64):
+            return np.array([_profile_value(profiles[p], key, default) * scale for p in names], dtype=dtype)
+
+        return _Thresholds(
+            confirm_fixes=per_subject("confirm_fixes", 3, dtype=np.int64),
+            confirm_ms=per_subject("confirm_s", 30, 1000, dtype=np.int64),
+            buffer_m=per_subject("buffer_m", 20.0),
+            max_speed_mps=per_subject("max_speed_mps", 70.0),
+            profile=names,
+        )
+
+    def _permitted_zone_of_subjects(self) -> np.ndarray:
+        """Local index (in the permitted RoleIndex) of each subject's permitted area, -1 if none."""
+        z = self.zones
+        out = np.full(len(self.subject_ids), -1, np.int64)
+        for local, code in enumerate(z.permitted.codes):
+            if z.applies_to_all[code]:
+                out[out < 0] = local
+            else:
+                for s in z.assignments.get(int(code), ()):
+                    if s in self.subject_code and out[self.subject_code[s]] < 0:
+                        out[self.subject_code[s]] = local
+        return out
+
+    def _half_radius(self) -> np.ndarray:
+        """Half the equal-area radius of each zone: the deepest a buffer may reach into it."""
+        import shapely
+
+        area = shapely.area(self.zones.geometry_m) if self.zones.n_zones else np.zeros(0)
+        return 0.5 * np.sqrt(np.asarray(area, dtype=np.float64) / np.pi)
+
+    # ----------------------------------------------------------------- public
+
+    @property
+    def quarantine(self) -> pa.Table:
+        """Every row refused so far (by the loader or by the Monitor), in the quarantine schema."""
+        if not self._quarantine:
+            return QUARANTINE_SCHEMA.empty_table()
+        return pa.concat_tables(self._quarantine)
+
+    def process(self, batch, *, name: str | None = None) -> pa.Table:
+        """Validate, project and run one batch of fixes; return the alert events it produced.
+
+        Parameters
+        ----------
+        batch : pyarrow.Table, path or FixLoad
+            Fixes in the schema of :data:`geomon.schema.FIX_SCHEMA` (validated
+            with :func:`geomon.load.load_fixes` unless already loaded). Each
+            subject's fixes must come in time order across batches; a fix older
+            than the subject's previous one is quarantined as ``late_fix``.
+        name : str, optional
+            Source name used in the quarantine.
+
+        Returns
+        -------
+        pyarrow.Table
+            Alert events in :data:`geomon.store.ALERT_SCHEMA`.
+        """
+        clock = time.perf_counter()
+        load = batch if isinstance(batch, FixLoad) else load_fixes(batch, name=name)
+        self._tick("load", clock)
+        self.n_read += load.n_read
+        if load.n_quarantined:
+            self._quarantine.append(load.quarantine)
+        fixes = self._admit(load)
+        self.n_accepted += len(fixes["t"])
+        self.n_quarantined = self.n_read - self.n_accepted
+        if len(fixes["t"]) == 0:
+            return ALERT_SCHEMA.empty_table()
+        return self._run(fixes)
+
+    # ----------------------------------------------------------------- steps
+
+    def _tick(self, step: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[step] = self.timings.get(step, 0.0) + (now - since)
+        return now
+
+    def _admit(self, load: FixLoad) -> dict:
+        """Subject codes, time order and lateness; refused rows go to the quarantine."""
+        clock = time.perf_counter()
+        table = load.table
+        rows = load.input_row if load.input_row is not None else np.arange(table.num_rows, dtype=np.int64)
+        code = pc.index_in(table.column("subject_id"), value_set=self._subject_ids_arrow)
+        code = pc.fill_null(code, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        t = table.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
+        unknown = code < 0
+        late = np.zeros(len(code), dtype=bool)
+        late[~unknown] = t[~unknown] < self._last_t[code[~unknown]]
+        self._refuse(load, rows, unknown, "subject_id", "subject_unknown")
+        self._refuse(load, rows, late, "ts", "late_fix")
+        keep = np.flatnonzero(~(unknown | late))
+        order = keep[np.lexsort((t[keep], code[keep]))]
+        lon = table.column("lon").to_numpy()[order]
+        lat = table.column("lat").to_numpy()[order]
+        clock = self._tick("admit", clock)
+        x, y = self.zones.frame.project(lon, lat)
+        self._tick("project", clock)
+        acc = table.column("accuracy_m").to_numpy(zero_copy_only=False)
+        return {"code": code[order], "t": t[order], "x": np.ascontiguousarray(x), "y": np.ascontiguousarray(y),
+                "accuracy_m": np.asarray(acc, dtype=np.float64)[order]}
+
+    def _refuse(self, load: FixLoad, rows: np.ndarray, mask: np.ndarray, field: str, reason: str) -> None:
+        idx = np.flatnonzero(mask)
+        if idx.size == 0:
+            return
+        raw = [json.dumps(r, default=str) for r in load.table.take(pa.array(idx)).to_pylist()]
+        self._quarantine.append(pa.table({
+            "source_name": pa.array([load.source_name] * idx.size, pa.string()),
+            "row": pa.array(rows[idx], pa.int64()),
+            "field": pa.array([field] * idx.size, pa.string()),
+            "reason": pa.array([reason] * idx.size, pa.string()),
+            "raw": pa.array(raw, pa.string()),
+        }, schema=QUARANTINE_SCHEMA))
+
+    def _applies(self, fix_code: np.ndarray, zone_code: np.ndarray) -> np.ndarray:
+        """Does each (subject, zone) pair's zone apply to the subject?"""
+        keys = fix_code * self.zones.n_zones + zone_code
+        return self.zones.applies_to_all[zone_code] | np.isin(keys, self._assign_keys)
+
+    def _forbidden_hits(self, f: dict):
+        role = self.zones.forbidden
+        pi, zi = role.index.query_xy(f["x"], f["y"], predicate="intersects")
+        codes = role.codes[zi]
+        ok = self._applies(f["code"][pi], codes)
+        pi, zi, codes = pi[ok], zi[ok], codes[ok]
+        buffer = self._zone_buffer(codes, f["code"][pi])
+        depth = self._pair_distance(role, f, pi, zi, float(buffer.max(initial=1.0)))
+        flag = np.where(depth >= buffer, _gf.HIT_VIOLATION, _gf.HIT_NEUTRAL)
+        keep = depth >= 0  # strictly outside: compliant, not listed
+        return pi[keep], codes[keep], flag[keep], depth[keep]
+
+    def _permitted_hits(self, f: dict):
+        role = self.zones.permitted
+        local = self._permitted_of[f["code"]]
+        pi = np.flatnonzero(local >= 0)
+        zi = local[pi]
+        if pi.size == 0:
+            return pi, zi, zi, np.zeros(0)
+        codes = role.codes[zi]
+        buffer = self._zone_buffer(codes, f["code"][pi])
+        signed = self._pair_distance(role, f, pi, zi, float(buffer.max(initial=1.0)))
+        outside = signed < 0
+        flag = np.where(-signed >= buffer, _gf.HIT_VIOLATION, _gf.HIT_NEUTRAL)
+        return pi[outside], codes[outside], flag[outside], -signed[outside]
+
+    def _zone_buffer(self, zone_code: np.ndarray, subject_code: np.ndarray) -> np.ndarray:
+        own = self.zones.buffer_m[zone_code]
+        buffer = np.where(np.isnan(own), self._thresholds.buffer_m[subject_code], own)
+        forbidden = self.zones.kind[zone_code] == "forbidden"
+        return np.where(forbidden, np.minimum(buffer, self._zone_half_radius[zone_code]), buffer)
+
+    @staticmethod
+    def _pair_distance(role: RoleIndex, f: dict, pi: np.ndarray, zi: np.ndarray, cap: float) -> np.ndarray:
+        out = np.empty(pi.size)
+        ix = role.index
+        _dist.pair_signed_distance(f["x"], f["y"], pi, zi, ix._zone_grid, ix._zone_dims, ix._zone_cbase,
+                                   ix._state, ix._cell_start, ix._stream, cap, out)
+        return out
+
+    def _previous_fix(self, f: dict):
+        """Previous fix of the same subject for every fix (carried across batches), NaN if unknown."""
+        code, t = f["code"], f["t"]
+        first = np.ones(code.size, dtype=bool)
+        first[1:] = code[1:] != code[:-1]
+        px = np.empty(code.size)
+        py = np.empty(code.size)
+        pt = np.empty(code.size, np.int64)
+        px[1:], py[1:], pt[1:] = f["x"][:-1], f["y"][:-1], t[:-1]
+        px[first], py[first], pt[first] = self._last_x[code[first]], self._last_y[code[first]], self._last_t[code[first]]
+        dt_ms = t - pt
+        dist = np.hypot(f["x"] - px, f["y"] - py)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            speed = dist / np.maximum(dt_ms, 1) * 1000.0
+        unknown = (pt < 0) | (dt_ms > self.max_gap_ms) | ~(speed <= self._thresholds.max_speed_mps[code])
+        px[unknown] = np.nan
+        py[unknown] = np.nan
+        return px, py
+
+    def _crossings(self, f: dict):
+        role = self.zones.forbidden
+        if role.codes.size == 0:
+            empty = np.zeros(0, np.int64)
+            return np.zeros(len(f["t"]) + 1, np.int64), empty, np.zeros(0), np.zeros(0)
+        px, py = self._previous_fix(f)
+        ix = role.index
+        offsets, zone, t_in, t_out = _crossing.segment_crossings(
+            px, py, f["x"], f["y"], ix._coarse, ix._gnx, ix._gny, ix._g_offsets, ix._g_zones,
+            ix._zone_grid, ix._zone_dims, ix._zone_cbase, ix._state, ix._cell_start, ix._stream,
+            role.edges, role.edge_offsets, self.crossing_min_m)
+        fix = np.repeat(np.arange(len(f["t"])), np.diff(offsets))
+        codes = role.codes[zone]
+        ok = self._applies(f["code"][fix], codes)
+        fix, codes, t_in, t_out = fix[ok], codes[ok], t_in[ok], t_out[ok]
+        return _csr(fix, len(f["t"])), codes, t_in, t_out
+
+    def _run(self, f: dict) -> pa.Table:
+        clock = time.perf_counter()
+        fi, fz, ff, fd = self._forbidden_hits(f)
+        pi, pz, pf, pd = self._permitted_hits(f)
+        fix = np.concatenate([fi, pi])
+        order = np.argsort(fix, kind="stable")
+        hit_zone = np.concatenate([fz, pz]).astype(np.int64)[order]
+        hit_flag = np.concatenate([ff, pf]).astype(np.int64)[order]
+        hit_depth = np.concatenate([fd, pd])[order]
+        hit_offsets = _csr(fix[order], len(f["t"]))
+        clock = self._tick("zones", clock)
+        cross_offsets, cross_zone, cross_in, cross_out = self._crossings(f)
+        clock = self._tick("crossings", clock)
+        code = f["code"]
+        starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+        batch_offsets = np.r_[starts, code.size].astype(np.int64)
+        batch_subject = code[starts]
+        ent_offsets = _csr(self._ent_i[:, _gf.ENT_SUBJECT], len(self.subject_ids))
+        th = self._thresholds
+        new_i, new_f, rec_i, rec_f = _gf.geofence_step(
+            batch_offsets, batch_subject, f["t"], f["x"], f["y"],
+            hit_offsets, hit_zone, hit_flag, hit_depth,
+            cross_offsets, cross_zone, cross_in, cross_out,
+            th.confirm_fixes, th.confirm_ms,
+            self._ent_i, self._ent_f, ent_offsets,
+            self._last_t, self._last_x, self._last_y)
+        untouched = ~np.isin(self._ent_i[:, _gf.ENT_SUBJECT], batch_subject)
+        ent_i = np.concatenate([self._ent_i[untouched], new_i])
+        ent_f = np.concatenate([self._ent_f[untouched], new_f])
+        order = np.argsort(ent_i[:, _gf.ENT_SUBJECT], kind="stable")
+        self._ent_i, self._ent_f = ent_i[order], ent_f[order]
+        clock = self._tick("detect", clock)
+        alerts = self._alert_table(rec_i, rec_f)
+        self._tick("alerts", clock)
+        return alerts
+
+    def _alert_table(self, rec_i: np.ndarray, rec_f: np.ndarray) -> pa.Table:
+        n = rec_i.shape[0]
+        if n == 0:
+            return ALERT_SCHEMA.empty_table()
+        z = self.zones
+        subj = rec_i[:, _gf.REC_SUBJECT]
+        zone = rec_i[:, _gf.REC_ZONE]
+        event = rec_i[:, _gf.REC_EVENT]
+        onset = rec_i[:, _gf.REC_ONSET_T]
+        zone_kind = np.where(z.kind[zone] == "permitted", _gf.ZONE_PERMITTED, _gf.ZONE_FORBIDDEN)
+        kinds = np.array([ALERT_KIND[k] for k in zone_kind], dtype=object)
+        subject_id = self.subject_ids[subj]
+        zone_id = z.zone_id[zone]
+        ids = [alert_id(k, s, zz, o) for k, s, zz, o in zip(kinds, subject_id, zone_id, onset)]
+        level = self.subject_level[subj]
+        category = z.category[zone]
+        high = (zone_kind == _gf.ZONE_PERMITTED) | (level == "strict") | (category == "victim_home")
+        severity = np.where(high, "high", "medium")
+        x, y = rec_f[:, _gf.REC_X], rec_f[:, _gf.REC_Y]
+        lon, lat = z.frame.unproject(x, y)
+        location_office = self._location_office(x, y)
+        end = rec_i[:, _gf.REC_END_T]
+        details = [json.dumps({
+            "event": _EVENT_NAME[int(e)],
+            "crossing": bool(e == _gf.EVENT_CROSSING),
+            "n_fixes": int(c),
+            "depth_m": round(float(d), 2),
+            "level": lv,
+            "profile": str(self._thresholds.profile[s]),
+            "zone_category": cat,
+        }, sort_keys=True) for e, c, d, lv, s, cat in zip(event, rec_i[:, _gf.REC_COUNT], rec_f[:, _gf.REC_DEPTH],
+                                                         level, subj, category)]
+        emitted = np.full(n, int(time.time() * 1000), np.int64)
+        return pa.table({
+            "alert_id": pa.array(ids, pa.string()),
+            "kind": pa.array(kinds, pa.string()),
+            "severity": pa.array(severity, pa.string()),
+            "subject_id": pa.array(subject_id, pa.string()),
+            "zone_id": pa.array(zone_id, pa.string()),
+            "office_id": pa.array(self.subject_office[subj], pa.string()),
+            "location_office_id": pa.array(location_office, pa.string()),
+            "onset_ts": pa.array(onset, pa.int64()).cast(TS_TYPE),
+            "confirmed_ts": pa.array(rec_i[:, _gf.REC_CONFIRM_T], pa.int64()).cast(TS_TYPE),
+            "ended_ts": pa.array(np.where(end >= 0, end, 0), pa.int64(), mask=end < 0).cast(TS_TYPE),
+            "emitted_at": pa.array(emitted, pa.int64()).cast(TS_TYPE),
+            "lon": pa.array(lon, pa.float64()),
+            "lat": pa.array(lat, pa.float64()),
+            "accuracy_m": pa.nulls(n, pa.float32()),
+            "probability": pa.nulls(n, pa.float64()),
+            "details": pa.array(details, pa.string()),
+            "run_id": pa.array([self.run_id] * n, pa.string()),
+        }).cast(ALERT_SCHEMA)
+
+    def _location_office(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        role = self.zones.jurisdiction
+        out = np.full(x.size, None, dtype=object)
+        if role.codes.size == 0:
+            return out
+        pi, zi = role.index.query_xy(x, y, predicate="intersects")
+        first = np.r_[True, pi[1:] != pi[:-1]] if pi.size else np.zeros(0, bool)
+        out[pi[first]] = self.zones.office_id[role.codes[zi[first]]]
+        return out
+
+
+def _csr(owner: np.ndarray, n: int) -> np.ndarray:
+    """Offsets (n + 1) of items grouped by ``owner`` (sorted, values in [0, n))."""
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(owner, minlength=n), out=offsets[1:])
+    return offsets
+
+
+def fold_alerts(events: pa.Table) -> pa.Table:
+    """One row per alert_id, the last event winning (what the store keeps), sorted by id.
+
+    ``emitted_at`` and ``run_id`` are dropped: they describe the run, not the event.
+    """
+    if events.num_rows == 0:
+        return events.drop_columns(["emitted_at", "run_id"])
+    ids = events.column("alert_id").to_pylist()
+    last = {a: i for i, a in enumerate(ids)}
+    keep = np.array(sorted(last.values(), key=lambda i: ids[i]), dtype=np.int64)
+    return events.take(pa.array(keep)).drop_columns(["emitted_at", "run_id"])

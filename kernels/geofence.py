@@ -1,0 +1,279 @@
+"""Geofence state machine: permitted-area exits and forbidden-zone entries with hysteresis.
+
+Per (subject, zone) the detector is in one of three states: clear, pending (the
+subject was seen on the wrong side, not yet confirmed) and confirmed (an alert
+is open). Each fix of the subject says, for each zone, "violation" (on the
+wrong side by at least the zone's buffer), "neutral" (inside the buffer band)
+or, by omission, "compliant". A pending state confirms after ``confirm_fixes``
+violating fixes *and* ``confirm_ms`` of event time since the first one; one
+compliant fix clears it silently (a noise blip never alerts). A confirmed
+state ends after ``confirm_fixes`` consecutive compliant fixes, the end time
+being the first of them. Neutral fixes change nothing. A segment between two
+consecutive fixes that passes through a forbidden zone while neither fix is in
+it is alerted at once with interpolated entry and exit times.
+
+Everything is causal and sequential per subject, and the state is carried in
+arrays between calls, so feeding the same fixes in any number of consecutive
+batches gives the same records.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from geomon.kernels._jit import jit
+from geomon.kernels.pip import LOC_INTERIOR, locate
+
+#: Zone kinds as the state machine sees them.
+ZONE_PERMITTED = 0
+ZONE_FORBIDDEN = 1
+
+#: Hit flags.
+HIT_NEUTRAL = 0
+HIT_VIOLATION = 1
+
+#: Entry status.
+PENDING = 1
+CONFIRMED = 2
+
+#: Record events.
+EVENT_CONFIRMED = 0
+EVENT_ENDED = 1
+EVENT_CROSSING = 2
+
+#: Columns of the carried entry table (int64 and float64 parts).
+ENT_SUBJECT, ENT_ZONE, ENT_STATUS, ENT_COUNT, ENT_ONSET_T, ENT_CONFIRM_T, ENT_BACK_COUNT, ENT_BACK_T = range(8)
+N_ENT_INT = 8
+ENT_X, ENT_Y, ENT_DEPTH = range(3)
+N_ENT_FLOAT = 3
+
+#: Columns of the record table.
+REC_SUBJECT, REC_ZONE, REC_EVENT, REC_ONSET_T, REC_CONFIRM_T, REC_END_T, REC_COUNT = range(7)
+N_REC_INT = 7
+REC_X, REC_Y, REC_DEPTH = range(3)
+N_REC_FLOAT = 3
+
+
+@jit
+def segment_inside_span(ax, ay, bx, by, edges, e0, e1, grid, nx, ny, cbase, state, cell_start, stream, buf):
+    """Where the segment A->B runs inside one polygon.
+
+    Returns ``(t_in, t_out, inside)``: the parameters (0..1 along A->B) where
+    the first inside stretch starts and the last one ends, and the total
+    inside fraction; ``(-1, -1, 0)`` if the segment never enters. Edges of the
+    polygon are ``edges[e0:e1]``; its grid locates the midpoints of the pieces
+    between successive edge crossings.
+    """
+    dx = bx - ax
+    dy = by - ay
+    n = 0
+    buf[n] = 0.0
+    n += 1
+    for e in range(e0, e1):
+        cx = edges[e, 0]
+        cy = edges[e, 1]
+        ex = edges[e, 2] - cx
+        ey = edges[e, 3] - cy
+        denom = dx * ey - dy * ex
+        if denom == 0.0:
+            continue
+        acx = cx - ax
+        acy = cy - ay
+        t = (acx * ey - acy * ex) / denom
+        u = (acx * dy - acy * dx) / denom
+        if 0.0 <= t <= 1.0 and 0.0 <= u <= 1.0:
+            buf[n] = t
+            n += 1
+    buf[n] = 1.0
+    n += 1
+    ts = np.sort(buf[:n])
+    t_in = -1.0
+    t_out = -1.0
+    inside = 0.0
+    for k in range(n - 1):
+        if ts[k + 1] <= ts[k]:
+            continue
+        tm = 0.5 * (ts[k] + ts[k + 1])
+        if locate(ax + tm * dx, ay + tm * dy, grid, nx, ny, cbase, state, cell_start, stream) == LOC_INTERIOR:
+            inside += ts[k + 1] - ts[k]
+            if t_in < 0.0:
+                t_in = ts[k]
+            t_out = ts[k + 1]
+    return t_in, t_out, inside
+
+
+@jit
+def _emit(rec_i, rec_f, n, subject, zone, event, onset_t, confirm_t, end_t, count, x, y, depth):
+    rec_i[n, REC_SUBJECT] = subject
+    rec_i[n, REC_ZONE] = zone
+    rec_i[n, REC_EVENT] = event
+    rec_i[n, REC_ONSET_T] = onset_t
+    rec_i[n, REC_CONFIRM_T] = confirm_t
+    rec_i[n, REC_END_T] = end_t
+    rec_i[n, REC_COUNT] = count
+    rec_f[n, REC_X] = x
+    rec_f[n, REC_Y] = y
+    rec_f[n, REC_DEPTH] = depth
+    return n + 1
+
+
+@jit
+def geofence_step(batch_offsets, batch_subject, t, x, y,
+                  hit_offsets, hit_zone, hit_flag, hit_depth,
+                  cross_offsets, cross_zone, cross_t_in, cross_t_out,
+                  confirm_fixes, confirm_ms,
+                  ent_i, ent_f, ent_offsets,
+                  last_t, last_x, last_y):
+    """Advance the geofence state over one batch of fixes.
+
+    Parameters
+    ----------
+    batch_offsets : int64 (n_batch_subjects + 1,)
+        Fixes of the b-th subject of the batch are ``[batch_offsets[b], batch_offsets[b + 1])``,
+        sorted by time.
+    batch_subject : int64 (n_batch_subjects,)
+        Global subject code of each batch subject.
+    t : int64 (n_fixes,)
+        Fix times, ms since the epoch.
+    x, y : float64 (n_fixes,)
+        Fix positions in the local metric frame, metres.
+    hit_offsets, hit_zone, hit_flag, hit_depth
+        CSR over fixes: zones (global codes) for which the fix is a violation
+        or neutral (``HIT_*``), with the depth across the boundary in metres;
+        absent zones are compliant.
+    cross_offsets, cross_zone, cross_t_in, cross_t_out
+        CSR over fixes: forbidden zones the segment from the subject's previous
+        fix to this one passes through while neither end violates, with entry
+        and exit as fractions of the segment.
+    confirm_fixes, confirm_ms : int64 (n_subjects,)
+        Hysteresis thresholds per global subject.
+    ent_i, ent_f, ent_offsets
+        Carried entries (``ENT_*`` columns), sorted by subject, CSR over global
+        subject codes.
+    last_t, last_x, last_y : (n_subjects,)
+        Each subject's previous fix (``last_t`` = -1 if none); updated in place.
+
+    Returns
+    -------
+    new_ent_i, new_ent_f : entries of the batch's subjects after the batch.
+    rec_i, rec_f : records (``REC_*`` columns): confirmations, ends, crossings.
+    """
+    n_hits = hit_zone.size
+    n_cross = cross_zone.size
+    n_old = ent_i.shape[0]
+    cap_ent = n_old + n_hits + 1
+    new_i = np.empty((cap_ent, N_ENT_INT), np.int64)
+    new_f = np.empty((cap_ent, N_ENT_FLOAT))
+    cap_rec = 2 * (n_old + n_hits) + n_cross + 1
+    rec_i = np.empty((cap_rec, N_REC_INT), np.int64)
+    rec_f = np.empty((cap_rec, N_REC_FLOAT))
+    n_new = 0
+    n_rec = 0
+    # Scratch for one subject's live entries.
+    cur_i = np.empty((cap_ent, N_ENT_INT), np.int64)
+    cur_f = np.empty((cap_ent, N_ENT_FLOAT))
+    for b in range(batch_subject.size):
+        s = batch_subject[b]
+        need = confirm_fixes[s]
+        need_ms = confirm_ms[s]
+        m = 0
+        for r in range(ent_offsets[s], ent_offsets[s + 1]):
+            cur_i[m] = ent_i[r]
+            cur_f[m] = ent_f[r]
+            m += 1
+        for k in range(batch_offsets[b], batch_offsets[b + 1]):
+            tk = t[k]
+            # Crossings between the previous fix and this one.
+            for c in range(cross_offsets[k], cross_offsets[k + 1]):
+                z = cross_zone[c]
+                busy = False
+                for q in range(m):
+                    if cur_i[q, ENT_ZONE] == z:
+                        busy = True
+                if busy or last_t[s] < 0:
+                    continue
+                dt = tk - last_t[s]
+                t_in = last_t[s] + np.int64(cross_t_in[c] * dt)
+                t_out = last_t[s] + np.int64(cross_t_out[c] * dt)
+                tm = 0.5 * (cross_t_in[c] + cross_t_out[c])
+                n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CROSSING, t_in, tk, t_out, 0,
+                              last_x[s] + tm * (x[k] - last_x[s]), last_y[s] + tm * (y[k] - last_y[s]), 0.0)
+            # Existing entries: advance or clear.
+            q = 0
+            while q < m:
+                z = cur_i[q, ENT_ZONE]
+                flag = -1  # compliant unless listed
+                depth = 0.0
+                for h in range(hit_offsets[k], hit_offsets[k + 1]):
+                    if hit_zone[h] == z:
+                        flag = hit_flag[h]
+                        depth = hit_depth[h]
+                drop = False
+                if cur_i[q, ENT_STATUS] == PENDING:
+                    if flag == HIT_VIOLATION:
+                        cur_i[q, ENT_COUNT] += 1
+                        cur_f[q, ENT_DEPTH] = max(cur_f[q, ENT_DEPTH], depth)
+                        if cur_i[q, ENT_COUNT] >= need and tk - cur_i[q, ENT_ONSET_T] >= need_ms:
+                            cur_i[q, ENT_STATUS] = CONFIRMED
+                            cur_i[q, ENT_CONFIRM_T] = tk
+                            cur_f[q, ENT_X] = x[k]
+                            cur_f[q, ENT_Y] = y[k]
+                            n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CONFIRMED, cur_i[q, ENT_ONSET_T], tk, -1,
+                                          cur_i[q, ENT_COUNT], x[k], y[k], cur_f[q, ENT_DEPTH])
+                    elif flag == -1:
+                        drop = True  # a blip: clear without alert
+                else:  # CONFIRMED
+                    if flag == HIT_VIOLATION:
+                        cur_i[q, ENT_BACK_COUNT] = 0
+                        cur_i[q, ENT_COUNT] += 1
+                    elif flag == -1:
+                        if cur_i[q, ENT_BACK_COUNT] == 0:
+                            cur_i[q, ENT_BACK_T] = tk
+                        cur_i[q, ENT_BACK_COUNT] += 1
+                        if cur_i[q, ENT_BACK_COUNT] >= need and tk - cur_i[q, ENT_BACK_T] >= need_ms:
+                            n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_ENDED, cur_i[q, ENT_ONSET_T],
+                                          cur_i[q, ENT_CONFIRM_T], cur_i[q, ENT_BACK_T], cur_i[q, ENT_COUNT],
+                                          cur_f[q, ENT_X], cur_f[q, ENT_Y], cur_f[q, ENT_DEPTH])
+                            drop = True
+                if drop:
+                    m -= 1
+                    cur_i[q] = cur_i[m]
+                    cur_f[q] = cur_f[m]
+                else:
+                    q += 1
+            # New violations open pending entries.
+            for h in range(hit_offsets[k], hit_offsets[k + 1]):
+                if hit_flag[h] != HIT_VIOLATION:
+                    continue
+                z = hit_zone[h]
+                known = False
+                for q in range(m):
+                    if cur_i[q, ENT_ZONE] == z:
+                        known = True
+                if known:
+                    continue
+                cur_i[m, ENT_SUBJECT] = s
+                cur_i[m, ENT_ZONE] = z
+                cur_i[m, ENT_STATUS] = PENDING
+                cur_i[m, ENT_COUNT] = 1
+                cur_i[m, ENT_ONSET_T] = tk
+                cur_i[m, ENT_CONFIRM_T] = -1
+                cur_i[m, ENT_BACK_COUNT] = 0
+                cur_i[m, ENT_BACK_T] = -1
+                cur_f[m, ENT_X] = x[k]
+                cur_f[m, ENT_Y] = y[k]
+                cur_f[m, ENT_DEPTH] = hit_depth[h]
+                if need <= 1 and need_ms <= 0:
+                    cur_i[m, ENT_STATUS] = CONFIRMED
+                    cur_i[m, ENT_CONFIRM_T] = tk
+                    n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CONFIRMED, tk, tk, -1, 1, x[k], y[k],
+                                  hit_depth[h])
+                m += 1
+            last_t[s] = tk
+            last_x[s] = x[k]
+            last_y[s] = y[k]
+        for q in range(m):
+            new_i[n_new] = cur_i[q]
+            new_f[n_new] = cur_f[q]
+            n_new += 1
+    return new_i[:n_new].copy(), new_f[:n_new].copy(), rec_i[:n_rec].copy(), rec_f[:n_rec].copy()
