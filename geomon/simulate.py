@@ -895,7 +895,8 @@ def simulate(
     """
     if isinstance(n_subjects, bool) or int(n_subjects) != n_subjects or not 1 <= n_subjects <= 100_000:
         raise ValueError(f"n_subjects must be an integer in [1, 100000], not {n_subjects!r}")
-    if not (isinstance(days, (int, float)) and 0.0 < days <= 366.0):
+    days, centre_lon_deg, centre_lat_deg = float(days), float(centre_lon_deg), float(centre_lat_deg)
+    if not 0.0 < days <= 366.0:
         raise ValueError(f"days must be in (0, 366], not {days!r}")
     if isinstance(seed, bool) or int(seed) != seed or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {seed!r}")

@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from geomon import __version__
 from geomon.errors import GeomonError
 from geomon.schema import QUARANTINE_SCHEMA, TS_TYPE
 
@@ -423,8 +424,6 @@ class AlertStore:
         """
         if not isinstance(input, Mapping):
             raise TypeError(f"input must be a mapping, got {type(input).__name__}")
-        from geomon import __version__
-
         run_id = uuid.uuid4().hex
         with self._transaction() as cur:
             cur.execute(

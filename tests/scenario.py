@@ -1,0 +1,76 @@
+"""A tiny hand-made county for engine tests: known zones, subjects and paths.
+
+Geometry is made in a local metric frame (UTM 50N around 117.7E, 37.5N) and
+converted to lon/lat, so tests can reason in metres.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import shapely
+
+from geomon.crs import LocalFrame
+from geomon.load import load_subjects, load_zones
+
+FRAME = LocalFrame("EPSG:32650")
+X0, Y0 = 563_000.0, 4_150_000.0  # county centre, metres
+T0_MS = 1_762_041_600_000  # 2025-11-02T00:00:00Z
+
+
+def to_lonlat(geom: shapely.Geometry) -> shapely.Geometry:
+    def f(c):
+        lon, lat = FRAME.unproject(c[:, 0], c[:, 1])
+        return np.column_stack([lon, lat])
+
+    return shapely.transform(geom, f)
+
+
+def feature(zone_id, kind, geom_m, **props):
+    return {"type": "Feature", "properties": {"zone_id": zone_id, "kind": kind, **props},
+            "geometry": shapely.geometry.mapping(to_lonlat(geom_m))}
+
+
+def zones():
+    """County 10 km square; a 100 m bar at +2 km east; a victim's home (s1 only) at +2 km north; 2 offices."""
+    county = shapely.box(X0 - 5000, Y0 - 5000, X0 + 5000, Y0 + 5000)
+    feats = [
+        feature("county", "permitted", county),
+        feature("bar", "forbidden", shapely.Point(X0 + 2000, Y0).buffer(100, 32), category="bar"),
+        feature("victim-1", "forbidden", shapely.Point(X0, Y0 + 2000).buffer(150, 32), category="victim_home",
+                subject_ids=["s1"]),
+        feature("west", "jurisdiction", shapely.box(X0 - 5000, Y0 - 5000, X0, Y0 + 5000), office_id="office-w"),
+        feature("east", "jurisdiction", shapely.box(X0, Y0 - 5000, X0 + 5000, Y0 + 5000), office_id="office-e"),
+    ]
+    return load_zones({"type": "FeatureCollection", "features": feats})
+
+
+def subjects(n=3):
+    ids = [f"s{i + 1}" for i in range(n)]
+    return load_subjects(pa.table({"subject_id": ids, "level": ["ordinary", "strict"] * (n // 2) + ["ordinary"] * (n % 2),
+                                   "office_id": ["office-w"] * n}))
+
+
+def fixes(subject_id, x_m, y_m, t_ms, accuracy_m=3.0):
+    x_m = np.asarray(x_m, float)
+    lon, lat = FRAME.unproject(x_m, np.asarray(y_m, float))
+    n = len(lon)
+    return pa.table({
+        "subject_id": pa.array([subject_id] * n, pa.string()),
+        "ts": pa.array(np.asarray(t_ms, np.int64), pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+        "lon": lon, "lat": lat,
+        "source": pa.array(["gnss"] * n, pa.string()),
+        "accuracy_m": pa.array(np.full(n, accuracy_m, np.float32)),
+    })
+
+
+def walk(subject_id, start_m, end_m, *, t0_ms=T0_MS, step_s=30, speed_mps=1.2):
+    """Straight walk from start to end at constant speed, one fix every ``step_s``."""
+    start = np.asarray(start_m, float)
+    end = np.asarray(end_m, float)
+    length = float(np.hypot(*(end - start)))
+    n = int(length / (speed_mps * step_s)) + 1
+    frac = np.linspace(0.0, 1.0, n)
+    pts = start + frac[:, None] * (end - start)
+    t = t0_ms + np.round(frac * length / speed_mps * 1000).astype(np.int64)
+    return fixes(subject_id, pts[:, 0], pts[:, 1], t)
