@@ -683,9 +683,13 @@ class AlertStore:
         Notes
         -----
         ``(run_id, source_name, row)`` is the primary key, so writing the same
-        rows for the same run again adds nothing; the first reason stored wins.
+        rows for the same run again adds nothing. The first reason stored wins;
+        within one table, the first row in table order.
         """
         table = _conform(table, QUARANTINE_SCHEMA, "quarantine table")
+        # Rank rows so that duplicates inside the table resolve to the first one
+        # rather than to whichever a parallel insert happens to meet first.
+        table = table.append_column("_ord", pa.array(np.arange(table.num_rows, dtype=np.int64)))
         with self._transaction() as cur:
             self._require_run(cur, run_id)
             if table.num_rows == 0:
@@ -695,6 +699,7 @@ class AlertStore:
                 return cur.execute(
                     'INSERT INTO quarantine (run_id, source_name, "row", field, reason, raw) '
                     f'SELECT ?, source_name, "row", field, reason, raw FROM {_INCOMING} '
+                    'QUALIFY row_number() OVER (PARTITION BY source_name, "row" ORDER BY _ord) = 1 '
                     "ON CONFLICT DO NOTHING",
                     [run_id],
                 ).fetchall()[0][0]

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from geomon.errors import GeomonError
 from geomon.schema import QUARANTINE_SCHEMA
 from geomon.store import (
     ALERT_SCHEMA,
@@ -106,7 +107,7 @@ def test_closed_store_refuses_work():
     s = AlertStore()
     s.close()
     s.close()  # closing twice is harmless
-    with pytest.raises(Exception, match="closed"):
+    with pytest.raises(GeomonError, match="closed"):
         s.list_alerts()
 
 
@@ -368,6 +369,10 @@ def test_quarantine_idempotent(store):
     assert rows.num_rows == 7 and set(rows["run_id"].to_pylist()) == {run_id}
     assert rows.select(QUARANTINE_SCHEMA.names).slice(0, 5).cast(QUARANTINE_SCHEMA).equals(quarantine(5))
     assert store.list_quarantine().num_rows == 10
+    dupes = pa.concat_tables([quarantine(2, reason="first"), quarantine(2, reason="second")])
+    third = store.start_run({}, "h")
+    assert store.write_quarantine(third, dupes) == 2
+    assert store.quarantine_counts(third).to_pylist() == [{"reason": "first", "n_rows": 2}]
     with pytest.raises(ValueError, match="unknown run_id"):
         store.write_quarantine("nope", quarantine(1))
     with pytest.raises(ValueError, match="missing column 'reason'"):
