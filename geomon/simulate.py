@@ -171,13 +171,18 @@ class SimulationResult:
 
 
 def _county(rng: np.random.Generator) -> shapely.Polygon:
+    """The county outline, star-shaped about the origin, metres."""
     n = int(rng.integers(3_500, 5_001))
     theta = 2.0 * np.pi * (np.arange(n) + rng.uniform(-0.3, 0.3, n)) / n
+
+    def harmonics(k, amplitude):
+        phase = rng.uniform(0.0, 2 * np.pi, k.size)
+        return (amplitude[:, None] * np.cos(k[:, None] * theta + phase[:, None])).sum(0)
+
     k = np.arange(2, 11)
-    shape = rng.normal(0.0, 1.0, k.size) * 0.2 / k**1.1
-    log_r = (shape[:, None] * np.cos(k[:, None] * theta + rng.uniform(0, 2 * np.pi, k.size)[:, None])).sum(0)
+    log_r = harmonics(k, rng.normal(0.0, 1.0, k.size) * 0.2 / k**1.1)
     k = np.arange(24, 600)
-    rough = (rng.normal(0.0, 1.0, k.size)[:, None] / k[:, None] * np.cos(k[:, None] * theta + rng.uniform(0, 2 * np.pi, k.size)[:, None])).sum(0)
+    rough = harmonics(k, rng.normal(0.0, 1.0, k.size) / k)
     r = np.exp(np.clip(log_r, -0.6, 0.5) + rough * (0.003 / rough.std()))
     xy = np.column_stack([r * np.cos(theta), r * np.sin(theta)])
     scale = math.sqrt(math.pi * (COUNTY_DIAMETER_M / 2) ** 2 / shapely.Polygon(xy).area)
@@ -203,11 +208,12 @@ def _towns_and_cells(rng: np.random.Generator, county: shapely.Polygon):
             continue
         xy = np.array(towns)
         xy = xy[np.argsort(np.hypot(xy[:, 0], xy[:, 1]), kind="stable")]
-        cells = shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=county.envelope.buffer(10_000.0), ordered=True)
+        extent = county.envelope.buffer(10_000.0)
+        cells = shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=extent, ordered=True)
         cells = shapely.intersection(shapely.get_parts(cells), county)
-        if all(
-            shapely.get_type_id(c) == 3 and shapely.is_valid(c) and shapely.contains_xy(c, *t) for c, t in zip(cells, xy)
-        ):
+        # A cell clipped by a wiggly edge can fall apart; draw the towns again then.
+        simple = shapely.get_type_id(cells) == 3
+        if simple.all() and shapely.is_valid(cells).all() and shapely.contains_xy(cells, xy[:, 0], xy[:, 1]).all():
             radius_m = np.concatenate([[3_000.0], rng.uniform(800.0, 1_800.0, N_OFFICES - 1)])
             return xy, radius_m, cells
     raise RuntimeError("could not split the county into simple jurisdictions")
@@ -556,7 +562,8 @@ def _entry_trip(rng, geo, subj, tl, sched_s, end_s) -> bool:
         approach = c + (r + rng.uniform(PLACE_MARGIN_M + 10.0, 300.0)) * np.array([math.cos(a), math.sin(a)])
         inside = _annulus(rng, 1, c, 0.0, 0.4 * geo.zone_inner_r_m[z])[0]
         walk = shapely.LineString([approach, inside])
-        if not geo.clear_points(approach[None])[0] or geo.zones_hit(walk) != {z} or not shapely.contains(geo.inner, walk):
+        clear = geo.clear_points(approach[None])[0] and shapely.contains(geo.inner, walk)
+        if not clear or geo.zones_hit(walk) != {z}:
             continue
         p = subj.add_place(rng, geo, approach)
         if p is not None:
@@ -582,7 +589,8 @@ def _crossing_trip(rng, geo, subj, tl, sched_s, end_s) -> bool:
         u = np.array([math.cos(a), math.sin(a)])
         ends = np.vstack([c - rng.uniform(400.0, 900.0) * u, c + rng.uniform(400.0, 900.0) * u])
         drive = shapely.LineString(ends)
-        if not geo.clear_points(ends).all() or geo.zones_hit(drive) != {z} or not shapely.contains(geo.inner, drive):
+        clear = geo.clear_points(ends).all() and shapely.contains(geo.inner, drive)
+        if not clear or geo.zones_hit(drive) != {z}:
             continue
         s, e = subj.add_place(rng, geo, ends[0]), subj.add_place(rng, geo, ends[1])
         if s is not None and e is not None:
@@ -787,10 +795,9 @@ def _write_zones(path: Path, frame, x0, y0, geo, subjects) -> int:
 
     geoms = shapely.orient_polygons(shapely.transform(geoms, to_lonlat), exterior_cw=False)
     props = [{"zone_id": "county", "kind": "permitted", "subject_ids": None, "office_id": None}]
-    props += [
-        {"zone_id": f"jurisdiction-{k + 1:02d}", "kind": "jurisdiction", "subject_ids": None, "office_id": f"office-{k + 1:02d}"}
-        for k in range(N_OFFICES)
-    ]
+    for k in range(N_OFFICES):
+        zone_id, office_id = f"jurisdiction-{k + 1:02d}", f"office-{k + 1:02d}"
+        props.append({"zone_id": zone_id, "kind": "jurisdiction", "subject_ids": None, "office_id": office_id})
     for i, (cat, owner) in enumerate(zip(geo.zone_category, geo.zone_owner)):
         props.append(
             {
@@ -803,10 +810,8 @@ def _write_zones(path: Path, frame, x0, y0, geo, subjects) -> int:
         )
     props += [{"zone_id": f"home-{s.sid}", "kind": "home", "subject_ids": [s.sid], "office_id": None} for s in subjects]
     assert len(props) == len(geoms) == 1 + N_OFFICES + len(geo.zone_poly) + n_sub
-    doc = {
-        "type": "FeatureCollection",
-        "features": [{"type": "Feature", "properties": p, "geometry": _geojson_polygon(g)} for p, g in zip(props, geoms)],
-    }
+    features = [{"type": "Feature", "properties": p, "geometry": _geojson_polygon(g)} for p, g in zip(props, geoms)]
+    doc = {"type": "FeatureCollection", "features": features}
     path.write_text(json.dumps(doc, separators=(",", ":"), ensure_ascii=False) + "\n", encoding="utf-8")
     return len(props)
 
@@ -919,7 +924,9 @@ def simulate(
     strict = rng.random(n_subjects) < 0.3
     has_victim = rng.random(n_subjects) < np.where(strict, 0.6, 0.1)
     owners = np.flatnonzero(has_victim)
-    zone_xy, zone_r_m, zone_inner_r_m, zone_poly, category = _forbidden_zones(rng, county, towns_xy, town_r_m, owners.size)
+    zone_xy, zone_r_m, zone_inner_r_m, zone_poly, category = _forbidden_zones(
+        rng, county, towns_xy, town_r_m, owners.size
+    )
     geo = _Geography(
         county=county,
         inner=county.buffer(-COUNTY_MARGIN_M),
@@ -950,14 +957,16 @@ def simulate(
 
     subjects, paths, fix_parts, fix_ts = [], [], [], []
     n_injected = 0
-    subject_ss, schedule_ss, noise_ss = ss_subjects.spawn(n_subjects), ss_schedule.spawn(n_subjects), ss_noise.spawn(n_subjects)
+    subject_ss, schedule_ss, noise_ss = (ss.spawn(n_subjects) for ss in (ss_subjects, ss_schedule, ss_noise))
     for i in range(n_subjects):
         srng = np.random.default_rng(subject_ss[i])
         subj = _make_subject(srng, geo, i, "strict" if strict[i] else "ordinary", victim_of.get(i, -1))
         sched_ms = _schedule_ms(np.random.default_rng(schedule_ss[i]), subj.interval_s, span_ms)
         whole_days = max(1, int(end_s // _DAY_S))
         trip_s = float(srng.integers(0, whole_days)) * _DAY_S + srng.uniform(0.05, 0.4) * min(end_s, _DAY_S)
-        tl, injected = _plan(srng, geo, subj, day0_s, first_day, n_days, end_s, sched_ms / 1_000.0, trips.get(i), trip_s)
+        tl, injected = _plan(
+            srng, geo, subj, day0_s, first_day, n_days, end_s, sched_ms / 1_000.0, trips.get(i), trip_s
+        )
         n_injected += injected
         path = (np.array(tl.t), np.array(tl.x), np.array(tl.y), np.array(tl.indoor))
         part = _fixes(np.random.default_rng(noise_ss[i]), geo, subj, *path, sched_ms, noise)
@@ -972,13 +981,15 @@ def simulate(
     ts_ms, x, y, source, acc = (np.concatenate([p[k] for p in fix_parts]) for k in range(5))
     lon, lat = frame.unproject(x + x0, y + y0)
     ids = pa.array([s.sid for s in subjects], pa.string())
+    subject_index = pa.array(np.repeat(np.arange(n_subjects, dtype=np.int32), counts))
+    source_index = pa.array(source.astype(np.int32))
     fixes = pa.Table.from_arrays(
         [
-            pa.DictionaryArray.from_arrays(pa.array(np.repeat(np.arange(n_subjects, dtype=np.int32), counts)), ids).cast(pa.string()),
+            pa.DictionaryArray.from_arrays(subject_index, ids).cast(pa.string()),
             pa.array(start_ms + ts_ms, pa.int64()).cast(TS_TYPE),
             pa.array(lon, pa.float64()),
             pa.array(lat, pa.float64()),
-            pa.DictionaryArray.from_arrays(pa.array(source.astype(np.int32)), pa.array(["gnss", "cell"])).cast(pa.string()),
+            pa.DictionaryArray.from_arrays(source_index, pa.array(["gnss", "cell"])).cast(pa.string()),
             pa.array(acc, pa.float32()),
         ],
         schema=FIX_SCHEMA,

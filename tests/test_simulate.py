@@ -151,7 +151,8 @@ def test_jurisdictions_tile_the_county(small):
 def test_truth_lists_every_injected_violation(exact):
     rows = truth_rows(exact)
     assert len(rows) == exact.n_injected
-    assert exact.n_permitted_exits >= 2 and exact.n_forbidden_entries - exact.n_crossings >= 2 and exact.n_crossings >= 1
+    assert exact.n_permitted_exits >= 2 and exact.n_crossings >= 1
+    assert exact.n_forbidden_entries - exact.n_crossings >= 2
     assert {r["kind"] for r in rows} == {"permitted_exit", "forbidden_entry"}
     assert all(r["zone_id"] == "county" for r in rows if r["kind"] == "permitted_exit")
     assert all(r["start_ms"] < r["end_ms"] for r in rows)
@@ -219,7 +220,8 @@ def test_noise_statistics_match_the_modes(exact, noisy):
     _, _, f1, x1, y1 = local(noisy)
 
     def keys(f):
-        return np.char.add(f.column("subject_id").to_numpy(zero_copy_only=False).astype(str), f.column("ts").cast("int64").to_numpy().astype(str))
+        sid = f.column("subject_id").to_numpy(zero_copy_only=False).astype(str)
+        return np.char.add(sid, f.column("ts").cast("int64").to_numpy().astype(str))
 
     k0, k1 = keys(f0), keys(f1)
     at = np.searchsorted(k0, k1)
