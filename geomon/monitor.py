@@ -58,6 +58,7 @@ class _Thresholds:
     confirm_ms: np.ndarray
     buffer_m: np.ndarray
     max_speed_mps: np.ndarray
+    max_accuracy_m: np.ndarray
     profile: np.ndarray
 
 
@@ -133,6 +134,8 @@ class Monitor:
         self.n_read = 0
         self.n_accepted = 0
         self.n_quarantined = 0
+        #: Accepted fixes too vague (accuracy_m > max_accuracy_m) to decide a boundary.
+        self.n_vague = 0
         self.timings: dict[str, float] = {}
         #: Written into every alert; :func:`geomon.replay.replay` sets it to the store's run id.
         self.run_id = ""
@@ -151,6 +154,7 @@ class Monitor:
             confirm_ms=per_subject("confirm_s", 30, 1000, dtype=np.int64),
             buffer_m=per_subject("buffer_m", 20.0),
             max_speed_mps=per_subject("max_speed_mps", 70.0),
+            max_accuracy_m=per_subject("max_accuracy_m", np.inf),
             profile=names,
         )
 
@@ -203,7 +207,7 @@ class Monitor:
         """
         clock = time.perf_counter()
         load = batch if isinstance(batch, FixLoad) else load_fixes(batch, name=name)
-        self._tick("load", clock)
+        self._tick("validate", clock)
         self.n_read += load.n_read
         if load.n_quarantined:
             self._quarantine.append(load.quarantine)
@@ -236,14 +240,19 @@ class Monitor:
         self._refuse(load, rows, late, "ts", "late_fix")
         keep = np.flatnonzero(~(unknown | late))
         order = keep[np.lexsort((t[keep], code[keep]))]
+        # Fixes vaguer than the profile's max_accuracy_m (cell fixes, mostly) are
+        # accepted but cannot confirm or clear a boundary decision.
+        acc = table.column("accuracy_m").to_numpy(zero_copy_only=False).astype(np.float64)
+        precise = ~(acc[order] > self._thresholds.max_accuracy_m[code[order]])
+        self.n_vague += int((~precise).sum())
+        order = order[precise]
         lon = table.column("lon").to_numpy()[order]
         lat = table.column("lat").to_numpy()[order]
         clock = self._tick("admit", clock)
         x, y = self.zones.frame.project(lon, lat)
         self._tick("project", clock)
-        acc = table.column("accuracy_m").to_numpy(zero_copy_only=False)
         return {"code": code[order], "t": t[order], "x": np.ascontiguousarray(x), "y": np.ascontiguousarray(y),
-                "accuracy_m": np.asarray(acc, dtype=np.float64)[order]}
+                "accuracy_m": acc[order]}
 
     def _refuse(self, load: FixLoad, rows: np.ndarray, mask: np.ndarray, field: str, reason: str) -> None:
         idx = np.flatnonzero(mask)
