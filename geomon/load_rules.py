@@ -194,6 +194,8 @@ def load_rules(path: str | Path) -> Rules:
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise InputError(src, "no such file") from None
+    except IsADirectoryError:
+        raise InputError(src, "is a directory, not a TOML file") from None
     except UnicodeDecodeError:
         raise InputError(src, "not UTF-8 text") from None
     try:

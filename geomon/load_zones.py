@@ -56,6 +56,8 @@ def _geojson_ring(ring: Any, row: int, repairs: list[tuple[int, str, str]]) -> n
         coords = np.array([[float(p[0]), float(p[1])] for p in ring], dtype=np.float64)
     except (TypeError, ValueError, IndexError):
         raise _Reject("geometry", "geometry_unparseable") from None
+    if not np.isfinite(coords).all():
+        raise _Reject("geometry", "geometry_not_finite")
     if len(coords) and not np.array_equal(coords[0], coords[-1], equal_nan=True):
         coords = np.vstack([coords, coords[:1]])
         repairs.append((row, "ring_closed", "first and last positions differ (RFC 7946 section 3.1.6)"))
@@ -321,6 +323,8 @@ def load_zones(source: str | Path | Mapping[str, Any], *, datum: str = "wgs84", 
         path = _existing_path(source)
         src = name or str(source)
         lower = path.name.lower()
+        if path.is_dir():
+            raise InputError(src, "is a directory; expected a .geojson, .json or GeoParquet file")
         if lower.endswith((".geojson", ".json")):
             records = _read_geojson(src, path, None)
         elif lower.endswith(_PARQUET_SUFFIXES):

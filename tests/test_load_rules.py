@@ -107,3 +107,8 @@ def test_missing_and_binary_rule_files(tmp_path):
     path.write_bytes(b"\xff\xfe\x00\x01")
     with pytest.raises(InputError, match="not UTF-8"):
         load_rules(path)
+
+
+def test_directory_instead_of_rules_file_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="directory"):
+        load_rules(tmp_path)

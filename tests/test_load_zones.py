@@ -227,3 +227,20 @@ def test_gcj02_zone_is_shifted_by_a_few_hundred_metres(tmp_path):
     dy_m = np.radians(y1 - y0) * 6_371_000
     assert 100 < np.hypot(dx_m, dy_m) < 700
     assert shapely.is_valid(gcj.geometry[0]) and shapely.is_ccw(gcj.geometry[0].exterior)
+
+
+def test_nan_at_ring_start_is_quarantined_not_a_crash():
+    nan = float("nan")
+    z = load_zones({"type": "FeatureCollection", "features": [{"type": "Feature",
+                    "properties": {"zone_id": "z", "kind": "home"},
+                    "geometry": {"type": "Polygon",
+                                 "coordinates": [[[nan, 39.9], [116.31, 39.9], [116.31, 39.91], [116.3, 39.9]]]}}]})
+    assert z.quarantine.column("reason").to_pylist() == ["geometry_not_finite"]
+    assert z.n_read == z.n_accepted + z.n_quarantined == 1
+
+
+def test_directory_instead_of_zone_file_is_an_input_error(tmp_path):
+    d = tmp_path / "zones.geojson"
+    d.mkdir()
+    with pytest.raises(InputError, match="directory"):
+        load_zones(d)
