@@ -63,7 +63,10 @@ def rectilinear(draw):
 
 
 def _areal(geom):
-    geom = shapely.make_valid(geom)
+    try:
+        geom = shapely.make_valid(geom)
+    except shapely.errors.GEOSException:
+        return None  # e.g. a part collapsed to one repeated point: mixed-dimension overlay
     parts = [g for g in shapely.get_parts(geom) if isinstance(g, shapely.Polygon) and not g.is_empty]
     if not parts:
         return None
