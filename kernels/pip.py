@@ -125,31 +125,50 @@ def locate_points(x, y, grid, nx, ny, state, cell_start, stream, threshold, out)
 
     Notes
     -----
-    Each chunk of points is answered in two passes. The first reads one byte
-    per point without a data-dependent branch, so the processor keeps many
-    independent cache misses in flight and never mispredicts on "inside or
-    outside"; points in boundary cells (a few percent) are only listed. The
-    second pass runs the edge tests on the listed points.
+    Each chunk of points is answered in three passes. The first computes cell
+    indices (pure arithmetic, vectorised by LLVM); the second reads each
+    point's 2-bit cell state and writes the answer with no data-dependent
+    branch, so loads of independent points overlap and "inside or outside"
+    is never mispredicted (fusing the two passes was 3x slower: the stores to
+    ``out`` then stall the state loads); points in boundary cells (a few
+    percent) are listed there and answered in the third pass by the edge test.
     """
     n = x.size
     xmin, ymin, xmax, ymax, icw, ich = grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]
     for q in prange((n + _CHUNK - 1) // _CHUNK):
         lo = q * _CHUNK
         hi = min(lo + _CHUNK, n)
-        pending = np.empty(hi - lo, np.int64)
-        n_pending = 0
+        cell = np.empty(hi - lo, np.int64)
         for k in range(lo, hi):
             px = x[k]
             py = y[k]
             inside_box = (px >= xmin) & (px <= xmax) & (py >= ymin) & (py <= ymax)
-            # Out-of-box (and NaN) points read cell 0 and are then masked out.
+            # Out-of-box (and NaN) points get cell -1.
             fx = (px - xmin) * icw if inside_box else 0.0
             fy = (py - ymin) * ich if inside_box else 0.0
             c = min(int(fy), ny - 1) * nx + min(int(fx), nx - 1)
-            s = cell_state(state, c) * inside_box
-            out[k] = 2 * s >= threshold
-            pending[n_pending] = k
+            cell[k - lo] = c if inside_box else -1
+        pending = np.empty(hi - lo, np.int64)
+        n_pending = 0
+        for m in range(hi - lo):
+            c = cell[m]
+            s = cell_state(state, max(c, 0)) * (c >= 0)
+            out[lo + m] = 2 * s >= threshold
+            pending[n_pending] = m
             n_pending += s >= CELL_BOUNDARY_EVEN
-        for m in range(n_pending):
-            k = pending[m]
-            out[k] = locate(x[k], y[k], grid, nx, ny, 0, state, cell_start, stream) >= threshold
+        # Boundary points: first fetch every block's bounds and first value in
+        # loops of independent loads (the misses overlap), then test edges.
+        start = np.empty(n_pending, np.int64)
+        stop = np.empty(n_pending, np.int64)
+        for i in range(n_pending):
+            c = cell[pending[i]]
+            start[i] = cell_start[c]
+            stop[i] = cell_start[c + 1]
+        touched = 0.0
+        for i in range(n_pending):
+            touched += stream[start[i]]
+        for i in range(n_pending):
+            m = pending[i]
+            k = lo + m
+            s = cell_state(state, cell[m])
+            out[k] = locate_in_cell(x[k], y[k], s, stream, start[i], stop[i]) >= threshold + 0.0 * touched
