@@ -82,9 +82,35 @@ class _Grid:
     grid: np.ndarray  # (6,) xmin, ymin, xmax, ymax, 1/cw, 1/ch
     nx: int
     ny: int
-    state: np.ndarray  # 2-bit cell states, 4 cells a byte
-    cell_start: np.ndarray  # int32 per cell + 1: boundary cell blocks in stream
+    codes: np.ndarray  # uint8 CELL_* per cell, padded to a multiple of 32 cells
+    cell_start: np.ndarray  # int64 per padded cell + 1: stream range of each cell
     stream: np.ndarray
+
+    def packed(self) -> _Packed:
+        return _Packed(*_pip_build.pack_cells(self.codes, self.cell_start), self.stream)
+
+
+@dataclass(frozen=True)
+class _Packed:
+    """Cell codes 32 to a word with rank-indexed boundary blocks (see :func:`geomon.kernels.pip.cell_block`)."""
+
+    words: np.ndarray
+    ranks: np.ndarray
+    starts: np.ndarray
+    stream: np.ndarray
+
+    def arrays(self):
+        return self.words, self.ranks, self.starts, self.stream
+
+
+@dataclass(frozen=True)
+class _Indexed:
+    """A lone polygon's grid, packed for queries."""
+
+    grid: np.ndarray
+    nx: int
+    ny: int
+    cells: _Packed
 
 
 @dataclass(frozen=True)
@@ -133,7 +159,7 @@ def _build(edges, prev_edge, next_edge, density: _Density) -> _Grid:
     """Grid for one polygon given its edges (local edge ids)."""
     if edges.shape[0] == 0:
         return _Grid(np.array([np.inf, np.inf, -np.inf, -np.inf, 1.0, 1.0]), 1, 1,
-                     np.zeros(1, np.uint8), np.zeros(2, np.int32), np.zeros(0))
+                     np.zeros(32, np.uint8), np.zeros(33, np.int64), np.zeros(0))
     xs = edges[:, [0, 2]]
     ys = edges[:, [1, 3]]
     bounds = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
@@ -146,18 +172,16 @@ def _build(edges, prev_edge, next_edge, density: _Density) -> _Grid:
         edges, prev_edge, next_edge, bounds[0], bounds[1], cw, ch, nx, ny, mx, my
     )
     grid = np.array([*bounds, 1.0 / cw, 1.0 / ch])
-    return _Grid(grid, nx, ny, _pip.pack_states(state), _as_int32_offsets(cell_start), stream)
+    pad = -state.size % 32
+    codes = np.concatenate([state, np.zeros(pad, np.uint8)])
+    cell_start = np.concatenate([cell_start, np.full(pad, cell_start[-1])])
+    return _Grid(grid, nx, ny, codes, cell_start, stream)
 
 
-def _as_int32_offsets(offsets: np.ndarray) -> np.ndarray:
-    if offsets[-1] >= np.iinfo(np.int32).max:
-        raise MemoryError(f"zone index too large: {offsets[-1]} stream values exceed the int32 offsets")
-    return offsets.astype(np.int32)
-
-
-def _build_single(geom) -> _Grid:
+def _build_single(geom) -> _Indexed:
     e = _edges_of(np.array([geom], dtype=object))
-    return _build(e.edges, e.prev_edge, e.next_edge, _SINGLE)
+    g = _build(e.edges, e.prev_edge, e.next_edge, _SINGLE)
+    return _Indexed(g.grid, g.nx, g.ny, g.packed())
 
 
 class _GridCache:
@@ -169,11 +193,11 @@ class _GridCache:
     """
 
     def __init__(self, max_entries: int = 64):
-        self._entries: OrderedDict[int, tuple[object, _Grid]] = OrderedDict()
+        self._entries: OrderedDict[int, tuple[object, _Indexed]] = OrderedDict()
         self._max = max_entries
         self._lock = threading.Lock()
 
-    def get(self, geom) -> _Grid:
+    def get(self, geom) -> _Indexed:
         key = id(geom)
         with self._lock:
             hit = self._entries.get(key)
@@ -217,8 +241,7 @@ def _locate_xy(geom, x, y, threshold):
     grid = _CACHE.get(geom)
     xf, yf, shape = _as_points(x, y)
     out = np.empty(xf.size, dtype=np.bool_)
-    _pip.locate_points(xf, yf, grid.grid, grid.nx, grid.ny, grid.state, grid.cell_start, grid.stream,
-                       threshold, out)
+    _pip.locate_points(xf, yf, grid.grid, grid.nx, grid.ny, *grid.cells.arrays(), threshold, out)
     return _shaped(out, shape)
 
 
@@ -302,8 +325,7 @@ def signed_distance_xy(geom, x, y, cap):
         return _shaped(out, shape)
     grid = _CACHE.get(geom)
     out = np.empty(xf.size, dtype=np.float64)
-    _dist.signed_distance(xf, yf, grid.grid, grid.nx, grid.ny, grid.state, grid.cell_start, grid.stream,
-                          float(cap), out)
+    _dist.signed_distance(xf, yf, grid.grid, grid.nx, grid.ny, *grid.cells.arrays(), float(cap), out)
     return _shaped(out, shape)
 
 
@@ -365,15 +387,15 @@ class ZoneIndex:
         nz = len(grids)
         self._zone_grid = np.array([g.grid for g in grids], dtype=np.float64).reshape(nz, 6)
         self._zone_dims = np.array([(g.nx, g.ny) for g in grids], dtype=np.int64).reshape(nz, 2)
-        n_cells = np.array([4 * g.state.size for g in grids], dtype=np.int64)  # padded to whole bytes
+        n_cells = np.array([g.codes.size for g in grids], dtype=np.int64)  # multiples of 32
         self._zone_cbase = np.concatenate([[0], np.cumsum(n_cells)[:-1]]).astype(np.int64)
-        self._state = np.concatenate([g.state for g in grids]) if nz else np.zeros(0, np.uint8)
-        # Pad each zone's cell_start to its padded cell count so cell c of zone z
-        # is entry zone_cbase[z] + c of both arrays.
-        self._cell_start = _as_int32_offsets(_concat_offsets(
-            [np.concatenate([g.cell_start, np.full(4 * g.state.size + 1 - g.cell_start.size, g.cell_start[-1])])
-             for g in grids]))
-        self._stream = np.concatenate([g.stream for g in grids]) if nz else np.zeros(0)
+        if nz:
+            joined = _Grid(None, 0, 0, np.concatenate([g.codes for g in grids]),
+                           _concat_offsets([g.cell_start for g in grids]),
+                           np.concatenate([g.stream for g in grids]))
+            self._cells = joined.packed()
+        else:
+            self._cells = _Packed(np.zeros(0, np.uint64), np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(0))
         self._build_coarse()
 
     def _build_coarse(self):
@@ -419,8 +441,7 @@ class ZoneIndex:
             raise ValueError(f"predicate must be one of {sorted(_PREDICATES)}, got {predicate!r}")
         xf, yf, _ = _as_points(x, y)
         args = (self._coarse, self._gnx, self._gny, self._g_offsets, self._g_zones,
-                self._zone_grid, self._zone_dims, self._zone_cbase, self._state, self._cell_start,
-                self._stream, threshold)
+                self._zone_grid, self._zone_dims, self._zone_cbase, *self._cells.arrays(), threshold)
         counts = np.empty(xf.size, np.int64)
         _zi.count_hits(xf, yf, *args, counts)
         pair_offsets = np.zeros(xf.size + 1, np.int64)

@@ -309,7 +309,7 @@ class Monitor:
         out = np.empty(pi.size)
         ix = role.index
         _dist.pair_signed_distance(f["x"], f["y"], pi, zi, ix._zone_grid, ix._zone_dims, ix._zone_cbase,
-                                   ix._state, ix._cell_start, ix._stream, cap, out)
+                                   *ix._cells.arrays(), cap, out)
         return out
 
     def _previous_fix(self, f: dict):
@@ -340,7 +340,7 @@ class Monitor:
         ix = role.index
         offsets, zone, t_in, t_out = _crossing.segment_crossings(
             px, py, f["x"], f["y"], ix._coarse, ix._gnx, ix._gny, ix._g_offsets, ix._g_zones,
-            ix._zone_grid, ix._zone_dims, ix._zone_cbase, ix._state, ix._cell_start, ix._stream,
+            ix._zone_grid, ix._zone_dims, ix._zone_cbase, *ix._cells.arrays(),
             role.edges, role.edge_offsets, self.crossing_min_m)
         fix = np.repeat(np.arange(len(f["t"])), np.diff(offsets))
         codes = role.codes[zone]

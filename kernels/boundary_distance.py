@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 
 from geomon.kernels._jit import jit, jit_parallel, prange
-from geomon.kernels.pip import LOC_BOUNDARY, LOC_INTERIOR, locate
+from geomon.kernels.pip import LOC_BOUNDARY, LOC_INTERIOR, cell_block, cell_code, locate
+from geomon.kernels.pip_build import CELL_BOUNDARY_EVEN
 
 _TINY = 5e-324  # smallest positive double
 
@@ -33,7 +34,7 @@ def segment_distance_sq(px, py, x1, y1, x2, y2):
 
 
 @jit
-def _nearest_sq(px, py, grid, nx, ny, cbase, cell_start, stream, cap):
+def _nearest_sq(px, py, grid, nx, ny, cbase, words, ranks, starts, stream, cap):
     cw = 1.0 / grid[4]
     ch = 1.0 / grid[5]
     best = cap * cap
@@ -50,8 +51,9 @@ def _nearest_sq(px, py, grid, nx, ny, cbase, cell_start, stream, cap):
             i = ci - r
             while i <= ci + r:
                 if 0 <= i < nx:
-                    a = cell_start[cbase + j * nx + i]
-                    if cell_start[cbase + j * nx + i + 1] > a:
+                    c = cbase + j * nx + i
+                    if cell_code(words, c) >= CELL_BOUNDARY_EVEN:
+                        a, _ = cell_block(words, ranks, starts, c)
                         for k in range(a + 1, a + 1 + 4 * int(stream[a]), 4):
                             d = segment_distance_sq(px, py, stream[k], stream[k + 1], stream[k + 2], stream[k + 3])
                             if d < best:
@@ -62,14 +64,14 @@ def _nearest_sq(px, py, grid, nx, ny, cbase, cell_start, stream, cap):
 
 
 @jit_parallel
-def signed_distance(x, y, grid, nx, ny, state, cell_start, stream, cap, out):
+def signed_distance(x, y, grid, nx, ny, words, ranks, starts, stream, cap, out):
     """Signed, capped distance of each point to the boundary of one polygon.
 
     Parameters
     ----------
     x, y : float64 arrays
         Points in the polygon's planar CRS (metres for a projected frame).
-    grid, nx, ny, state, cell_start, stream
+    grid, nx, ny, words, ranks, starts, stream
         The polygon's grid (see :func:`geomon.kernels.pip.locate`).
     cap : float
         Largest magnitude returned, > 0.
@@ -77,17 +79,17 @@ def signed_distance(x, y, grid, nx, ny, state, cell_start, stream, cap, out):
         Result: > 0 inside, < 0 outside, 0 on the boundary, NaN for NaN input.
     """
     for k in prange(x.size):
-        out[k] = _signed(x[k], y[k], grid, nx, ny, 0, state, cell_start, stream, cap)
+        out[k] = _signed(x[k], y[k], grid, nx, ny, 0, words, ranks, starts, stream, cap)
 
 
 @jit
-def _signed(px, py, grid, nx, ny, cbase, state, cell_start, stream, cap):
+def _signed(px, py, grid, nx, ny, cbase, words, ranks, starts, stream, cap):
     if math.isnan(px) or math.isnan(py):
         return math.nan
-    loc = locate(px, py, grid, nx, ny, cbase, state, cell_start, stream)
+    loc = locate(px, py, grid, nx, ny, cbase, words, ranks, starts, stream)
     if loc == LOC_BOUNDARY:
         return 0.0
-    d = math.sqrt(_nearest_sq(px, py, grid, nx, ny, cbase, cell_start, stream, cap))
+    d = math.sqrt(_nearest_sq(px, py, grid, nx, ny, cbase, words, ranks, starts, stream, cap))
     # A point off the boundary by less than the rounding of the distance
     # still gets its side's sign: the smallest positive double.
     d = min(max(d, _TINY), cap)
@@ -96,7 +98,7 @@ def _signed(px, py, grid, nx, ny, cbase, state, cell_start, stream, cap):
 
 @jit_parallel
 def pair_signed_distance(x, y, point_index, zone_index, zone_grid, zone_dims, zone_cbase,
-                         state, cell_start, stream, cap, out):
+                         words, ranks, starts, stream, cap, out):
     """Signed, capped distance for (point, zone) pairs of a :class:`geomon.ZoneIndex`.
 
     ``out[m]`` is the signed distance of point ``point_index[m]`` to the
@@ -106,4 +108,4 @@ def pair_signed_distance(x, y, point_index, zone_index, zone_grid, zone_dims, zo
         k = point_index[m]
         z = zone_index[m]
         out[m] = _signed(x[k], y[k], zone_grid[z], zone_dims[z, 0], zone_dims[z, 1], zone_cbase[z],
-                         state, cell_start, stream, cap)
+                         words, ranks, starts, stream, cap)

@@ -43,7 +43,7 @@ def _segment_meets_box(ax, ay, bx, by, x0, y0, x1, y1):
 
 @jit
 def _segment_hits(ax, ay, bx, by, coarse, gnx, gny, g_offsets, g_zones,
-                  zone_grid, zone_dims, zone_cbase, state, cell_start, stream,
+                  zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream,
                   edges, edge_offsets, min_inside_m, mark, stamp, buf, out_zone, out_in, out_out, write):
     """Zones the segment passes through with neither end inside; returns how many."""
     n = 0
@@ -76,12 +76,12 @@ def _segment_hits(ax, ay, bx, by, coarse, gnx, gny, g_offsets, g_zones,
                 nzx = zone_dims[z, 0]
                 nzy = zone_dims[z, 1]
                 cb = zone_cbase[z]
-                if locate(ax, ay, g, nzx, nzy, cb, state, cell_start, stream) == LOC_INTERIOR:
+                if locate(ax, ay, g, nzx, nzy, cb, words, ranks, starts, stream) == LOC_INTERIOR:
                     continue
-                if locate(bx, by, g, nzx, nzy, cb, state, cell_start, stream) == LOC_INTERIOR:
+                if locate(bx, by, g, nzx, nzy, cb, words, ranks, starts, stream) == LOC_INTERIOR:
                     continue
                 t_in, t_out, inside = segment_inside_span(ax, ay, bx, by, edges, edge_offsets[z], edge_offsets[z + 1],
-                                                          g, nzx, nzy, cb, state, cell_start, stream, buf)
+                                                          g, nzx, nzy, cb, words, ranks, starts, stream, buf)
                 if t_in < 0.0 or inside * length < min_inside_m:
                     continue
                 if write:
@@ -94,7 +94,7 @@ def _segment_hits(ax, ay, bx, by, coarse, gnx, gny, g_offsets, g_zones,
 
 @jit_parallel
 def segment_crossings(ax, ay, bx, by, coarse, gnx, gny, g_offsets, g_zones,
-                      zone_grid, zone_dims, zone_cbase, state, cell_start, stream,
+                      zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream,
                       edges, edge_offsets, min_inside_m):
     """For each segment A[k] -> B[k], the zones it passes through with neither end inside.
 
@@ -132,7 +132,7 @@ def segment_crossings(ax, ay, bx, by, coarse, gnx, gny, g_offsets, g_zones,
         buf = np.empty(max_edges)
         for k in range(q * 4096, min((q + 1) * 4096, n)):
             counts[k + 1] = _segment_hits(ax[k], ay[k], bx[k], by[k], coarse, gnx, gny, g_offsets, g_zones,
-                                          zone_grid, zone_dims, zone_cbase, state, cell_start, stream,
+                                          zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream,
                                           edges, edge_offsets, min_inside_m, mark, k, buf,
                                           dummy_i, dummy_f, dummy_f, False)
     offsets = np.cumsum(counts)
@@ -146,7 +146,7 @@ def segment_crossings(ax, ay, bx, by, coarse, gnx, gny, g_offsets, g_zones,
             o = offsets[k]
             if offsets[k + 1] > o:
                 _segment_hits(ax[k], ay[k], bx[k], by[k], coarse, gnx, gny, g_offsets, g_zones,
-                              zone_grid, zone_dims, zone_cbase, state, cell_start, stream,
+                              zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream,
                               edges, edge_offsets, min_inside_m, mark, k, buf,
                               zone[o:], t_in[o:], t_out[o:], True)
     return offsets, zone, t_in, t_out

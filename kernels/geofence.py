@@ -55,7 +55,7 @@ N_REC_FLOAT = 3
 
 
 @jit
-def segment_inside_span(ax, ay, bx, by, edges, e0, e1, grid, nx, ny, cbase, state, cell_start, stream, buf):
+def segment_inside_span(ax, ay, bx, by, edges, e0, e1, grid, nx, ny, cbase, words, ranks, starts, stream, buf):
     """Where the segment A->B runs inside one polygon.
 
     Returns ``(t_in, t_out, inside)``: the parameters (0..1 along A->B) where
@@ -94,7 +94,7 @@ def segment_inside_span(ax, ay, bx, by, edges, e0, e1, grid, nx, ny, cbase, stat
         if ts[k + 1] <= ts[k]:
             continue
         tm = 0.5 * (ts[k] + ts[k + 1])
-        if locate(ax + tm * dx, ay + tm * dy, grid, nx, ny, cbase, state, cell_start, stream) == LOC_INTERIOR:
+        if locate(ax + tm * dx, ay + tm * dy, grid, nx, ny, cbase, words, ranks, starts, stream) == LOC_INTERIOR:
             inside += ts[k + 1] - ts[k]
             if t_in < 0.0:
                 t_in = ts[k]

@@ -20,8 +20,8 @@ from geomon.kernels.pip_build import (
 )
 from geomon.kernels.robust import orientation_index
 
-__all__ = ["LOC_BOUNDARY", "LOC_EXTERIOR", "LOC_INTERIOR", "CELL_INTERIOR", "cell_state", "locate",
-           "locate_in_cell", "locate_points", "pack_states"]
+__all__ = ["LOC_BOUNDARY", "LOC_EXTERIOR", "LOC_INTERIOR", "CELL_INTERIOR", "cell_block", "cell_code", "locate",
+           "locate_in_cell", "locate_points"]
 
 
 @jit
@@ -57,14 +57,41 @@ def locate_in_cell(px, py, s, stream, a, b):
     return LOC_INTERIOR if crossings % 2 == 1 else LOC_EXTERIOR
 
 
-@jit_inline
-def cell_state(packed, c):
-    """``CELL_*`` code of cell c from the 2-bit packed states (4 cells a byte)."""
-    return (packed[c >> 2] >> ((c & 3) << 1)) & 3
+#: The high bit of every 2-bit code in a word: set exactly for boundary cells.
+_HIGH_BITS = np.uint64(0xAAAAAAAAAAAAAAAA)
 
 
 @jit_inline
-def locate(px, py, grid, nx, ny, cbase, state, cell_start, stream):
+def cell_code(words, c):
+    """``CELL_*`` code of cell c: 2 bits, 32 cells to a uint64 word."""
+    return np.int64((words[c >> 5] >> np.uint64((c & 31) << 1)) & np.uint64(3))
+
+
+@jit_inline
+def _popcount64(v):
+    v = v - ((v >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    v = (v & np.uint64(0x3333333333333333)) + ((v >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    v = (v + (v >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((v * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@jit_inline
+def cell_block(words, ranks, starts, c):
+    """Stream range ``(a, b)`` of boundary cell c.
+
+    Boundary cells are numbered in cell order; a cell's number is the count of
+    boundary cells before its word (``ranks``) plus those before it in the
+    word, so the per-cell offsets of a 4-million-cell grid shrink from 16 MiB
+    to a few hundred KiB that stay in cache.
+    """
+    w = c >> 5
+    below = words[w] & _HIGH_BITS & ((np.uint64(1) << np.uint64((c & 31) << 1)) - np.uint64(1))
+    r = ranks[w] + _popcount64(below)
+    return starts[r], starts[r + 1]
+
+
+@jit_inline
+def locate(px, py, grid, nx, ny, cbase, words, ranks, starts, stream):
     """Location of one point (``LOC_*``) in one polygon's grid.
 
     Parameters
@@ -76,48 +103,58 @@ def locate(px, py, grid, nx, ny, cbase, state, cell_start, stream):
     nx, ny : int
         Grid size.
     cbase : int
-        Index of the polygon's first cell in ``state``/``cell_start`` (0 for a
-        lone polygon, a multiple of 4 otherwise; stream offsets are global).
-    state : uint8 array
-        Cell states packed 4 to a byte by :func:`pack_states`.
-    cell_start, stream
-        Arrays from :func:`geomon.kernels.pip_build.build_grid`.
+        Index of the polygon's first cell (0 for a lone polygon, a multiple of
+        32 in a zone index).
+    words, ranks, starts, stream
+        The packed grid from :func:`geomon.kernels.pip_build.pack_cells`.
 
     Notes
     -----
-    Inlined into callers: the common case is two multiplications and one byte.
+    Inlined into callers: the common case is two multiplications and one read.
     """
     if not (px >= grid[0] and px <= grid[2] and py >= grid[1] and py <= grid[3]):
         return LOC_EXTERIOR
     i = min(int((px - grid[0]) * grid[4]), nx - 1)
     j = min(int((py - grid[1]) * grid[5]), ny - 1)
     c = cbase + j * nx + i
-    s = cell_state(state, c)
+    s = cell_code(words, c)
     if s >= CELL_BOUNDARY_EVEN:
-        return locate_in_cell(px, py, s, stream, cell_start[c], cell_start[c + 1])
+        a, b = cell_block(words, ranks, starts, c)
+        return locate_in_cell(px, py, s, stream, a, b)
     # CELL_EXTERIOR (0) -> LOC_EXTERIOR (0), CELL_INTERIOR (1) -> LOC_INTERIOR (2)
     return 2 * s
 
 
-def pack_states(state):
-    """Pack ``CELL_*`` codes (0..3) four to a byte, padding to a multiple of 4 cells.
+@jit_inline
+def _single_edge(px, py, s, x1, y1, x2, y2):
+    """Location in a boundary cell crossed by one edge and no toggle, without branching; -1 to defer.
 
-    A 2-bit state keeps a grid of 4 million cells in 1 MiB, inside the L2 cache
-    that every query's first read hits.
+    Same decision as :func:`locate_in_cell` for such cells (in most boundary
+    cells of a fine grid one edge runs straight through): the point cannot be
+    a vertex (a vertex in the cell brings both its edges), so the ray crosses
+    the edge exactly when the point's height is in the edge's half-open range
+    and the orientation has the edge direction's sign. Whenever the float
+    determinant is not certain (GEOS's filter), the edge is horizontal at the
+    point's height, or the point is on the edge, returns -1 so the exact
+    general test decides.
     """
-    n = (state.size + 3) // 4 * 4
-    padded = np.zeros(n, np.uint8)
-    padded[: state.size] = state
-    quads = padded.reshape(-1, 4)
-    return quads[:, 0] | (quads[:, 1] << 2) | (quads[:, 2] << 4) | (quads[:, 3] << 6)
+    detleft = (x1 - px) * (y2 - py)
+    detright = (y1 - py) * (x2 - px)
+    det = detleft - detright
+    certain = abs(det) > 1e-15 * (abs(detleft) + abs(detright))
+    level = (y1 == py) & (y2 == py)
+    in_range = (y1 > py) != (y2 > py)
+    crossing = in_range & ((det > 0.0) == (y2 > y1))
+    parity = (s - CELL_BOUNDARY_EVEN + crossing) & 1
+    return 2 * parity if certain & ~level else -1
 
 
 #: Points per parallel work unit of locate_points.
-_CHUNK = 16384
+_CHUNK = 8192
 
 
 @jit_parallel
-def locate_points(x, y, grid, nx, ny, state, cell_start, stream, threshold, out):
+def locate_points(x, y, grid, nx, ny, words, ranks, starts, stream, threshold, out):
     """``out[k] = locate(x[k], y[k]) >= threshold`` for every point, in parallel.
 
     ``threshold`` is ``LOC_INTERIOR`` for *contains* and ``LOC_BOUNDARY`` for
@@ -127,18 +164,20 @@ def locate_points(x, y, grid, nx, ny, state, cell_start, stream, threshold, out)
     -----
     Each chunk of points is answered in three passes. The first computes cell
     indices (pure arithmetic, vectorised by LLVM); the second reads each
-    point's 2-bit cell state and writes the answer with no data-dependent
+    point's 2-bit cell code and writes the answer with no data-dependent
     branch, so loads of independent points overlap and "inside or outside"
     is never mispredicted (fusing the two passes was 3x slower: the stores to
-    ``out`` then stall the state loads); points in boundary cells (a few
-    percent) are listed there and answered in the third pass by the edge test.
+    ``out`` then stall the code loads); points in boundary cells (a few
+    percent) are listed there and answered in the third pass, which first
+    fetches their blocks' bounds and first values in loops of independent
+    loads, so the cache misses overlap, and then runs the edge tests.
     """
     n = x.size
     xmin, ymin, xmax, ymax, icw, ich = grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]
     for q in prange((n + _CHUNK - 1) // _CHUNK):
         lo = q * _CHUNK
         hi = min(lo + _CHUNK, n)
-        cell = np.empty(hi - lo, np.int64)
+        cell = np.empty(hi - lo, np.int32)
         for k in range(lo, hi):
             px = x[k]
             py = y[k]
@@ -148,27 +187,29 @@ def locate_points(x, y, grid, nx, ny, state, cell_start, stream, threshold, out)
             fy = (py - ymin) * ich if inside_box else 0.0
             c = min(int(fy), ny - 1) * nx + min(int(fx), nx - 1)
             cell[k - lo] = c if inside_box else -1
-        pending = np.empty(hi - lo, np.int64)
+        pending = np.empty(hi - lo, np.int32)
         n_pending = 0
         for m in range(hi - lo):
             c = cell[m]
-            s = cell_state(state, max(c, 0)) * (c >= 0)
+            s = cell_code(words, max(c, 0)) * (c >= 0)
             out[lo + m] = 2 * s >= threshold
             pending[n_pending] = m
             n_pending += s >= CELL_BOUNDARY_EVEN
-        # Boundary points: first fetch every block's bounds and first value in
-        # loops of independent loads (the misses overlap), then test edges.
         start = np.empty(n_pending, np.int64)
         stop = np.empty(n_pending, np.int64)
         for i in range(n_pending):
-            c = cell[pending[i]]
-            start[i] = cell_start[c]
-            stop[i] = cell_start[c + 1]
+            start[i], stop[i] = cell_block(words, ranks, starts, cell[pending[i]])
         touched = 0.0
         for i in range(n_pending):
             touched += stream[start[i]]
         for i in range(n_pending):
             m = pending[i]
             k = lo + m
-            s = cell_state(state, cell[m])
-            out[k] = locate_in_cell(x[k], y[k], s, stream, start[i], stop[i]) >= threshold + 0.0 * touched
+            s = cell_code(words, cell[m])
+            a = start[i]
+            loc = -1
+            if stop[i] - a == 5:
+                loc = _single_edge(x[k], y[k], s, stream[a + 1], stream[a + 2], stream[a + 3], stream[a + 4])
+            if loc < 0:
+                loc = locate_in_cell(x[k], y[k], s, stream, a, stop[i])
+            out[k] = loc >= threshold + 0.0 * touched

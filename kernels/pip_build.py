@@ -301,3 +301,48 @@ def build_grid(edges, prev_edge, next_edge, xmin, ymin, cw, ch, nx, ny, mx, my):
                         right += 1
             state[c] = CELL_BOUNDARY_ODD if right % 2 == 1 else CELL_BOUNDARY_EVEN
     return state, cell_start, stream
+
+
+@jit
+def pack_cells(codes, cell_start):
+    """Pack a grid's cell codes 32 to a uint64 word, with rank-indexed boundary blocks.
+
+    Parameters
+    ----------
+    codes : uint8 array (n,)
+        ``CELL_*`` code per cell, n a multiple of 32 (pad with ``CELL_EXTERIOR``).
+    cell_start : int64 array (n + 1,)
+        Stream range of each cell (empty for non-boundary cells).
+
+    Returns
+    -------
+    words : uint64 array (n / 32,)
+        Cell c's code is bits ``2 (c % 32)`` and up of ``words[c // 32]``.
+    ranks : int64 array (n / 32 + 1,)
+        Boundary cells before each word.
+    starts : int64 array (n_boundary + 1,)
+        Stream start of each boundary cell, in cell order, then the stream's end.
+    """
+    n = codes.size
+    nw = n // 32
+    words = np.zeros(nw, np.uint64)
+    ranks = np.zeros(nw + 1, np.int64)
+    n_boundary = 0
+    for c in range(n):
+        if codes[c] >= CELL_BOUNDARY_EVEN:
+            n_boundary += 1
+    starts = np.empty(n_boundary + 1, np.int64)
+    r = 0
+    for w in range(nw):
+        ranks[w] = r
+        acc = np.uint64(0)
+        for i in range(32):
+            c = w * 32 + i
+            acc |= np.uint64(codes[c]) << np.uint64(2 * i)
+            if codes[c] >= CELL_BOUNDARY_EVEN:
+                starts[r] = cell_start[c]
+                r += 1
+        words[w] = acc
+    ranks[nw] = r
+    starts[n_boundary] = cell_start[n]
+    return words, ranks, starts

@@ -88,14 +88,14 @@ def _coarse_cell(px, py, coarse, gnx, gny):
 
 
 @jit_inline
-def _zone_hit(px, py, z, zone_grid, zone_dims, zone_cbase, state, cell_start, stream, threshold):
-    loc = locate(px, py, zone_grid[z], zone_dims[z, 0], zone_dims[z, 1], zone_cbase[z], state, cell_start, stream)
+def _zone_hit(px, py, z, zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream, threshold):
+    loc = locate(px, py, zone_grid[z], zone_dims[z, 0], zone_dims[z, 1], zone_cbase[z], words, ranks, starts, stream)
     return loc >= threshold
 
 
 @jit_parallel
 def count_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
-               zone_grid, zone_dims, zone_cbase, state, cell_start, stream,
+               zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream,
                threshold, counts):
     """``counts[k]`` = number of zones that point k hits (``LOC_*`` >= threshold).
 
@@ -109,14 +109,14 @@ def count_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
         if c >= 0:
             for m in range(g_offsets[c], g_offsets[c + 1]):
                 if _zone_hit(x[k], y[k], g_zones[m], zone_grid, zone_dims, zone_cbase,
-                             state, cell_start, stream, threshold):
+                             words, ranks, starts, stream, threshold):
                     n += 1
         counts[k] = n
 
 
 @jit_parallel
 def fill_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
-              zone_grid, zone_dims, zone_cbase, state, cell_start, stream,
+              zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream,
               threshold, pair_offsets, point_index, zone_index):
     """Write the (point, zone) pairs counted by :func:`count_hits`, point-major, zones ascending."""
     for k in prange(x.size):
@@ -127,7 +127,7 @@ def fill_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
         for m in range(g_offsets[c], g_offsets[c + 1]):
             z = g_zones[m]
             if _zone_hit(x[k], y[k], z, zone_grid, zone_dims, zone_cbase,
-                         state, cell_start, stream, threshold):
+                         words, ranks, starts, stream, threshold):
                 point_index[o] = k
                 zone_index[o] = z
                 o += 1

@@ -42,7 +42,7 @@ def kernel_locations(geom, x, y, cells_per_edge=8, min_cells=64):
     g = _build(e.edges, e.prev_edge, e.next_edge, _Density(cells_per_edge, min_cells, 1 << 20))
     out_int = np.empty(x.size, np.bool_)
     out_bnd = np.empty(x.size, np.bool_)
-    args = (g.grid, g.nx, g.ny, g.state, g.cell_start, g.stream)
+    args = (g.grid, g.nx, g.ny, *g.packed().arrays())
     pip.locate_points(x, y, *args, pip.LOC_INTERIOR, out_int)
     pip.locate_points(x, y, *args, pip.LOC_BOUNDARY, out_bnd)
     return np.where(out_int, pip.LOC_INTERIOR, np.where(out_bnd, pip.LOC_BOUNDARY, pip.LOC_EXTERIOR)), e.edges
