@@ -60,7 +60,7 @@ def print_replay(result, *, truth: Path | None = None, db: Path | None = None) -
 
         scores = score(alerts, pq.read_table(truth))
         console.print(_table(f"Against ground truth ({truth})",
-                             ["kind", "truth", "alerts", "matched", "precision", "recall", "median delay s", "p90 delay s"],
+                             ["kind", "truth", "alerts", "hit", "prec.", "recall", "p50 s", "p90 s"],
                              [[s.kind, s.n_truth, s.n_alerts, s.true_positives, f"{s.precision:.3f}",
                                f"{s.recall:.3f}", f"{s.median_delay_s:.0f}", f"{s.p90_delay_s:.0f}"] for s in scores]))
 

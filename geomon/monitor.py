@@ -108,7 +108,7 @@ class Monitor:
     """
 
     def __init__(self, zones, subjects, rules=None, *, profile: str | None = None,
-                 crossing_min_m: float = 5.0, max_gap_s: float = 600.0, frame=None):
+                 crossing_min_m: float = 5.0, max_gap_s: float = 120.0, frame=None):
         self.zones: CompiledZones = compile_zones(_as_zones(zones), frame)
         subject_load = _as_subjects(subjects)
         self.rules = _as_rules(rules)
@@ -345,7 +345,16 @@ class Monitor:
         fix = np.repeat(np.arange(len(f["t"])), np.diff(offsets))
         codes = role.codes[zone]
         ok = self._applies(f["code"][fix], codes)
-        fix, codes, t_in, t_out = fix[ok], codes[ok], t_in[ok], t_out[ok]
+        fix, zone, codes, t_in, t_out = fix[ok], zone[ok], codes[ok], t_in[ok], t_out[ok]
+        # A chord that only clips a zone's edge is what a path bending round
+        # the zone (or position noise) looks like; count a crossing only when
+        # the middle of its inside stretch is as deep as an entry must be.
+        tm = 0.5 * (t_in + t_out)
+        mid = {"x": px[fix] + tm * (f["x"][fix] - px[fix]), "y": py[fix] + tm * (f["y"][fix] - py[fix])}
+        buffer = self._zone_buffer(codes, f["code"][fix])
+        depth = self._pair_distance(role, mid, np.arange(fix.size), zone, float(buffer.max(initial=1.0)))
+        deep = depth >= buffer
+        fix, codes, t_in, t_out = fix[deep], codes[deep], t_in[deep], t_out[deep]
         return _csr(fix, len(f["t"])), codes, t_in, t_out
 
     def _run(self, f: dict) -> pa.Table:

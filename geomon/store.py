@@ -13,16 +13,18 @@ identifiers in generated SQL come from fixed whitelists only.
 Replays are idempotent because ``alert_id`` is deterministic (the Monitor
 derives it from the alert's content) and is the primary key; the upsert rule is
 documented on :meth:`AlertStore.write_alerts` and in ``docs/store.md``.
+
+The table layout (Arrow schemas, DDL, input checks) lives in
+:mod:`geomon.store_schema` and the runs and quarantine methods in
+:mod:`geomon.store_runs`; import every name from here.
 """
 
 from __future__ import annotations
 
-import json
 import threading
-import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -30,141 +32,38 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from geomon import __version__
 from geomon.errors import GeomonError
-from geomon.schema import QUARANTINE_SCHEMA, TS_TYPE
-
-#: Version of the table layout below; stored in ``meta.schema_version``.
-SCHEMA_VERSION = 1
-
-#: Alert severities, most urgent first.
-SEVERITIES: tuple[str, ...] = ("high", "medium", "low")
-
-#: Lifecycle states of a stored alert, in the order they are reached.
-STATUSES: tuple[str, ...] = ("open", "acknowledged", "dispatched", "closed")
-
-#: Alerts as the Monitor hands them to :meth:`AlertStore.write_alerts`.
-#:
-#: ``alert_id`` is deterministic, so a replay of the same input yields the same
-#: ids. ``office_id`` is the subject's supervising office,
-#: ``location_office_id`` the office whose jurisdiction the position lies in.
-#: ``onset_ts`` / ``confirmed_ts`` / ``ended_ts`` are event times (ended is null
-#: while the alert is still running), ``emitted_at`` the wall-clock time the
-#: engine emitted it. ``lon``/``lat`` are degrees (WGS84), ``accuracy_m`` the
-#: 1-sigma horizontal uncertainty in metres, ``probability`` the detector's
-#: confidence in [0, 1], ``details`` detector-specific JSON text and ``run_id``
-#: the run that produced it.
-ALERT_SCHEMA = pa.schema(
-    [
-        pa.field("alert_id", pa.string(), nullable=False),
-        pa.field("kind", pa.string(), nullable=False),
-        pa.field("severity", pa.string(), nullable=False),
-        pa.field("subject_id", pa.string(), nullable=False),
-        pa.field("zone_id", pa.string(), nullable=True),
-        pa.field("office_id", pa.string(), nullable=True),
-        pa.field("location_office_id", pa.string(), nullable=True),
-        pa.field("onset_ts", TS_TYPE, nullable=False),
-        pa.field("confirmed_ts", TS_TYPE, nullable=False),
-        pa.field("ended_ts", TS_TYPE, nullable=True),
-        pa.field("emitted_at", TS_TYPE, nullable=False),
-        pa.field("lon", pa.float64(), nullable=False),
-        pa.field("lat", pa.float64(), nullable=False),
-        pa.field("accuracy_m", pa.float32(), nullable=True),
-        pa.field("probability", pa.float64(), nullable=True),
-        pa.field("details", pa.string(), nullable=False),
-        pa.field("run_id", pa.string(), nullable=False),
-    ]
+from geomon.store_runs import _RunLog
+from geomon.store_schema import (
+    _DDL,
+    _INCOMING,
+    ALERT_SCHEMA,
+    LIFECYCLE_SCHEMA,
+    RUN_SCHEMA,
+    SCHEMA_VERSION,
+    SEVERITIES,
+    STATUSES,
+    STORED_ALERT_SCHEMA,
+    STORED_QUARANTINE_SCHEMA,
+    _conform,
+    _ms,
+    _now,
+    _to_schema,
 )
 
-#: Lifecycle columns that exist only in the ``alerts`` table. Times are wall
-#: clock, truncated to milliseconds; ``updated_at`` is the last time the store
-#: changed the row.
-LIFECYCLE_SCHEMA = pa.schema(
-    [
-        pa.field("status", pa.string(), nullable=False),
-        pa.field("acknowledged_at", TS_TYPE, nullable=True),
-        pa.field("dispatched_at", TS_TYPE, nullable=True),
-        pa.field("closed_at", TS_TYPE, nullable=True),
-        pa.field("updated_at", TS_TYPE, nullable=False),
-    ]
-)
-
-#: Rows of :meth:`AlertStore.list_alerts`: the alert followed by its lifecycle.
-STORED_ALERT_SCHEMA = pa.schema(list(ALERT_SCHEMA) + list(LIFECYCLE_SCHEMA))
-
-#: Rows of the ``quarantine`` table: the run, then :data:`geomon.schema.QUARANTINE_SCHEMA`.
-STORED_QUARANTINE_SCHEMA = pa.schema([pa.field("run_id", pa.string(), nullable=False), *QUARANTINE_SCHEMA])
-
-#: Rows of :meth:`AlertStore.runs`. ``input`` and ``timings_s`` are JSON text;
-#: ``timings_s`` maps a stage name to seconds.
-RUN_SCHEMA = pa.schema(
-    [
-        pa.field("run_id", pa.string(), nullable=False),
-        pa.field("status", pa.string(), nullable=False),
-        pa.field("started_at", TS_TYPE, nullable=False),
-        pa.field("finished_at", TS_TYPE, nullable=True),
-        pa.field("input", pa.string(), nullable=False),
-        pa.field("config_hash", pa.string(), nullable=False),
-        pa.field("geomon_version", pa.string(), nullable=False),
-        pa.field("n_read", pa.int64(), nullable=True),
-        pa.field("n_accepted", pa.int64(), nullable=True),
-        pa.field("n_quarantined", pa.int64(), nullable=True),
-        pa.field("n_alerts", pa.int64(), nullable=True),
-        pa.field("timings_s", pa.string(), nullable=True),
-        pa.field("fixes_per_s", pa.float64(), nullable=True),
-    ]
-)
-
-_DDL = (
-    """CREATE TABLE IF NOT EXISTS meta (
-        schema_version INTEGER NOT NULL,
-        created_at TIMESTAMPTZ NOT NULL)""",
-    f"""CREATE TABLE IF NOT EXISTS alerts (
-        alert_id VARCHAR PRIMARY KEY,
-        kind VARCHAR NOT NULL,
-        severity VARCHAR NOT NULL CHECK (severity IN {SEVERITIES!r}),
-        subject_id VARCHAR NOT NULL,
-        zone_id VARCHAR,
-        office_id VARCHAR,
-        location_office_id VARCHAR,
-        onset_ts TIMESTAMPTZ NOT NULL,
-        confirmed_ts TIMESTAMPTZ NOT NULL,
-        ended_ts TIMESTAMPTZ,
-        emitted_at TIMESTAMPTZ NOT NULL,
-        lon DOUBLE NOT NULL,
-        lat DOUBLE NOT NULL,
-        accuracy_m REAL,
-        probability DOUBLE,
-        details VARCHAR NOT NULL,
-        run_id VARCHAR NOT NULL,
-        status VARCHAR NOT NULL DEFAULT 'open' CHECK (status IN {STATUSES!r}),
-        acknowledged_at TIMESTAMPTZ,
-        dispatched_at TIMESTAMPTZ,
-        closed_at TIMESTAMPTZ,
-        updated_at TIMESTAMPTZ NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS quarantine (
-        run_id VARCHAR NOT NULL,
-        source_name VARCHAR NOT NULL,
-        "row" BIGINT NOT NULL,
-        field VARCHAR,
-        reason VARCHAR NOT NULL,
-        raw VARCHAR,
-        PRIMARY KEY (run_id, source_name, "row"))""",
-    """CREATE TABLE IF NOT EXISTS runs (
-        run_id VARCHAR PRIMARY KEY,
-        status VARCHAR NOT NULL CHECK (status IN ('running', 'finished')),
-        started_at TIMESTAMPTZ NOT NULL,
-        finished_at TIMESTAMPTZ,
-        input VARCHAR NOT NULL,
-        config_hash VARCHAR NOT NULL,
-        geomon_version VARCHAR NOT NULL,
-        n_read BIGINT,
-        n_accepted BIGINT,
-        n_quarantined BIGINT,
-        n_alerts BIGINT,
-        timings_s VARCHAR,
-        fixes_per_s DOUBLE)""",
-)
+__all__ = [
+    "ALERT_SCHEMA",
+    "GROUP_COLUMNS",
+    "LIFECYCLE_SCHEMA",
+    "RUN_SCHEMA",
+    "SCHEMA_VERSION",
+    "SEVERITIES",
+    "STATUSES",
+    "STORED_ALERT_SCHEMA",
+    "STORED_QUARANTINE_SCHEMA",
+    "AlertStore",
+    "LifecycleError",
+]
 
 #: Columns :meth:`AlertStore.alert_counts` may group by.
 GROUP_COLUMNS: tuple[str, ...] = (
@@ -179,7 +78,6 @@ GROUP_COLUMNS: tuple[str, ...] = (
 )
 
 _ALERT_COLS = ", ".join(ALERT_SCHEMA.names)
-_INCOMING = "_geomon_incoming"
 
 # An alert_id that occurs more than once in one batch (handed over open, then
 # ended) is merged into one row: the first handover's values (emitted_at above
@@ -225,66 +123,6 @@ class LifecycleError(GeomonError, ValueError):
     """A lifecycle transition is not allowed: unknown alert, wrong order or time."""
 
 
-def _ms(at: datetime) -> datetime:
-    """Return *at* truncated to milliseconds; refuse naive datetimes."""
-    if not isinstance(at, datetime):
-        raise TypeError(f"expected a timezone-aware datetime, got {type(at).__name__}")
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"datetime {at.isoformat()} has no timezone; pass an aware datetime (UTC)")
-    return at.replace(microsecond=at.microsecond // 1000 * 1000)
-
-
-def _now() -> datetime:
-    return _ms(datetime.now(timezone.utc))
-
-
-def _castable(got: pa.DataType, expected: pa.DataType, nullable: bool) -> bool:
-    """Whether *got* may stand for *expected* with a lossless cast."""
-    if got == expected:
-        return True
-    if pa.types.is_null(got):
-        return nullable
-    if pa.types.is_timestamp(got) and pa.types.is_timestamp(expected):
-        return got.unit == expected.unit and got.tz in ("UTC", "Etc/UTC", "+00:00", "Z")
-    if pa.types.is_string(expected):
-        return pa.types.is_large_string(got) or pa.types.is_string_view(got)
-    return False
-
-
-def _conform(table: pa.Table | pa.RecordBatch, schema: pa.Schema, what: str) -> pa.Table:
-    """Check *table* against *schema* and return it with exactly that schema.
-
-    Raises
-    ------
-    ValueError
-        Naming the first missing, unexpected, mistyped or wrongly null column.
-    """
-    if isinstance(table, pa.RecordBatch):
-        table = pa.Table.from_batches([table])
-    if not isinstance(table, pa.Table):
-        raise TypeError(f"{what}: expected a pyarrow.Table, got {type(table).__name__}")
-    names = set(table.column_names)
-    for field in schema:
-        if field.name not in names:
-            raise ValueError(f"{what}: missing column {field.name!r} ({field.type})")
-    extra = [n for n in table.column_names if n not in schema.names]
-    if extra:
-        raise ValueError(f"{what}: unexpected column(s) {', '.join(map(repr, extra))}")
-    columns = []
-    for field in schema:
-        col = table.column(field.name)
-        if not _castable(col.type, field.type, field.nullable):
-            raise ValueError(f"{what}: column {field.name!r} has type {col.type}, expected {field.type}")
-        if not field.nullable and col.null_count:
-            raise ValueError(f"{what}: column {field.name!r} has {col.null_count} null value(s); it must not be null")
-        columns.append(col.cast(field.type) if col.type != field.type else col)
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
-def _to_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """Cast a DuckDB result (µs timestamps, session time zone) to *schema*."""
-    return pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in schema], schema=schema)
-
 
 def _in_list(column: str, values: str | Iterable[str], params: list) -> str:
     """Return a ``column = ?`` or ``column IN (?, ...)`` condition and extend *params*."""
@@ -299,8 +137,7 @@ def _in_list(column: str, values: str | Iterable[str], params: list) -> str:
     params.extend(values)
     return f"{column} IN ({', '.join('?' * len(values))})"
 
-
-class AlertStore:
+class AlertStore(_RunLog):
     """Alerts, quarantine and runs in one DuckDB database.
 
     Parameters
@@ -403,91 +240,6 @@ class AlertStore:
             raise GeomonError(
                 f"{self.path}: store has schema version {rows[0][0]}, this geomon reads version {SCHEMA_VERSION}"
             )
-
-    # -- runs ------------------------------------------------------------------
-
-    def start_run(self, input: Mapping, config_hash: str) -> str:  # noqa: A002 (contract name)
-        """Record the start of a run and return its id.
-
-        Parameters
-        ----------
-        input : Mapping
-            What the run reads (paths, table names, options); stored as JSON,
-            non-JSON values (paths) as their ``str``.
-        config_hash : str
-            Hash of the effective rules/configuration.
-
-        Returns
-        -------
-        str
-            A fresh ``uuid4`` hex id; runs are events, not content.
-        """
-        if not isinstance(input, Mapping):
-            raise TypeError(f"input must be a mapping, got {type(input).__name__}")
-        run_id = uuid.uuid4().hex
-        with self._transaction() as cur:
-            cur.execute(
-                "INSERT INTO runs (run_id, status, started_at, input, config_hash, geomon_version) "
-                "VALUES (?, 'running', ?, ?, ?, ?)",
-                [run_id, _now(), json.dumps(dict(input), sort_keys=True, default=str), str(config_hash), __version__],
-            ).fetchall()
-        return run_id
-
-    def finish_run(
-        self,
-        run_id: str,
-        *,
-        n_read: int,
-        n_accepted: int,
-        n_quarantined: int,
-        n_alerts: int,
-        timings: Mapping[str, float],
-        fixes_per_s: float,
-    ) -> None:
-        """Record the end of a run with its counts and timings.
-
-        Parameters
-        ----------
-        run_id : str
-            Id from :meth:`start_run`.
-        n_read, n_accepted, n_quarantined, n_alerts : int
-            Fixes read, accepted and quarantined; alerts emitted.
-        timings : Mapping[str, float]
-            Seconds per stage, stored as JSON in ``runs.timings_s``.
-        fixes_per_s : float
-            Throughput of the run.
-
-        Raises
-        ------
-        ValueError
-            If the run is unknown or already finished, or a count is negative.
-        """
-        counts = {"n_read": n_read, "n_accepted": n_accepted, "n_quarantined": n_quarantined, "n_alerts": n_alerts}
-        for name, value in counts.items():
-            if int(value) != value or value < 0:
-                raise ValueError(f"finish_run: {name} must be a non-negative integer, got {value!r}")
-        timings_json = json.dumps({str(k): float(v) for k, v in dict(timings).items()}, sort_keys=True)
-        with self._transaction() as cur:
-            done = cur.execute(
-                "UPDATE runs SET status = 'finished', finished_at = ?, n_read = ?, n_accepted = ?, "
-                "n_quarantined = ?, n_alerts = ?, timings_s = ?, fixes_per_s = ? "
-                "WHERE run_id = ? AND status = 'running' RETURNING run_id",
-                [_now(), *(int(v) for v in counts.values()), timings_json, float(fixes_per_s), run_id],
-            ).fetchall()
-            if not done:
-                self._require_run(cur, run_id)
-                raise ValueError(f"run {run_id!r} is already finished")
-
-    @staticmethod
-    def _require_run(cur, run_id: str) -> None:
-        if not cur.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchall():
-            raise ValueError(f"unknown run_id {run_id!r}")
-
-    def runs(self) -> pa.Table:
-        """Return every run, oldest first, in :data:`RUN_SCHEMA`."""
-        cur = self._cursor()
-        result = cur.sql(f"SELECT {', '.join(RUN_SCHEMA.names)} FROM runs ORDER BY started_at, run_id")
-        return _to_schema(result.to_arrow_table(), RUN_SCHEMA)
 
     # -- alerts ----------------------------------------------------------------
 
@@ -667,77 +419,3 @@ class AlertStore:
         raise LifecycleError(
             f"alert {alert_id!r}: {target} at {at.isoformat()} is before its previous step at {last.isoformat()}"
         )
-
-    # -- quarantine ------------------------------------------------------------
-
-    def write_quarantine(self, run_id: str, table: pa.Table) -> int:
-        """Store the rows a run's loading refused; return how many are new.
-
-        Parameters
-        ----------
-        run_id : str
-            A run from :meth:`start_run`.
-        table : pyarrow.Table
-            Exactly :data:`geomon.schema.QUARANTINE_SCHEMA`.
-
-        Notes
-        -----
-        ``(run_id, source_name, row)`` is the primary key, so writing the same
-        rows for the same run again adds nothing. The first reason stored wins;
-        within one table, the first row in table order.
-        """
-        table = _conform(table, QUARANTINE_SCHEMA, "quarantine table")
-        # Rank rows so that duplicates inside the table resolve to the first one
-        # rather than to whichever a parallel insert happens to meet first.
-        table = table.append_column("_ord", pa.array(np.arange(table.num_rows, dtype=np.int64)))
-        with self._transaction() as cur:
-            self._require_run(cur, run_id)
-            if table.num_rows == 0:
-                return 0
-            cur.register(_INCOMING, table)
-            try:
-                return cur.execute(
-                    'INSERT INTO quarantine (run_id, source_name, "row", field, reason, raw) '
-                    f'SELECT ?, source_name, "row", field, reason, raw FROM {_INCOMING} '
-                    'QUALIFY row_number() OVER (PARTITION BY source_name, "row" ORDER BY _ord) = 1 '
-                    "ON CONFLICT DO NOTHING",
-                    [run_id],
-                ).fetchall()[0][0]
-            finally:
-                cur.unregister(_INCOMING)
-
-    def quarantine_counts(self, run_id: str | None = None) -> pa.Table:
-        """Return quarantined rows per reason, most frequent first.
-
-        Parameters
-        ----------
-        run_id : str, optional
-            Count one run only; by default all runs.
-
-        Returns
-        -------
-        pyarrow.Table
-            ``reason`` (string) and ``n_rows`` (int64).
-        """
-        where, params = ("WHERE run_id = ?", [run_id]) if run_id is not None else ("", [])
-        sql = f"SELECT reason, count(*) AS n_rows FROM quarantine {where} GROUP BY reason ORDER BY n_rows DESC, reason"
-        schema = pa.schema([pa.field("reason", pa.string(), False), pa.field("n_rows", pa.int64(), False)])
-        return _to_schema(self._cursor().sql(sql, params=params).to_arrow_table(), schema)
-
-    def list_quarantine(self, run_id: str | None = None) -> pa.Table:
-        """Return quarantined rows, ordered by run, source and row.
-
-        Parameters
-        ----------
-        run_id : str, optional
-            Rows of one run only; by default all runs.
-
-        Returns
-        -------
-        pyarrow.Table
-            In :data:`STORED_QUARANTINE_SCHEMA`.
-        """
-        where, params = ("WHERE run_id = ?", [run_id]) if run_id is not None else ("", [])
-        cols = ", ".join(f'"{c}"' for c in STORED_QUARANTINE_SCHEMA.names)
-        sql = f'SELECT {cols} FROM quarantine {where} ORDER BY run_id, source_name, "row"'
-        return _to_schema(self._cursor().sql(sql, params=params).to_arrow_table(), STORED_QUARANTINE_SCHEMA)

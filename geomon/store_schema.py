@@ -1,0 +1,215 @@
+"""Table layout of the alert store, and the checks that hold Arrow tables to it.
+
+The Arrow schemas here are the contract between the Monitor, the store and its
+readers; the DDL creates the matching DuckDB tables. Timestamps are
+``timestamp[ms, tz=UTC]`` in Arrow and ``TIMESTAMPTZ`` in DuckDB, so values
+read back are cast to the schema (:func:`_to_schema`) and wall-clock times are
+truncated to milliseconds (:func:`_ms`) before they are stored.
+
+Import these names from :mod:`geomon.store`, which re-exports them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pyarrow as pa
+
+from geomon.schema import QUARANTINE_SCHEMA, TS_TYPE
+
+#: Version of the table layout below; stored in ``meta.schema_version``.
+SCHEMA_VERSION = 1
+
+#: Alert severities, most urgent first.
+SEVERITIES: tuple[str, ...] = ("high", "medium", "low")
+
+#: Lifecycle states of a stored alert, in the order they are reached.
+STATUSES: tuple[str, ...] = ("open", "acknowledged", "dispatched", "closed")
+
+#: Alerts as the Monitor hands them to :meth:`AlertStore.write_alerts`.
+#:
+#: ``alert_id`` is deterministic, so a replay of the same input yields the same
+#: ids. ``office_id`` is the subject's supervising office,
+#: ``location_office_id`` the office whose jurisdiction the position lies in.
+#: ``onset_ts`` / ``confirmed_ts`` / ``ended_ts`` are event times (ended is null
+#: while the alert is still running), ``emitted_at`` the wall-clock time the
+#: engine emitted it. ``lon``/``lat`` are degrees (WGS84), ``accuracy_m`` the
+#: 1-sigma horizontal uncertainty in metres, ``probability`` the detector's
+#: confidence in [0, 1], ``details`` detector-specific JSON text and ``run_id``
+#: the run that produced it.
+ALERT_SCHEMA = pa.schema(
+    [
+        pa.field("alert_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("severity", pa.string(), nullable=False),
+        pa.field("subject_id", pa.string(), nullable=False),
+        pa.field("zone_id", pa.string(), nullable=True),
+        pa.field("office_id", pa.string(), nullable=True),
+        pa.field("location_office_id", pa.string(), nullable=True),
+        pa.field("onset_ts", TS_TYPE, nullable=False),
+        pa.field("confirmed_ts", TS_TYPE, nullable=False),
+        pa.field("ended_ts", TS_TYPE, nullable=True),
+        pa.field("emitted_at", TS_TYPE, nullable=False),
+        pa.field("lon", pa.float64(), nullable=False),
+        pa.field("lat", pa.float64(), nullable=False),
+        pa.field("accuracy_m", pa.float32(), nullable=True),
+        pa.field("probability", pa.float64(), nullable=True),
+        pa.field("details", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+#: Lifecycle columns that exist only in the ``alerts`` table. Times are wall
+#: clock, truncated to milliseconds; ``updated_at`` is the last time the store
+#: changed the row.
+LIFECYCLE_SCHEMA = pa.schema(
+    [
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("acknowledged_at", TS_TYPE, nullable=True),
+        pa.field("dispatched_at", TS_TYPE, nullable=True),
+        pa.field("closed_at", TS_TYPE, nullable=True),
+        pa.field("updated_at", TS_TYPE, nullable=False),
+    ]
+)
+
+#: Rows of :meth:`AlertStore.list_alerts`: the alert followed by its lifecycle.
+STORED_ALERT_SCHEMA = pa.schema(list(ALERT_SCHEMA) + list(LIFECYCLE_SCHEMA))
+
+#: Rows of the ``quarantine`` table: the run, then :data:`geomon.schema.QUARANTINE_SCHEMA`.
+STORED_QUARANTINE_SCHEMA = pa.schema([pa.field("run_id", pa.string(), nullable=False), *QUARANTINE_SCHEMA])
+
+#: Rows of :meth:`AlertStore.runs`. ``input`` and ``timings_s`` are JSON text;
+#: ``timings_s`` maps a stage name to seconds.
+RUN_SCHEMA = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("started_at", TS_TYPE, nullable=False),
+        pa.field("finished_at", TS_TYPE, nullable=True),
+        pa.field("input", pa.string(), nullable=False),
+        pa.field("config_hash", pa.string(), nullable=False),
+        pa.field("geomon_version", pa.string(), nullable=False),
+        pa.field("n_read", pa.int64(), nullable=True),
+        pa.field("n_accepted", pa.int64(), nullable=True),
+        pa.field("n_quarantined", pa.int64(), nullable=True),
+        pa.field("n_alerts", pa.int64(), nullable=True),
+        pa.field("timings_s", pa.string(), nullable=True),
+        pa.field("fixes_per_s", pa.float64(), nullable=True),
+    ]
+)
+
+_DDL = (
+    """CREATE TABLE IF NOT EXISTS meta (
+        schema_version INTEGER NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL)""",
+    f"""CREATE TABLE IF NOT EXISTS alerts (
+        alert_id VARCHAR PRIMARY KEY,
+        kind VARCHAR NOT NULL,
+        severity VARCHAR NOT NULL CHECK (severity IN {SEVERITIES!r}),
+        subject_id VARCHAR NOT NULL,
+        zone_id VARCHAR,
+        office_id VARCHAR,
+        location_office_id VARCHAR,
+        onset_ts TIMESTAMPTZ NOT NULL,
+        confirmed_ts TIMESTAMPTZ NOT NULL,
+        ended_ts TIMESTAMPTZ,
+        emitted_at TIMESTAMPTZ NOT NULL,
+        lon DOUBLE NOT NULL,
+        lat DOUBLE NOT NULL,
+        accuracy_m REAL,
+        probability DOUBLE,
+        details VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL,
+        status VARCHAR NOT NULL DEFAULT 'open' CHECK (status IN {STATUSES!r}),
+        acknowledged_at TIMESTAMPTZ,
+        dispatched_at TIMESTAMPTZ,
+        closed_at TIMESTAMPTZ,
+        updated_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        run_id VARCHAR NOT NULL,
+        source_name VARCHAR NOT NULL,
+        "row" BIGINT NOT NULL,
+        field VARCHAR,
+        reason VARCHAR NOT NULL,
+        raw VARCHAR,
+        PRIMARY KEY (run_id, source_name, "row"))""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR PRIMARY KEY,
+        status VARCHAR NOT NULL CHECK (status IN ('running', 'finished')),
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ,
+        input VARCHAR NOT NULL,
+        config_hash VARCHAR NOT NULL,
+        geomon_version VARCHAR NOT NULL,
+        n_read BIGINT,
+        n_accepted BIGINT,
+        n_quarantined BIGINT,
+        n_alerts BIGINT,
+        timings_s VARCHAR,
+        fixes_per_s DOUBLE)""",
+)
+
+# Name under which an incoming Arrow table is registered on a cursor, as a
+# view, for one bulk ``INSERT INTO ... SELECT``.
+_INCOMING = "_geomon_incoming"
+
+
+def _ms(at: datetime) -> datetime:
+    """Return *at* truncated to milliseconds; refuse naive datetimes."""
+    if not isinstance(at, datetime):
+        raise TypeError(f"expected a timezone-aware datetime, got {type(at).__name__}")
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"datetime {at.isoformat()} has no timezone; pass an aware datetime (UTC)")
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
+def _now() -> datetime:
+    return _ms(datetime.now(timezone.utc))
+
+
+def _castable(got: pa.DataType, expected: pa.DataType, nullable: bool) -> bool:
+    """Whether *got* may stand for *expected* with a lossless cast."""
+    if got == expected:
+        return True
+    if pa.types.is_null(got):
+        return nullable
+    if pa.types.is_timestamp(got) and pa.types.is_timestamp(expected):
+        return got.unit == expected.unit and got.tz in ("UTC", "Etc/UTC", "+00:00", "Z")
+    if pa.types.is_string(expected):
+        return pa.types.is_large_string(got) or pa.types.is_string_view(got)
+    return False
+
+
+def _conform(table: pa.Table | pa.RecordBatch, schema: pa.Schema, what: str) -> pa.Table:
+    """Check *table* against *schema* and return it with exactly that schema.
+
+    Raises
+    ------
+    ValueError
+        Naming the first missing, unexpected, mistyped or wrongly null column.
+    """
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    if not isinstance(table, pa.Table):
+        raise TypeError(f"{what}: expected a pyarrow.Table, got {type(table).__name__}")
+    names = set(table.column_names)
+    for field in schema:
+        if field.name not in names:
+            raise ValueError(f"{what}: missing column {field.name!r} ({field.type})")
+    extra = [n for n in table.column_names if n not in schema.names]
+    if extra:
+        raise ValueError(f"{what}: unexpected column(s) {', '.join(map(repr, extra))}")
+    columns = []
+    for field in schema:
+        col = table.column(field.name)
+        if not _castable(col.type, field.type, field.nullable):
+            raise ValueError(f"{what}: column {field.name!r} has type {col.type}, expected {field.type}")
+        if not field.nullable and col.null_count:
+            raise ValueError(f"{what}: column {field.name!r} has {col.null_count} null value(s); it must not be null")
+        columns.append(col.cast(field.type) if col.type != field.type else col)
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _to_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Cast a DuckDB result (µs timestamps, session time zone) to *schema*."""
+    return pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in schema], schema=schema)
