@@ -105,12 +105,39 @@ class _Packed:
 
 @dataclass(frozen=True)
 class _Indexed:
-    """A lone polygon's grid, packed for queries."""
+    """A lone polygon's grid, packed for queries, with a coarse summary for the first look."""
 
     grid: np.ndarray
     nx: int
     ny: int
     cells: _Packed
+    coarse_words: np.ndarray  # 2-bit codes of 2**shift x 2**shift blocks of cells
+    ncx: int
+    shift: int
+
+
+#: Side of a coarse block of the first look, as a power of two (8 x 8 cells).
+_COARSE_SHIFT = 3
+
+
+def _pack_codes(codes: np.ndarray) -> np.ndarray:
+    """2-bit codes, 32 to a uint64 word (the layout of :func:`geomon.kernels.pip.cell_code`)."""
+    padded = np.zeros(codes.size + (-codes.size % 32), np.uint64)
+    padded[: codes.size] = codes
+    fields = padded.reshape(-1, 32) << (2 * np.arange(32, dtype=np.uint64))
+    return np.bitwise_or.reduce(fields, axis=1)
+
+
+def _coarse_codes(codes: np.ndarray, nx: int, ny: int, shift: int):
+    """Code of each 2**shift-square block: its cells' common code if interior or exterior, else boundary."""
+    k = 1 << shift
+    ncx, ncy = -(-nx // k), -(-ny // k)
+    blocks = np.full((ncy * k, ncx * k), _pip_build.CELL_BOUNDARY_EVEN, np.uint8)
+    blocks[:ny, :nx] = codes[: nx * ny].reshape(ny, nx)
+    blocks = blocks.reshape(ncy, k, ncx, k)
+    low, high = blocks.min(axis=(1, 3)), blocks.max(axis=(1, 3))
+    uniform = (low == high) & (low < _pip_build.CELL_BOUNDARY_EVEN)
+    return np.where(uniform, low, _pip_build.CELL_BOUNDARY_EVEN).astype(np.uint8).reshape(-1), ncx
 
 
 @dataclass(frozen=True)
@@ -181,7 +208,9 @@ def _build(edges, prev_edge, next_edge, density: _Density) -> _Grid:
 def _build_single(geom) -> _Indexed:
     e = _edges_of(np.array([geom], dtype=object))
     g = _build(e.edges, e.prev_edge, e.next_edge, _SINGLE)
-    return _Indexed(g.grid, g.nx, g.ny, g.packed())
+    shift = _COARSE_SHIFT if min(g.nx, g.ny) >= 4 << _COARSE_SHIFT else 0
+    coarse, ncx = _coarse_codes(g.codes, g.nx, g.ny, shift)
+    return _Indexed(g.grid, g.nx, g.ny, g.packed(), _pack_codes(coarse), ncx, shift)
 
 
 class _GridCache:
@@ -241,7 +270,8 @@ def _locate_xy(geom, x, y, threshold):
     grid = _CACHE.get(geom)
     xf, yf, shape = _as_points(x, y)
     out = np.empty(xf.size, dtype=np.bool_)
-    _pip.locate_points(xf, yf, grid.grid, grid.nx, grid.ny, *grid.cells.arrays(), threshold, out)
+    _pip.locate_points(xf, yf, grid.grid, grid.nx, grid.ny, *grid.cells.arrays(), grid.coarse_words, grid.ncx,
+                       grid.shift, threshold, out)
     return _shaped(out, shape)
 
 

@@ -154,23 +154,27 @@ _CHUNK = 8192
 
 
 @jit_parallel
-def locate_points(x, y, grid, nx, ny, words, ranks, starts, stream, threshold, out):
+def locate_points(x, y, grid, nx, ny, words, ranks, starts, stream, coarse_words, ncx, shift, threshold, out):
     """``out[k] = locate(x[k], y[k]) >= threshold`` for every point, in parallel.
 
     ``threshold`` is ``LOC_INTERIOR`` for *contains* and ``LOC_BOUNDARY`` for
-    *intersects*.
+    *intersects*. ``coarse_words`` packs the codes of a coarse grid whose cell
+    (cx, cy) covers fine cells ``(cx << shift ..., cy << shift ...)``, ``ncx``
+    coarse cells to a row: interior or exterior where all its fine cells are,
+    else ``CELL_BOUNDARY_EVEN`` ("look at the fine grid").
 
     Notes
     -----
-    Each chunk of points is answered in three passes. The first computes cell
-    indices (pure arithmetic, vectorised by LLVM); the second reads each
-    point's 2-bit cell code and writes the answer with no data-dependent
-    branch, so loads of independent points overlap and "inside or outside"
-    is never mispredicted (fusing the two passes was 3x slower: the stores to
-    ``out`` then stall the code loads); points in boundary cells (a few
-    percent) are listed there and answered in the third pass, which first
-    fetches their blocks' bounds and first values in loops of independent
-    loads, so the cache misses overlap, and then runs the edge tests.
+    Each chunk of points is answered in passes with no data-dependent branch
+    until the last: (1) fine and coarse cell indices, pure arithmetic that
+    LLVM vectorises; (2) the coarse code, a few KiB that stay in L1: most
+    points end here; (3) for the rest, the fine code (up to 1 MiB, in L2);
+    (4) for points in fine boundary cells (a few percent), their blocks'
+    bounds and first values are fetched in loops of independent loads, so
+    the cache misses overlap, and then the edge tests run. Without the data-
+    dependent branches, loads of independent points overlap and "inside or
+    outside" is never mispredicted; fusing passes (1) and (2) was 3x slower,
+    as the stores to ``out`` then stall the loads.
     """
     n = x.size
     xmin, ymin, xmax, ymax, icw, ich = grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]
@@ -178,6 +182,7 @@ def locate_points(x, y, grid, nx, ny, words, ranks, starts, stream, threshold, o
         lo = q * _CHUNK
         hi = min(lo + _CHUNK, n)
         cell = np.empty(hi - lo, np.int32)
+        coarse = np.empty(hi - lo, np.int32)
         for k in range(lo, hi):
             px = x[k]
             py = y[k]
@@ -185,13 +190,23 @@ def locate_points(x, y, grid, nx, ny, words, ranks, starts, stream, threshold, o
             # Out-of-box (and NaN) points get cell -1.
             fx = (px - xmin) * icw if inside_box else 0.0
             fy = (py - ymin) * ich if inside_box else 0.0
-            c = min(int(fy), ny - 1) * nx + min(int(fx), nx - 1)
-            cell[k - lo] = c if inside_box else -1
-        pending = np.empty(hi - lo, np.int32)
-        n_pending = 0
+            i = min(int(fx), nx - 1)
+            j = min(int(fy), ny - 1)
+            cell[k - lo] = j * nx + i
+            coarse[k - lo] = (j >> shift) * ncx + (i >> shift) if inside_box else -1
+        mixed = np.empty(hi - lo, np.int32)
+        n_mixed = 0
         for m in range(hi - lo):
-            c = cell[m]
-            s = cell_code(words, max(c, 0)) * (c >= 0)
+            c = coarse[m]
+            s = cell_code(coarse_words, max(c, 0)) * (c >= 0)
+            out[lo + m] = 2 * s >= threshold
+            mixed[n_mixed] = m
+            n_mixed += s >= CELL_BOUNDARY_EVEN
+        pending = np.empty(n_mixed, np.int32)
+        n_pending = 0
+        for i in range(n_mixed):
+            m = mixed[i]
+            s = cell_code(words, cell[m])
             out[lo + m] = 2 * s >= threshold
             pending[n_pending] = m
             n_pending += s >= CELL_BOUNDARY_EVEN

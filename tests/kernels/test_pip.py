@@ -7,7 +7,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geomon.geometry import _build, _Density, _edges_of
+from geomon.geometry import _build, _coarse_codes, _Density, _edges_of, _pack_codes
 from geomon.kernels import pip
 from tests.strategies import points_for, polygons
 
@@ -37,12 +37,13 @@ def locate_reference(edges, px, py):
     return pip.LOC_INTERIOR if crossings % 2 else pip.LOC_EXTERIOR
 
 
-def kernel_locations(geom, x, y, cells_per_edge=8, min_cells=64):
+def kernel_locations(geom, x, y, cells_per_edge=8, min_cells=64, shift=1):
     e = _edges_of(np.array([geom], dtype=object))
     g = _build(e.edges, e.prev_edge, e.next_edge, _Density(cells_per_edge, min_cells, 1 << 20))
     out_int = np.empty(x.size, np.bool_)
     out_bnd = np.empty(x.size, np.bool_)
-    args = (g.grid, g.nx, g.ny, *g.packed().arrays())
+    coarse, ncx = _coarse_codes(g.codes, g.nx, g.ny, shift)
+    args = (g.grid, g.nx, g.ny, *g.packed().arrays(), _pack_codes(coarse), ncx, shift)
     pip.locate_points(x, y, *args, pip.LOC_INTERIOR, out_int)
     pip.locate_points(x, y, *args, pip.LOC_BOUNDARY, out_bnd)
     return np.where(out_int, pip.LOC_INTERIOR, np.where(out_bnd, pip.LOC_BOUNDARY, pip.LOC_EXTERIOR)), e.edges
@@ -56,7 +57,7 @@ def polygon_and_points(draw):
 
 
 @settings(max_examples=150, deadline=None)
-@given(polygon_and_points(), st.sampled_from([(8, 64), (1, 1), (512, 1 << 16)]))
+@given(polygon_and_points(), st.sampled_from([(8, 64, 1), (1, 1, 0), (512, 1 << 16, 3), (4, 256, 2)]))
 def test_grid_kernel_matches_brute_force_reference(case, density):
     geom, x, y = case
     got, edges = kernel_locations(geom, x, y, *density)
@@ -85,7 +86,7 @@ def test_comb_with_long_horizontal_runs():
     rng = np.random.default_rng(3)
     x = np.concatenate([rng.uniform(-2, 41, 3000), np.repeat(np.arange(-1, 41, 0.5), 4)])
     y = np.concatenate([rng.uniform(-2, 6, 3000), np.tile([5.0, 1.0, 0.0, -1.0], 84)])
-    for density in [(1, 1), (4, 16), (512, 1 << 16)]:
+    for density in [(1, 1, 0), (4, 16, 1), (512, 1 << 16, 3)]:
         got, edges = kernel_locations(geom, x, y, *density)
         want = np.array([locate_reference(edges, px, py) for px, py in zip(x, y)])
         assert (got == want).all(), density
