@@ -295,6 +295,12 @@ def contains_xy(geom, x, y, **kwargs):
     -------
     numpy.ndarray of bool, or numpy.bool_ for scalar input.
 
+    Notes
+    -----
+    The orientation predicate is exact, GEOS's is double-double: the two can
+    differ only for a point within ~1e-28 of an edge in a polygon whose
+    coordinates span some 30 orders of magnitude, where geomon is right.
+
     Examples
     --------
     >>> import shapely, geomon
