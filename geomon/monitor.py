@@ -103,8 +103,10 @@ class Monitor:
 
     Examples
     --------
-    >>> monitor = Monitor("data/sample/zones.geojson", "data/sample/subjects.csv")  # doctest: +SKIP
-    >>> alerts = monitor.process("data/sample/fixes.parquet")                       # doctest: +SKIP
+    >>> monitor = Monitor("data/sample/zones.geojson", "data/sample/subjects.csv")
+    >>> alerts = monitor.process("data/sample/fixes.parquet")   # from the repository root
+    >>> sorted(set(alerts.column("kind").to_pylist()))
+    ['forbidden_entry', 'permitted_exit']
     """
 
     def __init__(self, zones, subjects, rules=None, *, profile: str | None = None,
