@@ -152,7 +152,7 @@ class _Density:
 #: A lone polygon is usually asked about many points: a fine grid (2 bits a
 #: cell, 1 MiB at most) leaves few points in boundary cells, and the query's
 #: first pass streams through it without branching.
-_SINGLE = _Density(cells_per_edge=512, min_cells=1 << 16, max_cells=1 << 22)
+_SINGLE = _Density(cells_per_edge=1024, min_cells=1 << 16, max_cells=1 << 22)
 #: Zones of a ZoneIndex are many and mostly small: a few cells per edge.
 _ZONE = _Density(cells_per_edge=16, min_cells=64, max_cells=1 << 16)
 
