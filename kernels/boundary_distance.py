@@ -19,8 +19,8 @@ _TINY = 5e-324  # smallest positive double
 
 
 @jit
-def segment_distance_sq(px, py, x1, y1, x2, y2):
-    """Squared Euclidean distance from (px, py) to the segment (x1, y1)-(x2, y2)."""
+def segment_nearest(px, py, x1, y1, x2, y2):
+    """Squared distance from (px, py) to the segment and the nearest point on it."""
     dx = x2 - x1
     dy = y2 - y1
     len_sq = dx * dx + dy * dy
@@ -28,16 +28,19 @@ def segment_distance_sq(px, py, x1, y1, x2, y2):
     if len_sq > 0.0:
         t = ((px - x1) * dx + (py - y1) * dy) / len_sq
         t = min(max(t, 0.0), 1.0)
-    ex = x1 + t * dx - px
-    ey = y1 + t * dy - py
-    return ex * ex + ey * ey
+    qx = x1 + t * dx
+    qy = y1 + t * dy
+    return (qx - px) * (qx - px) + (qy - py) * (qy - py), qx, qy
 
 
 @jit
-def _nearest_sq(px, py, grid, nx, ny, cbase, words, ranks, starts, stream, cap):
+def nearest_boundary_point(px, py, grid, nx, ny, cbase, words, ranks, starts, stream, cap):
+    """Squared distance to the nearest boundary point within ``cap`` and that point (NaN if none)."""
     cw = 1.0 / grid[4]
     ch = 1.0 / grid[5]
     best = cap * cap
+    best_x = math.nan
+    best_y = math.nan
     ci = min(max(int(math.floor((px - grid[0]) * grid[4])), 0), nx - 1)
     cj = min(max(int(math.floor((py - grid[1]) * grid[5])), 0), ny - 1)
     step = min(cw, ch)
@@ -55,12 +58,14 @@ def _nearest_sq(px, py, grid, nx, ny, cbase, words, ranks, starts, stream, cap):
                     if cell_code(words, c) >= CELL_BOUNDARY_EVEN:
                         a, _ = cell_block(words, ranks, starts, c)
                         for k in range(a + 1, a + 1 + 4 * int(stream[a]), 4):
-                            d = segment_distance_sq(px, py, stream[k], stream[k + 1], stream[k + 2], stream[k + 3])
+                            d, qx, qy = segment_nearest(px, py, stream[k], stream[k + 1], stream[k + 2], stream[k + 3])
                             if d < best:
                                 best = d
+                                best_x = qx
+                                best_y = qy
                 # Inner rows of a ring only visit its two side columns.
                 i += 1 if (on_edge_row or r == 0) else 2 * r
-    return best
+    return best, best_x, best_y
 
 
 @jit_parallel
@@ -89,7 +94,7 @@ def _signed(px, py, grid, nx, ny, cbase, words, ranks, starts, stream, cap):
     loc = locate(px, py, grid, nx, ny, cbase, words, ranks, starts, stream)
     if loc == LOC_BOUNDARY:
         return 0.0
-    d = math.sqrt(_nearest_sq(px, py, grid, nx, ny, cbase, words, ranks, starts, stream, cap))
+    d = math.sqrt(nearest_boundary_point(px, py, grid, nx, ny, cbase, words, ranks, starts, stream, cap)[0])
     # A point off the boundary by less than the rounding of the distance
     # still gets its side's sign: the smallest positive double.
     d = min(max(d, _TINY), cap)
