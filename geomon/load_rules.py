@@ -22,8 +22,8 @@ from geomon.errors import InputError
 __all__ = ["Rules", "UNITLESS_KEYS", "UNIT_SUFFIXES", "default_rules", "load_rules"]
 
 
-#: Unit suffixes a numeric rule threshold may end in.
-UNIT_SUFFIXES: tuple[str, ...] = ("_s", "_ms", "_m", "_deg", "_mps", "_count")
+#: Unit suffixes a numeric rule threshold may end in (``_p``: a probability in [0, 1]).
+UNIT_SUFFIXES: tuple[str, ...] = ("_s", "_ms", "_m", "_deg", "_mps", "_count", "_p")
 #: Numeric rule keys allowed without a unit suffix (they count fixes).
 UNITLESS_KEYS: frozenset[str] = frozenset({"confirm_fixes"})
 #: Rule keys holding a time of day, "HH:MM" local time.
@@ -96,6 +96,8 @@ def _check_rule_value(src: str, profile: str, key: str, value: Any) -> Any:
             )
         if not math.isfinite(value) or value < 0:
             raise InputError(src, f"must be finite and non-negative, got {value!r}", field=where)
+        if key.endswith("_p") and value > 1:
+            raise InputError(src, f"a probability must be within [0, 1], got {value!r}", field=where)
         if (key in UNITLESS_KEYS or key.endswith("_count")) and not isinstance(value, int):
             raise InputError(src, f"a count must be an integer, got {value!r}", field=where)
         return value

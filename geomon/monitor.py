@@ -28,12 +28,23 @@ import pyarrow.compute as pc
 from geomon.kernels import boundary_distance as _dist
 from geomon.kernels import crossing as _crossing
 from geomon.kernels import geofence as _gf
+from geomon.kernels import zone_probability as _prob
 from geomon.load import load_fixes, load_rules, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.load_rules import Rules, default_rules
 from geomon.schema import QUARANTINE_SCHEMA, TS_TYPE
 from geomon.store import ALERT_SCHEMA
 from geomon.zones import CompiledZones, RoleIndex, compile_zones
+
+#: Nearest-boundary search radius in standard deviations: beyond it the
+#: probability of the other side is below 1e-23.
+_N_SIGMA = 10.0
+
+#: Smallest 1-sigma (metres) trusted per source when a fix reports better or
+#: nothing: the reported accuracy of cheap receivers is optimistic.
+SOURCE_FLOOR_M = {"gnss": 0.3, "wifi": 15.0, "cell": 100.0, "checkin": 50.0}
+#: 1-sigma assumed when a fix reports no accuracy.
+SOURCE_DEFAULT_M = {"gnss": 5.0, "wifi": 30.0, "cell": 500.0, "checkin": 100.0}
 
 ALERT_KIND = {_gf.ZONE_PERMITTED: "permitted_exit", _gf.ZONE_FORBIDDEN: "forbidden_entry"}
 _EVENT_NAME = {_gf.EVENT_CONFIRMED: "confirmed", _gf.EVENT_ENDED: "ended", _gf.EVENT_CROSSING: "crossing"}
@@ -59,6 +70,8 @@ class _Thresholds:
     buffer_m: np.ndarray
     max_speed_mps: np.ndarray
     max_accuracy_m: np.ndarray
+    breach_p: np.ndarray
+    clear_p: np.ndarray
     profile: np.ndarray
 
 
@@ -157,6 +170,8 @@ class Monitor:
             buffer_m=per_subject("buffer_m", 20.0),
             max_speed_mps=per_subject("max_speed_mps", 70.0),
             max_accuracy_m=per_subject("max_accuracy_m", np.inf),
+            breach_p=per_subject("breach_p", 0.95),
+            clear_p=per_subject("clear_p", 0.5),
             profile=names,
         )
 
@@ -253,8 +268,10 @@ class Monitor:
         clock = self._tick("admit", clock)
         x, y = self.zones.frame.project(lon, lat)
         self._tick("project", clock)
+        source = table.column("source").to_numpy(zero_copy_only=False)[order]
+        var = _position_variance(acc[order], source)
         return {"code": code[order], "t": t[order], "x": np.ascontiguousarray(x), "y": np.ascontiguousarray(y),
-                "accuracy_m": acc[order]}
+                "accuracy_m": acc[order], "var_x": var, "var_y": var, "cov_xy": np.zeros_like(var)}
 
     def _refuse(self, load: FixLoad, rows: np.ndarray, mask: np.ndarray, field: str, reason: str) -> None:
         idx = np.flatnonzero(mask)
@@ -279,26 +296,44 @@ class Monitor:
         pi, zi = role.index.query_xy(f["x"], f["y"], predicate="intersects")
         codes = role.codes[zi]
         ok = self._applies(f["code"][pi], codes)
-        pi, zi, codes = pi[ok], zi[ok], codes[ok]
-        buffer = self._zone_buffer(codes, f["code"][pi])
-        depth = self._pair_distance(role, f, pi, zi, float(buffer.max(initial=1.0)))
-        flag = np.where(depth >= buffer, _gf.HIT_VIOLATION, _gf.HIT_NEUTRAL)
-        keep = depth >= 0  # strictly outside: compliant, not listed
-        return pi[keep], codes[keep], flag[keep], depth[keep]
+        # A fix outside a zone is at most 50 % likely inside it: compliant
+        # for any clear_p >= 0.5, so only fixes inside need a probability.
+        return self._wrong_side(role, f, pi[ok], zi[ok], codes[ok], outside_is_wrong=False)
 
     def _permitted_hits(self, f: dict):
         role = self.zones.permitted
         local = self._permitted_of[f["code"]]
         pi = np.flatnonzero(local >= 0)
         zi = local[pi]
-        if pi.size == 0:
-            return pi, zi, zi, np.zeros(0)
-        codes = role.codes[zi]
-        buffer = self._zone_buffer(codes, f["code"][pi])
-        signed = self._pair_distance(role, f, pi, zi, float(buffer.max(initial=1.0)))
-        outside = signed < 0
-        flag = np.where(-signed >= buffer, _gf.HIT_VIOLATION, _gf.HIT_NEUTRAL)
-        return pi[outside], codes[outside], flag[outside], -signed[outside]
+        return self._wrong_side(role, f, pi, zi, role.codes[zi] if pi.size else zi, outside_is_wrong=True)
+
+    def _wrong_side(self, role: RoleIndex, f: dict, pi, zi, codes, *, outside_is_wrong: bool):
+        """Hits for (fix, zone) pairs: probability of the wrong side, depth across, flag.
+
+        A fix is a violation when it is on the wrong side with probability at
+        least ``breach_p`` *and* at least the zone's buffer deep; it is listed
+        as neutral while that probability exceeds ``clear_p``; otherwise it is
+        compliant (not listed).
+        """
+        subject = f["code"][pi]
+        buffer = self._zone_buffer(codes, subject)
+        p_in, signed, sigma = self._pair_probability(role, f, pi, zi, float(buffer.max(initial=0.0)))
+        p_wrong = 1.0 - p_in if outside_is_wrong else p_in
+        depth = -signed if outside_is_wrong else signed
+        th = self._thresholds
+        violation = (p_wrong >= th.breach_p[subject]) & (depth >= buffer)
+        listed = p_wrong > np.maximum(th.clear_p[subject], 0.5)
+        flag = np.where(violation, _gf.HIT_VIOLATION, _gf.HIT_NEUTRAL)
+        return pi[listed], codes[listed], flag[listed], depth[listed], p_wrong[listed], sigma[listed]
+
+    @staticmethod
+    def _pair_probability(role: RoleIndex, f: dict, pi: np.ndarray, zi: np.ndarray, min_cap_m: float):
+        p, d, sigma = (np.empty(pi.size) for _ in range(3))
+        ix = role.index
+        _prob.pair_inside_probability(f["x"], f["y"], f["var_x"], f["var_y"], f["cov_xy"], pi, zi,
+                                      ix._zone_grid, ix._zone_dims, ix._zone_cbase, *ix._cells.arrays(),
+                                      _N_SIGMA, min_cap_m, p, d, sigma)
+        return p, d, sigma
 
     def _zone_buffer(self, zone_code: np.ndarray, subject_code: np.ndarray) -> np.ndarray:
         own = self.zones.buffer_m[zone_code]
@@ -361,13 +396,11 @@ class Monitor:
 
     def _run(self, f: dict) -> pa.Table:
         clock = time.perf_counter()
-        fi, fz, ff, fd = self._forbidden_hits(f)
-        pi, pz, pf, pd = self._permitted_hits(f)
-        fix = np.concatenate([fi, pi])
+        hits = [np.concatenate(parts) for parts in zip(self._forbidden_hits(f), self._permitted_hits(f))]
+        fix = hits[0]
         order = np.argsort(fix, kind="stable")
-        hit_zone = np.concatenate([fz, pz]).astype(np.int64)[order]
-        hit_flag = np.concatenate([ff, pf]).astype(np.int64)[order]
-        hit_depth = np.concatenate([fd, pd])[order]
+        hit_zone, hit_flag = (h.astype(np.int64)[order] for h in hits[1:3])
+        hit_depth, hit_p, hit_sigma = (h.astype(np.float64)[order] for h in hits[3:])
         hit_offsets = _csr(fix[order], len(f["t"]))
         clock = self._tick("zones", clock)
         cross_offsets, cross_zone, cross_in, cross_out = self._crossings(f)
@@ -380,7 +413,7 @@ class Monitor:
         th = self._thresholds
         new_i, new_f, rec_i, rec_f = _gf.geofence_step(
             batch_offsets, batch_subject, f["t"], f["x"], f["y"],
-            hit_offsets, hit_zone, hit_flag, hit_depth,
+            hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma,
             cross_offsets, cross_zone, cross_in, cross_out,
             th.confirm_fixes, th.confirm_ms,
             self._ent_i, self._ent_f, ent_offsets,
@@ -442,8 +475,8 @@ class Monitor:
             "emitted_at": pa.array(emitted, pa.int64()).cast(TS_TYPE),
             "lon": pa.array(lon, pa.float64()),
             "lat": pa.array(lat, pa.float64()),
-            "accuracy_m": pa.nulls(n, pa.float32()),
-            "probability": pa.nulls(n, pa.float64()),
+            "accuracy_m": pa.array(rec_f[:, _gf.REC_SIGMA], pa.float32(), from_pandas=True),
+            "probability": pa.array(rec_f[:, _gf.REC_P], pa.float64(), from_pandas=True),
             "details": pa.array(details, pa.string()),
             "run_id": pa.array([self.run_id] * n, pa.string()),
         }).cast(ALERT_SCHEMA)
@@ -457,6 +490,15 @@ class Monitor:
         first = np.r_[True, pi[1:] != pi[:-1]] if pi.size else np.zeros(0, bool)
         out[pi[first]] = self.zones.office_id[role.codes[zi[first]]]
         return out
+
+
+def _position_variance(accuracy_m: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Per-axis variance (m^2) of each fix: reported 1-sigma, floored per source, defaulted when missing."""
+    sigma = np.array(accuracy_m, dtype=np.float64)
+    for name, floor in SOURCE_FLOOR_M.items():
+        mine = source == name
+        sigma[mine] = np.where(np.isnan(sigma[mine]), SOURCE_DEFAULT_M[name], np.maximum(sigma[mine], floor))
+    return sigma * sigma
 
 
 def _csr(owner: np.ndarray, n: int) -> np.ndarray:

@@ -44,14 +44,14 @@ EVENT_CROSSING = 2
 #: Columns of the carried entry table (int64 and float64 parts).
 ENT_SUBJECT, ENT_ZONE, ENT_STATUS, ENT_COUNT, ENT_ONSET_T, ENT_CONFIRM_T, ENT_BACK_COUNT, ENT_BACK_T = range(8)
 N_ENT_INT = 8
-ENT_X, ENT_Y, ENT_DEPTH = range(3)
-N_ENT_FLOAT = 3
+ENT_X, ENT_Y, ENT_DEPTH, ENT_P, ENT_SIGMA = range(5)
+N_ENT_FLOAT = 5
 
 #: Columns of the record table.
 REC_SUBJECT, REC_ZONE, REC_EVENT, REC_ONSET_T, REC_CONFIRM_T, REC_END_T, REC_COUNT = range(7)
 N_REC_INT = 7
-REC_X, REC_Y, REC_DEPTH = range(3)
-N_REC_FLOAT = 3
+REC_X, REC_Y, REC_DEPTH, REC_P, REC_SIGMA = range(5)
+N_REC_FLOAT = 5
 
 
 @jit
@@ -103,7 +103,7 @@ def segment_inside_span(ax, ay, bx, by, edges, e0, e1, grid, nx, ny, cbase, word
 
 
 @jit
-def _emit(rec_i, rec_f, n, subject, zone, event, onset_t, confirm_t, end_t, count, x, y, depth):
+def _emit(rec_i, rec_f, n, subject, zone, event, onset_t, confirm_t, end_t, count, x, y, depth, p, sigma):
     rec_i[n, REC_SUBJECT] = subject
     rec_i[n, REC_ZONE] = zone
     rec_i[n, REC_EVENT] = event
@@ -114,12 +114,14 @@ def _emit(rec_i, rec_f, n, subject, zone, event, onset_t, confirm_t, end_t, coun
     rec_f[n, REC_X] = x
     rec_f[n, REC_Y] = y
     rec_f[n, REC_DEPTH] = depth
+    rec_f[n, REC_P] = p
+    rec_f[n, REC_SIGMA] = sigma
     return n + 1
 
 
 @jit
 def geofence_step(batch_offsets, batch_subject, t, x, y,
-                  hit_offsets, hit_zone, hit_flag, hit_depth,
+                  hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma,
                   cross_offsets, cross_zone, cross_t_in, cross_t_out,
                   confirm_fixes, confirm_ms,
                   ent_i, ent_f, ent_offsets,
@@ -137,10 +139,12 @@ def geofence_step(batch_offsets, batch_subject, t, x, y,
         Fix times, ms since the epoch.
     x, y : float64 (n_fixes,)
         Fix positions in the local metric frame, metres.
-    hit_offsets, hit_zone, hit_flag, hit_depth
+    hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma
         CSR over fixes: zones (global codes) for which the fix is a violation
-        or neutral (``HIT_*``), with the depth across the boundary in metres;
-        absent zones are compliant.
+        or neutral (``HIT_*``), with the depth across the boundary in metres,
+        the probability of being on the wrong side and the position's
+        standard deviation along the boundary normal; absent zones are
+        compliant.
     cross_offsets, cross_zone, cross_t_in, cross_t_out
         CSR over fixes: forbidden zones the segment from the subject's previous
         fix to this one passes through while neither end violates, with entry
@@ -197,17 +201,22 @@ def geofence_step(batch_offsets, batch_subject, t, x, y,
                 t_out = last_t[s] + np.int64(cross_t_out[c] * dt)
                 tm = 0.5 * (cross_t_in[c] + cross_t_out[c])
                 n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CROSSING, t_in, tk, t_out, 0,
-                              last_x[s] + tm * (x[k] - last_x[s]), last_y[s] + tm * (y[k] - last_y[s]), 0.0)
+                              last_x[s] + tm * (x[k] - last_x[s]), last_y[s] + tm * (y[k] - last_y[s]), 0.0,
+                              np.nan, np.nan)
             # Existing entries: advance or clear.
             q = 0
             while q < m:
                 z = cur_i[q, ENT_ZONE]
                 flag = -1  # compliant unless listed
                 depth = 0.0
+                prob = np.nan
+                sigma = np.nan
                 for h in range(hit_offsets[k], hit_offsets[k + 1]):
                     if hit_zone[h] == z:
                         flag = hit_flag[h]
                         depth = hit_depth[h]
+                        prob = hit_p[h]
+                        sigma = hit_sigma[h]
                 drop = False
                 if cur_i[q, ENT_STATUS] == PENDING:
                     if flag == HIT_VIOLATION:
@@ -218,8 +227,10 @@ def geofence_step(batch_offsets, batch_subject, t, x, y,
                             cur_i[q, ENT_CONFIRM_T] = tk
                             cur_f[q, ENT_X] = x[k]
                             cur_f[q, ENT_Y] = y[k]
+                            cur_f[q, ENT_P] = prob
+                            cur_f[q, ENT_SIGMA] = sigma
                             n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CONFIRMED, cur_i[q, ENT_ONSET_T], tk, -1,
-                                          cur_i[q, ENT_COUNT], x[k], y[k], cur_f[q, ENT_DEPTH])
+                                          cur_i[q, ENT_COUNT], x[k], y[k], cur_f[q, ENT_DEPTH], prob, sigma)
                     elif flag == -1:
                         drop = True  # a blip: clear without alert
                 else:  # CONFIRMED
@@ -233,7 +244,8 @@ def geofence_step(batch_offsets, batch_subject, t, x, y,
                         if cur_i[q, ENT_BACK_COUNT] >= need and tk - cur_i[q, ENT_BACK_T] >= need_ms:
                             n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_ENDED, cur_i[q, ENT_ONSET_T],
                                           cur_i[q, ENT_CONFIRM_T], cur_i[q, ENT_BACK_T], cur_i[q, ENT_COUNT],
-                                          cur_f[q, ENT_X], cur_f[q, ENT_Y], cur_f[q, ENT_DEPTH])
+                                          cur_f[q, ENT_X], cur_f[q, ENT_Y], cur_f[q, ENT_DEPTH],
+                                          cur_f[q, ENT_P], cur_f[q, ENT_SIGMA])
                             drop = True
                 if drop:
                     m -= 1
@@ -263,11 +275,13 @@ def geofence_step(batch_offsets, batch_subject, t, x, y,
                 cur_f[m, ENT_X] = x[k]
                 cur_f[m, ENT_Y] = y[k]
                 cur_f[m, ENT_DEPTH] = hit_depth[h]
+                cur_f[m, ENT_P] = hit_p[h]
+                cur_f[m, ENT_SIGMA] = hit_sigma[h]
                 if need <= 1 and need_ms <= 0:
                     cur_i[m, ENT_STATUS] = CONFIRMED
                     cur_i[m, ENT_CONFIRM_T] = tk
                     n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CONFIRMED, tk, tk, -1, 1, x[k], y[k],
-                                  hit_depth[h])
+                                  hit_depth[h], hit_p[h], hit_sigma[h])
                 m += 1
             last_t[s] = tk
             last_x[s] = x[k]

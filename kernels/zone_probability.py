@@ -27,12 +27,13 @@ from geomon.kernels.pip import LOC_BOUNDARY, LOC_INTERIOR, locate
 
 
 @jit
-def inside_probability(px, py, var_x, var_y, cov_xy, grid, nx, ny, cbase, words, ranks, starts, stream, n_sigma):
+def inside_probability(px, py, var_x, var_y, cov_xy, grid, nx, ny, cbase, words, ranks, starts, stream, n_sigma,
+                       min_cap):
     """``(P(inside), signed distance m, sigma along the normal m)`` of one Gaussian position.
 
     The signed distance is capped at ``n_sigma`` times the largest standard
-    deviation (beyond it the probability is 0 or 1 to double precision for
-    ``n_sigma >= 9``).
+    deviation or ``min_cap`` metres, whichever is larger (beyond it the
+    probability is 0 or 1 to double precision for ``n_sigma >= 9``).
     """
     if math.isnan(px) or math.isnan(py):
         return math.nan, math.nan, math.nan
@@ -40,7 +41,7 @@ def inside_probability(px, py, var_x, var_y, cov_xy, grid, nx, ny, cbase, words,
     half_trace = 0.5 * (var_x + var_y)
     spread = math.sqrt(max(half_trace * half_trace - var_x * var_y + cov_xy * cov_xy, 0.0))
     sigma_max = math.sqrt(max(half_trace + spread, 0.0))
-    cap = max(n_sigma * sigma_max, 1e-9)
+    cap = max(n_sigma * sigma_max, min_cap, 1e-9)
     d_sq, qx, qy = nearest_boundary_point(px, py, grid, nx, ny, cbase, words, ranks, starts, stream, cap)
     if loc == LOC_BOUNDARY or d_sq == 0.0:
         return 0.5, 0.0, math.sqrt(max(half_trace, 0.0))
@@ -60,7 +61,7 @@ def inside_probability(px, py, var_x, var_y, cov_xy, grid, nx, ny, cbase, words,
 
 @jit_parallel
 def pair_inside_probability(x, y, var_x, var_y, cov_xy, point_index, zone_index,
-                            zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream, n_sigma,
+                            zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream, n_sigma, min_cap,
                             out_p, out_d, out_sigma):
     """:func:`inside_probability` for (point, zone) pairs of a :class:`geomon.ZoneIndex`."""
     for m in prange(point_index.size):
@@ -68,4 +69,4 @@ def pair_inside_probability(x, y, var_x, var_y, cov_xy, point_index, zone_index,
         z = zone_index[m]
         out_p[m], out_d[m], out_sigma[m] = inside_probability(
             x[k], y[k], var_x[k], var_y[k], cov_xy[k], zone_grid[z], zone_dims[z, 0], zone_dims[z, 1],
-            zone_cbase[z], words, ranks, starts, stream, n_sigma)
+            zone_cbase[z], words, ranks, starts, stream, n_sigma, min_cap)

@@ -112,3 +112,12 @@ def test_missing_and_binary_rule_files(tmp_path):
 def test_directory_instead_of_rules_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="directory"):
         load_rules(tmp_path)
+
+
+def test_probability_keys_must_lie_in_the_unit_interval(tmp_path):
+    path = tmp_path / "rules.toml"
+    path.write_text("[profiles.ordinary]\nbreach_p = 1.5\n[profiles.strict]\ninherits = \"ordinary\"\n")
+    with pytest.raises(InputError, match="probability"):
+        load_rules(path)
+    path.write_text("[profiles.ordinary]\nbreach_p = 0.9\n[profiles.strict]\ninherits = \"ordinary\"\n")
+    assert load_rules(path).profile("strict")["breach_p"] == 0.9

@@ -22,7 +22,7 @@ def _probabilities(geom, x, y, var_x, var_y, cov_xy, n_sigma=10.0):
     pair_inside_probability(np.asarray(x, float), np.asarray(y, float), np.asarray(var_x, float),
                             np.asarray(var_y, float), np.asarray(cov_xy, float), pi, zi,
                             index._zone_grid, index._zone_dims, index._zone_cbase, *index._cells.arrays(),
-                            n_sigma, p, d, s)
+                            n_sigma, 0.0, p, d, s)
     return p, d, s
 
 
