@@ -86,29 +86,36 @@ def _row_range(ya, yb, ymin, ch, ny, my):
 
 
 @jit
-def _rasterise(edges, xmin, ymin, cw, ch, nx, ny, mx, my):
-    """Raw edge lists per cell (CSR), counted then filled."""
-    ne = edges.shape[0]
-    counts = np.zeros(nx * ny + 1, np.int64)
-    for e in range(ne):
-        x1, y1, x2, y2 = edges[e, 0], edges[e, 1], edges[e, 2], edges[e, 3]
-        jlo, jhi = _row_range(y1, y2, ymin, ch, ny, my)
-        for j in range(jlo, jhi + 1):
-            ilo, ihi = _row_span(x1, y1, x2, y2, j, xmin, ymin, cw, ch, nx, mx, my)
-            for i in range(ilo, ihi + 1):
-                counts[j * nx + i + 1] += 1
-    offsets = np.cumsum(counts)
-    fill = offsets[:-1].copy()
-    cell_edges = np.empty(offsets[-1], np.int64)
-    for e in range(ne):
+def _rasterise_pass(edges, xmin, ymin, cw, ch, nx, ny, mx, my, slot, cell_edges, write):
+    """One pass over the cells each edge may touch: count into ``slot[c + 1]``, or fill.
+
+    Counting (``write=False``) adds one to ``slot[c + 1]`` per (edge, cell);
+    filling writes edge ids at ``cell_edges[slot[c]]`` and advances ``slot[c]``.
+    Both passes walk the same cells, so the counts and the fill agree.
+    """
+    for e in range(edges.shape[0]):
         x1, y1, x2, y2 = edges[e, 0], edges[e, 1], edges[e, 2], edges[e, 3]
         jlo, jhi = _row_range(y1, y2, ymin, ch, ny, my)
         for j in range(jlo, jhi + 1):
             ilo, ihi = _row_span(x1, y1, x2, y2, j, xmin, ymin, cw, ch, nx, mx, my)
             for i in range(ilo, ihi + 1):
                 c = j * nx + i
-                cell_edges[fill[c]] = e
-                fill[c] += 1
+                if write:
+                    cell_edges[slot[c]] = e
+                    slot[c] += 1
+                else:
+                    slot[c + 1] += 1
+
+
+@jit
+def _rasterise(edges, xmin, ymin, cw, ch, nx, ny, mx, my):
+    """Raw edge lists per cell (CSR), counted then filled."""
+    counts = np.zeros(nx * ny + 1, np.int64)
+    _rasterise_pass(edges, xmin, ymin, cw, ch, nx, ny, mx, my, counts, counts, False)
+    offsets = np.cumsum(counts)
+    fill = offsets[:-1].copy()
+    cell_edges = np.empty(offsets[-1], np.int64)
+    _rasterise_pass(edges, xmin, ymin, cw, ch, nx, ny, mx, my, fill, cell_edges, True)
     return offsets, cell_edges
 
 

@@ -29,6 +29,24 @@ def _cell_range(lo, hi, origin, inv, n):
 
 
 @jit
+def _coarse_pass(zone_grid, gxmin, gymin, gicw, gich, gnx, gny, margin, slot, zones, write):
+    """Count (``slot[c + 1] += 1``) or fill (``zones[slot[c]] = z``) the coarse cells each zone box covers."""
+    for z in range(zone_grid.shape[0]):
+        if zone_grid[z, 0] > zone_grid[z, 2]:
+            continue
+        i0, i1 = _cell_range(zone_grid[z, 0] - margin, zone_grid[z, 2] + margin, gxmin, gicw, gnx)
+        j0, j1 = _cell_range(zone_grid[z, 1] - margin, zone_grid[z, 3] + margin, gymin, gich, gny)
+        for j in range(j0, j1 + 1):
+            for i in range(i0, i1 + 1):
+                c = j * gnx + i
+                if write:
+                    zones[slot[c]] = z
+                    slot[c] += 1
+                else:
+                    slot[c + 1] += 1
+
+
+@jit
 def build_coarse_grid(zone_grid, gxmin, gymin, gicw, gich, gnx, gny, margin):
     """CSR lists of zone ids per coarse cell, by bounding-box overlap.
 
@@ -51,29 +69,12 @@ def build_coarse_grid(zone_grid, gxmin, gymin, gicw, gich, gnx, gny, margin):
         Zone ids of coarse cell c are ``zones[offsets[c]:offsets[c + 1]]``,
         ascending.
     """
-    nz = zone_grid.shape[0]
     counts = np.zeros(gnx * gny + 1, np.int64)
-    for z in range(nz):
-        if zone_grid[z, 0] > zone_grid[z, 2]:
-            continue
-        i0, i1 = _cell_range(zone_grid[z, 0] - margin, zone_grid[z, 2] + margin, gxmin, gicw, gnx)
-        j0, j1 = _cell_range(zone_grid[z, 1] - margin, zone_grid[z, 3] + margin, gymin, gich, gny)
-        for j in range(j0, j1 + 1):
-            for i in range(i0, i1 + 1):
-                counts[j * gnx + i + 1] += 1
+    _coarse_pass(zone_grid, gxmin, gymin, gicw, gich, gnx, gny, margin, counts, counts, False)
     offsets = np.cumsum(counts)
     fill = offsets[:-1].copy()
     zones = np.empty(offsets[-1], np.int64)
-    for z in range(nz):
-        if zone_grid[z, 0] > zone_grid[z, 2]:
-            continue
-        i0, i1 = _cell_range(zone_grid[z, 0] - margin, zone_grid[z, 2] + margin, gxmin, gicw, gnx)
-        j0, j1 = _cell_range(zone_grid[z, 1] - margin, zone_grid[z, 3] + margin, gymin, gich, gny)
-        for j in range(j0, j1 + 1):
-            for i in range(i0, i1 + 1):
-                c = j * gnx + i
-                zones[fill[c]] = z
-                fill[c] += 1
+    _coarse_pass(zone_grid, gxmin, gymin, gicw, gich, gnx, gny, margin, fill, zones, True)
     return offsets, zones
 
 
