@@ -286,16 +286,17 @@ class Monitor:
             "raw": pa.array(raw, pa.string()),
         }, schema=QUARANTINE_SCHEMA))
 
-    def _applies(self, fix_code: np.ndarray, zone_code: np.ndarray) -> np.ndarray:
-        """Does each (subject, zone) pair's zone apply to the subject?"""
+    def _applies(self, fix_code: np.ndarray, zone_code: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
+        """Does each pair's zone apply to the subject (assignment) at that time (schedule)?"""
         keys = fix_code * self.zones.n_zones + zone_code
-        return self.zones.applies_to_all[zone_code] | np.isin(keys, self._assign_keys)
+        assigned = self.zones.applies_to_all[zone_code] | np.isin(keys, self._assign_keys)
+        return assigned & self.zones.windows.active(t_ms, zone_code)
 
     def _forbidden_hits(self, f: dict):
         role = self.zones.forbidden
         pi, zi = role.index.query_xy(f["x"], f["y"], predicate="intersects")
         codes = role.codes[zi]
-        ok = self._applies(f["code"][pi], codes)
+        ok = self._applies(f["code"][pi], codes, f["t"][pi])
         # A fix outside a zone is at most 50 % likely inside it: compliant
         # for any clear_p >= 0.5, so only fixes inside need a probability.
         return self._wrong_side(role, f, pi[ok], zi[ok], codes[ok], outside_is_wrong=False)
@@ -381,7 +382,7 @@ class Monitor:
             role.edges, role.edge_offsets, self.crossing_min_m)
         fix = np.repeat(np.arange(len(f["t"])), np.diff(offsets))
         codes = role.codes[zone]
-        ok = self._applies(f["code"][fix], codes)
+        ok = self._applies(f["code"][fix], codes, f["t"][fix])
         fix, zone, codes, t_in, t_out = fix[ok], zone[ok], codes[ok], t_in[ok], t_out[ok]
         # A chord that only clips a zone's edge is what a path bending round
         # the zone (or position noise) looks like; count a crossing only when

@@ -19,6 +19,7 @@ import shapely
 from geomon.crs import LocalFrame, choose_frame
 from geomon.geometry import ZoneIndex, _edges_of
 from geomon.load_common import ZoneLoad
+from geomon.schedule import Windows, parse_schedules
 
 
 def project_geometries(geoms: np.ndarray, frame: LocalFrame) -> np.ndarray:
@@ -64,6 +65,8 @@ class CompiledZones:
     applies_to_all : bool array
     assignments : dict zone code -> frozenset of subject ids (zones not applying to all)
     forbidden, permitted, jurisdiction : RoleIndex
+    windows : Windows
+        When each zone applies (zones without a ``schedule`` always do).
     """
 
     frame: LocalFrame
@@ -78,6 +81,7 @@ class CompiledZones:
     forbidden: RoleIndex
     permitted: RoleIndex
     jurisdiction: RoleIndex
+    windows: Windows
 
     @property
     def n_zones(self) -> int:
@@ -127,4 +131,5 @@ def compile_zones(zones: ZoneLoad, frame: LocalFrame | None = None) -> CompiledZ
         forbidden=role("forbidden"),
         permitted=role("permitted"),
         jurisdiction=role("jurisdiction"),
+        windows=parse_schedules(_column(props, "schedule", n), zones.zone_id),
     )
