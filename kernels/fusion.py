@@ -1,0 +1,579 @@
+"""Fused positions with honest uncertainty: a gated constant-velocity Kalman filter per track.
+
+Each subject's fixes (a ragged track: flat arrays sorted by time plus CSR
+``offsets``) are filtered in a local metric frame (metres) with a
+constant-velocity (CV) model driven by continuous white-noise acceleration
+(CWNA). With isotropic measurement noise ``R = sigma^2 I`` and the same model on
+both axes, the 4-state filter splits exactly into two (position, velocity)
+filters that share one 2x2 covariance and one gain: the state is two means per
+axis and three covariance numbers, the reported ``cov_xy`` is exactly 0 and
+``var_x == var_y``. :func:`fuse_tracks` documents the model, the adaptive
+process noise, gating, re-initialisation and stationary handling.
+
+:func:`rts_smooth` is the Rauch-Tung-Striebel fixed-interval smoother over the
+predicted and filtered states :func:`fuse_tracks_history` stores, for offline
+forensic replay only; alerting reads the causal filter.
+
+Notes
+-----
+Bar-Shalom, Li, Kirubarajan, "Estimation with Applications to Tracking and
+Navigation", Wiley 2001: ch. 5 (Kalman filter, NIS/NEES consistency tests),
+ch. 6 (CWNA model), ch. 8 (smoothing), ch. 11 (adaptive noise level, fading
+memory). Myers and Tapley, "Adaptive sequential estimation with unknown noise
+statistics", IEEE TAC 21(4), 1976 (covariance matching). Zhou and Frank,
+"Strong tracking filtering of nonlinear time-varying stochastic systems with
+coloured noise", Int. J. Control 65(2), 1996 (fading factor). Foxlin,
+"Pedestrian tracking with shoe-mounted inertial sensors", IEEE CG&A 25(6), 2005
+(zero-velocity updates). Rauch, Tung, Striebel, "Maximum likelihood estimates of
+linear dynamic systems", AIAA Journal 3(8), 1965.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from geomon.kernels._jit import jit, jit_parallel, prange
+
+__all__ = ["ACCEPTED", "REJECTED", "REINITIALISED", "PREDICTED", "HISTORY_COLUMNS", "DEFAULT_PARAMS",
+           "fuse_tracks", "fuse_tracks_history", "rts_smooth"]
+
+#: Status codes, one per fix.
+ACCEPTED = 0  #: the fix updated the state
+REJECTED = 1  #: the fix failed the gate; the output is the prediction (covariance widened)
+REINITIALISED = 2  #: the state restarted here: first fix, after a gap, or after a consistent rejected run
+PREDICTED = 3  #: the fix has no usable position; the output is the prediction (NaN before any fix)
+
+#: Columns of the ``(n, 7)`` history arrays: position (m), velocity (m/s) and
+#: the per-axis covariance (m^2, m^2/s, m^2/s^2), shared by x and y.
+HISTORY_COLUMNS = ("x_m", "y_m", "vx_mps", "vy_mps", "p_pp_m2", "p_pv_m2ps", "p_vv_m2ps2")
+
+#: Defaults of the filter parameters, in the order the kernel reads them
+#: (documented in :func:`fuse_tracks`).
+DEFAULT_PARAMS = {
+    "gate_nis": 13.815510557964274,  # chi-square 99.9 %, 2 dof
+    "gate_q_m2ps3": 0.01,
+    "manoeuvre_nis": 9.210340371976182,  # chi-square 99 %, 2 dof
+    "q_init_m2ps3": 0.02,
+    "q_min_m2ps3": 1e-5,
+    "q_max_m2ps3": 50.0,
+    "q_prior_sd_m2ps3": 3.0,
+    "q_memory_s": 1200.0,
+    "vehicle_q_gain_ps": 0.02,
+    "walk_speed_mps": 2.5,
+    "sigma_v0_mps": 3.0,
+    "zupt_gate": 1.0,
+    "reinit_k": 3,
+    "consistent_chi2": 9.210340371976182,  # chi-square 99 %, 2 (k - 2) = 2 dof
+    "gap_s": 300.0,
+    "gap_speed_mps": 1.5,
+}
+
+_MAX_REINIT_K = 16
+
+
+@jit
+def _cv_fit(pending, n, t_ms, x_m, y_m, sigma_m, extra_var):
+    """Weighted least-squares constant-velocity fit of the fixes ``pending[:n]``.
+
+    Each fix has variance ``sigma^2 + extra_var`` per axis. Returns ``(ok, chi2,
+    x, y, vx, vy, p_pp, p_pv, p_vv)`` at the time of the last fix (positions
+    relative to it); ``ok`` is False when the times do not determine a velocity.
+    """
+    last = pending[n - 1]
+    t0, x0, y0 = t_ms[last], x_m[last], y_m[last]
+    sw = swt = swtt = sx = stx = sxx = sy = sty = syy = 0.0
+    for j in range(n):
+        k = pending[j]
+        w = 1.0 / (sigma_m[k] * sigma_m[k] + extra_var)
+        tau = (t_ms[k] - t0) * 1e-3
+        dx = x_m[k] - x0
+        dy = y_m[k] - y0
+        sw += w
+        swt += w * tau
+        swtt += w * tau * tau
+        sx += w * dx
+        stx += w * tau * dx
+        sxx += w * dx * dx
+        sy += w * dy
+        sty += w * tau * dy
+        syy += w * dy * dy
+    det = sw * swtt - swt * swt
+    if not det > 0.0:
+        return False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    px = (swtt * sx - swt * stx) / det
+    vx = (sw * stx - swt * sx) / det
+    py = (swtt * sy - swt * sty) / det
+    vy = (sw * sty - swt * sy) / det
+    chi2 = (sxx - px * sx - vx * stx) + (syy - py * sy - vy * sty)
+    return True, chi2, px, py, vx, vy, swtt / det, -swt / det, sw / det
+
+
+@jit
+def _consistent_fit(pending, n, t_ms, x_m, y_m, sigma_m, chi2_max, q_walk, vehicle_gain, walk_speed2):
+    """Do the rejected fixes ``pending[:n]`` fit one motion? Returns ``(ok, x, y, vx, vy, p_pp, p_pv, p_vv)``.
+
+    A first fit gives the speed; the second allows each fix the deviation from a
+    straight line that the manoeuvres of a subject at that speed cause over the
+    run (``q span^3 / 48``, the variance of the middle of three equally spaced
+    points of a CWNA path about their chord), with ``q`` as in the prediction.
+    """
+    ok, chi2, px, py, vx, vy, a, b, c = _cv_fit(pending, n, t_ms, x_m, y_m, sigma_m, 0.0)
+    if not ok:
+        return False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    span = (t_ms[pending[n - 1]] - t_ms[pending[0]]) * 1e-3
+    q = max(q_walk, vehicle_gain * (vx * vx + vy * vy - walk_speed2))
+    ok, chi2, px, py, vx, vy, a, b, c = _cv_fit(pending, n, t_ms, x_m, y_m, sigma_m, q * span * span * span / 48.0)
+    last = pending[n - 1]
+    return ok and chi2 <= chi2_max, x_m[last] + px, y_m[last] + py, vx, vy, a, b, c
+
+
+@jit
+def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params,
+                  out_x, out_y, out_var_x, out_var_y, out_cov_xy, out_vx, out_vy, out_status,
+                  keep_history, pred, filt, link):
+    """Filter fixes ``lo:hi`` of one track, writing only their output slots."""
+    gate_nis, gate_q, manoeuvre_nis = params[0], params[1], params[2]
+    q_init, q_min, q_max, q_prior_sd, q_memory_s = params[3], params[4], params[5], params[6], params[7]
+    q_prior_w = 1.0 / (q_prior_sd * q_prior_sd)
+    vehicle_gain, walk_speed2 = params[8], params[9] * params[9]
+    v0_var, zupt_gate = params[10] * params[10], params[11]
+    reinit_k, consistent_chi2 = int(params[12]), params[13]
+    gap_s, gap_speed2 = params[14], params[15] * params[15]
+
+    started = False
+    px = py = vx = vy = a = b = c = np.nan
+    t_state = np.int64(0)
+    q = q_init
+    q_num = q_den = 0.0
+    pending = np.empty(max(reinit_k, 1), np.int64)
+    n_pending = 0
+    for i in range(lo, hi):
+        zx = x_m[i]
+        zy = y_m[i]
+        sig = sigma_m[i]
+        valid = np.isfinite(zx) and np.isfinite(zy) and np.isfinite(sig) and sig > 0.0
+        status = PREDICTED
+        linked = 0
+        mx = my = mvx = mvy = ap = bp = cp = np.nan
+        f = 1.0
+        if not started:
+            if valid:
+                started = True
+                px, py, vx, vy = zx, zy, 0.0, 0.0
+                a, b, c = sig * sig, 0.0, v0_var
+                t_state = t_ms[i]
+                status = REINITIALISED
+        else:
+            dt = max(t_ms[i] - t_state, 0) * 1e-3
+            gap = dt > gap_s
+            if gap:
+                # After a long outage the old velocity says nothing: restart it
+                # and let the position spread at a plausible speed.
+                mx, my, mvx, mvy = px, py, 0.0, 0.0
+                an = a + gap_speed2 * dt * dt
+                ap, bp, cp = an, 0.0, v0_var
+                g = 0.0
+                qe = q
+            else:
+                linked = 1
+                dt2 = dt * dt
+                g = dt2 * dt * (1.0 / 3.0)
+                mx = px + dt * vx
+                my = py + dt * vy
+                mvx, mvy = vx, vy
+                an = a + dt * (2.0 * b + dt * c)
+                # A vehicle's turns and stops are accelerations that grow with speed.
+                qe = max(q, vehicle_gain * (vx * vx + vy * vy - walk_speed2))
+                ap = an + qe * g
+                bp = b + dt * c + 0.5 * qe * dt2
+                cp = c + qe * dt
+            if valid:
+                r = sig * sig
+                s = ap + r
+                inv = 1.0 / s
+                nx = zx - mx
+                ny = zy - my
+                d2 = nx * nx + ny * ny
+                # Gate against a prior that allows at least a walker's manoeuvre.
+                accept = d2 <= gate_nis * (s + max(gate_q - qe, 0.0) * g)
+                if accept:
+                    if not gap and d2 > manoeuvre_nis * s:
+                        # A manoeuvre: scale the prior by the fading factor that makes
+                        # this innovation typical (|nu|^2 / 2 = f a_prior + r), so a
+                        # turn is followed now instead of raising q for the next leg.
+                        f = (0.5 * d2 - r) / ap
+                        ap, bp, cp = f * ap, f * bp, f * cp
+                        invu = 1.0 / (ap + r)
+                    else:
+                        invu = inv
+                    k1 = ap * invu
+                    k2 = bp * invu
+                    px = mx + k1 * nx
+                    py = my + k1 * ny
+                    vx = mvx + k2 * nx
+                    vy = mvy + k2 * ny
+                    a = ap * r * invu
+                    b = bp * r * invu
+                    c = cp - bp * k2
+                    n_pending = 0
+                    t_state = max(t_state, t_ms[i])
+                else:
+                    # The state stays as it was, as for a missing fix; only the
+                    # reported variance is widened (see the output below).
+                    f = (0.5 * d2 - r) / ap
+                if gap:
+                    status = REJECTED
+                    if accept:
+                        status = REINITIALISED
+                        q, q_num, q_den = q_init, 0.0, 0.0
+                elif accept:
+                    status = ACCEPTED
+                    # Covariance matching: |nu|^2 / 2 - (a0 + r) estimates q g, with
+                    # information (g / s)^2; fading memory; manoeuvres clipped.
+                    w = g * inv
+                    lam = q_memory_s / (q_memory_s + dt)
+                    q_num = lam * q_num + w * inv * (0.5 * min(d2, manoeuvre_nis * s) - an - r)
+                    q_den = lam * q_den + w * w
+                    q = min(max((q_num + q_init * q_prior_w) / (q_den + q_prior_w), q_min), q_max)
+                    if vx * vx + vy * vy < zupt_gate * c:
+                        # Zero-velocity update: v = 0 observed with covariance P_vv.
+                        kp = 0.5 * b / c
+                        px -= kp * vx
+                        py -= kp * vy
+                        vx *= 0.5
+                        vy *= 0.5
+                        a -= kp * b
+                        b *= 0.5
+                        c *= 0.5
+                else:
+                    status = REJECTED
+                if not accept and reinit_k > 0:
+                    if n_pending == reinit_k:
+                        for j in range(reinit_k - 1):
+                            pending[j] = pending[j + 1]
+                        n_pending -= 1
+                    pending[n_pending] = i
+                    n_pending += 1
+                    if n_pending == reinit_k:
+                        ok, fx, fy, fvx, fvy, fa, fb, fc = _consistent_fit(
+                            pending, n_pending, t_ms, x_m, y_m, sigma_m, consistent_chi2,
+                            gate_q, vehicle_gain, walk_speed2)
+                        if ok:
+                            px, py, vx, vy, a, b, c = fx, fy, fvx, fvy, fa, fb, fc
+                            n_pending = 0
+                            q, q_num, q_den = q_init, 0.0, 0.0
+                            t_state = max(t_state, t_ms[i])
+                            status = REINITIALISED
+                            linked = 0
+        if status == PREDICTED or status == REJECTED:
+            ox, oy, ovx, ovy, oa, ob, oc = mx, my, mvx, mvy, ap, bp, cp
+        else:
+            ox, oy, ovx, ovy, oa, ob, oc = px, py, vx, vy, a, b, c
+        # A rejected fix says that either it or the prediction is off by about
+        # |nu|; the reported variance says so too.
+        var = f * oa if status == REJECTED else oa
+        out_x[i] = ox
+        out_y[i] = oy
+        out_var_x[i] = var
+        out_var_y[i] = var
+        out_cov_xy[i] = 0.0 * var
+        out_vx[i] = ovx
+        out_vy[i] = ovy
+        out_status[i] = status
+        if keep_history:
+            link[i] = linked
+            pred[i, 0] = mx
+            pred[i, 1] = my
+            pred[i, 2] = mvx
+            pred[i, 3] = mvy
+            pred[i, 4] = ap
+            pred[i, 5] = bp
+            pred[i, 6] = cp
+            filt[i, 0] = ox
+            filt[i, 1] = oy
+            filt[i, 2] = ovx
+            filt[i, 3] = ovy
+            filt[i, 4] = oa
+            filt[i, 5] = ob
+            filt[i, 6] = oc
+
+
+@jit_parallel
+def _run(offsets, t_ms, x_m, y_m, sigma_m, params,
+         out_x, out_y, out_var_x, out_var_y, out_cov_xy, out_vx, out_vy, out_status, keep_history, pred, filt, link):
+    for s in prange(offsets.size - 1):
+        _filter_track(offsets[s], offsets[s + 1], t_ms, x_m, y_m, sigma_m, params,
+                      out_x, out_y, out_var_x, out_var_y, out_cov_xy, out_vx, out_vy, out_status,
+                      keep_history, pred, filt, link)
+
+
+def _check_offsets(offsets, n):
+    if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != n or np.any(np.diff(offsets) < 0):
+        raise ValueError("offsets must be non-decreasing, start at 0 and end at the number of fixes")
+
+
+def _params_vector(params):
+    unknown = set(params) - set(DEFAULT_PARAMS)
+    if unknown:
+        raise TypeError(f"unknown fusion parameters: {sorted(unknown)}")
+    p = {**DEFAULT_PARAMS, **params}
+    k = p["reinit_k"]
+    if k != int(k) or (k != 0 and not 2 <= k <= _MAX_REINIT_K):
+        raise ValueError(f"reinit_k must be 0 (off) or an integer from 2 to {_MAX_REINIT_K}")
+    return np.array([float(p[name]) for name in DEFAULT_PARAMS])
+
+
+def _call(keep_history, offsets, t_ms, x_m, y_m, sigma_m, params):
+    vector = _params_vector(params)
+    # No copy when the dtype already fits, so read-only Arrow buffers pass straight through.
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    t_ms = np.ascontiguousarray(t_ms, dtype=np.int64)
+    x_m, y_m, sigma_m = (np.ascontiguousarray(v, dtype=np.float64) for v in (x_m, y_m, sigma_m))
+    n = t_ms.size
+    if t_ms.ndim != 1 or x_m.shape != (n,) or y_m.shape != (n,) or sigma_m.shape != (n,):
+        raise ValueError("t_ms, x_m, y_m and sigma_m must be 1-D and of the same length")
+    _check_offsets(offsets, n)
+    # Outputs come from numpy, whose large allocations are backed by huge pages
+    # where the kernel allows it: first-touch page faults otherwise cost more
+    # than the filter itself.
+    outputs = tuple(np.empty(n) for _ in range(7)) + (np.empty(n, np.int8),)
+    m = n if keep_history else 0
+    history = (np.empty((m, 7)), np.empty((m, 7)), np.empty(m, np.int8))
+    _run(offsets, t_ms, x_m, y_m, sigma_m, vector, *outputs, keep_history, *history)
+    return outputs, history
+
+
+def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
+    """Filter every track with the gated, adaptive constant-velocity Kalman filter.
+
+    Tracks run in parallel (numba ``prange`` over tracks), each writing only its
+    own output slots. Inputs may be read-only.
+
+    Parameters
+    ----------
+    offsets : array_like of int64, shape (n_tracks + 1,)
+        CSR offsets: track ``s`` is fixes ``offsets[s]:offsets[s + 1]``.
+    t_ms : array_like of int64, shape (n,)
+        Fix times, ms since the epoch (UTC), non-decreasing within a track (a
+        step back is read as no time elapsed).
+    x_m, y_m : array_like of float64, shape (n,)
+        Easting and northing in a local metric frame (m); NaN: no position.
+    sigma_m : array_like of float64, shape (n,)
+        1-sigma per-axis noise of each fix (m), already floored by the caller;
+        non-finite or non-positive makes the fix unusable.
+    **params
+        Overrides of :data:`DEFAULT_PARAMS`: ``gate_nis`` (gate on the 2-D
+        NIS), ``gate_q_m2ps3`` (least process noise the gate allows for),
+        ``manoeuvre_nis`` (NIS above which an accepted fix widens the prior),
+        ``q_init_m2ps3``, ``q_min_m2ps3``, ``q_max_m2ps3`` (CWNA density after a
+        restart, and its bounds, m^2/s^3), ``q_prior_sd_m2ps3`` (spread of the
+        prior on ``q``), ``q_memory_s`` (fading memory of its estimate, s),
+        ``vehicle_q_gain_ps`` and ``walk_speed_mps`` (speed-dependent floor of
+        ``q``), ``sigma_v0_mps`` (velocity spread after a restart),
+        ``zupt_gate`` (0 disables zero-velocity updates), ``reinit_k`` (0 or 2
+        to 16) and ``consistent_chi2`` (restart after consistent rejected
+        fixes), ``gap_s`` and ``gap_speed_mps`` (restart after a long gap).
+
+    Returns
+    -------
+    x_m, y_m : ndarray of float64
+        Fused position (m) at each fix's time.
+    var_x_m2, var_y_m2, cov_xy_m2 : ndarray of float64
+        Position covariance (m^2); ``var_x == var_y`` and ``cov_xy == 0``.
+    vx_mps, vy_mps : ndarray of float64
+        Velocity (m/s).
+    status : ndarray of int8
+        :data:`ACCEPTED`, :data:`REJECTED`, :data:`REINITIALISED` or
+        :data:`PREDICTED`. A track's first usable fix is ``REINITIALISED``;
+        fixes before it are ``PREDICTED`` with NaN outputs.
+
+    Notes
+    -----
+    *Model* (Bar-Shalom, Li, Kirubarajan 2001, ch. 6): per axis the state is
+    ``(p, v)``, ``F = [[1, T], [0, 1]]``, ``Q = q [[T^3/3, T^2/2], [T^2/2, T]]``
+    (continuous white-noise acceleration of density ``q``), ``H = [1, 0]``,
+    ``R = sigma^2``; both axes share the covariance and the gain.
+
+    *Process noise* is estimated rather than switched between a walking and a
+    driving model, because a person's acceleration level varies continuously.
+    Each accepted innovation ``nu`` (per-axis prior variance ``s``) gives
+    ``e = |nu|^2 / 2 - (a0 + r)``, an estimate of ``q T^3 / 3`` when ``a0`` is
+    the prior variance without new process noise (covariance matching, Myers
+    and Tapley 1976). ``q`` is their least-squares combination weighted by the
+    information ``(T^3 / 3 / s)^2`` each carries, in a fading memory of
+    ``q_memory_s`` with a weak prior at ``q_init``, bounded to
+    ``[q_min, q_max]``; its fixed point is a filter whose NIS averages 2
+    (Bar-Shalom et al., sec. 5.4). It is causal: a fix only changes ``q`` for
+    later predictions. The memory is long because on a straight walk the
+    information about a small ``q`` is weak and a noisy ``q`` costs smoothing;
+    sudden turns are left to the fading factor and vehicles to a floor
+    ``vehicle_q_gain_ps * (|v|^2 - walk_speed^2)``, since lateral acceleration
+    in a turn is speed times turn rate (a car at 12 m/s gets ``q`` near 3).
+
+    *Gating*: the NIS ``|nu|^2 / s`` of a correct fix is chi-square with 2 dof
+    (Bar-Shalom et al., sec. 5.4); above ``gate_nis`` the fix is rejected and
+    the state stays exactly as for a missing fix. The gate's prior includes at
+    least ``gate_q_m2ps3``, so a walker's gentle turn at 15 s reporting is not
+    an outlier when ``q`` has adapted lower. The output at a rejected fix is the
+    prediction with its variance widened by the fading factor
+    ``f = (|nu|^2 / 2 - r) / a_prior`` (Zhou and Frank 1996): the fix or the
+    prediction is off by about ``|nu|`` and the reported uncertainty says so.
+    An accepted fix with NIS above ``manoeuvre_nis`` gets that widening of its
+    prior before the update, so a turn is followed at once rather than by
+    raising ``q`` for the rest of the walk; it feeds the ``q`` estimate clipped
+    at that threshold, and rejected fixes do not feed it.
+
+    *Re-initialisation*: ``reinit_k`` consecutive rejected fixes whose
+    weighted least-squares constant-velocity fit leaves a residual chi-square of
+    at most ``consistent_chi2`` are real motion the state cannot follow (a car
+    ride after an outage); the state restarts from that fit, mean and covariance
+    at the last fix. The fit allows each fix the deviation from a straight line
+    that a subject at the fitted speed makes by turning (``q span^3 / 48`` with
+    ``q`` as in the prediction), so a car's run counts as consistent while a
+    parked subject's scattered outliers do not. A persistent multipath offset over ``reinit_k`` fixes looks
+    the same and is followed too, until good fixes restart the state again.
+    More than ``gap_s`` after the last accepted fix, the velocity restarts at 0
+    with spread ``sigma_v0_mps`` and the position variance grows by
+    ``(gap_speed_mps * gap)^2`` before the fix is gated; if accepted, it is
+    ``REINITIALISED``.
+
+    *Stationary handling* is a zero-velocity update (Foxlin 2005): after an
+    accepted fix, if ``|v|^2 < zupt_gate * P_vv`` (speed within about one
+    standard deviation of zero), ``v = 0`` is observed with covariance ``P_vv``,
+    halving ``v`` and ``P_vv``. For a parked subject the pseudo-observation is
+    exact; for a slow walker with an uncertain velocity its error is about its
+    stated spread, so the covariance stays honest, and the ``q T`` added by
+    each prediction keeps ``P_vv`` from collapsing. Without it a parked
+    subject's velocity wanders and the prediction across an outage drifts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geomon.kernels.fusion import fuse_tracks, REJECTED
+    >>> offsets = np.array([0, 4, 6])   # two tracks: fixes 0-3 and 4-5
+    >>> t_ms = np.array([0, 15_000, 30_000, 45_000, 0, 15_000])
+    >>> x_m = np.array([0.0, 1.0, 200.0, 3.0, 10.0, 11.0])
+    >>> x, y, var_x, var_y, cov_xy, vx, vy, status = fuse_tracks(
+    ...     offsets, t_ms, x_m, np.zeros(6), np.full(6, 2.5))
+    >>> int(status[2]) == REJECTED      # a 200 m jump
+    True
+    """
+    return _call(False, offsets, t_ms, x_m, y_m, sigma_m, params)[0]
+
+
+def fuse_tracks_history(offsets, t_ms, x_m, y_m, sigma_m, **params):
+    """:func:`fuse_tracks`, keeping the predicted and filtered states for :func:`rts_smooth`.
+
+    Parameters
+    ----------
+    offsets, t_ms, x_m, y_m, sigma_m, **params
+        As for :func:`fuse_tracks`.
+
+    Returns
+    -------
+    status : ndarray of int8, shape (n,)
+        As for :func:`fuse_tracks`.
+    link : ndarray of int8, shape (n,)
+        1 where fix ``i``'s prior is the model's prediction from fix ``i - 1``
+        (``pred[i] = F filt[i - 1]``, covariance ``F P F^T + Q``, possibly
+        widened by the fading factor); 0 at a track's first fix, a restart or
+        a velocity reset, where a smoother segment starts.
+    pred, filt : ndarray of float64, shape (n, 7)
+        Prior and posterior at each fix, columns :data:`HISTORY_COLUMNS`
+        (``pred`` is NaN where there was no prior). ``filt`` is what
+        :func:`fuse_tracks` reports, except that at a rejected fix it keeps the
+        prediction's own variance, not the widened one.
+
+    Notes
+    -----
+    Fourteen numbers a fix are what an offline smoother needs; the live path
+    (:func:`fuse_tracks`) never writes them.
+    """
+    outputs, (pred, filt, link) = _call(True, offsets, t_ms, x_m, y_m, sigma_m, params)
+    return outputs[7], link, pred, filt
+
+
+@jit
+def _smooth_track(lo, hi, t_ms, link, pred, filt, out):
+    """Backward RTS pass over fixes ``lo:hi`` of one track."""
+    for i in range(hi - 1, lo - 1, -1):
+        for j in range(7):
+            out[i, j] = filt[i, j]
+        if i == hi - 1 or link[i + 1] == 0:
+            continue
+        ap, bp, cp = pred[i + 1, 4], pred[i + 1, 5], pred[i + 1, 6]
+        det = ap * cp - bp * bp
+        if not det > 0.0:
+            continue
+        dt = max(t_ms[i + 1] - t_ms[i], 0) * 1e-3
+        a, b, c = filt[i, 4], filt[i, 5], filt[i, 6]
+        # Smoother gain C = P F^T P_pred^-1, one 2x2 for both axes.
+        m11, m12, m21, m22 = a + b * dt, b, b + c * dt, c
+        ia, ib, ic = cp / det, -bp / det, ap / det
+        c11 = m11 * ia + m12 * ib
+        c12 = m11 * ib + m12 * ic
+        c21 = m21 * ia + m22 * ib
+        c22 = m21 * ib + m22 * ic
+        for axis in range(2):
+            dp = out[i + 1, axis] - pred[i + 1, axis]
+            dv = out[i + 1, axis + 2] - pred[i + 1, axis + 2]
+            out[i, axis] = filt[i, axis] + c11 * dp + c12 * dv
+            out[i, axis + 2] = filt[i, axis + 2] + c21 * dp + c22 * dv
+        da = out[i + 1, 4] - ap
+        db = out[i + 1, 5] - bp
+        dc = out[i + 1, 6] - cp
+        t11 = c11 * da + c12 * db
+        t12 = c11 * db + c12 * dc
+        t21 = c21 * da + c22 * db
+        t22 = c21 * db + c22 * dc
+        out[i, 4] = a + t11 * c11 + t12 * c12
+        out[i, 5] = b + t11 * c21 + t12 * c22
+        out[i, 6] = c + t21 * c21 + t22 * c22
+
+
+@jit_parallel
+def _smooth_run(offsets, t_ms, link, pred, filt, out):
+    for s in prange(offsets.size - 1):
+        _smooth_track(offsets[s], offsets[s + 1], t_ms, link, pred, filt, out)
+
+
+def rts_smooth(offsets, t_ms, link, pred, filt):
+    """Rauch-Tung-Striebel smoothed states of every track, for offline forensic replay only.
+
+    Parameters
+    ----------
+    offsets : array_like of int64, shape (n_tracks + 1,)
+        CSR offsets, as given to :func:`fuse_tracks_history`.
+    t_ms : array_like of int64, shape (n,)
+        Fix times, ms since the epoch (UTC).
+    link, pred, filt : ndarray
+        As returned by :func:`fuse_tracks_history`.
+
+    Returns
+    -------
+    ndarray of float64, shape (n, 7)
+        Smoothed state at each fix, columns :data:`HISTORY_COLUMNS`. Each
+        segment between links of 0 is smoothed on its own, and its last fix
+        keeps the filtered state.
+
+    Notes
+    -----
+    Rauch, Tung, Striebel (1965); Bar-Shalom, Li, Kirubarajan (2001, ch. 8):
+    ``C_i = P_i|i F^T P_i+1|i^-1``, ``x_i|N = x_i|i + C_i (x_i+1|N - x_i+1|i)``,
+    ``P_i|N = P_i|i + C_i (P_i+1|N - P_i+1|i) C_i^T``. A prior widened by the
+    fading factor acts as extra process noise on that step, which the
+    recursion allows. The smoothed state uses later fixes, so it must never
+    feed alerts.
+    """
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    t_ms = np.ascontiguousarray(t_ms, dtype=np.int64)
+    link = np.ascontiguousarray(link, dtype=np.int8)
+    pred = np.ascontiguousarray(pred, dtype=np.float64)
+    filt = np.ascontiguousarray(filt, dtype=np.float64)
+    n = t_ms.size
+    if link.shape != (n,) or pred.shape != (n, 7) or filt.shape != (n, 7):
+        raise ValueError("t_ms, link, pred and filt must describe the same fixes")
+    _check_offsets(offsets, n)
+    out = np.empty((n, 7))
+    _smooth_run(offsets, t_ms, link, pred, filt, out)
+    return out
