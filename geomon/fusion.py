@@ -151,6 +151,18 @@ def _float(table: pa.Table, name: str) -> np.ndarray:
     return np.asarray(column.fill_null(np.nan).to_numpy(), dtype=np.float64)
 
 
+def _tracks(subject_id: pa.ChunkedArray, t_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stable ``(subject_id, ts)`` order of the fixes and the CSR offsets of each subject's track in it."""
+    n = len(t_ms)
+    keys = pa.table({"subject_id": subject_id, "t_ms": t_ms})
+    order = pc.sort_indices(keys, sort_keys=[("subject_id", "ascending"), ("t_ms", "ascending")]).to_numpy()
+    subject = pc.take(subject_id, pa.array(order))
+    if n < 2:
+        return order, np.array([0, n] if n else [0], np.int64)
+    changes = pc.not_equal(subject[1:], subject[:-1]).to_numpy(zero_copy_only=False)
+    return order, np.concatenate([[0], np.flatnonzero(changes) + 1, [n]]).astype(np.int64)
+
+
 def fuse(fixes, *, frame: LocalFrame | int | str | None = None, smooth: bool = False, **params) -> pa.Table:
     """Fused position, covariance and velocity at every fix.
 
@@ -215,39 +227,28 @@ def fuse(fixes, *, frame: LocalFrame | int | str | None = None, smooth: bool = F
     table = _fix_table(fixes)
     n = table.num_rows
     lon, lat = _float(table, "lon"), _float(table, "lat")
-    if isinstance(frame, LocalFrame):
-        local = frame
-    else:
-        local = choose_frame(lon, lat, epsg=frame) if n or frame is not None else None
-    sigma = fix_sigma_m(_float(table, "accuracy_m"),
-                        table.column("source").to_numpy(zero_copy_only=False) if n else np.zeros(0, object))
+    source = np.asarray(table.column("source").to_numpy(zero_copy_only=False), dtype=object)
     ts = pc.cast(table.column("ts"), pa.timestamp("ms", tz=table.schema.field("ts").type.tz), safe=False)
     t_ms = np.asarray(pc.cast(ts, pa.int64()).to_numpy(), dtype=np.int64)
-
-    order = pc.sort_indices(table.select(["subject_id"]).append_column("t", pa.array(t_ms)),
-                            sort_keys=[("subject_id", "ascending"), ("t", "ascending")]).to_numpy()
-    subject = pc.take(table.column("subject_id"), pa.array(order))
-    starts = np.flatnonzero(pc.not_equal(subject[1:], subject[:-1]).to_numpy(zero_copy_only=False)) + 1 if n > 1 \
-        else np.zeros(0, np.int64)
-    offsets = np.concatenate([[0], starts, [n]]).astype(np.int64) if n else np.zeros(1, np.int64)
+    order, offsets = _tracks(table.column("subject_id"), t_ms)
 
     new_track = np.zeros(n, bool)
     new_track[offsets[:-1][offsets[:-1] < n]] = True
-    source_sorted = np.asarray(table.column("source").to_numpy(zero_copy_only=False), dtype=object)[order]
-    sigma_sorted = sigma[order] * np.sqrt(_correlated_run_length(source_sorted, new_track))
-    sigma = np.empty_like(sigma)
-    sigma[order] = sigma_sorted
+    sigma_sorted = fix_sigma_m(_float(table, "accuracy_m")[order], source[order])
+    sigma_sorted *= np.sqrt(_correlated_run_length(source[order], new_track))
     if n:
+        local = frame if isinstance(frame, LocalFrame) else choose_frame(lon, lat, epsg=frame)
         x, y = local.project(lon[order], lat[order])
     else:
         x = y = np.zeros(0)
+    t_sorted = t_ms[order]
     if smooth:
-        status, link, pred, filt = _kf.fuse_tracks_history(offsets, t_ms[order], x, y, sigma_sorted, **params)
-        state = _kf.rts_smooth(offsets, t_ms[order], link, pred, filt)
-        fx, fy, var, vx, vy = state[:, 0], state[:, 1], state[:, 4], state[:, 2], state[:, 3]
-        fused = (fx, fy, var, var.copy(), 0.0 * var, vx, vy, status)
+        status, link, pred, filt = _kf.fuse_tracks_history(offsets, t_sorted, x, y, sigma_sorted, **params)
+        state = _kf.rts_smooth(offsets, t_sorted, link, pred, filt)
+        var = state[:, 4]
+        fused = (state[:, 0], state[:, 1], var, var.copy(), 0.0 * var, state[:, 2], state[:, 3], status)
     else:
-        fused = _kf.fuse_tracks(offsets, t_ms[order], x, y, sigma_sorted, **params)
+        fused = _kf.fuse_tracks(offsets, t_sorted, x, y, sigma_sorted, **params)
 
     def unsort(values):
         out = np.empty_like(values)
@@ -260,7 +261,7 @@ def fuse(fixes, *, frame: LocalFrame | int | str | None = None, smooth: bool = F
     else:
         fused_lon = fused_lat = np.zeros(0)
     columns = {
-        "sigma_m": sigma, "fused_lon": fused_lon, "fused_lat": fused_lat, "x_m": fx, "y_m": fy,
+        "sigma_m": unsort(sigma_sorted), "fused_lon": fused_lon, "fused_lat": fused_lat, "x_m": fx, "y_m": fy,
         "var_x_m2": var_x, "var_y_m2": var_y, "cov_xy_m2": cov_xy, "vx_mps": vx, "vy_mps": vy,
         "status": status.astype(np.int8),
     }

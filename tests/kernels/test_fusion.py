@@ -288,11 +288,13 @@ PARAMETER_VARIANTS = [
 ]
 
 
-def assert_close(actual, expected, what):
-    # 1e-9 relative, and 1e-8 absolute (m, m^2, m/s) for values near 0 such as a
-    # velocity from fixes a second apart: it carries the rounding of
-    # coordinates up to 4e6 m (1e-9 m) divided by that second.
-    np.testing.assert_allclose(actual, expected, rtol=1e-9, atol=1e-8, equal_nan=True, err_msg=what)
+def assert_close(actual, expected, what, rtol=1e-9):
+    # Typical agreement is 1e-14; the bounds cover rare ill-conditioned steps,
+    # where the two orders of summation round differently and a cancellation
+    # magnifies it: a + 2 T b + T^2 c with b < 0, a fit of fixes seconds apart,
+    # coordinates up to 4e6 m. Near 0 (a velocity from fixes a second apart)
+    # the bound is 1e-7 absolute, in m, m^2 or m/s.
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=1e-7, equal_nan=True, err_msg=what)
 
 
 def assert_within(actual, expected, tolerance, what):
@@ -309,7 +311,9 @@ def test_matches_textbook_filter_on_random_tracks(tracks, params):
     got = fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params)
     np.testing.assert_array_equal(got[7], expected_status)
     for name, values in zip(OUTPUTS, got[:7]):
-        assert_close(values, expected[name], name)
+        # Positions to 1e-9; variances and velocities, which divide by small
+        # differences, to 1e-8.
+        assert_close(values, expected[name], name, rtol=1e-9 if name in ("x", "y") else 1e-8)
     status, link, pred, filt = fuse_tracks_history(offsets, t_ms, x_m, y_m, sigma_m, **params)
     np.testing.assert_array_equal(status, got[7])
     assert_close(filt[:, 0], got[0], "history x")
