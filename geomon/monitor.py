@@ -24,11 +24,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import shapely
 
 from geomon.kernels import boundary_distance as _dist
 from geomon.kernels import crossing as _crossing
 from geomon.kernels import geofence as _gf
 from geomon.kernels import zone_probability as _prob
+from geomon.fusion import fix_sigma_m
 from geomon.load import load_fixes, load_rules, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.load_rules import Rules, default_rules
@@ -39,12 +41,6 @@ from geomon.zones import CompiledZones, RoleIndex, compile_zones
 #: Nearest-boundary search radius in standard deviations: beyond it the
 #: probability of the other side is below 1e-23.
 _N_SIGMA = 10.0
-
-#: Smallest 1-sigma (metres) trusted per source when a fix reports better or
-#: nothing: the reported accuracy of cheap receivers is optimistic.
-SOURCE_FLOOR_M = {"gnss": 0.3, "wifi": 15.0, "cell": 100.0, "checkin": 50.0}
-#: 1-sigma assumed when a fix reports no accuracy.
-SOURCE_DEFAULT_M = {"gnss": 5.0, "wifi": 30.0, "cell": 500.0, "checkin": 100.0}
 
 ALERT_KIND = {_gf.ZONE_PERMITTED: "permitted_exit", _gf.ZONE_FORBIDDEN: "forbidden_entry"}
 _EVENT_NAME = {_gf.EVENT_CONFIRMED: "confirmed", _gf.EVENT_ENDED: "ended", _gf.EVENT_CROSSING: "crossing"}
@@ -190,8 +186,6 @@ class Monitor:
 
     def _half_radius(self) -> np.ndarray:
         """Half the equal-area radius of each zone: the deepest a buffer may reach into it."""
-        import shapely
-
         area = shapely.area(self.zones.geometry_m) if self.zones.n_zones else np.zeros(0)
         return 0.5 * np.sqrt(np.asarray(area, dtype=np.float64) / np.pi)
 
@@ -269,7 +263,7 @@ class Monitor:
         x, y = self.zones.frame.project(lon, lat)
         self._tick("project", clock)
         source = table.column("source").to_numpy(zero_copy_only=False)[order]
-        var = _position_variance(acc[order], source)
+        var = fix_sigma_m(acc[order], source) ** 2
         return {"code": code[order], "t": t[order], "x": np.ascontiguousarray(x), "y": np.ascontiguousarray(y),
                 "accuracy_m": acc[order], "var_x": var, "var_y": var, "cov_xy": np.zeros_like(var)}
 
@@ -491,15 +485,6 @@ class Monitor:
         first = np.r_[True, pi[1:] != pi[:-1]] if pi.size else np.zeros(0, bool)
         out[pi[first]] = self.zones.office_id[role.codes[zi[first]]]
         return out
-
-
-def _position_variance(accuracy_m: np.ndarray, source: np.ndarray) -> np.ndarray:
-    """Per-axis variance (m^2) of each fix: reported 1-sigma, floored per source, defaulted when missing."""
-    sigma = np.array(accuracy_m, dtype=np.float64)
-    for name, floor in SOURCE_FLOOR_M.items():
-        mine = source == name
-        sigma[mine] = np.where(np.isnan(sigma[mine]), SOURCE_DEFAULT_M[name], np.maximum(sigma[mine], floor))
-    return sigma * sigma
 
 
 def _csr(owner: np.ndarray, n: int) -> np.ndarray:
