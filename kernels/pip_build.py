@@ -120,6 +120,16 @@ def _rasterise(edges, xmin, ymin, cw, ch, nx, ny, mx, my):
 
 
 @jit
+def _enqueue(f, mark, stamp, queue, nq):
+    """Append edge f to the walk's queue unless this walk (``stamp``) has seen it; returns the new length."""
+    if mark[f] != stamp:
+        mark[f] = stamp
+        queue[nq] = f
+        nq += 1
+    return nq
+
+
+@jit
 def _cell_toggles(raw, r0, r1, edges, prev_edge, next_edge, band_lo, band_hi, xr, mark, stamp, queue, toggles):
     """Parity toggles of the edges hanging off a boundary cell's list to its right.
 
@@ -135,17 +145,9 @@ def _cell_toggles(raw, r0, r1, edges, prev_edge, next_edge, band_lo, band_hi, xr
     for k in range(r0, r1):
         e = raw[k]
         if edges[e, 0] > xr and band_lo <= edges[e, 1] <= band_hi:
-            f = prev_edge[e]
-            if mark[f] != stamp:
-                mark[f] = stamp
-                queue[nq] = f
-                nq += 1
+            nq = _enqueue(prev_edge[e], mark, stamp, queue, nq)
         if edges[e, 2] > xr and band_lo <= edges[e, 3] <= band_hi:
-            f = next_edge[e]
-            if mark[f] != stamp:
-                mark[f] = stamp
-                queue[nq] = f
-                nq += 1
+            nq = _enqueue(next_edge[e], mark, stamp, queue, nq)
     nt = 0
     q = 0
     while q < nq:
@@ -163,17 +165,9 @@ def _cell_toggles(raw, r0, r1, edges, prev_edge, next_edge, band_lo, band_hi, xr
                 toggles[nt] = y2
                 nt += 1
         if in1 and edges[f, 0] > xr:
-            g = prev_edge[f]
-            if mark[g] != stamp:
-                mark[g] = stamp
-                queue[nq] = g
-                nq += 1
+            nq = _enqueue(prev_edge[f], mark, stamp, queue, nq)
         if in2 and edges[f, 2] > xr:
-            g = next_edge[f]
-            if mark[g] != stamp:
-                mark[g] = stamp
-                queue[nq] = g
-                nq += 1
+            nq = _enqueue(next_edge[f], mark, stamp, queue, nq)
     if nt == 0:
         return 0
     toggles[:nt] = np.sort(toggles[:nt])
