@@ -44,6 +44,7 @@ import pyarrow.compute as pc
 from geomon.crs import LocalFrame, choose_frame
 from geomon.errors import InputError
 from geomon.kernels import fusion as _kf
+from geomon.kernels.smoother import rts_smooth
 from geomon.load_common import FixLoad
 from geomon.schema import FIX_REQUIRED, SOURCES
 
@@ -244,7 +245,7 @@ def fuse(fixes, *, frame: LocalFrame | int | str | None = None, smooth: bool = F
     t_sorted = t_ms[order]
     if smooth:
         status, link, pred, filt = _kf.fuse_tracks_history(offsets, t_sorted, x, y, sigma_sorted, **params)
-        state = _kf.rts_smooth(offsets, t_sorted, link, pred, filt)
+        state = rts_smooth(offsets, t_sorted, link, pred, filt)
         var = state[:, 4]
         fused = (state[:, 0], state[:, 1], var, var.copy(), 0.0 * var, state[:, 2], state[:, 3], status)
     else:

@@ -10,9 +10,11 @@ axis and three covariance numbers, the reported ``cov_xy`` is exactly 0 and
 ``var_x == var_y``. :func:`fuse_tracks` documents the model, the adaptive
 process noise, gating, re-initialisation and stationary handling.
 
-:func:`rts_smooth` is the Rauch-Tung-Striebel fixed-interval smoother over the
-predicted and filtered states :func:`fuse_tracks_history` stores, for offline
-forensic replay only; alerting reads the causal filter.
+:func:`fuse_step` runs one batch of a stream, carrying each track's state.
+:func:`geomon.kernels.smoother.rts_smooth` is the Rauch-Tung-Striebel
+fixed-interval smoother over the predicted and filtered states
+:func:`fuse_tracks_history` stores, for offline forensic replay only; alerting
+reads the causal filter.
 
 Notes
 -----
@@ -34,8 +36,8 @@ import numpy as np
 
 from geomon.kernels._jit import jit, jit_parallel, prange
 
-__all__ = ["ACCEPTED", "REJECTED", "REINITIALISED", "PREDICTED", "HISTORY_COLUMNS", "DEFAULT_PARAMS",
-           "fuse_tracks", "fuse_tracks_history", "rts_smooth"]
+__all__ = ["ACCEPTED", "REJECTED", "REINITIALISED", "PREDICTED", "HISTORY_COLUMNS", "DEFAULT_PARAMS", "N_STATE",
+           "new_state", "fuse_tracks", "fuse_step", "fuse_tracks_history"]
 
 #: Status codes, one per fix.
 ACCEPTED = 0  #: the fix updated the state
@@ -70,24 +72,33 @@ DEFAULT_PARAMS = {
 
 _MAX_REINIT_K = 16
 
+#: Layout of a track's carried state (one float64 row of :data:`N_STATE`), so
+#: that a stream cut into batches filters exactly as one batch: started flag,
+#: time of the state (ms), position, velocity, covariance (a, b, c), the
+#: process-noise estimate and its running sums, and the buffered rejected fixes
+#: (time, x, y, sigma) that may yet prove consistent.
+ST_STARTED, ST_T, ST_X, ST_Y, ST_VX, ST_VY, ST_A, ST_B, ST_C, ST_Q, ST_QNUM, ST_QDEN, ST_NPEND = range(13)
+ST_PEND = 13
+N_STATE = ST_PEND + 4 * _MAX_REINIT_K
+
 
 @jit
-def _cv_fit(pending, n, t_ms, x_m, y_m, sigma_m, extra_var):
-    """Weighted least-squares constant-velocity fit of the fixes ``pending[:n]``.
+def _cv_fit(pend, n, extra_var):
+    """Weighted least-squares constant-velocity fit of the buffered fixes ``pend[:, :n]``.
 
-    Each fix has variance ``sigma^2 + extra_var`` per axis. Returns ``(ok, chi2,
-    x, y, vx, vy, p_pp, p_pv, p_vv)`` at the time of the last fix (positions
-    relative to it); ``ok`` is False when the times do not determine a velocity.
+    ``pend`` rows are time (ms), x, y (m) and sigma (m). Each fix has variance
+    ``sigma^2 + extra_var`` per axis. Returns ``(ok, chi2, x, y, vx, vy, p_pp,
+    p_pv, p_vv)`` at the time of the last fix (positions relative to it);
+    ``ok`` is False when the times do not determine a velocity.
     """
-    last = pending[n - 1]
-    t0, x0, y0 = t_ms[last], x_m[last], y_m[last]
+    last = n - 1
+    t0, x0, y0 = pend[0, last], pend[1, last], pend[2, last]
     sw = swt = swtt = sx = stx = sxx = sy = sty = syy = 0.0
-    for j in range(n):
-        k = pending[j]
-        w = 1.0 / (sigma_m[k] * sigma_m[k] + extra_var)
-        tau = (t_ms[k] - t0) * 1e-3
-        dx = x_m[k] - x0
-        dy = y_m[k] - y0
+    for k in range(n):
+        w = 1.0 / (pend[3, k] * pend[3, k] + extra_var)
+        tau = (pend[0, k] - t0) * 1e-3
+        dx = pend[1, k] - x0
+        dy = pend[2, k] - y0
         sw += w
         swt += w * tau
         swtt += w * tau * tau
@@ -109,29 +120,29 @@ def _cv_fit(pending, n, t_ms, x_m, y_m, sigma_m, extra_var):
 
 
 @jit
-def _consistent_fit(pending, n, t_ms, x_m, y_m, sigma_m, chi2_max, q_walk, vehicle_gain, walk_speed2):
-    """Do the rejected fixes ``pending[:n]`` fit one motion? Returns ``(ok, x, y, vx, vy, p_pp, p_pv, p_vv)``.
+def _consistent_fit(pend, n, chi2_max, q_walk, vehicle_gain, walk_speed2):
+    """Do the buffered rejected fixes ``pend[:, :n]`` fit one motion? Returns ``(ok, x, y, vx, vy, p_pp, p_pv, p_vv)``.
 
     A first fit gives the speed; the second allows each fix the deviation from a
     straight line that the manoeuvres of a subject at that speed cause over the
     run (``q span^3 / 48``, the variance of the middle of three equally spaced
     points of a CWNA path about their chord), with ``q`` as in the prediction.
     """
-    ok, chi2, px, py, vx, vy, a, b, c = _cv_fit(pending, n, t_ms, x_m, y_m, sigma_m, 0.0)
+    ok, chi2, px, py, vx, vy, a, b, c = _cv_fit(pend, n, 0.0)
     if not ok:
         return False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-    span = (t_ms[pending[n - 1]] - t_ms[pending[0]]) * 1e-3
+    span = (pend[0, n - 1] - pend[0, 0]) * 1e-3
     q = max(q_walk, vehicle_gain * (vx * vx + vy * vy - walk_speed2))
-    ok, chi2, px, py, vx, vy, a, b, c = _cv_fit(pending, n, t_ms, x_m, y_m, sigma_m, q * span * span * span / 48.0)
-    last = pending[n - 1]
-    return ok and chi2 <= chi2_max, x_m[last] + px, y_m[last] + py, vx, vy, a, b, c
+    ok, chi2, px, py, vx, vy, a, b, c = _cv_fit(pend, n, q * span * span * span / 48.0)
+    return ok and chi2 <= chi2_max, pend[1, n - 1] + px, pend[2, n - 1] + py, vx, vy, a, b, c
 
 
 @jit
-def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params,
-                  out_x, out_y, out_var_x, out_var_y, out_cov_xy, out_vx, out_vy, out_status,
+def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
+                  out_x, out_y, out_var_x, out_var_y, out_cov_xy, out_vx, out_vy, out_status, out_nis,
                   keep_history, pred, filt, link):
-    """Filter fixes ``lo:hi`` of one track, writing only their output slots."""
+    """Filter fixes ``lo:hi`` of one track from ``state`` (a row of :data:`N_STATE`), writing their output slots
+    and the state after the last fix back into ``state``."""
     gate_nis, gate_q, manoeuvre_nis = params[0], params[1], params[2]
     q_init, q_min, q_max, q_prior_sd, q_memory_s = params[3], params[4], params[5], params[6], params[7]
     q_prior_w = 1.0 / (q_prior_sd * q_prior_sd)
@@ -140,13 +151,21 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params,
     reinit_k, consistent_chi2 = int(params[12]), params[13]
     gap_s, gap_speed2 = params[14], params[15] * params[15]
 
-    started = False
-    px = py = vx = vy = a = b = c = np.nan
-    t_state = np.int64(0)
-    q = q_init
-    q_num = q_den = 0.0
-    pending = np.empty(max(reinit_k, 1), np.int64)
-    n_pending = 0
+    started = state[ST_STARTED] != 0.0
+    if started:
+        t_state = np.int64(state[ST_T])
+        px, py, vx, vy = state[ST_X], state[ST_Y], state[ST_VX], state[ST_VY]
+        a, b, c = state[ST_A], state[ST_B], state[ST_C]
+        q, q_num, q_den = state[ST_Q], state[ST_QNUM], state[ST_QDEN]
+    else:
+        t_state = np.int64(0)
+        px = py = vx = vy = a = b = c = np.nan
+        q, q_num, q_den = q_init, 0.0, 0.0
+    n_pending = int(state[ST_NPEND])
+    pend = np.empty((4, _MAX_REINIT_K))
+    for j in range(n_pending):
+        for r in range(4):
+            pend[r, j] = state[ST_PEND + r * _MAX_REINIT_K + j]
     for i in range(lo, hi):
         zx = x_m[i]
         zy = y_m[i]
@@ -156,6 +175,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params,
         linked = 0
         mx = my = mvx = mvy = ap = bp = cp = np.nan
         f = 1.0
+        nis = np.nan
         if not started:
             if valid:
                 started = True
@@ -194,6 +214,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params,
                 nx = zx - mx
                 ny = zy - my
                 d2 = nx * nx + ny * ny
+                nis = d2 * inv
                 # Gate against a prior that allows at least a walker's manoeuvre.
                 accept = d2 <= gate_nis * (s + max(gate_q - qe, 0.0) * g)
                 if accept:
@@ -250,14 +271,17 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params,
                 if not accept and reinit_k > 0:
                     if n_pending == reinit_k:
                         for j in range(reinit_k - 1):
-                            pending[j] = pending[j + 1]
+                            for r in range(4):
+                                pend[r, j] = pend[r, j + 1]
                         n_pending -= 1
-                    pending[n_pending] = i
+                    pend[0, n_pending] = t_ms[i]
+                    pend[1, n_pending] = zx
+                    pend[2, n_pending] = zy
+                    pend[3, n_pending] = sig
                     n_pending += 1
                     if n_pending == reinit_k:
                         ok, fx, fy, fvx, fvy, fa, fb, fc = _consistent_fit(
-                            pending, n_pending, t_ms, x_m, y_m, sigma_m, consistent_chi2,
-                            gate_q, vehicle_gain, walk_speed2)
+                            pend, n_pending, consistent_chi2, gate_q, vehicle_gain, walk_speed2)
                         if ok:
                             px, py, vx, vy, a, b, c = fx, fy, fvx, fvy, fa, fb, fc
                             n_pending = 0
@@ -280,6 +304,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params,
         out_vx[i] = ovx
         out_vy[i] = ovy
         out_status[i] = status
+        out_nis[i] = nis
         if keep_history:
             link[i] = linked
             pred[i, 0] = mx
@@ -296,14 +321,24 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params,
             filt[i, 4] = oa
             filt[i, 5] = ob
             filt[i, 6] = oc
+    state[ST_STARTED] = 1.0 if started else 0.0
+    state[ST_T] = t_state
+    state[ST_X], state[ST_Y], state[ST_VX], state[ST_VY] = px, py, vx, vy
+    state[ST_A], state[ST_B], state[ST_C] = a, b, c
+    state[ST_Q], state[ST_QNUM], state[ST_QDEN] = q, q_num, q_den
+    state[ST_NPEND] = n_pending
+    for j in range(n_pending):
+        for r in range(4):
+            state[ST_PEND + r * _MAX_REINIT_K + j] = pend[r, j]
 
 
 @jit_parallel
-def _run(offsets, t_ms, x_m, y_m, sigma_m, params,
-         out_x, out_y, out_var_x, out_var_y, out_cov_xy, out_vx, out_vy, out_status, keep_history, pred, filt, link):
+def _run(offsets, t_ms, x_m, y_m, sigma_m, params, state,
+         out_x, out_y, out_var_x, out_var_y, out_cov_xy, out_vx, out_vy, out_status, out_nis,
+         keep_history, pred, filt, link):
     for s in prange(offsets.size - 1):
-        _filter_track(offsets[s], offsets[s + 1], t_ms, x_m, y_m, sigma_m, params,
-                      out_x, out_y, out_var_x, out_var_y, out_cov_xy, out_vx, out_vy, out_status,
+        _filter_track(offsets[s], offsets[s + 1], t_ms, x_m, y_m, sigma_m, params, state[s],
+                      out_x, out_y, out_var_x, out_var_y, out_cov_xy, out_vx, out_vy, out_status, out_nis,
                       keep_history, pred, filt, link)
 
 
@@ -323,7 +358,12 @@ def _params_vector(params):
     return np.array([float(p[name]) for name in DEFAULT_PARAMS])
 
 
-def _call(keep_history, offsets, t_ms, x_m, y_m, sigma_m, params):
+def new_state(n_tracks: int) -> np.ndarray:
+    """Carried state of ``n_tracks`` tracks that have seen no fix yet, for :func:`fuse_step`."""
+    return np.zeros((int(n_tracks), N_STATE))
+
+
+def _call(keep_history, offsets, t_ms, x_m, y_m, sigma_m, params, state=None):
     vector = _params_vector(params)
     # No copy when the dtype already fits, so read-only Arrow buffers pass straight through.
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
@@ -333,14 +373,58 @@ def _call(keep_history, offsets, t_ms, x_m, y_m, sigma_m, params):
     if t_ms.ndim != 1 or x_m.shape != (n,) or y_m.shape != (n,) or sigma_m.shape != (n,):
         raise ValueError("t_ms, x_m, y_m and sigma_m must be 1-D and of the same length")
     _check_offsets(offsets, n)
+    if state is None:
+        state = new_state(offsets.size - 1)
+    elif state.shape != (offsets.size - 1, N_STATE) or state.dtype != np.float64 or not state.flags.c_contiguous:
+        raise ValueError(f"state must be a C-contiguous float64 array of shape (n_tracks, {N_STATE})")
     # Outputs come from numpy, whose large allocations are backed by huge pages
     # where the kernel allows it: first-touch page faults otherwise cost more
     # than the filter itself.
-    outputs = tuple(np.empty(n) for _ in range(7)) + (np.empty(n, np.int8),)
+    outputs = tuple(np.empty(n) for _ in range(7)) + (np.empty(n, np.int8), np.empty(n))
     m = n if keep_history else 0
     history = (np.empty((m, 7)), np.empty((m, 7)), np.empty(m, np.int8))
-    _run(offsets, t_ms, x_m, y_m, sigma_m, vector, *outputs, keep_history, *history)
+    _run(offsets, t_ms, x_m, y_m, sigma_m, vector, state, *outputs, keep_history, *history)
     return outputs, history
+
+
+def fuse_step(offsets, t_ms, x_m, y_m, sigma_m, state, **params):
+    """:func:`fuse_tracks` on one batch of a stream, carrying each track's state in ``state``.
+
+    Parameters
+    ----------
+    offsets, t_ms, x_m, y_m, sigma_m, **params
+        As for :func:`fuse_tracks`; each track's fixes must follow, in time,
+        those of the previous batches.
+    state : ndarray of float64, shape (n_tracks, N_STATE)
+        Row ``s`` is track ``s``'s state after the previous batches
+        (:func:`new_state` before the first); updated in place.
+
+    Returns
+    -------
+    x_m, y_m, var_x_m2, var_y_m2, cov_xy_m2, vx_mps, vy_mps, status
+        As for :func:`fuse_tracks`.
+    nis : ndarray of float64
+        Each fix's normalised innovation squared ``|nu|^2 / s`` against the
+        prior (chi-square with 2 dof for a fix that fits the model); NaN where
+        there was no prior or no position.
+
+    Notes
+    -----
+    Running a stream batch by batch gives bit for bit the outputs of one call
+    over the whole stream: the state holds everything the filter remembers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t, x = np.arange(6) * 15_000, np.arange(6) * 20.0
+    >>> whole = fuse_tracks(np.array([0, 6]), t, x, np.zeros(6), np.full(6, 3.0))
+    >>> state = new_state(1)
+    >>> parts = [fuse_step(np.array([0, 3]), t[k:k + 3], x[k:k + 3], np.zeros(3), np.full(3, 3.0), state)
+    ...          for k in (0, 3)]
+    >>> bool(np.array_equal(np.concatenate([p[0] for p in parts]), whole[0]))
+    True
+    """
+    return _call(False, offsets, t_ms, x_m, y_m, sigma_m, params, state)[0]
 
 
 def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
@@ -458,11 +542,11 @@ def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
     >>> int(status[2]) == REJECTED      # a 200 m jump
     True
     """
-    return _call(False, offsets, t_ms, x_m, y_m, sigma_m, params)[0]
+    return _call(False, offsets, t_ms, x_m, y_m, sigma_m, params)[0][:8]
 
 
 def fuse_tracks_history(offsets, t_ms, x_m, y_m, sigma_m, **params):
-    """:func:`fuse_tracks`, keeping the predicted and filtered states for :func:`rts_smooth`.
+    """:func:`fuse_tracks`, keeping the predicted and filtered states for :func:`geomon.kernels.smoother.rts_smooth`.
 
     Parameters
     ----------
@@ -491,89 +575,3 @@ def fuse_tracks_history(offsets, t_ms, x_m, y_m, sigma_m, **params):
     """
     outputs, (pred, filt, link) = _call(True, offsets, t_ms, x_m, y_m, sigma_m, params)
     return outputs[7], link, pred, filt
-
-
-@jit
-def _smooth_track(lo, hi, t_ms, link, pred, filt, out):
-    """Backward RTS pass over fixes ``lo:hi`` of one track."""
-    for i in range(hi - 1, lo - 1, -1):
-        for j in range(7):
-            out[i, j] = filt[i, j]
-        if i == hi - 1 or link[i + 1] == 0:
-            continue
-        ap, bp, cp = pred[i + 1, 4], pred[i + 1, 5], pred[i + 1, 6]
-        det = ap * cp - bp * bp
-        if not det > 0.0:
-            continue
-        dt = max(t_ms[i + 1] - t_ms[i], 0) * 1e-3
-        a, b, c = filt[i, 4], filt[i, 5], filt[i, 6]
-        # Smoother gain C = P F^T P_pred^-1, one 2x2 for both axes.
-        m11, m12, m21, m22 = a + b * dt, b, b + c * dt, c
-        ia, ib, ic = cp / det, -bp / det, ap / det
-        c11 = m11 * ia + m12 * ib
-        c12 = m11 * ib + m12 * ic
-        c21 = m21 * ia + m22 * ib
-        c22 = m21 * ib + m22 * ic
-        for axis in range(2):
-            dp = out[i + 1, axis] - pred[i + 1, axis]
-            dv = out[i + 1, axis + 2] - pred[i + 1, axis + 2]
-            out[i, axis] = filt[i, axis] + c11 * dp + c12 * dv
-            out[i, axis + 2] = filt[i, axis + 2] + c21 * dp + c22 * dv
-        da = out[i + 1, 4] - ap
-        db = out[i + 1, 5] - bp
-        dc = out[i + 1, 6] - cp
-        t11 = c11 * da + c12 * db
-        t12 = c11 * db + c12 * dc
-        t21 = c21 * da + c22 * db
-        t22 = c21 * db + c22 * dc
-        out[i, 4] = a + t11 * c11 + t12 * c12
-        out[i, 5] = b + t11 * c21 + t12 * c22
-        out[i, 6] = c + t21 * c21 + t22 * c22
-
-
-@jit_parallel
-def _smooth_run(offsets, t_ms, link, pred, filt, out):
-    for s in prange(offsets.size - 1):
-        _smooth_track(offsets[s], offsets[s + 1], t_ms, link, pred, filt, out)
-
-
-def rts_smooth(offsets, t_ms, link, pred, filt):
-    """Rauch-Tung-Striebel smoothed states of every track, for offline forensic replay only.
-
-    Parameters
-    ----------
-    offsets : array_like of int64, shape (n_tracks + 1,)
-        CSR offsets, as given to :func:`fuse_tracks_history`.
-    t_ms : array_like of int64, shape (n,)
-        Fix times, ms since the epoch (UTC).
-    link, pred, filt : ndarray
-        As returned by :func:`fuse_tracks_history`.
-
-    Returns
-    -------
-    ndarray of float64, shape (n, 7)
-        Smoothed state at each fix, columns :data:`HISTORY_COLUMNS`. Each
-        segment between links of 0 is smoothed on its own, and its last fix
-        keeps the filtered state.
-
-    Notes
-    -----
-    Rauch, Tung, Striebel (1965); Bar-Shalom, Li, Kirubarajan (2001, ch. 8):
-    ``C_i = P_i|i F^T P_i+1|i^-1``, ``x_i|N = x_i|i + C_i (x_i+1|N - x_i+1|i)``,
-    ``P_i|N = P_i|i + C_i (P_i+1|N - P_i+1|i) C_i^T``. A prior widened by the
-    fading factor acts as extra process noise on that step, which the
-    recursion allows. The smoothed state uses later fixes, so it must never
-    feed alerts.
-    """
-    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-    t_ms = np.ascontiguousarray(t_ms, dtype=np.int64)
-    link = np.ascontiguousarray(link, dtype=np.int8)
-    pred = np.ascontiguousarray(pred, dtype=np.float64)
-    filt = np.ascontiguousarray(filt, dtype=np.float64)
-    n = t_ms.size
-    if link.shape != (n,) or pred.shape != (n, 7) or filt.shape != (n, 7):
-        raise ValueError("t_ms, link, pred and filt must describe the same fixes")
-    _check_offsets(offsets, n)
-    out = np.empty((n, 7))
-    _smooth_run(offsets, t_ms, link, pred, filt, out)
-    return out

@@ -20,10 +20,13 @@ from geomon.kernels.fusion import (
     PREDICTED,
     REINITIALISED,
     REJECTED,
+    N_STATE,
+    fuse_step,
     fuse_tracks,
     fuse_tracks_history,
-    rts_smooth,
+    new_state,
 )
+from geomon.kernels.smoother import rts_smooth
 
 H = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
 H_VEL = np.array([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
@@ -529,3 +532,39 @@ def test_smoothing_beats_filtering_on_a_straight_walk():
     smoothed_error = np.hypot(smoothed[:, 0] - tx, smoothed[:, 1] - ty).mean()
     raw_error = np.hypot(x_m - tx, y_m - ty).mean()
     assert smoothed_error < 0.8 * filtered_error < 0.8 * raw_error
+
+
+@settings(max_examples=100, deadline=None)
+@given(ragged_tracks(), st.sampled_from(PARAMETER_VARIANTS), st.lists(st.floats(0.0, 1.0), max_size=6))
+def test_batches_carrying_state_equal_one_run(tracks, params, cuts):
+    """Any cut of each track into consecutive batches (one fix at a time included) gives the same outputs."""
+    offsets, t_ms, x_m, y_m, sigma_m = tracks
+    whole = fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params)
+    n_tracks = offsets.size - 1
+    lengths = np.diff(offsets)
+    # Batch b holds, for every track, its fixes between fractions cuts[b-1] and cuts[b] of its length.
+    edges = np.unique(np.r_[0.0, sorted(cuts), 1.0])
+    if len(cuts) == 6:  # one fix at a time
+        edges = None
+    state = new_state(n_tracks)
+    got = [np.full_like(w, np.nan) if w.dtype != np.int8 else np.full_like(w, -1) for w in whole]
+    steps = max(lengths.max(initial=0), 1) if edges is None else len(edges) - 1
+    for b in range(steps):
+        if edges is None:
+            lo, hi = np.minimum(b, lengths), np.minimum(b + 1, lengths)
+        else:
+            lo, hi = np.floor(edges[b] * lengths).astype(int), np.floor(edges[b + 1] * lengths).astype(int)
+            if b == steps - 1:
+                hi = lengths
+        idx = np.concatenate([offsets[s] + np.arange(lo[s], hi[s]) for s in range(n_tracks)] or [np.zeros(0, int)])
+        part_offsets = np.r_[0, np.cumsum(hi - lo)]
+        out = fuse_step(part_offsets, t_ms[idx], x_m[idx], y_m[idx], sigma_m[idx], state, **params)
+        for g, o in zip(got, out):
+            g[idx] = o
+    for name, a, b in zip(OUTPUTS + ("status",), got, whole):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_state_shape_is_checked():
+    with pytest.raises(ValueError, match="state"):
+        fuse_step(np.array([0, 1]), np.zeros(1, np.int64), np.zeros(1), np.zeros(1), np.ones(1), np.zeros((2, N_STATE)))
