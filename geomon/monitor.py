@@ -28,9 +28,10 @@ import shapely
 
 from geomon.kernels import boundary_distance as _dist
 from geomon.kernels import crossing as _crossing
+from geomon.kernels import fusion as _kf
 from geomon.kernels import geofence as _gf
 from geomon.kernels import zone_probability as _prob
-from geomon.fusion import fix_sigma_m
+from geomon.fusion import CORRELATED_SOURCES, fix_sigma_m
 from geomon.load import load_fixes, load_rules, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.load_rules import Rules, default_rules
@@ -63,6 +64,7 @@ class _Thresholds:
 
     confirm_fixes: np.ndarray
     confirm_ms: np.ndarray
+    confirm_jump_ms: np.ndarray
     buffer_m: np.ndarray
     max_speed_mps: np.ndarray
     max_accuracy_m: np.ndarray
@@ -109,6 +111,22 @@ class Monitor:
     max_gap_s : float
         Segments spanning a longer silence are not tested for crossings: the
         path in between is unknown.
+    frame : LocalFrame, optional
+        The metric frame to work in; chosen from the zones by default.
+    fusion_params : dict, optional
+        Overrides of :data:`geomon.kernels.fusion.DEFAULT_PARAMS`.
+    jump_memory_s : float
+        For this long after the fused track jumped (a filter restart, or an
+        update whose innovation exceeded the manoeuvre threshold) its
+        evidence confirms a breach only after the profile's ``confirm_jump_s``.
+
+    Notes
+    -----
+    Decisions read the causal fused track (:func:`geomon.kernels.fusion.fuse_step`,
+    state carried per subject), never raw fixes: each fix's fused position and
+    covariance give the probability of the wrong side of each boundary. Fixes
+    vaguer than ``max_accuracy_m`` still feed the filter but neither confirm
+    nor clear a breach.
 
     Examples
     --------
@@ -119,7 +137,8 @@ class Monitor:
     """
 
     def __init__(self, zones, subjects, rules=None, *, profile: str | None = None,
-                 crossing_min_m: float = 5.0, max_gap_s: float = 120.0, frame=None):
+                 crossing_min_m: float = 5.0, max_gap_s: float = 120.0, frame=None, fusion_params=None,
+                 jump_memory_s: float = 60.0, jump_nis: float = 9.21):
         self.zones: CompiledZones = compile_zones(_as_zones(zones), frame)
         subject_load = _as_subjects(subjects)
         self.rules = _as_rules(rules)
@@ -136,6 +155,16 @@ class Monitor:
         self._permitted_of = self._permitted_zone_of_subjects()
         self._zone_half_radius = self._half_radius()
         n = len(self.subject_ids)
+        self.fusion_params = dict(fusion_params or {})
+        self._fusion_state = _kf.new_state(n)
+        self._jump_nis = float(jump_nis)
+        # Per subject: time of the latest fix admitted, and the source and
+        # length of the run of correlated-source fixes it ends.
+        self._seen_t = np.full(n, -1, np.int64)
+        self._last_jump_t = np.full(n, -1, np.int64)
+        self._jump_memory_ms = int(jump_memory_s * 1000)
+        self._run_source = np.full(n, "", dtype=object)
+        self._run_length = np.zeros(n, np.int64)
         self._last_t = np.full(n, -1, np.int64)
         self._last_x = np.full(n, np.nan)
         self._last_y = np.full(n, np.nan)
@@ -163,6 +192,7 @@ class Monitor:
         return _Thresholds(
             confirm_fixes=per_subject("confirm_fixes", 3, dtype=np.int64),
             confirm_ms=per_subject("confirm_s", 30, 1000, dtype=np.int64),
+            confirm_jump_ms=per_subject("confirm_jump_s", 180, 1000, dtype=np.int64),
             buffer_m=per_subject("buffer_m", 20.0),
             max_speed_mps=per_subject("max_speed_mps", 70.0),
             max_accuracy_m=per_subject("max_accuracy_m", np.inf),
@@ -227,6 +257,9 @@ class Monitor:
         self.n_quarantined = self.n_read - self.n_accepted
         if len(fixes["t"]) == 0:
             return ALERT_SCHEMA.empty_table()
+        fixes = self._fuse(fixes)
+        if len(fixes["t"]) == 0:
+            return ALERT_SCHEMA.empty_table()
         return self._run(fixes)
 
     # ----------------------------------------------------------------- steps
@@ -246,26 +279,84 @@ class Monitor:
         t = table.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
         unknown = code < 0
         late = np.zeros(len(code), dtype=bool)
-        late[~unknown] = t[~unknown] < self._last_t[code[~unknown]]
+        late[~unknown] = t[~unknown] < self._seen_t[code[~unknown]]
         self._refuse(load, rows, unknown, "subject_id", "subject_unknown")
         self._refuse(load, rows, late, "ts", "late_fix")
         keep = np.flatnonzero(~(unknown | late))
         order = keep[np.lexsort((t[keep], code[keep]))]
-        # Fixes vaguer than the profile's max_accuracy_m (cell fixes, mostly) are
-        # accepted but cannot confirm or clear a boundary decision.
-        acc = table.column("accuracy_m").to_numpy(zero_copy_only=False).astype(np.float64)
-        precise = ~(acc[order] > self._thresholds.max_accuracy_m[code[order]])
-        self.n_vague += int((~precise).sum())
-        order = order[precise]
+        code, t = code[order], t[order]
+        if order.size:
+            last = np.r_[code[1:] != code[:-1], True]
+            self._seen_t[code[last]] = t[last]
         lon = table.column("lon").to_numpy()[order]
         lat = table.column("lat").to_numpy()[order]
         clock = self._tick("admit", clock)
         x, y = self.zones.frame.project(lon, lat)
         self._tick("project", clock)
-        source = table.column("source").to_numpy(zero_copy_only=False)[order]
-        var = fix_sigma_m(acc[order], source) ** 2
-        return {"code": code[order], "t": t[order], "x": np.ascontiguousarray(x), "y": np.ascontiguousarray(y),
-                "accuracy_m": acc[order], "var_x": var, "var_y": var, "cov_xy": np.zeros_like(var)}
+        acc = table.column("accuracy_m").to_numpy(zero_copy_only=False).astype(np.float64)[order]
+        source = np.asarray(table.column("source").to_numpy(zero_copy_only=False), dtype=object)[order]
+        return {"code": code, "t": t, "x": np.ascontiguousarray(x), "y": np.ascontiguousarray(y),
+                "accuracy_m": acc, "source": source}
+
+    def _noise(self, f: dict, first: np.ndarray) -> np.ndarray:
+        """Per-axis sigma of each fix as :func:`geomon.fuse` takes it, correlated-source runs carried across batches."""
+        code, source = f["code"], f["source"]
+        correlated = np.isin(source, CORRELATED_SOURCES)
+        same = np.zeros(code.size, bool)
+        same[1:] = correlated[1:] & (source[1:] == source[:-1]) & ~first[1:]
+        index = np.arange(code.size)
+        run_start = np.maximum.accumulate(np.where(same, 0, index))
+        run = index - run_start + 1
+        # A run that began in an earlier batch goes on counting from there.
+        carried = correlated & (source == self._run_source[code])
+        head = carried & (run_start == np.maximum.accumulate(np.where(first, index, 0)))
+        run[head] += self._run_length[code[head]]
+        last = np.r_[first[1:], True]
+        self._run_source[code[last]] = np.where(correlated[last], source[last], "")
+        self._run_length[code[last]] = np.where(correlated[last], run[last], 0)
+        return fix_sigma_m(f["accuracy_m"], source) * np.sqrt(run)
+
+    def _tainted(self, code: np.ndarray, t: np.ndarray, jump: np.ndarray, first: np.ndarray) -> np.ndarray:
+        """Fixes within ``jump_memory_s`` after a jump of their subject's fused track (carried across batches).
+
+        A multipath run moves the track in one jump and then holds it there with
+        fixes that agree with each other; the evidence stays suspect for as long
+        as such runs last, not just at the jump.
+        """
+        t_jump = np.where(jump, t, -1)
+        carried = self._last_jump_t[code]
+        t_jump[first] = np.maximum(t_jump[first], carried[first])
+        # Running maximum within each subject's run of fixes (codes are sorted).
+        key = (code << 42) | (t_jump + 1)
+        latest = (np.maximum.accumulate(key) & ((1 << 42) - 1)) - 1
+        last = np.r_[first[1:], True]
+        self._last_jump_t[code[last]] = latest[last]
+        return (latest >= 0) & (t - latest <= self._jump_memory_ms)
+
+    def _fuse(self, f: dict) -> dict:
+        """Replace each fix's position by the causal fused one, with its covariance; keep the decidable fixes."""
+        clock = time.perf_counter()
+        code = f["code"]
+        first = np.r_[True, code[1:] != code[:-1]]
+        starts = np.flatnonzero(first)
+        offsets = np.r_[starts, code.size].astype(np.int64)
+        sigma = self._noise(f, first)
+        subjects = code[starts]
+        state = np.ascontiguousarray(self._fusion_state[subjects])
+        x, y, var_x, var_y, cov_xy, _, _, status, nis = _kf.fuse_step(
+            offsets, f["t"], f["x"], f["y"], sigma, state, **self.fusion_params)
+        self._fusion_state[subjects] = state
+        jump = (status == _kf.REINITIALISED) | (status == _kf.REJECTED) | (nis > self._jump_nis)
+        jump = self._tainted(code, f["t"], jump, first)
+        # Fixes vaguer than the profile's max_accuracy_m (cell fixes, mostly)
+        # feed the filter but cannot confirm or clear a boundary decision.
+        decide = np.isfinite(x) & ~(f["accuracy_m"] > self._thresholds.max_accuracy_m[code])
+        self.n_vague += int(code.size - decide.sum())
+        self._tick("fuse", clock)
+        return {"code": code[decide], "t": f["t"][decide], "x": x[decide], "y": y[decide],
+                "rx": f["x"][decide], "ry": f["y"][decide],
+                "var_x": var_x[decide], "var_y": var_y[decide], "cov_xy": cov_xy[decide],
+                "jump": jump[decide].astype(np.int8), "accuracy_m": f["accuracy_m"][decide]}
 
     def _refuse(self, load: FixLoad, rows: np.ndarray, mask: np.ndarray, field: str, reason: str) -> None:
         idx = np.flatnonzero(mask)
@@ -345,17 +436,17 @@ class Monitor:
         return out
 
     def _previous_fix(self, f: dict):
-        """Previous fix of the same subject for every fix (carried across batches), NaN if unknown."""
+        """Previous reported fix of the same subject for every fix (carried across batches), NaN if unknown."""
         code, t = f["code"], f["t"]
         first = np.ones(code.size, dtype=bool)
         first[1:] = code[1:] != code[:-1]
         px = np.empty(code.size)
         py = np.empty(code.size)
         pt = np.empty(code.size, np.int64)
-        px[1:], py[1:], pt[1:] = f["x"][:-1], f["y"][:-1], t[:-1]
+        px[1:], py[1:], pt[1:] = f["rx"][:-1], f["ry"][:-1], t[:-1]
         px[first], py[first], pt[first] = self._last_x[code[first]], self._last_y[code[first]], self._last_t[code[first]]
         dt_ms = t - pt
-        dist = np.hypot(f["x"] - px, f["y"] - py)
+        dist = np.hypot(f["rx"] - px, f["ry"] - py)
         with np.errstate(invalid="ignore", divide="ignore"):
             speed = dist / np.maximum(dt_ms, 1) * 1000.0
         unknown = (pt < 0) | (dt_ms > self.max_gap_ms) | ~(speed <= self._thresholds.max_speed_mps[code])
@@ -371,7 +462,7 @@ class Monitor:
         px, py = self._previous_fix(f)
         ix = role.index
         offsets, zone, t_in, t_out = _crossing.segment_crossings(
-            px, py, f["x"], f["y"], ix._coarse, ix._gnx, ix._gny, ix._g_offsets, ix._g_zones,
+            px, py, f["rx"], f["ry"], ix._coarse, ix._gnx, ix._gny, ix._g_offsets, ix._g_zones,
             ix._zone_grid, ix._zone_dims, ix._zone_cbase, *ix._cells.arrays(),
             role.edges, role.edge_offsets, self.crossing_min_m)
         fix = np.repeat(np.arange(len(f["t"])), np.diff(offsets))
@@ -382,7 +473,7 @@ class Monitor:
         # the zone (or position noise) looks like; count a crossing only when
         # the middle of its inside stretch is as deep as an entry must be.
         tm = 0.5 * (t_in + t_out)
-        mid = {"x": px[fix] + tm * (f["x"][fix] - px[fix]), "y": py[fix] + tm * (f["y"][fix] - py[fix])}
+        mid = {"x": px[fix] + tm * (f["rx"][fix] - px[fix]), "y": py[fix] + tm * (f["ry"][fix] - py[fix])}
         buffer = self._zone_buffer(codes, f["code"][fix])
         depth = self._pair_distance(role, mid, np.arange(fix.size), zone, float(buffer.max(initial=1.0)))
         deep = depth >= buffer
@@ -407,10 +498,10 @@ class Monitor:
         ent_offsets = _csr(self._ent_i[:, _gf.ENT_SUBJECT], len(self.subject_ids))
         th = self._thresholds
         new_i, new_f, rec_i, rec_f = _gf.geofence_step(
-            batch_offsets, batch_subject, f["t"], f["x"], f["y"],
+            batch_offsets, batch_subject, f["t"], f["x"], f["y"], f["rx"], f["ry"], f["jump"],
             hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma,
             cross_offsets, cross_zone, cross_in, cross_out,
-            th.confirm_fixes, th.confirm_ms,
+            th.confirm_fixes, th.confirm_ms, th.confirm_jump_ms,
             self._ent_i, self._ent_f, ent_offsets,
             self._last_t, self._last_x, self._last_y)
         untouched = ~np.isin(self._ent_i[:, _gf.ENT_SUBJECT], batch_subject)
