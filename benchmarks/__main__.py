@@ -9,6 +9,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from benchmarks import alerts as alerts_suite
+from benchmarks import fusion as fusion_suite
 from benchmarks.pip import DEFAULT_OUT, PipConfig, run_pip
 from benchmarks.registry import GeomonMissing
 
@@ -23,6 +25,28 @@ def main() -> None:
 def _console() -> Console:
     # Piped output (CI logs, `| tee`) would otherwise wrap the wide tables at 80 columns.
     return Console() if sys.stdout.isatty() else Console(width=180)
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def _given(**values) -> dict:
+    """The options the user gave (not None), as config overrides."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+Quick = Annotated[bool, typer.Option("--quick", help="Smoke run at small sizes (seconds).")]
+Strict = Annotated[bool, typer.Option("--strict", help="Exit with code 1 when a target FAILs.")]
+Subjects = Annotated[Optional[int], typer.Option("--subjects", min=1, help="Simulated subjects per scenario.")]
+Hours = Annotated[Optional[float], typer.Option(min=0.01, help="Simulated hours from local midnight.")]
+Seed = Annotated[Optional[int], typer.Option(min=0, help="Scenario seed.")]
+Repeat = Annotated[Optional[int], typer.Option(min=1, help="Timed runs of geomon (at least).")]
+MinTime = Annotated[Optional[float], typer.Option(min=0.0, help="Keep repeating until this many seconds were timed.")]
+Threads = Annotated[Optional[int], typer.Option(min=1, help="numba threads for geomon (default: all cores).")]
 
 
 @app.command("pip")
@@ -77,11 +101,7 @@ def pip_command(
     overrides.update(n_zones=zones, seed=seed, stand_in=stand_in)
     config = PipConfig.quick_run(**overrides) if quick else PipConfig(**overrides)
 
-    if threads is not None:
-        import numba
-
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-
+    _set_threads(threads)
     console = _console()
     try:
         payload = run_pip(config, out=out, console=console)
@@ -90,6 +110,55 @@ def pip_command(
         raise typer.Exit(code=1) from None
     if payload["mismatches"]:
         raise typer.Exit(code=1)
+    if strict and not payload["targets_met"]:
+        raise typer.Exit(code=1)
+
+
+@app.command("fusion")
+def fusion_command(
+    out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = fusion_suite.DEFAULT_OUT,
+    quick: Quick = False,
+    subjects: Subjects = None,
+    hours: Hours = None,
+    seed: Seed = None,
+    throughput_fixes: Annotated[
+        Optional[int], typer.Option(min=1, help="Fixes fuse_tracks is timed on (default 20,000,000, quick 1,000,000).")
+    ] = None,
+    filterpy_fixes: Annotated[
+        Optional[int], typer.Option(min=1, help="Fixes filterpy is timed on (default 50,000, quick 5,000).")
+    ] = None,
+    repeat: Repeat = None,
+    min_time: MinTime = None,
+    threads: Threads = None,
+    strict: Strict = False,
+) -> None:
+    """Fusion: raw vs fused error and NEES per scenario; fuse_tracks throughput against filterpy."""
+    overrides = _given(n_subjects=subjects, hours=hours, seed=seed, throughput_fixes=throughput_fixes,
+                       filterpy_fixes=filterpy_fixes, repeat=repeat, min_time_s=min_time)
+    config = (fusion_suite.FusionConfig.quick_run if quick else fusion_suite.FusionConfig)(**overrides)
+    _set_threads(threads)
+    payload = fusion_suite.run_fusion(config, out=out, console=_console())
+    if strict and not payload["targets_met"]:
+        raise typer.Exit(code=1)
+
+
+@app.command("alerts")
+def alerts_command(
+    out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = alerts_suite.DEFAULT_OUT,
+    quick: Quick = False,
+    subjects: Subjects = None,
+    hours: Hours = None,
+    seed: Seed = None,
+    repeat: Repeat = None,
+    min_time: MinTime = None,
+    threads: Threads = None,
+    strict: Strict = False,
+) -> None:
+    """Alerts: false alerts and detection delay, raw point-in-polygon beside geomon's Monitor."""
+    overrides = _given(n_subjects=subjects, hours=hours, seed=seed, repeat=repeat, min_time_s=min_time)
+    config = (alerts_suite.AlertsConfig.quick_run if quick else alerts_suite.AlertsConfig)(**overrides)
+    _set_threads(threads)
+    payload = alerts_suite.run_alerts(config, out=out, console=_console())
     if strict and not payload["targets_met"]:
         raise typer.Exit(code=1)
 

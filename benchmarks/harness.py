@@ -94,6 +94,47 @@ def measure(
     return Measurement(label, stand_in, setup_s, first_call_s, times, first_result, result)
 
 
+def measure_fresh(
+    label: str,
+    prepare: Callable[[], Any],
+    run: Callable[[Any], Any],
+    *,
+    repeat: int = 5,
+    min_time_s: float = 1.0,
+    max_repeat: int = 100,
+) -> Measurement:
+    """:func:`measure` for a stateful engine: ``state = prepare()`` (untimed) before every timed ``run(state)``.
+
+    A Monitor carries each subject's last fix from call to call, so feeding it
+    the same fixes twice is not the same work; each run gets a fresh one.
+    ``setup_s`` is the first ``prepare``.
+    """
+    start = time.perf_counter()
+    state = prepare()
+    setup_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    first_result = run(state)
+    first_call_s = time.perf_counter() - start
+
+    times: list[float] = []
+    repeat = max(1, repeat)
+    result = None
+    while len(times) < repeat or (sum(times) < min_time_s and len(times) < max_repeat):
+        result = state = None
+        state = prepare()
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            result = run(state)
+            times.append(time.perf_counter() - start)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+    return Measurement(label, False, setup_s, first_call_s, times, first_result, result)
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:

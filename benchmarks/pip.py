@@ -25,7 +25,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import harness, shapes
+from benchmarks import harness, report, shapes
 from benchmarks.registry import CASES, Case, PolygonPoints, ZonePoints, mismatches, normalise, setups
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "pip.json"
@@ -238,7 +238,7 @@ def run_pip(config: PipConfig, *, out: Path | None = DEFAULT_OUT, console: Conso
 
 # --- printing -------------------------------------------------------------------
 
-_STATUS_STYLE = {"PASS": "bold green", "FAIL": "bold red", "SKIP": "yellow"}
+_STATUS_STYLE = report.STATUS_STYLE
 
 
 def _mps(impl: dict) -> str:
@@ -247,11 +247,6 @@ def _mps(impl: dict) -> str:
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:,.1f}"
-
-
-def _load(machine: dict) -> str:
-    load = machine.get("load_average_1_5_15")
-    return "n/a" if load is None else " ".join(f"{v:.2f}" for v in load)
 
 
 def _fmt_target(target: dict | None) -> tuple[str, str]:
@@ -272,7 +267,7 @@ def print_report(payload: dict, console: Console, *, out: Path | None = None) ->
         f"[bold]{title}[/]\n"
         f"{machine['cpu']}, nproc {machine['nproc']}, numba threads {machine['numba_threads']}; "
         f"numpy {machine['numpy']}, numba {machine['numba']}, shapely {machine['shapely']} (GEOS {machine['geos']}); "
-        f"{machine['date_utc']}; load average {_load(machine)}"
+        f"{machine['date_utc']}; load average {report.load_text(machine)}"
     )
 
     speed = Table(title="Speed (median of repeats; Mpt/s = million points per second)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from geomon.load_rules import default_rules
 from geomon.monitor import Monitor, alert_id, fold_alerts
 from tests import scenario as sc
 
@@ -131,7 +133,12 @@ def _stream():
         frac = np.tile(np.linspace(0, 1, 25, endpoint=False), len(pts) - 1)
         xy = pts[seg] + frac[:, None] * (pts[seg + 1] - pts[seg]) + rng.normal(0, 8, (seg.size, 2))
         t = T0 + np.cumsum(rng.integers(15_000, 60_000, seg.size))
-        parts.append(sc.fixes(f"s{i + 1}", xy[:, 0], xy[:, 1], t))
+        part = sc.fixes(f"s{i + 1}", xy[:, 0], xy[:, 1], t)
+        # Runs of cell fixes, whose noise grows along a run that may span batches.
+        cell = (np.arange(seg.size) // 7) % 5 == 3
+        part = part.set_column(4, "source", pa.array(np.where(cell, "cell", "gnss")))
+        part = part.set_column(5, "accuracy_m", pa.array(np.where(cell, 120.0, 3.0).astype(np.float32)))
+        parts.append(part)
     table = pa.concat_tables(parts)
     return table.take(pa.array(np.argsort(table.column("ts").cast(pa.int64()).to_numpy(), kind="stable")))
 
@@ -157,3 +164,37 @@ def test_any_split_into_batches_gives_the_same_alerts(zones, subjects, cuts):
     parts = [m.process(stream.slice(a, b - a)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     got = fold_alerts(pa.concat_tables(parts))
     assert got.to_pylist() == expected.to_pylist()
+
+
+def _sitting_by_the_edge_with_a_multipath_run(rng, start_fix=40, run=6, offset_m=40.0):
+    """s1 sits 12 m inside the county's north edge for 30 min; ``run`` fixes from ``start_fix`` are ``offset_m`` north."""
+    n = 120
+    t = T0 + np.arange(n) * 15_000
+    x = X0 + rng.normal(0, 3.0, n)
+    y = Y0 + 5000 - 12 + rng.normal(0, 3.0, n)
+    y[start_fix:start_fix + run] += offset_m
+    return sc.fixes("s1", x, y, t, accuracy_m=3.0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_multipath_run_beside_the_edge_is_not_a_breach(zones, subjects, seed):
+    fixes = _sitting_by_the_edge_with_a_multipath_run(np.random.default_rng(seed))
+    # Six raw fixes 28 m outside over 75 s: plain point in polygon, and the
+    # fused track read without the jump rule, call it an exit.
+    raw_y = sc.FRAME.project(fixes.column("lon").to_numpy(), fixes.column("lat").to_numpy())[1]
+    assert (raw_y > Y0 + 5000 + 20).sum() >= 6
+    no_jump_rule = dataclasses.replace(default_rules(), profiles={
+        name: {**values, "confirm_jump_s": values["confirm_s"]} for name, values in default_rules().profiles.items()})
+    assert _rows(Monitor(zones, subjects, no_jump_rule).process(fixes)) != []
+    assert _rows(Monitor(zones, subjects).process(fixes)) == []
+
+
+def test_jump_that_stays_is_confirmed_after_confirm_jump_s(zones, subjects):
+    # The same jump lasting the rest of the half hour is a real move: it must
+    # alert, after the profile's confirm_jump_s rather than confirm_s.
+    fixes = _sitting_by_the_edge_with_a_multipath_run(np.random.default_rng(0), run=80)
+    rows = _rows(Monitor(zones, subjects).process(fixes))
+    assert [(a["kind"], a["zone_id"]) for a in rows] == [("permitted_exit", "county")]
+    onset, confirmed = _ms(rows[0]["onset_ts"]), _ms(rows[0]["confirmed_ts"])
+    assert T0 + 40 * 15_000 <= onset <= T0 + 44 * 15_000
+    assert 180_000 <= confirmed - onset <= 195_000  # the next fix after 180 s
