@@ -64,7 +64,6 @@ class _Thresholds:
 
     confirm_fixes: np.ndarray
     confirm_ms: np.ndarray
-    confirm_jump_ms: np.ndarray
     buffer_m: np.ndarray
     max_speed_mps: np.ndarray
     max_accuracy_m: np.ndarray
@@ -115,11 +114,6 @@ class Monitor:
         The metric frame to work in; chosen from the zones by default.
     fusion_params : dict, optional
         Overrides of :data:`geomon.kernels.fusion.DEFAULT_PARAMS`.
-    jump_memory_s : float
-        For this long after the fused track jumped (a filter restart, or an
-        update whose innovation exceeded the manoeuvre threshold) its
-        evidence confirms a breach only after the profile's ``confirm_jump_s``.
-
     Notes
     -----
     Decisions read the causal fused track (:func:`geomon.kernels.fusion.fuse_step`,
@@ -137,8 +131,7 @@ class Monitor:
     """
 
     def __init__(self, zones, subjects, rules=None, *, profile: str | None = None,
-                 crossing_min_m: float = 5.0, max_gap_s: float = 120.0, frame=None, fusion_params=None,
-                 jump_memory_s: float = 60.0, jump_nis: float = 9.21):
+                 crossing_min_m: float = 5.0, max_gap_s: float = 120.0, frame=None, fusion_params=None):
         self.zones: CompiledZones = compile_zones(_as_zones(zones), frame)
         subject_load = _as_subjects(subjects)
         self.rules = _as_rules(rules)
@@ -157,12 +150,9 @@ class Monitor:
         n = len(self.subject_ids)
         self.fusion_params = dict(fusion_params or {})
         self._fusion_state = _kf.new_state(n)
-        self._jump_nis = float(jump_nis)
         # Per subject: time of the latest fix admitted, and the source and
         # length of the run of correlated-source fixes it ends.
         self._seen_t = np.full(n, -1, np.int64)
-        self._last_jump_t = np.full(n, -1, np.int64)
-        self._jump_memory_ms = int(jump_memory_s * 1000)
         self._run_source = np.full(n, "", dtype=object)
         self._run_length = np.zeros(n, np.int64)
         self._last_t = np.full(n, -1, np.int64)
@@ -192,7 +182,6 @@ class Monitor:
         return _Thresholds(
             confirm_fixes=per_subject("confirm_fixes", 3, dtype=np.int64),
             confirm_ms=per_subject("confirm_s", 30, 1000, dtype=np.int64),
-            confirm_jump_ms=per_subject("confirm_jump_s", 180, 1000, dtype=np.int64),
             buffer_m=per_subject("buffer_m", 20.0),
             max_speed_mps=per_subject("max_speed_mps", 70.0),
             max_accuracy_m=per_subject("max_accuracy_m", np.inf),
@@ -316,23 +305,6 @@ class Monitor:
         self._run_length[code[last]] = np.where(correlated[last], run[last], 0)
         return fix_sigma_m(f["accuracy_m"], source) * np.sqrt(run)
 
-    def _tainted(self, code: np.ndarray, t: np.ndarray, jump: np.ndarray, first: np.ndarray) -> np.ndarray:
-        """Fixes within ``jump_memory_s`` after a jump of their subject's fused track (carried across batches).
-
-        A multipath run moves the track in one jump and then holds it there with
-        fixes that agree with each other; the evidence stays suspect for as long
-        as such runs last, not just at the jump.
-        """
-        t_jump = np.where(jump, t, -1)
-        carried = self._last_jump_t[code]
-        t_jump[first] = np.maximum(t_jump[first], carried[first])
-        # Running maximum within each subject's run of fixes (codes are sorted).
-        key = (code << 42) | (t_jump + 1)
-        latest = (np.maximum.accumulate(key) & ((1 << 42) - 1)) - 1
-        last = np.r_[first[1:], True]
-        self._last_jump_t[code[last]] = latest[last]
-        return (latest >= 0) & (t - latest <= self._jump_memory_ms)
-
     def _fuse(self, f: dict) -> dict:
         """Replace each fix's position by the causal fused one, with its covariance; keep the decidable fixes."""
         clock = time.perf_counter()
@@ -343,20 +315,21 @@ class Monitor:
         sigma = self._noise(f, first)
         subjects = code[starts]
         state = np.ascontiguousarray(self._fusion_state[subjects])
-        x, y, var_x, var_y, cov_xy, _, _, status, nis = _kf.fuse_step(
+        x, y, var_x, var_y, cov_xy, _, _, _, _, doubt, jump_var = _kf.fuse_step(
             offsets, f["t"], f["x"], f["y"], sigma, state, **self.fusion_params)
         self._fusion_state[subjects] = state
-        jump = (status == _kf.REINITIALISED) | (status == _kf.REJECTED) | (nis > self._jump_nis)
-        jump = self._tainted(code, f["t"], jump, first)
         # Fixes vaguer than the profile's max_accuracy_m (cell fixes, mostly)
         # feed the filter but cannot confirm or clear a boundary decision.
         decide = np.isfinite(x) & ~(f["accuracy_m"] > self._thresholds.max_accuracy_m[code])
         self.n_vague += int(code.size - decide.sum())
         self._tick("fuse", clock)
+        # Decisions weigh two places: where the track is (its Gaussian part,
+        # without the spread that covers the doubt) with probability 1 - doubt,
+        # and where it jumped from, compliant, with probability doubt.
         return {"code": code[decide], "t": f["t"][decide], "x": x[decide], "y": y[decide],
                 "rx": f["x"][decide], "ry": f["y"][decide],
-                "var_x": var_x[decide], "var_y": var_y[decide], "cov_xy": cov_xy[decide],
-                "jump": jump[decide].astype(np.int8), "accuracy_m": f["accuracy_m"][decide]}
+                "var_x": (var_x - jump_var)[decide], "var_y": (var_y - jump_var)[decide], "cov_xy": cov_xy[decide],
+                "doubt": doubt[decide], "jump_var": jump_var[decide], "accuracy_m": f["accuracy_m"][decide]}
 
     def _refuse(self, load: FixLoad, rows: np.ndarray, mask: np.ndarray, field: str, reason: str) -> None:
         idx = np.flatnonzero(mask)
@@ -404,7 +377,7 @@ class Monitor:
         subject = f["code"][pi]
         buffer = self._zone_buffer(codes, subject)
         p_in, signed, sigma = self._pair_probability(role, f, pi, zi, float(buffer.max(initial=0.0)))
-        p_wrong = 1.0 - p_in if outside_is_wrong else p_in
+        p_wrong = (1.0 - p_in if outside_is_wrong else p_in) * (1.0 - f["doubt"][pi])
         depth = -signed if outside_is_wrong else signed
         th = self._thresholds
         violation = (p_wrong >= th.breach_p[subject]) & (depth >= buffer)
@@ -498,10 +471,10 @@ class Monitor:
         ent_offsets = _csr(self._ent_i[:, _gf.ENT_SUBJECT], len(self.subject_ids))
         th = self._thresholds
         new_i, new_f, rec_i, rec_f = _gf.geofence_step(
-            batch_offsets, batch_subject, f["t"], f["x"], f["y"], f["rx"], f["ry"], f["jump"],
+            batch_offsets, batch_subject, f["t"], f["x"], f["y"], f["rx"], f["ry"],
             hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma,
             cross_offsets, cross_zone, cross_in, cross_out,
-            th.confirm_fixes, th.confirm_ms, th.confirm_jump_ms,
+            th.confirm_fixes, th.confirm_ms,
             self._ent_i, self._ent_f, ent_offsets,
             self._last_t, self._last_x, self._last_y)
         untouched = ~np.isin(self._ent_i[:, _gf.ENT_SUBJECT], batch_subject)

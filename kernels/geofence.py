@@ -6,12 +6,7 @@ is open). Each fix of the subject says, for each zone, "violation" (on the
 wrong side by at least the zone's buffer), "neutral" (inside the buffer band)
 or, by omission, "compliant". A pending state confirms after ``confirm_fixes``
 violating fixes *and* ``confirm_ms`` of event time since the first one; one
-compliant fix clears it silently (a noise blip never alerts). When any fix of
-the pending episode reached the wrong side through a jump of the fused track
-(a restart of the filter or a manoeuvre-widened update: what a multipath run
-looks like while it lasts), the event time needed is ``confirm_jump_ms``
-instead, which outlasts such runs, while a track that walked steadily across
-confirms after ``confirm_ms``. A confirmed
+compliant fix clears it silently (a noise blip never alerts). A confirmed
 state ends after ``confirm_fixes`` consecutive compliant fixes, the end time
 being the first of them. Neutral fixes change nothing. A segment between two
 consecutive fixes that passes through a forbidden zone while neither fix is in
@@ -47,8 +42,8 @@ EVENT_ENDED = 1
 EVENT_CROSSING = 2
 
 #: Columns of the carried entry table (int64 and float64 parts).
-ENT_SUBJECT, ENT_ZONE, ENT_STATUS, ENT_COUNT, ENT_ONSET_T, ENT_CONFIRM_T, ENT_BACK_COUNT, ENT_BACK_T, ENT_JUMP = range(9)
-N_ENT_INT = 9
+ENT_SUBJECT, ENT_ZONE, ENT_STATUS, ENT_COUNT, ENT_ONSET_T, ENT_CONFIRM_T, ENT_BACK_COUNT, ENT_BACK_T = range(8)
+N_ENT_INT = 8
 ENT_X, ENT_Y, ENT_DEPTH, ENT_P, ENT_SIGMA = range(5)
 N_ENT_FLOAT = 5
 
@@ -125,10 +120,10 @@ def _emit(rec_i, rec_f, n, subject, zone, event, onset_t, confirm_t, end_t, coun
 
 
 @jit
-def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry, jump,
+def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                   hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma,
                   cross_offsets, cross_zone, cross_t_in, cross_t_out,
-                  confirm_fixes, confirm_ms, confirm_jump_ms,
+                  confirm_fixes, confirm_ms,
                   ent_i, ent_f, ent_offsets,
                   last_t, last_x, last_y):
     """Advance the geofence state over one batch of fixes.
@@ -146,9 +141,6 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry, jump,
         Fused positions in the local metric frame, metres: where alerts are placed.
     rx, ry : float64 (n_fixes,)
         The fixes as reported: crossings interpolate along their chords.
-    jump : int8 (n_fixes,)
-        1 where the position got where it is through a jump (see the module
-        notes), 0 where it follows the track steadily.
     hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma
         CSR over fixes: zones (global codes) for which the fix is a violation
         or neutral (``HIT_*``), with the depth across the boundary in metres,
@@ -159,7 +151,7 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry, jump,
         CSR over fixes: forbidden zones the segment from the subject's previous
         fix to this one passes through while neither end violates, with entry
         and exit as fractions of the segment.
-    confirm_fixes, confirm_ms, confirm_jump_ms : int64 (n_subjects,)
+    confirm_fixes, confirm_ms : int64 (n_subjects,)
         Hysteresis thresholds per global subject.
     ent_i, ent_f, ent_offsets
         Carried entries (``ENT_*`` columns), sorted by subject, CSR over global
@@ -190,7 +182,6 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry, jump,
         s = batch_subject[b]
         need = confirm_fixes[s]
         need_ms = confirm_ms[s]
-        need_jump_ms = confirm_jump_ms[s]
         m = 0
         for r in range(ent_offsets[s], ent_offsets[s + 1]):
             cur_i[m] = ent_i[r]
@@ -232,10 +223,8 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry, jump,
                 if cur_i[q, ENT_STATUS] == PENDING:
                     if flag == HIT_VIOLATION:
                         cur_i[q, ENT_COUNT] += 1
-                        cur_i[q, ENT_JUMP] |= jump[k]
                         cur_f[q, ENT_DEPTH] = max(cur_f[q, ENT_DEPTH], depth)
-                        wait = need_jump_ms if cur_i[q, ENT_JUMP] else need_ms
-                        if cur_i[q, ENT_COUNT] >= need and tk - cur_i[q, ENT_ONSET_T] >= wait:
+                        if cur_i[q, ENT_COUNT] >= need and tk - cur_i[q, ENT_ONSET_T] >= need_ms:
                             cur_i[q, ENT_STATUS] = CONFIRMED
                             cur_i[q, ENT_CONFIRM_T] = tk
                             cur_f[q, ENT_X] = x[k]
@@ -285,13 +274,12 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry, jump,
                 cur_i[m, ENT_CONFIRM_T] = -1
                 cur_i[m, ENT_BACK_COUNT] = 0
                 cur_i[m, ENT_BACK_T] = -1
-                cur_i[m, ENT_JUMP] = jump[k]
                 cur_f[m, ENT_X] = x[k]
                 cur_f[m, ENT_Y] = y[k]
                 cur_f[m, ENT_DEPTH] = hit_depth[h]
                 cur_f[m, ENT_P] = hit_p[h]
                 cur_f[m, ENT_SIGMA] = hit_sigma[h]
-                if need <= 1 and (need_jump_ms if jump[k] else need_ms) <= 0:
+                if need <= 1 and need_ms <= 0:
                     cur_i[m, ENT_STATUS] = CONFIRMED
                     cur_i[m, ENT_CONFIRM_T] = tk
                     n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CONFIRMED, tk, tk, -1, 1, x[k], y[k],
