@@ -153,9 +153,16 @@ def alerts_command(
     min_time: MinTime = None,
     threads: Threads = None,
     strict: Strict = False,
+    rules: Annotated[
+        Optional[Path], typer.Option(exists=True, dir_okay=False, help="Rules TOML for the Monitor (default: built-in).")
+    ] = None,
+    profile: Annotated[
+        Optional[str], typer.Option(help="Rule profile for every subject instead of their levels' (e.g. special_period).")
+    ] = None,
 ) -> None:
     """Alerts: false alerts and detection delay, raw point-in-polygon beside geomon's Monitor."""
-    overrides = _given(n_subjects=subjects, hours=hours, seed=seed, repeat=repeat, min_time_s=min_time)
+    overrides = _given(n_subjects=subjects, hours=hours, seed=seed, repeat=repeat, min_time_s=min_time,
+                       rules=str(rules) if rules else None, profile=profile)
     config = (alerts_suite.AlertsConfig.quick_run if quick else alerts_suite.AlertsConfig)(**overrides)
     _set_threads(threads)
     payload = alerts_suite.run_alerts(config, out=out, console=_console())

@@ -69,6 +69,10 @@ class AlertsConfig:
     repeat: int = 3
     min_time_s: float = 1.0
     quick: bool = False
+    #: Rules file for the Monitor (TOML); the defaults when None.
+    rules: str | None = None
+    #: Profile applied to every subject instead of their levels' (e.g. "special_period").
+    profile: str | None = None
 
     @classmethod
     def quick_run(cls, **overrides) -> AlertsConfig:
@@ -272,7 +276,8 @@ def run_alerts(config: AlertsConfig, *, out: Path | None = DEFAULT_OUT, console:
     timing = {"repeat": config.repeat, "min_time_s": config.min_time_s}
     with report.step(progress, f"geomon Monitor on {sc.fixes.num_rows:,} fixes"):
         geo_timing = harness.measure_fresh("geomon.monitor.Monitor.process",
-                                           lambda: Monitor(zones, subjects, frame=sc.frame),
+                                           lambda: Monitor(zones, subjects, config.rules, profile=config.profile,
+                                                           frame=sc.frame),
                                            lambda monitor: monitor.process(sc.fixes), **timing)
     with report.step(progress, f"raw point-in-polygon on {sc.fixes.num_rows:,} fixes"):
         raw_timing = harness.measure("shapely.contains_xy on raw fixes",

@@ -71,7 +71,7 @@ STATUS_NAMES = ("accepted", "rejected", "reinitialised", "predicted")
 
 #: Columns :func:`fuse` appends, in order.
 FUSED_COLUMNS = ("sigma_m", "fused_lon", "fused_lat", "x_m", "y_m", "var_x_m2", "var_y_m2", "cov_xy_m2",
-                 "vx_mps", "vy_mps", "status")
+                 "vx_mps", "vy_mps", "status", "doubt")
 
 
 def fix_sigma_m(accuracy_m, source) -> np.ndarray:
@@ -203,7 +203,11 @@ def fuse(fixes, *, frame: LocalFrame | int | str | None = None, smooth: bool = F
           prediction, its variance widened to cover the rejected fix),
           2 reinitialised (first usable fix, after a gap, or after consistent
           rejected fixes), 3 predicted (no position); names in
-          :data:`STATUS_NAMES`.
+          :data:`STATUS_NAMES`;
+        - ``doubt`` float64: probability that the fused position rests on a
+          multipath run rather than on where the subject is (see
+          :func:`geomon.kernels.fusion.fuse_step`); the variances include the
+          spread it implies. Always the causal filter's.
 
         Fused values are NaN only for fixes before a subject's first usable fix.
 
@@ -243,20 +247,22 @@ def fuse(fixes, *, frame: LocalFrame | int | str | None = None, smooth: bool = F
     else:
         x = y = np.zeros(0)
     t_sorted = t_ms[order]
+    filtered = _kf.fuse_step(offsets, t_sorted, x, y, sigma_sorted, _kf.new_state(offsets.size - 1), **params)
+    doubt = filtered[9]
     if smooth:
         status, link, pred, filt = _kf.fuse_tracks_history(offsets, t_sorted, x, y, sigma_sorted, **params)
         state = rts_smooth(offsets, t_sorted, link, pred, filt)
         var = state[:, 4]
-        fused = (state[:, 0], state[:, 1], var, var.copy(), 0.0 * var, state[:, 2], state[:, 3], status)
+        fused = (state[:, 0], state[:, 1], var, var.copy(), 0.0 * var, state[:, 2], state[:, 3], status, doubt)
     else:
-        fused = _kf.fuse_tracks(offsets, t_sorted, x, y, sigma_sorted, **params)
+        fused = filtered[:8] + (doubt,)
 
     def unsort(values):
         out = np.empty_like(values)
         out[order] = values
         return out
 
-    fx, fy, var_x, var_y, cov_xy, vx, vy, status = (unsort(v) for v in fused)
+    fx, fy, var_x, var_y, cov_xy, vx, vy, status, doubt = (unsort(v) for v in fused)
     if n:
         fused_lon, fused_lat = local.unproject(fx, fy)
     else:
@@ -264,7 +270,7 @@ def fuse(fixes, *, frame: LocalFrame | int | str | None = None, smooth: bool = F
     columns = {
         "sigma_m": unsort(sigma_sorted), "fused_lon": fused_lon, "fused_lat": fused_lat, "x_m": fx, "y_m": fy,
         "var_x_m2": var_x, "var_y_m2": var_y, "cov_xy_m2": cov_xy, "vx_mps": vx, "vy_mps": vy,
-        "status": status.astype(np.int8),
+        "status": status.astype(np.int8), "doubt": doubt,
     }
     out = table.drop_columns([c for c in FUSED_COLUMNS if c in table.column_names])
     for name in FUSED_COLUMNS:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from geomon.kernels._jit import jit, jit_parallel, prange
+from geomon.kernels.fusion_fits import _DOUBT_MIN, _MAX_DOUBT, _consistent_fit, _jump
 
 __all__ = ["ACCEPTED", "REJECTED", "REINITIALISED", "PREDICTED", "HISTORY_COLUMNS", "DEFAULT_PARAMS", "N_STATE",
            "new_state", "fuse_tracks", "fuse_step", "fuse_tracks_history"]
@@ -85,12 +86,10 @@ DEFAULT_PARAMS = {
     "consistent_allow_max_m": 50.0,
     "connect_max_m": 200.0,
     "manoeuvre_p": 0.05,
+    "zupt_vague_m": 50.0,
 }
 
 _MAX_REINIT_K = 16
-#: Doubt stays below 1 so that its odds can fade; below _DOUBT_MIN a new jump sets a new anchor.
-_MAX_DOUBT = 1.0 - 1e-9
-_DOUBT_MIN = 1e-3
 #: Below this the doubt is dropped (saves an exp per fix on settled tracks).
 _DOUBT_ZERO = 1e-9
 
@@ -103,121 +102,6 @@ _DOUBT_ZERO = 1e-9
  ST_DOUBT, ST_JUMP2, ST_TLAST, ST_STILL, ST_ENUM, ST_EDEN, ST_ANCHOR) = range(21)
 ST_PEND = ST_ANCHOR + 7
 N_STATE = ST_PEND + 4 * _MAX_REINIT_K
-
-
-@jit
-def _cv_fit(pend, n, extra_var):
-    """Weighted least-squares constant-velocity fit of the buffered fixes ``pend[:, :n]``.
-
-    ``pend`` rows are time (ms), x, y (m) and sigma (m). Each fix has variance
-    ``sigma^2 + extra_var`` per axis. Returns ``(ok, chi2, x, y, vx, vy, p_pp,
-    p_pv, p_vv)`` at the time of the last fix (positions relative to it);
-    ``ok`` is False when the times do not determine a velocity.
-    """
-    last = n - 1
-    t0, x0, y0 = pend[0, last], pend[1, last], pend[2, last]
-    sw = swt = swtt = sx = stx = sxx = sy = sty = syy = 0.0
-    for k in range(n):
-        w = 1.0 / (pend[3, k] * pend[3, k] + extra_var)
-        tau = (pend[0, k] - t0) * 1e-3
-        dx = pend[1, k] - x0
-        dy = pend[2, k] - y0
-        sw += w
-        swt += w * tau
-        swtt += w * tau * tau
-        sx += w * dx
-        stx += w * tau * dx
-        sxx += w * dx * dx
-        sy += w * dy
-        sty += w * tau * dy
-        syy += w * dy * dy
-    det = sw * swtt - swt * swt
-    if not det > 0.0:
-        return False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-    px = (swtt * sx - swt * stx) / det
-    vx = (sw * stx - swt * sx) / det
-    py = (swtt * sy - swt * sty) / det
-    vy = (sw * sty - swt * sy) / det
-    chi2 = (sxx - px * sx - vx * stx) + (syy - py * sy - vy * sty)
-    return True, chi2, px, py, vx, vy, swtt / det, -swt / det, sw / det
-
-
-@jit
-def _consistent_fit(pend, n, chi2_max, q_walk, vehicle_gain, walk_speed2, allow_max_var):
-    """Do the buffered rejected fixes ``pend[:, :n]`` fit one motion? Returns ``(ok, x, y, vx, vy, p_pp, p_pv, p_vv)``.
-
-    A first fit gives the speed; the second allows each fix the deviation from a
-    straight line that the manoeuvres of a subject at that speed cause over the
-    run (``q span^3 / 48``, the variance of the middle of three equally spaced
-    points of a CWNA path about their chord), with ``q`` as in the prediction,
-    at most ``allow_max_var``: a fast fit must not bridge a jump.
-    """
-    ok, chi2, px, py, vx, vy, a, b, c = _cv_fit(pend, n, 0.0)
-    if not ok:
-        return False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-    span = (pend[0, n - 1] - pend[0, 0]) * 1e-3
-    q = max(q_walk, vehicle_gain * (vx * vx + vy * vy - walk_speed2))
-    ok, chi2, px, py, vx, vy, a, b, c = _cv_fit(pend, n, min(q * span * span * span / 48.0, allow_max_var))
-    return ok and chi2 <= chi2_max, pend[1, n - 1] + px, pend[2, n - 1] + py, vx, vy, a, b, c
-
-
-@jit
-def _add_jump(doubt, jump2_last, jump2, side2, eps, stay_p, real_rate, outlier_var, real_var, min_var):
-    """Doubt (probability the state rests on multipath) after a jump of squared length ``jump2``.
-
-    A multipath run starts at a fix with probability about ``eps (1 - stay_p)``
-    (this track's outlier rate over the mean run length), a real jump with
-    probability ``real_rate``; multipath offsets are N(0, outlier_var) per
-    axis and real jumps N(0, real_var), so a jump of a few tens of metres in a
-    multipath-prone place is probably multipath and one of a kilometre is
-    motion. Returns the combined doubt and the doubt-weighted squared jump.
-    """
-    start = eps * (1.0 - stay_p)
-    dirty = start / outlier_var * np.exp(-0.5 * jump2 / outlier_var)
-    real = real_rate / real_var * np.exp(-0.5 * jump2 / real_var)
-    p = min(dirty / (dirty + real), _MAX_DOUBT) if dirty + real > 0.0 else 0.0
-    # Multipath offsets are metres to tens of metres; a jump much smaller than
-    # min_var^0.5 is a manoeuvre the track followed, whatever its cause, and so
-    # is a jump along a moving track (a stop or a start): only its sideways
-    # part ``side2`` counts.
-    p *= -np.expm1(-0.5 * side2 / min_var)
-    new = min(1.0 - (1.0 - doubt) * (1.0 - p), _MAX_DOUBT)
-    if doubt + p > 0.0:
-        jump2_last = (doubt * jump2_last + p * jump2) / (doubt + p)
-    return new, jump2_last
-
-
-@jit
-def _jump(doubt, jump2_last, anchor, ox, oy, ovx, ovy, dx, dy, jump2, t, eps, stay_p, real_rate, outlier_var,
-          real_var, min_var, moving_speed2):
-    """The state jumped from ``(ox, oy)`` to ``(dx, dy)``: update the doubt, the squared jump and the anchor.
-
-    The anchor ``(x, y, vx, vy, t_ms, bx, by)`` is where the track was (and
-    how it moved) before the jump that raised the doubt, and the offset of the
-    state from it, carried forward, after the jump: if the doubt is right, the
-    subject is at the anchor and the fixes carry that offset. A later jump that
-    lands nearer the anchor, carried forward, than halfway back to where it
-    started is the end of the multipath run: the doubt clears.
-    """
-    ax, ay, avx, avy, at, bx, by = anchor
-    if doubt > _DOUBT_MIN:
-        tau = (t - at) * 1e-3
-        bx = dx - (ax + avx * tau)
-        by = dy - (ay + avy * tau)
-        if bx * bx + by * by < 0.25 * ((dx - ox) * (dx - ox) + (dy - oy) * (dy - oy)):
-            return 0.0, 0.0, anchor
-    else:
-        ax, ay, avx, avy, at = ox, oy, ovx, ovy, float(t)
-        bx, by = dx - ox, dy - oy
-    side2 = jump2
-    speed2 = ovx * ovx + ovy * ovy
-    if speed2 >= moving_speed2 and speed2 > 0.0:
-        along = ((dx - ox) * ovx + (dy - oy) * ovy)
-        side2 = max(jump2 - along * along / speed2, 0.0) if jump2 > 0.0 else 0.0
-        side2 = min(side2, jump2)
-    doubt, jump2_last = _add_jump(doubt, jump2_last, jump2, side2, eps, stay_p, real_rate, outlier_var, real_var,
-                                  min_var)
-    return doubt, jump2_last, (ax, ay, avx, avy, at, bx, by)
 
 
 @jit
@@ -245,6 +129,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
     allow_max_var = params[30] * params[30]
     connect_max2 = params[31] * params[31]
     manoeuvre_p = params[32]
+    vague_var = params[33] * params[33]
     # With an outlier rate of at most 0.1 a fix of NIS up to clean_nis is clean
     # whatever its prior: (1 - p)(1 - manoeuvre_p) exp(-nis / 2) / s >= p / s.
     clean_nis = 2.0 * np.log(9.0 * (1.0 - manoeuvre_p))
@@ -425,7 +310,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                     q_num = lam * q_num + w * inv * (0.5 * min(d2, q_clip_nis * s) - an - r)
                     q_den = lam * q_den + w * w
                     q = min(max((q_num + q_init * q_prior_w) / (q_den + q_prior_w), q_min), q_max)
-                    still = vx * vx + vy * vy < zupt_gate * c and c < zupt_max_var
+                    still = vx * vx + vy * vy < zupt_gate * c and (c < zupt_max_var or r > vague_var)
                     if still:
                         # Zero-velocity update: v = 0 observed with covariance zupt_r * P_vv.
                         gv = 1.0 / (1.0 + zupt_r)
@@ -662,17 +547,8 @@ def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
         1-sigma per-axis noise of each fix (m), already floored by the caller;
         non-finite or non-positive makes the fix unusable.
     **params
-        Overrides of :data:`DEFAULT_PARAMS`: ``gate_nis`` (gate on the 2-D
-        NIS), ``gate_q_m2ps3`` (least process noise the gate allows for),
-        ``manoeuvre_nis`` (NIS above which an accepted fix widens the prior),
-        ``q_init_m2ps3``, ``q_min_m2ps3``, ``q_max_m2ps3`` (CWNA density after a
-        restart, and its bounds, m^2/s^3), ``q_prior_sd_m2ps3`` (spread of the
-        prior on ``q``), ``q_memory_s`` (fading memory of its estimate, s),
-        ``vehicle_q_gain_ps`` and ``walk_speed_mps`` (speed-dependent floor of
-        ``q``), ``sigma_v0_mps`` (velocity spread after a restart),
-        ``zupt_gate`` (0 disables zero-velocity updates), ``reinit_k`` (0 or 2
-        to 16) and ``consistent_chi2`` (restart after consistent rejected
-        fixes), ``gap_s`` and ``gap_speed_mps`` (restart after a long gap).
+        Overrides of :data:`DEFAULT_PARAMS` (each named in the notes below;
+        ``reinit_k`` is 0, which turns restarts off, or 2 to 16).
 
     Returns
     -------
@@ -694,57 +570,71 @@ def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
     (continuous white-noise acceleration of density ``q``), ``H = [1, 0]``,
     ``R = sigma^2``; both axes share the covariance and the gain.
 
-    *Process noise* is estimated rather than switched between a walking and a
-    driving model, because a person's acceleration level varies continuously.
-    Each accepted innovation ``nu`` (per-axis prior variance ``s``) gives
-    ``e = |nu|^2 / 2 - (a0 + r)``, an estimate of ``q T^3 / 3`` when ``a0`` is
-    the prior variance without new process noise (covariance matching, Myers
-    and Tapley 1976). ``q`` is their least-squares combination weighted by the
-    information ``(T^3 / 3 / s)^2`` each carries, in a fading memory of
-    ``q_memory_s`` with a weak prior at ``q_init``, bounded to
-    ``[q_min, q_max]``; its fixed point is a filter whose NIS averages 2
-    (Bar-Shalom et al., sec. 5.4). It is causal: a fix only changes ``q`` for
-    later predictions. The memory is long because on a straight walk the
-    information about a small ``q`` is weak and a noisy ``q`` costs smoothing;
-    sudden turns are left to the fading factor and vehicles to a floor
-    ``vehicle_q_gain_ps * (|v|^2 - walk_speed^2)``, since lateral acceleration
-    in a turn is speed times turn rate (a car at 12 m/s gets ``q`` near 3).
+    *Process noise* ``q`` is estimated rather than switched between a walking
+    and a driving model, because a person's acceleration level varies
+    continuously: covariance matching (Myers and Tapley 1976) of each accepted
+    innovation, ``|nu|^2 / 2 - (a0 + r)`` with the innovation clipped at
+    ``q_clip_nis`` (so that manoeuvres and multipath do not inflate it),
+    weighted by its information ``(T^3 / 3 / s)^2``, in a fading memory of
+    ``q_memory_s`` with a weak prior at ``q_init_m2ps3`` (sd
+    ``q_prior_sd_m2ps3``), bounded to ``[q_min_m2ps3, q_max_m2ps3]``. Vehicles
+    get a floor ``vehicle_q_gain_ps * (|v|^2 - walk_speed_mps^2)``: lateral
+    acceleration in a turn is speed times turn rate.
 
-    *Gating*: the NIS ``|nu|^2 / s`` of a correct fix is chi-square with 2 dof
-    (Bar-Shalom et al., sec. 5.4); above ``gate_nis`` the fix is rejected and
-    the state stays exactly as for a missing fix. The gate's prior includes at
-    least ``gate_q_m2ps3``, so a walker's gentle turn at 15 s reporting is not
-    an outlier when ``q`` has adapted lower. The output at a rejected fix is the
-    prediction with its variance widened by the fading factor
-    ``f = (|nu|^2 / 2 - r) / a_prior`` (Zhou and Frank 1996): the fix or the
-    prediction is off by about ``|nu|`` and the reported uncertainty says so.
-    An accepted fix with NIS above ``manoeuvre_nis`` gets that widening of its
-    prior before the update, so a turn is followed at once rather than by
-    raising ``q`` for the rest of the walk; it feeds the ``q`` estimate clipped
-    at that threshold, and rejected fixes do not feed it.
+    *Gating and multipath* (Bar-Shalom et al. sec. 5.4; a Markov-switching
+    outlier model): a fix is accepted when its NIS against a prior that allows
+    at least a walker's manoeuvre (``gate_q_m2ps3``) is below ``gate_nis`` and
+    it is likelier clean than multipath: clean is ``N(0, s)`` or, with
+    probability ``manoeuvre_p``, a manoeuvre ``N(0, s_gate)``; multipath is
+    ``N(0, s + outlier_sigma_m^2)``. The prior that a fix is multipath is the
+    track's own outlier rate (its rejected fraction over ``outlier_memory_s``,
+    starting at ``outlier_start_p`` with the weight of ``outlier_prior_n``
+    fixes), and right after an outlier ``outlier_stay_p``, fading over
+    ``jump_memory_s``: multipath comes in runs. A track standing still (its
+    last update was a zero-velocity update) does not turn, so there a fix with
+    NIS above ``manoeuvre_nis`` is rejected too. A rejected fix leaves the
+    state as a missing fix would; the output is the prediction with its
+    variance widened by the fading factor ``f = (|nu|^2 / 2 - r) / a_prior``
+    (at least 1; Zhou and Frank 1996). An accepted fix with NIS above
+    ``manoeuvre_nis`` on a track moving at ``fade_min_speed_mps`` or more gets
+    that widening of its prior before the update, so a turn is followed at once.
 
-    *Re-initialisation*: ``reinit_k`` consecutive rejected fixes whose
-    weighted least-squares constant-velocity fit leaves a residual chi-square of
-    at most ``consistent_chi2`` are real motion the state cannot follow (a car
-    ride after an outage); the state restarts from that fit, mean and covariance
-    at the last fix. The fit allows each fix the deviation from a straight line
-    that a subject at the fitted speed makes by turning (``q span^3 / 48`` with
-    ``q`` as in the prediction), so a car's run counts as consistent while a
-    parked subject's scattered outliers do not. A persistent multipath offset over ``reinit_k`` fixes looks
-    the same and is followed too, until good fixes restart the state again.
-    More than ``gap_s`` after the last accepted fix, the velocity restarts at 0
-    with spread ``sigma_v0_mps`` and the position variance grows by
-    ``(gap_speed_mps * gap)^2`` before the fix is gated; if accepted, it is
-    ``REINITIALISED``.
+    *Restarts*: ``reinit_k`` consecutive rejected fixes restart the state
+    (from their weighted constant-velocity fit) when they fit one motion
+    (residual chi-square at most ``consistent_chi2``) and, unless the restart
+    is farther than ``connect_max_m`` from the prediction (beyond multipath's
+    reach), that motion also starts where the track was (``connect_chi2``): a
+    run that sits still away from a still track is what multipath does. Each
+    fit allows the deviation from a line that a subject at the fitted speed
+    makes by turning, ``q span^3 / 48``, at most ``consistent_allow_max_m``
+    squared. More than ``gap_s`` after the last update the velocity restarts at
+    0 with spread ``sigma_v0_mps`` and the position spreads at
+    ``gap_speed_mps``.
+
+    *Doubt of jumps*: a restart, or the extra move of a manoeuvre-widened
+    update, is a jump of the state, and a jump may have followed a multipath
+    run. Its probability of being multipath is Bayes' rule between a
+    multipath run start (rate: outlier rate times ``1 - outlier_stay_p``,
+    offset ``N(0, outlier_sigma_m^2)``) and a real jump (``real_jump_rate``,
+    ``N(0, jump_real_sigma_m^2)``), counting only the part of the jump across
+    the direction of motion and discounted below ``jump_min_m`` (a stop, a
+    start or a small step is the subject's own). The doubt then fades as the
+    run would end (odds times ``exp(-dt / jump_memory_s)``) and is tested at
+    each accepted fix: the fix as the anchor (where the track was before the
+    jump, carried on at its velocity) plus the learnt offset, against the fix
+    as the track predicts; a jump back to the anchor ends it. The reported
+    variance adds ``doubt |jump|^2 / 2`` per axis (the spread between the two
+    places), which keeps the covariance honest on multipath; decisions about
+    zones use the two places separately (:class:`geomon.monitor.Monitor`).
 
     *Stationary handling* is a zero-velocity update (Foxlin 2005): after an
-    accepted fix, if ``|v|^2 < zupt_gate * P_vv`` (speed within about one
-    standard deviation of zero), ``v = 0`` is observed with covariance ``P_vv``,
-    halving ``v`` and ``P_vv``. For a parked subject the pseudo-observation is
-    exact; for a slow walker with an uncertain velocity its error is about its
-    stated spread, so the covariance stays honest, and the ``q T`` added by
-    each prediction keeps ``P_vv`` from collapsing. Without it a parked
-    subject's velocity wanders and the prediction across an outage drifts.
+    accepted fix, if ``|v|^2 < zupt_gate * P_vv`` and the velocity is known
+    (``P_vv`` below ``zupt_max_sd_mps`` squared: right after a restart any
+    speed is within its spread) or the fix is vague (over ``zupt_vague_m``: on
+    cell fixes indoors nothing else stops the track), ``v = 0`` is observed with covariance
+    ``zupt_r * P_vv``. Without it a parked subject's velocity wanders and the
+    prediction across an outage drifts; a loose one (large ``zupt_r``) leaves
+    the covariance of a still subject twice what its error is.
 
     Examples
     --------

@@ -64,13 +64,15 @@ def test_one_row_per_fix_in_input_order_with_the_input_columns():
     assert fused.column_names == fixes.column_names + list(FUSED_COLUMNS)
     assert fused.select(fixes.column_names).equals(fixes)
     assert fused.schema.field("status").type == pa.int8()
-    assert all(fused.schema.field(c).type == pa.float64() for c in FUSED_COLUMNS[:-1])
+    assert all(fused.schema.field(c).type == pa.float64() for c in FUSED_COLUMNS if c != "status")
+    doubt = fused.column("doubt").to_numpy()
+    assert ((doubt >= 0) & (doubt < 1)).all()
 
 
 def test_nan_free_and_better_than_raw_on_valid_input():
     fixes, tx, ty = _walks()
     fused = fuse(fixes, frame=FRAME)
-    values = np.column_stack([fused.column(c).to_numpy() for c in FUSED_COLUMNS[:-1]])
+    values = np.column_stack([fused.column(c).to_numpy() for c in FUSED_COLUMNS if c != "status"])
     assert np.isfinite(values).all()
     assert set(fused.column("status").to_numpy()) <= {ACCEPTED, REJECTED, REINITIALISED}
     x, y = FRAME.project(fixes.column("lon").to_numpy(), fixes.column("lat").to_numpy())

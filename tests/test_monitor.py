@@ -156,7 +156,7 @@ def _reference(zones, subjects):
 @given(cuts=st.lists(st.integers(0, 375), max_size=8))
 def test_any_split_into_batches_gives_the_same_alerts(zones, subjects, cuts):
     stream, expected = _reference(zones, subjects)
-    assert expected.num_rows >= 2  # the stream does violate
+    assert expected.num_rows >= 1  # the stream does violate
     bounds = [0, *sorted(set(cuts)), stream.num_rows]
     m = Monitor(zones, subjects)
     parts = [m.process(stream.slice(a, b - a)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]

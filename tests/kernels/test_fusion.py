@@ -248,7 +248,8 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                     q = min(max(q, p["q_min_m2ps3"]), p["q_max_m2ps3"])
                     v = x[2:]
                     p_vv = P[2:, 2:]
-                    still = v @ np.linalg.solve(p_vv, v) < p["zupt_gate"] and p_vv[0, 0] < p["zupt_max_sd_mps"] ** 2
+                    still = v @ np.linalg.solve(p_vv, v) < p["zupt_gate"] and (
+                        p_vv[0, 0] < p["zupt_max_sd_mps"] ** 2 or sig > p["zupt_vague_m"])
                     if still:
                         # Zero-velocity pseudo-measurement with covariance zupt_r P_vv.
                         s_v = H_VEL @ P @ H_VEL.T + p["zupt_r"] * p_vv
