@@ -48,8 +48,8 @@ from geomon.kernels.smoother import rts_smooth
 from geomon.load_common import FixLoad
 from geomon.schema import FIX_REQUIRED, SOURCES
 
-__all__ = ["AUGMENTED_GNSS_BELOW_M", "AUGMENTED_GNSS_FLOOR_M", "CORRELATED_SOURCES", "FUSED_COLUMNS",
-           "SOURCE_DEFAULT_M", "SOURCE_FLOOR_M", "STATUS_NAMES", "fix_sigma_m", "fuse"]
+__all__ = ["AUGMENTED_GNSS_BELOW_M", "AUGMENTED_GNSS_FLOOR_M", "CORRELATED_SOURCES", "FUSED_COLUMNS", "SOURCE_CODE",
+           "SOURCE_DEFAULT_M", "SOURCE_FLOOR_M", "STATUS_NAMES", "fix_sigma_m", "fuse", "sigma_from_codes"]
 
 #: Smallest 1-sigma (m, per axis) a fix of each source is taken to have.
 #: Satellite fixes are rarely better than 2 m however they are reported; see
@@ -102,21 +102,28 @@ def fix_sigma_m(accuracy_m, source) -> np.ndarray:
     >>> fix_sigma_m([0.5, 1.5, float("nan"), 20.0], ["gnss", "gnss", "gnss", "cell"]).tolist()
     [0.5, 2.0, 5.0, 100.0]
     """
-    accuracy = np.asarray(accuracy_m, dtype=np.float64)
     source = np.asarray(source, dtype=object)
-    sigma = np.full(accuracy.shape, np.nan)
-    for name in SOURCES:
-        mine = source == name
-        floor = np.full(int(mine.sum()), SOURCE_FLOOR_M[name])
-        acc = accuracy[mine]
-        if name == "gnss":
-            floor[acc < AUGMENTED_GNSS_BELOW_M] = AUGMENTED_GNSS_FLOOR_M
-        sigma[mine] = np.where(np.isfinite(acc), np.maximum(acc, floor), SOURCE_DEFAULT_M[name])
-    unknown = np.isnan(sigma)
-    if unknown.any():
-        raise InputError("fixes", f"unknown source {source[unknown][0]!r}; expected one of {', '.join(SOURCES)}",
+    codes = np.asarray(pc.fill_null(pc.index_in(pa.array(source.ravel(), pa.string()),
+                                                 value_set=pa.array(SOURCES)), -1)).reshape(source.shape)
+    if (codes < 0).any():
+        raise InputError("fixes", f"unknown source {source[codes < 0][0]!r}; expected one of {', '.join(SOURCES)}",
                          field="source")
-    return sigma
+    return sigma_from_codes(accuracy_m, codes)
+
+
+_FLOOR = np.array([SOURCE_FLOOR_M[name] for name in SOURCES])
+_DEFAULT = np.array([SOURCE_DEFAULT_M[name] for name in SOURCES])
+#: Index of each source in :data:`geomon.schema.SOURCES`.
+SOURCE_CODE = {name: i for i, name in enumerate(SOURCES)}
+
+
+def sigma_from_codes(accuracy_m, source_code) -> np.ndarray:
+    """:func:`fix_sigma_m` with sources given as indexes into :data:`geomon.schema.SOURCES` (valid ones)."""
+    accuracy = np.asarray(accuracy_m, dtype=np.float64)
+    code = np.asarray(source_code, dtype=np.int64)
+    floor = _FLOOR[code]
+    floor[(code == SOURCE_CODE["gnss"]) & (accuracy < AUGMENTED_GNSS_BELOW_M)] = AUGMENTED_GNSS_FLOOR_M
+    return np.where(np.isfinite(accuracy), np.maximum(accuracy, floor), _DEFAULT[code])
 
 
 def _correlated_run_length(source: np.ndarray, new_track: np.ndarray) -> np.ndarray:

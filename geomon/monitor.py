@@ -31,13 +31,16 @@ from geomon.kernels import crossing as _crossing
 from geomon.kernels import fusion as _kf
 from geomon.kernels import geofence as _gf
 from geomon.kernels import zone_probability as _prob
-from geomon.fusion import CORRELATED_SOURCES, fix_sigma_m
+from geomon.fusion import CORRELATED_SOURCES, SOURCE_CODE, sigma_from_codes
 from geomon.load import load_fixes, load_rules, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.load_rules import Rules, default_rules
 from geomon.schema import QUARANTINE_SCHEMA, TS_TYPE
 from geomon.store import ALERT_SCHEMA
 from geomon.zones import CompiledZones, RoleIndex, compile_zones
+
+_SOURCES = pa.array(list(SOURCE_CODE))
+_CORRELATED_CODES = np.array([SOURCE_CODE[name] for name in CORRELATED_SOURCES])
 
 #: Nearest-boundary search radius in standard deviations: beyond it the
 #: probability of the other side is below 1e-23.
@@ -153,7 +156,7 @@ class Monitor:
         # Per subject: time of the latest fix admitted, and the source and
         # length of the run of correlated-source fixes it ends.
         self._seen_t = np.full(n, -1, np.int64)
-        self._run_source = np.full(n, "", dtype=object)
+        self._run_source = np.full(n, -1, np.int64)
         self._run_length = np.zeros(n, np.int64)
         self._last_t = np.full(n, -1, np.int64)
         self._last_x = np.full(n, np.nan)
@@ -283,14 +286,15 @@ class Monitor:
         x, y = self.zones.frame.project(lon, lat)
         self._tick("project", clock)
         acc = table.column("accuracy_m").to_numpy(zero_copy_only=False).astype(np.float64)[order]
-        source = np.asarray(table.column("source").to_numpy(zero_copy_only=False), dtype=object)[order]
+        # Loaded fixes have valid sources: codes into SOURCES, for cheap comparisons.
+        source = pc.index_in(table.column("source"), value_set=_SOURCES).to_numpy(zero_copy_only=False)[order]
         return {"code": code, "t": t, "x": np.ascontiguousarray(x), "y": np.ascontiguousarray(y),
                 "accuracy_m": acc, "source": source}
 
     def _noise(self, f: dict, first: np.ndarray) -> np.ndarray:
         """Per-axis sigma of each fix as :func:`geomon.fuse` takes it, correlated-source runs carried across batches."""
-        code, source = f["code"], f["source"]
-        correlated = np.isin(source, CORRELATED_SOURCES)
+        code, source = f["code"], f["source"].astype(np.int64)
+        correlated = np.isin(source, _CORRELATED_CODES)
         same = np.zeros(code.size, bool)
         same[1:] = correlated[1:] & (source[1:] == source[:-1]) & ~first[1:]
         index = np.arange(code.size)
@@ -301,9 +305,9 @@ class Monitor:
         head = carried & (run_start == np.maximum.accumulate(np.where(first, index, 0)))
         run[head] += self._run_length[code[head]]
         last = np.r_[first[1:], True]
-        self._run_source[code[last]] = np.where(correlated[last], source[last], "")
+        self._run_source[code[last]] = np.where(correlated[last], source[last], -1)
         self._run_length[code[last]] = np.where(correlated[last], run[last], 0)
-        return fix_sigma_m(f["accuracy_m"], source) * np.sqrt(run)
+        return sigma_from_codes(f["accuracy_m"], source) * np.sqrt(run)
 
     def _fuse(self, f: dict) -> dict:
         """Replace each fix's position by the causal fused one, with its covariance; keep the decidable fixes."""
