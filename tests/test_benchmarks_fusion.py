@@ -110,7 +110,6 @@ def test_nees_matches_solving_the_covariance():
 
 
 def test_filterpy_peer_tracks_a_straight_walk():
-    pytest.importorskip("filterpy")
     t_ms = np.arange(40, dtype=np.int64) * 15_000
     true_x = 1.2 * t_ms / 1000.0
     rng = np.random.default_rng(0)
