@@ -35,6 +35,7 @@ from geomon.fusion import CORRELATED_SOURCES, SOURCE_CODE, sigma_from_codes
 from geomon.load import load_fixes, load_rules, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.load_rules import Rules, default_rules
+from geomon.periods import ThresholdSets
 from geomon.schema import QUARANTINE_SCHEMA, TS_TYPE
 from geomon.store import ALERT_SCHEMA
 from geomon.zones import CompiledZones, RoleIndex, compile_zones
@@ -56,14 +57,9 @@ def alert_id(kind: str, subject_id: str, zone_id: str | None, onset_ms: int) -> 
     return hashlib.sha1(key.encode()).hexdigest()[:20]
 
 
-def _profile_value(profile, key: str, default):
-    value = profile.get(key, default)
-    return default if value is None else value
-
-
 @dataclass(frozen=True)
 class _Thresholds:
-    """Per-subject rule values the kernels read, indexed by subject code."""
+    """Rule values the kernels read, indexed by threshold set (see :class:`geomon.periods.ThresholdSets`)."""
 
     confirm_fixes: np.ndarray
     confirm_ms: np.ndarray
@@ -73,6 +69,7 @@ class _Thresholds:
     breach_p: np.ndarray
     clear_p: np.ndarray
     profile: np.ndarray
+    period: np.ndarray
 
 
 def _as_zones(zones) -> ZoneLoad:
@@ -104,9 +101,11 @@ class Monitor:
         Alert rules; :func:`geomon.load_rules.default_rules` when omitted. Each
         subject uses the profile named by its level (``strict`` or
         ``ordinary``), or ``profile`` for everyone when given (e.g.
-        ``"special_period"`` around holidays).
+        ``"special_period"`` around holidays). The rules' special periods
+        override those values per fix, by event time (docs/rules.md).
     profile : str, optional
-        Profile that overrides the levels' profiles for every subject.
+        Profile that overrides the levels' profiles for every subject (special
+        periods still apply on top of it).
     crossing_min_m : float
         A segment between two fixes must run at least this far inside a
         forbidden zone to count as a crossing.
@@ -124,6 +123,12 @@ class Monitor:
     covariance give the probability of the wrong side of each boundary. Fixes
     vaguer than ``max_accuracy_m`` still feed the filter but neither confirm
     nor clear a breach.
+
+    Thresholds are looked up per fix, by the fix's event time: a fix inside a
+    special period that covers its subject is judged by the period's values.
+    Confirmation and end use the ``confirm_fixes``/``confirm_s`` of the fix
+    that confirms or ends; each alert's ``details`` name the ``profile`` and
+    ``period`` (or null) in force at its confirming fix.
 
     Examples
     --------
@@ -146,7 +151,9 @@ class Monitor:
         self.subject_code = {s: i for i, s in enumerate(self.subject_ids)}
         self.crossing_min_m = float(crossing_min_m)
         self.max_gap_ms = int(max_gap_s * 1000)
-        self._thresholds = self._subject_thresholds(profile)
+        self._sets = ThresholdSets(self.rules, [profile or level for level in self.subject_level],
+                                   self.subject_ids, self.subject_office)
+        self._thresholds = self._set_thresholds()
         self._assign_keys = self.zones.assignment_keys(self.subject_code)
         self._permitted_of = self._permitted_zone_of_subjects()
         self._zone_half_radius = self._half_radius()
@@ -175,22 +182,18 @@ class Monitor:
 
     # ----------------------------------------------------------------- setup
 
-    def _subject_thresholds(self, override: str | None) -> _Thresholds:
-        names = np.array([override or level for level in self.subject_level], dtype=object)
-        profiles = {name: self.rules.profile(name) for name in set(names)}
-
-        def per_subject(key, default, scale=1.0, dtype=np.float64):
-            return np.array([_profile_value(profiles[p], key, default) * scale for p in names], dtype=dtype)
-
+    def _set_thresholds(self) -> _Thresholds:
+        per_set = self._sets.per_set
         return _Thresholds(
-            confirm_fixes=per_subject("confirm_fixes", 3, dtype=np.int64),
-            confirm_ms=per_subject("confirm_s", 30, 1000, dtype=np.int64),
-            buffer_m=per_subject("buffer_m", 20.0),
-            max_speed_mps=per_subject("max_speed_mps", 70.0),
-            max_accuracy_m=per_subject("max_accuracy_m", np.inf),
-            breach_p=per_subject("breach_p", 0.95),
-            clear_p=per_subject("clear_p", 0.5),
-            profile=names,
+            confirm_fixes=per_set("confirm_fixes", 3, dtype=np.int64),
+            confirm_ms=per_set("confirm_s", 30, 1000, dtype=np.int64),
+            buffer_m=per_set("buffer_m", 20.0),
+            max_speed_mps=per_set("max_speed_mps", 70.0),
+            max_accuracy_m=per_set("max_accuracy_m", np.inf),
+            breach_p=per_set("breach_p", 0.95),
+            clear_p=per_set("clear_p", 0.5),
+            profile=self._sets.profile,
+            period=self._sets.period,
         )
 
     def _permitted_zone_of_subjects(self) -> np.ndarray:
@@ -289,7 +292,7 @@ class Monitor:
         # Loaded fixes have valid sources: codes into SOURCES, for cheap comparisons.
         source = pc.index_in(table.column("source"), value_set=_SOURCES).to_numpy(zero_copy_only=False)[order]
         return {"code": code, "t": t, "x": np.ascontiguousarray(x), "y": np.ascontiguousarray(y),
-                "accuracy_m": acc, "source": source}
+                "accuracy_m": acc, "source": source, "tset": self._sets.set_of_fixes(code, t)}
 
     def _noise(self, f: dict, first: np.ndarray) -> np.ndarray:
         """Per-axis sigma of each fix as :func:`geomon.fuse` takes it, correlated-source runs carried across batches."""
@@ -324,7 +327,7 @@ class Monitor:
         self._fusion_state[subjects] = state
         # Fixes vaguer than the profile's max_accuracy_m (cell fixes, mostly)
         # feed the filter but cannot confirm or clear a boundary decision.
-        decide = np.isfinite(x) & ~(f["accuracy_m"] > self._thresholds.max_accuracy_m[code])
+        decide = np.isfinite(x) & ~(f["accuracy_m"] > self._thresholds.max_accuracy_m[f["tset"]])
         self.n_vague += int(code.size - decide.sum())
         self._tick("fuse", clock)
         # Decisions weigh two places: where the track is (its Gaussian part,
@@ -333,7 +336,8 @@ class Monitor:
         return {"code": code[decide], "t": f["t"][decide], "x": x[decide], "y": y[decide],
                 "rx": f["x"][decide], "ry": f["y"][decide],
                 "var_x": (var_x - jump_var)[decide], "var_y": (var_y - jump_var)[decide], "cov_xy": cov_xy[decide],
-                "doubt": doubt[decide], "jump_var": jump_var[decide], "accuracy_m": f["accuracy_m"][decide]}
+                "doubt": doubt[decide], "jump_var": jump_var[decide], "accuracy_m": f["accuracy_m"][decide],
+                "tset": f["tset"][decide]}
 
     def _refuse(self, load: FixLoad, rows: np.ndarray, mask: np.ndarray, field: str, reason: str) -> None:
         idx = np.flatnonzero(mask)
@@ -378,14 +382,14 @@ class Monitor:
         as neutral while that probability exceeds ``clear_p``; otherwise it is
         compliant (not listed).
         """
-        subject = f["code"][pi]
-        buffer = self._zone_buffer(codes, subject)
+        tset = f["tset"][pi]
+        buffer = self._zone_buffer(codes, tset)
         p_in, signed, sigma = self._pair_probability(role, f, pi, zi, float(buffer.max(initial=0.0)))
         p_wrong = (1.0 - p_in if outside_is_wrong else p_in) * (1.0 - f["doubt"][pi])
         depth = -signed if outside_is_wrong else signed
         th = self._thresholds
-        violation = (p_wrong >= th.breach_p[subject]) & (depth >= buffer)
-        listed = p_wrong > np.maximum(th.clear_p[subject], 0.5)
+        violation = (p_wrong >= th.breach_p[tset]) & (depth >= buffer)
+        listed = p_wrong > np.maximum(th.clear_p[tset], 0.5)
         flag = np.where(violation, _gf.HIT_VIOLATION, _gf.HIT_NEUTRAL)
         return pi[listed], codes[listed], flag[listed], depth[listed], p_wrong[listed], sigma[listed]
 
@@ -398,9 +402,10 @@ class Monitor:
                                       _N_SIGMA, min_cap_m, p, d, sigma)
         return p, d, sigma
 
-    def _zone_buffer(self, zone_code: np.ndarray, subject_code: np.ndarray) -> np.ndarray:
+    def _zone_buffer(self, zone_code: np.ndarray, tset: np.ndarray) -> np.ndarray:
+        """Buffer of each (zone, threshold set) pair: the zone's own, else the rules'."""
         own = self.zones.buffer_m[zone_code]
-        buffer = np.where(np.isnan(own), self._thresholds.buffer_m[subject_code], own)
+        buffer = np.where(np.isnan(own), self._thresholds.buffer_m[tset], own)
         forbidden = self.zones.kind[zone_code] == "forbidden"
         return np.where(forbidden, np.minimum(buffer, self._zone_half_radius[zone_code]), buffer)
 
@@ -426,7 +431,7 @@ class Monitor:
         dist = np.hypot(f["rx"] - px, f["ry"] - py)
         with np.errstate(invalid="ignore", divide="ignore"):
             speed = dist / np.maximum(dt_ms, 1) * 1000.0
-        unknown = (pt < 0) | (dt_ms > self.max_gap_ms) | ~(speed <= self._thresholds.max_speed_mps[code])
+        unknown = (pt < 0) | (dt_ms > self.max_gap_ms) | ~(speed <= self._thresholds.max_speed_mps[f["tset"]])
         px[unknown] = np.nan
         py[unknown] = np.nan
         return px, py
@@ -451,7 +456,7 @@ class Monitor:
         # the middle of its inside stretch is as deep as an entry must be.
         tm = 0.5 * (t_in + t_out)
         mid = {"x": px[fix] + tm * (f["rx"][fix] - px[fix]), "y": py[fix] + tm * (f["ry"][fix] - py[fix])}
-        buffer = self._zone_buffer(codes, f["code"][fix])
+        buffer = self._zone_buffer(codes, f["tset"][fix])
         depth = self._pair_distance(role, mid, np.arange(fix.size), zone, float(buffer.max(initial=1.0)))
         deep = depth >= buffer
         fix, codes, t_in, t_out = fix[deep], codes[deep], t_in[deep], t_out[deep]
@@ -478,7 +483,7 @@ class Monitor:
             batch_offsets, batch_subject, f["t"], f["x"], f["y"], f["rx"], f["ry"],
             hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma,
             cross_offsets, cross_zone, cross_in, cross_out,
-            th.confirm_fixes, th.confirm_ms,
+            f["tset"], th.confirm_fixes, th.confirm_ms,
             self._ent_i, self._ent_f, ent_offsets,
             self._last_t, self._last_x, self._last_y)
         untouched = ~np.isin(self._ent_i[:, _gf.ENT_SUBJECT], batch_subject)
@@ -513,16 +518,18 @@ class Monitor:
         lon, lat = z.frame.unproject(x, y)
         location_office = self._location_office(x, y)
         end = rec_i[:, _gf.REC_END_T]
+        th = self._thresholds
         details = [json.dumps({
             "event": _EVENT_NAME[int(e)],
             "crossing": bool(e == _gf.EVENT_CROSSING),
             "n_fixes": int(c),
             "depth_m": round(float(d), 2),
             "level": lv,
-            "profile": str(self._thresholds.profile[s]),
+            "profile": str(th.profile[ts]),
+            "period": th.period[ts],
             "zone_category": cat,
-        }, sort_keys=True) for e, c, d, lv, s, cat in zip(event, rec_i[:, _gf.REC_COUNT], rec_f[:, _gf.REC_DEPTH],
-                                                         level, subj, category)]
+        }, sort_keys=True) for e, c, d, lv, ts, cat in zip(event, rec_i[:, _gf.REC_COUNT], rec_f[:, _gf.REC_DEPTH],
+                                                          level, rec_i[:, _gf.REC_SET], category)]
         emitted = np.full(n, int(time.time() * 1000), np.int64)
         return pa.table({
             "alert_id": pa.array(ids, pa.string()),

@@ -80,6 +80,8 @@ def config_hash(zones: ZoneLoad, subjects: SubjectLoad, rules, params: dict) -> 
     h.update(json.dumps(zones.properties.to_pylist(), sort_keys=True, default=str).encode())
     h.update(json.dumps(subjects.table.to_pylist(), sort_keys=True, default=str).encode())
     h.update(json.dumps({k: dict(v) for k, v in rules.profiles.items()}, sort_keys=True, default=str).encode())
+    if rules.periods:  # only then, so hashes of runs without periods stay as they were
+        h.update(json.dumps([p.as_dict() for p in rules.periods], sort_keys=True, default=str).encode())
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 

@@ -8,7 +8,10 @@ or, by omission, "compliant". A pending state confirms after ``confirm_fixes``
 violating fixes *and* ``confirm_ms`` of event time since the first one; one
 compliant fix clears it silently (a noise blip never alerts). A confirmed
 state ends after ``confirm_fixes`` consecutive compliant fixes, the end time
-being the first of them. Neutral fixes change nothing. A segment between two
+being the first of them. Neutral fixes change nothing. The two thresholds are
+those of the fix being judged (each fix carries the index of its threshold
+set, so special periods may change them over time): a state confirms or ends
+at the first fix whose own thresholds the count and time so far meet. A segment between two
 consecutive fixes that passes through a forbidden zone while neither fix is in
 it is alerted at once with interpolated entry and exit times.
 
@@ -42,14 +45,14 @@ EVENT_ENDED = 1
 EVENT_CROSSING = 2
 
 #: Columns of the carried entry table (int64 and float64 parts).
-ENT_SUBJECT, ENT_ZONE, ENT_STATUS, ENT_COUNT, ENT_ONSET_T, ENT_CONFIRM_T, ENT_BACK_COUNT, ENT_BACK_T = range(8)
-N_ENT_INT = 8
+ENT_SUBJECT, ENT_ZONE, ENT_STATUS, ENT_COUNT, ENT_ONSET_T, ENT_CONFIRM_T, ENT_BACK_COUNT, ENT_BACK_T, ENT_SET = range(9)
+N_ENT_INT = 9
 ENT_X, ENT_Y, ENT_DEPTH, ENT_P, ENT_SIGMA = range(5)
 N_ENT_FLOAT = 5
 
 #: Columns of the record table.
-REC_SUBJECT, REC_ZONE, REC_EVENT, REC_ONSET_T, REC_CONFIRM_T, REC_END_T, REC_COUNT = range(7)
-N_REC_INT = 7
+REC_SUBJECT, REC_ZONE, REC_EVENT, REC_ONSET_T, REC_CONFIRM_T, REC_END_T, REC_COUNT, REC_SET = range(8)
+N_REC_INT = 8
 REC_X, REC_Y, REC_DEPTH, REC_P, REC_SIGMA = range(5)
 N_REC_FLOAT = 5
 
@@ -103,7 +106,7 @@ def segment_inside_span(ax, ay, bx, by, edges, e0, e1, grid, nx, ny, cbase, word
 
 
 @jit
-def _emit(rec_i, rec_f, n, subject, zone, event, onset_t, confirm_t, end_t, count, x, y, depth, p, sigma):
+def _emit(rec_i, rec_f, n, subject, zone, event, onset_t, confirm_t, end_t, count, tset, x, y, depth, p, sigma):
     rec_i[n, REC_SUBJECT] = subject
     rec_i[n, REC_ZONE] = zone
     rec_i[n, REC_EVENT] = event
@@ -111,6 +114,7 @@ def _emit(rec_i, rec_f, n, subject, zone, event, onset_t, confirm_t, end_t, coun
     rec_i[n, REC_CONFIRM_T] = confirm_t
     rec_i[n, REC_END_T] = end_t
     rec_i[n, REC_COUNT] = count
+    rec_i[n, REC_SET] = tset
     rec_f[n, REC_X] = x
     rec_f[n, REC_Y] = y
     rec_f[n, REC_DEPTH] = depth
@@ -123,7 +127,7 @@ def _emit(rec_i, rec_f, n, subject, zone, event, onset_t, confirm_t, end_t, coun
 def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                   hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma,
                   cross_offsets, cross_zone, cross_t_in, cross_t_out,
-                  confirm_fixes, confirm_ms,
+                  fix_set, set_confirm_fixes, set_confirm_ms,
                   ent_i, ent_f, ent_offsets,
                   last_t, last_x, last_y):
     """Advance the geofence state over one batch of fixes.
@@ -151,8 +155,10 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
         CSR over fixes: forbidden zones the segment from the subject's previous
         fix to this one passes through while neither end violates, with entry
         and exit as fractions of the segment.
-    confirm_fixes, confirm_ms : int64 (n_subjects,)
-        Hysteresis thresholds per global subject.
+    fix_set : int64 (n_fixes,)
+        Threshold set of each fix.
+    set_confirm_fixes, set_confirm_ms : int64 (n_sets,)
+        Hysteresis thresholds per threshold set; the judged fix's set applies.
     ent_i, ent_f, ent_offsets
         Carried entries (``ENT_*`` columns), sorted by subject, CSR over global
         subject codes.
@@ -163,6 +169,9 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
     -------
     new_ent_i, new_ent_f : entries of the batch's subjects after the batch.
     rec_i, rec_f : records (``REC_*`` columns): confirmations, ends, crossings.
+        ``REC_SET`` is the threshold set of the confirming fix (for an end,
+        of the fix that confirmed the alert; for a crossing, of the fix that
+        closes the segment).
     """
     n_hits = hit_zone.size
     n_cross = cross_zone.size
@@ -180,8 +189,6 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
     cur_f = np.empty((cap_ent, N_ENT_FLOAT))
     for b in range(batch_subject.size):
         s = batch_subject[b]
-        need = confirm_fixes[s]
-        need_ms = confirm_ms[s]
         m = 0
         for r in range(ent_offsets[s], ent_offsets[s + 1]):
             cur_i[m] = ent_i[r]
@@ -189,6 +196,9 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
             m += 1
         for k in range(batch_offsets[b], batch_offsets[b + 1]):
             tk = t[k]
+            tset = fix_set[k]
+            need = set_confirm_fixes[tset]
+            need_ms = set_confirm_ms[tset]
             # Crossings between the previous fix and this one.
             for c in range(cross_offsets[k], cross_offsets[k + 1]):
                 z = cross_zone[c]
@@ -202,7 +212,7 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                 t_in = last_t[s] + np.int64(cross_t_in[c] * dt)
                 t_out = last_t[s] + np.int64(cross_t_out[c] * dt)
                 tm = 0.5 * (cross_t_in[c] + cross_t_out[c])
-                n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CROSSING, t_in, tk, t_out, 0,
+                n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CROSSING, t_in, tk, t_out, 0, tset,
                               last_x[s] + tm * (rx[k] - last_x[s]), last_y[s] + tm * (ry[k] - last_y[s]), 0.0,
                               np.nan, np.nan)
             # Existing entries: advance or clear.
@@ -227,12 +237,13 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                         if cur_i[q, ENT_COUNT] >= need and tk - cur_i[q, ENT_ONSET_T] >= need_ms:
                             cur_i[q, ENT_STATUS] = CONFIRMED
                             cur_i[q, ENT_CONFIRM_T] = tk
+                            cur_i[q, ENT_SET] = tset
                             cur_f[q, ENT_X] = x[k]
                             cur_f[q, ENT_Y] = y[k]
                             cur_f[q, ENT_P] = prob
                             cur_f[q, ENT_SIGMA] = sigma
                             n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CONFIRMED, cur_i[q, ENT_ONSET_T], tk, -1,
-                                          cur_i[q, ENT_COUNT], x[k], y[k], cur_f[q, ENT_DEPTH], prob, sigma)
+                                          cur_i[q, ENT_COUNT], tset, x[k], y[k], cur_f[q, ENT_DEPTH], prob, sigma)
                     elif flag == -1:
                         drop = True  # a blip: clear without alert
                 else:  # CONFIRMED
@@ -246,7 +257,7 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                         if cur_i[q, ENT_BACK_COUNT] >= need and tk - cur_i[q, ENT_BACK_T] >= need_ms:
                             n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_ENDED, cur_i[q, ENT_ONSET_T],
                                           cur_i[q, ENT_CONFIRM_T], cur_i[q, ENT_BACK_T], cur_i[q, ENT_COUNT],
-                                          cur_f[q, ENT_X], cur_f[q, ENT_Y], cur_f[q, ENT_DEPTH],
+                                          cur_i[q, ENT_SET], cur_f[q, ENT_X], cur_f[q, ENT_Y], cur_f[q, ENT_DEPTH],
                                           cur_f[q, ENT_P], cur_f[q, ENT_SIGMA])
                             drop = True
                 if drop:
@@ -274,6 +285,7 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                 cur_i[m, ENT_CONFIRM_T] = -1
                 cur_i[m, ENT_BACK_COUNT] = 0
                 cur_i[m, ENT_BACK_T] = -1
+                cur_i[m, ENT_SET] = -1
                 cur_f[m, ENT_X] = x[k]
                 cur_f[m, ENT_Y] = y[k]
                 cur_f[m, ENT_DEPTH] = hit_depth[h]
@@ -282,7 +294,8 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                 if need <= 1 and need_ms <= 0:
                     cur_i[m, ENT_STATUS] = CONFIRMED
                     cur_i[m, ENT_CONFIRM_T] = tk
-                    n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CONFIRMED, tk, tk, -1, 1, x[k], y[k],
+                    cur_i[m, ENT_SET] = tset
+                    n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CONFIRMED, tk, tk, -1, 1, tset, x[k], y[k],
                                   hit_depth[h], hit_p[h], hit_sigma[h])
                 m += 1
             last_t[s] = tk
