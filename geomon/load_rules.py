@@ -39,7 +39,7 @@ _REQUIRED_PROFILES = ("ordinary", "strict")
 #: Every rule key geomon knows (each documented in docs/rules.md); any other key is an error.
 THRESHOLD_KEYS: frozenset[str] = frozenset({
     "confirm_fixes", "confirm_s", "buffer_m", "breach_p", "clear_p", "max_accuracy_m", "max_speed_mps",
-    "lost_contact_s", "night_start", "night_end", "night_away_m", "dwell_s", "dwell_radius_m",
+    "lost_contact_s", "degraded_s", "stuck_count", "stuck_s", "night_start", "night_end", "night_away_m", "dwell_s", "dwell_radius_m",
     "meeting_distance_m", "meeting_s", "meeting_repeat_count", "meeting_window_s",
     "acknowledge_within_s", "dispatch_within_s",
 })

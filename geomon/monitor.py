@@ -31,6 +31,7 @@ from geomon.kernels import crossing as _crossing
 from geomon.kernels import fusion as _kf
 from geomon.kernels import geofence as _gf
 from geomon.kernels import zone_probability as _prob
+from geomon.contact import ContactDetector
 from geomon.fusion import CORRELATED_SOURCES, SOURCE_CODE, sigma_from_codes
 from geomon.load import load_fixes, load_rules, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
@@ -153,6 +154,7 @@ class Monitor:
         self.max_gap_ms = int(max_gap_s * 1000)
         self._sets = ThresholdSets(self.rules, [profile or level for level in self.subject_level],
                                    self.subject_ids, self.subject_office)
+        self.contact = ContactDetector(self._sets, self.subject_ids, self.subject_level, self.subject_office)
         self._thresholds = self._set_thresholds()
         self._assign_keys = self.zones.assignment_keys(self.subject_code)
         self._permitted_of = self._permitted_zone_of_subjects()
@@ -223,7 +225,7 @@ class Monitor:
             return QUARANTINE_SCHEMA.empty_table()
         return pa.concat_tables(self._quarantine)
 
-    def process(self, batch, *, name: str | None = None) -> pa.Table:
+    def process(self, batch, *, name: str | None = None, now_ms: int | None = None) -> pa.Table:
         """Validate, project and run one batch of fixes; return the alert events it produced.
 
         Parameters
@@ -235,6 +237,11 @@ class Monitor:
             than the subject's previous one is quarantined as ``late_fix``.
         name : str, optional
             Source name used in the quarantine.
+        now_ms : int, optional
+            Event-time watermark (ms): the stream is complete up to it, so a
+            subject silent since before it may be lost. By default the newest
+            fix seen so far (a replay); live operation passes the clock less
+            the allowed lateness, so silence is noticed between fixes.
 
         Returns
         -------
@@ -250,12 +257,18 @@ class Monitor:
         fixes = self._admit(load)
         self.n_accepted += len(fixes["t"])
         self.n_quarantined = self.n_read - self.n_accepted
+        clock = time.perf_counter()
+        self.contact.run_id = self.run_id
+        contact = self.contact.step(fixes["code"], fixes["t"], fixes["source"] == SOURCE_CODE["gnss"],
+                                    fixes["lon"], fixes["lat"], fixes["tset"], now_ms)
+        self._tick("contact", clock)
         if len(fixes["t"]) == 0:
-            return ALERT_SCHEMA.empty_table()
+            return contact
         fixes = self._fuse(fixes)
         if len(fixes["t"]) == 0:
-            return ALERT_SCHEMA.empty_table()
-        return self._run(fixes)
+            return contact
+        geofence = self._run(fixes)
+        return pa.concat_tables([geofence, contact]) if contact.num_rows else geofence
 
     # ----------------------------------------------------------------- steps
 
@@ -291,8 +304,8 @@ class Monitor:
         acc = table.column("accuracy_m").to_numpy(zero_copy_only=False).astype(np.float64)[order]
         # Loaded fixes have valid sources: codes into SOURCES, for cheap comparisons.
         source = pc.index_in(table.column("source"), value_set=_SOURCES).to_numpy(zero_copy_only=False)[order]
-        return {"code": code, "t": t, "x": np.ascontiguousarray(x), "y": np.ascontiguousarray(y),
-                "accuracy_m": acc, "source": source, "tset": self._sets.set_of_fixes(code, t)}
+        return {"code": code, "t": t, "x": np.ascontiguousarray(x), "y": np.ascontiguousarray(y), "lon": lon,
+                "lat": lat, "accuracy_m": acc, "source": source, "tset": self._sets.set_of_fixes(code, t)}
 
     def _noise(self, f: dict, first: np.ndarray) -> np.ndarray:
         """Per-axis sigma of each fix as :func:`geomon.fuse` takes it, correlated-source runs carried across batches."""

@@ -83,7 +83,7 @@ DEFAULT_PARAMS = {
     "outlier_memory_s": 3600.0,
     "outlier_prior_n": 20.0,
     "jump_min_m": 10.0,
-    "consistent_allow_max_m": 50.0,
+    "consistent_allow_max_m": 20.0,
     "connect_max_m": 200.0,
     "manoeuvre_p": 0.05,
     "zupt_vague_m": 50.0,

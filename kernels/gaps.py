@@ -46,19 +46,21 @@ EVENT_STUCK = 2
  GS_STUCK_ON, GS_LOST_MS, GS_DEGRADED_CONF, GS_STUCK_CONF) = range(13)
 N_GAP_STATE = 13
 
-#: Record columns (int64): subject, event kind, onset, confirmed, end (-1: open), detail (gap length ms or count).
-REC_SUBJECT, REC_KIND, REC_ONSET, REC_CONFIRM, REC_END, REC_DETAIL = range(6)
-N_REC = 6
+#: Record columns (int64): subject, event kind, onset, confirmed, end (-1: open), detail (gap length ms or
+#: count), and the index in the batch of the fix that produced the record (-1: the watermark did).
+REC_SUBJECT, REC_KIND, REC_ONSET, REC_CONFIRM, REC_END, REC_DETAIL, REC_FIX = range(7)
+N_REC = 7
 
 
 @jit
-def _emit(rec, n, subject, kind, onset, confirm, end, detail):
+def _emit(rec, n, subject, kind, onset, confirm, end, detail, fix):
     rec[n, REC_SUBJECT] = subject
     rec[n, REC_KIND] = kind
     rec[n, REC_ONSET] = onset
     rec[n, REC_CONFIRM] = confirm
     rec[n, REC_END] = end
     rec[n, REC_DETAIL] = detail
+    rec[n, REC_FIX] = fix
     return n + 1
 
 
@@ -116,22 +118,22 @@ def gap_step(offsets, subjects, t_ms, satellite, x, y, lost_ms, degraded_ms, stu
                 if t - last > limit:
                     onset = last + limit
                     if st[GS_LOST_ON] < 0.0:
-                        n = _emit(rec, n, s, EVENT_LOST, onset, onset, -1, -1)
-                    n = _emit(rec, n, s, EVENT_LOST, onset, onset, t, t - last)
+                        n = _emit(rec, n, s, EVENT_LOST, onset, onset, -1, -1, i)
+                    n = _emit(rec, n, s, EVENT_LOST, onset, onset, t, t - last, i)
                     st[GS_LOST_ON] = -1.0
             # Degraded: time since the last satellite fix.
             if satellite[i]:
                 if st[GS_DEGRADED_ON] >= 0.0:
                     onset = np.int64(st[GS_DEGRADED_ON])
                     n = _emit(rec, n, s, EVENT_DEGRADED, onset, np.int64(st[GS_DEGRADED_CONF]), t,
-                              t - np.int64(st[GS_LAST_SAT_T]))
+                              t - np.int64(st[GS_LAST_SAT_T]), i)
                     st[GS_DEGRADED_ON] = -1.0
                 st[GS_LAST_SAT_T] = t
             elif st[GS_DEGRADED_ON] < 0.0 and t - np.int64(st[GS_LAST_SAT_T]) > degraded_ms[i]:
                 onset = np.int64(st[GS_LAST_SAT_T]) + degraded_ms[i]
                 st[GS_DEGRADED_ON] = onset
                 st[GS_DEGRADED_CONF] = t
-                n = _emit(rec, n, s, EVENT_DEGRADED, onset, t, -1, t - np.int64(st[GS_LAST_SAT_T]))
+                n = _emit(rec, n, s, EVENT_DEGRADED, onset, t, -1, t - np.int64(st[GS_LAST_SAT_T]), i)
             # Stuck: satellite fixes at exactly the same place.
             if satellite[i]:
                 if st[GS_RUN_N] > 0.0 and x[i] == st[GS_RUN_X] and y[i] == st[GS_RUN_Y]:
@@ -139,7 +141,7 @@ def gap_step(offsets, subjects, t_ms, satellite, x, y, lost_ms, degraded_ms, stu
                 else:
                     if st[GS_STUCK_ON] >= 0.0:
                         n = _emit(rec, n, s, EVENT_STUCK, np.int64(st[GS_STUCK_ON]), np.int64(st[GS_STUCK_CONF]), t,
-                                  np.int64(st[GS_RUN_N]))
+                                  np.int64(st[GS_RUN_N]), i)
                         st[GS_STUCK_ON] = -1.0
                     st[GS_RUN_N] = 1.0
                     st[GS_RUN_T] = t
@@ -149,7 +151,7 @@ def gap_step(offsets, subjects, t_ms, satellite, x, y, lost_ms, degraded_ms, stu
                 if (st[GS_STUCK_ON] < 0.0 and st[GS_RUN_N] >= stuck_count[i] and t - run_t >= stuck_ms[i]):
                     st[GS_STUCK_ON] = run_t
                     st[GS_STUCK_CONF] = t
-                    n = _emit(rec, n, s, EVENT_STUCK, run_t, t, -1, np.int64(st[GS_RUN_N]))
+                    n = _emit(rec, n, s, EVENT_STUCK, run_t, t, -1, np.int64(st[GS_RUN_N]), i)
             st[GS_LAST_T] = t
             st[GS_LOST_MS] = lost_ms[i]
     # Silence up to the watermark, for every subject seen so far.
@@ -159,5 +161,5 @@ def gap_step(offsets, subjects, t_ms, satellite, x, y, lost_ms, degraded_ms, stu
             onset = np.int64(st[GS_LAST_T]) + np.int64(st[GS_LOST_MS])
             if now_ms > onset:
                 st[GS_LOST_ON] = onset
-                n = _emit(rec, n, s, EVENT_LOST, onset, onset, -1, -1)
+                n = _emit(rec, n, s, EVENT_LOST, onset, onset, -1, -1, -1)
     return rec[:n].copy()

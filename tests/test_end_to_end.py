@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -18,7 +20,12 @@ def test_noise_off_every_violation_and_nothing_else(tmp_path, seed):
     result = replay(tmp_path / "fixes.parquet", tmp_path / "zones.geojson", tmp_path / "subjects.csv",
                     db=tmp_path / "alerts.duckdb", batch_rows=5000)
     assert result.n_quarantined == 0
-    for s in score(result.alerts, truth, slack_s=0):
+    # Only geofence kinds are labelled by this simulator; with noise off its
+    # fixes repeat exactly at rest, which the contact detectors rightly call a
+    # stuck device (tests/test_contact.py covers those).
+    geofence = result.alerts.filter(pc.is_in(result.alerts.column("kind"),
+                                             pa.array(["permitted_exit", "forbidden_entry"])))
+    for s in score(geofence, truth, slack_s=0):
         assert s.true_positives == s.n_truth == s.n_alerts, s
         # Confirmation comes after the true start, within the hysteresis (3 fixes, <= 60 s apart, + 30 s).
         assert (s.delays_s >= 0).all() and (s.delays_s <= 300).all(), s.delays_s

@@ -103,7 +103,7 @@ def run_batches(n_subjects, rows, bounds):
                        np.full(n, STUCK_COUNT, np.int64), np.full(n, STUCK_MS, np.int64), now, state)
         for r in rec:
             key = (int(r[REC_SUBJECT]), int(r[REC_KIND]), int(r[REC_ONSET]))
-            final[key] = tuple(int(v) for v in r[3:])  # last record of an event wins, as in the store
+            final[key] = tuple(int(v) for v in r[3:6])  # last record of an event wins, as in the store
     return final, now
 
 
