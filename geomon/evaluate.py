@@ -61,7 +61,8 @@ def score(alerts: pa.Table, truth: pa.Table, *, slack_s: float = 120.0) -> list[
     kinds = sorted(set(truth.column("kind").to_pylist()) | set(alerts.column("kind").to_pylist()))
     a_kind = np.array(alerts.column("kind").to_pylist(), dtype=object)
     a_subj = np.array(alerts.column("subject_id").to_pylist(), dtype=object)
-    a_zone = np.array(alerts.column("zone_id").to_pylist(), dtype=object)
+    # Alerts without a zone (contact kinds) have a null zone_id; truth an empty one.
+    a_zone = np.array([z or "" for z in alerts.column("zone_id").to_pylist()], dtype=object)
     a_onset = _ms(alerts.column("onset_ts"))
     a_conf = _ms(alerts.column("confirmed_ts"))
     t_kind = np.array(truth.column("kind").to_pylist(), dtype=object)

@@ -1,0 +1,133 @@
+"""Inject labelled contact events into simulated fixes: outages, a stuck device, a shielded receiver.
+
+:func:`inject` edits a fixes table (as :func:`geomon.sim_scenarios.scenario`
+or :func:`geomon.simulate.simulate` make them) by a plan of events and returns
+the edited fixes with the ground truth of the alerts the rules imply, in
+:data:`geomon.sim_truth.TRUTH_SCHEMA` (``zone_id`` empty: contact events have
+no zone):
+
+- ``outage``: the subject's fixes in ``[start, start + duration)`` are
+  dropped. Lost contact is true from ``last fix before + lost_contact_s`` to
+  the first fix after, if the gap exceeds the subject's threshold.
+- ``stuck``: the subject's satellite fixes in the window all repeat the first
+  one's coordinates exactly. A stuck device is true from that first fix to
+  the first satellite fix after the window, if the run has ``stuck_count``
+  fixes spanning ``stuck_s``.
+- ``shield``: the subject's satellite fixes in the window become cell fixes
+  (accuracy 300 m, 300 m of scatter about the true position). Location
+  degraded is true from ``last satellite fix + degraded_s`` to the first
+  satellite fix after the window, if a fix confirms it inside the window.
+
+Thresholds are the subject's level profile's (no special periods).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from geomon.load_rules import Rules, default_rules
+from geomon.schema import TS_TYPE
+from geomon.sim_truth import TRUTH_SCHEMA
+
+__all__ = ["ContactEvent", "inject", "random_plan"]
+
+_KIND = {"outage": "lost_contact", "stuck": "device_stuck", "shield": "location_degraded"}
+
+
+@dataclass(frozen=True)
+class ContactEvent:
+    """One injected event: ``kind`` (outage, stuck or shield), subject, window start (ms) and length (ms)."""
+
+    kind: str
+    subject_id: str
+    start_ms: int
+    duration_ms: int
+
+
+def _thresholds_ms(rules: Rules, level: str) -> dict:
+    p = rules.profile(level)
+    return {"lost": int(p["lost_contact_s"] * 1000), "degraded": int(p["degraded_s"] * 1000),
+            "stuck_n": int(p["stuck_count"]), "stuck": int(p["stuck_s"] * 1000)}
+
+
+def inject(fixes: pa.Table, subjects: pa.Table, plan, *, rules: Rules | None = None,
+           seed: int = 0) -> tuple[pa.Table, pa.Table]:
+    """Apply ``plan`` (ContactEvents, non-overlapping per subject) to ``fixes``; return ``(fixes, truth)``."""
+    rules = rules or default_rules()
+    rng = np.random.default_rng(seed)
+    level = dict(zip(subjects.column("subject_id").to_pylist(), subjects.column("level").to_pylist()))
+    sid = np.asarray(fixes.column("subject_id").to_pylist(), dtype=object)
+    t = fixes.column("ts").cast(pa.int64()).to_numpy()
+    lon = fixes.column("lon").to_numpy().copy()
+    lat = fixes.column("lat").to_numpy().copy()
+    source = np.asarray(fixes.column("source").to_pylist(), dtype=object)
+    acc = fixes.column("accuracy_m").to_numpy(zero_copy_only=False).astype(np.float64)
+    keep = np.ones(t.size, bool)
+    truth = []
+    for ev in plan:
+        th = _thresholds_ms(rules, level[ev.subject_id])
+        mine = sid == ev.subject_id
+        inside = mine & (t >= ev.start_ms) & (t < ev.start_ms + ev.duration_ms)
+        before = np.flatnonzero(mine & (t < ev.start_ms))
+        after = np.flatnonzero(mine & (t >= ev.start_ms + ev.duration_ms))
+        if ev.kind == "outage":
+            keep &= ~inside
+            if before.size and after.size and t[after[0]] - t[before[-1]] > th["lost"]:
+                truth.append((ev.subject_id, _KIND[ev.kind], t[before[-1]] + th["lost"], t[after[0]]))
+        elif ev.kind == "stuck":
+            run = np.flatnonzero(inside & (source == "gnss"))
+            if run.size:
+                lon[run], lat[run] = lon[run[0]], lat[run[0]]
+                later = after[source[after] == "gnss"]
+                if run.size >= th["stuck_n"] and t[run[-1]] - t[run[0]] >= th["stuck"] and later.size:
+                    truth.append((ev.subject_id, _KIND[ev.kind], t[run[0]], t[later[0]]))
+        elif ev.kind == "shield":
+            hit = np.flatnonzero(inside & (source == "gnss"))
+            source[hit] = "cell"
+            acc[hit] = 300.0
+            scatter = rng.normal(0.0, 300.0 / 111_000.0, (hit.size, 2))
+            lon[hit] += scatter[:, 0] / np.cos(np.radians(lat[hit]))
+            lat[hit] += scatter[:, 1]
+            last_sat = before[source[before] == "gnss"]
+            next_sat = after[source[after] == "gnss"]
+            onset = (t[last_sat[-1]] if last_sat.size else t[np.flatnonzero(mine)[0]]) + th["degraded"]
+            confirms = np.flatnonzero(inside & (t > onset))
+            if confirms.size and next_sat.size:
+                truth.append((ev.subject_id, _KIND[ev.kind], onset, t[next_sat[0]]))
+        else:
+            raise ValueError(f"unknown contact event kind {ev.kind!r}; expected outage, stuck or shield")
+    out = fixes.set_column(fixes.schema.get_field_index("lon"), "lon", pa.array(lon))
+    out = out.set_column(out.schema.get_field_index("lat"), "lat", pa.array(lat))
+    out = out.set_column(out.schema.get_field_index("source"), "source", pa.array(source, pa.string()))
+    out = out.set_column(out.schema.get_field_index("accuracy_m"), "accuracy_m", pa.array(acc, pa.float32()))
+    out = out.filter(pa.array(keep))
+    rows = list(zip(*truth)) if truth else [[], [], [], []]
+    table = pa.table({
+        "subject_id": pa.array(rows[0], pa.string()),
+        "kind": pa.array(rows[1], pa.string()),
+        "zone_id": pa.array([""] * len(truth), pa.string()),
+        "true_start": pa.array(np.asarray(rows[2], np.int64), pa.int64()).cast(TS_TYPE),
+        "true_end": pa.array(np.asarray(rows[3], np.int64), pa.int64()).cast(TS_TYPE),
+        "crossing_only": pa.array([False] * len(truth), pa.bool_()),
+    }, schema=TRUTH_SCHEMA)
+    return out, table
+
+
+def random_plan(fixes: pa.Table, rng: np.random.Generator, *, per_kind: int,
+                duration_ms: tuple[int, int] = (45 * 60_000, 90 * 60_000)) -> list[ContactEvent]:
+    """``per_kind`` events of each kind on distinct subjects, at random times well inside the span."""
+    ids = sorted(set(fixes.column("subject_id").to_pylist()))
+    t = fixes.column("ts").cast(pa.int64())
+    lo, hi = pc.min(t).as_py(), pc.max(t).as_py()
+    chosen = rng.permutation(len(ids))[: 3 * per_kind]
+    plan = []
+    for k, i in enumerate(chosen):
+        kind = ("outage", "stuck", "shield")[k // per_kind]
+        dur = int(rng.integers(*duration_ms))
+        start = int(rng.integers(lo + 3_600_000, max(hi - dur - 3_600_000, lo + 3_600_001)))
+        plan.append(ContactEvent(kind, ids[i], start, dur))
+    return plan
