@@ -11,6 +11,7 @@ from rich.console import Console
 
 from benchmarks import alerts as alerts_suite
 from benchmarks import fusion as fusion_suite
+from benchmarks import staypoints as staypoints_suite
 from benchmarks.pip import DEFAULT_OUT, PipConfig, run_pip
 from benchmarks.registry import GeomonMissing
 
@@ -166,6 +167,37 @@ def alerts_command(
     config = (alerts_suite.AlertsConfig.quick_run if quick else alerts_suite.AlertsConfig)(**overrides)
     _set_threads(threads)
     payload = alerts_suite.run_alerts(config, out=out, console=_console())
+    if strict and not payload["targets_met"]:
+        raise typer.Exit(code=1)
+
+
+@app.command("staypoints")
+def staypoints_command(
+    out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = staypoints_suite.DEFAULT_OUT,
+    quick: Quick = False,
+    subjects: Subjects = None,
+    hours: Hours = None,
+    seed: Seed = None,
+    throughput_fixes: Annotated[
+        Optional[int], typer.Option(min=1, help="Fixes the kernel is timed on (default 20,000,000, quick 1,000,000).")
+    ] = None,
+    public_fixes: Annotated[
+        Optional[int], typer.Option(min=1, help="Fixes geomon.staypoints is timed on (default 2,000,000, quick 100k).")
+    ] = None,
+    peer_fixes: Annotated[
+        Optional[int], typer.Option(min=1, help="Fixes trackintel and MovingPandas are timed on (default 50,000).")
+    ] = None,
+    repeat: Repeat = None,
+    min_time: MinTime = None,
+    threads: Threads = None,
+    strict: Strict = False,
+) -> None:
+    """Stay points: the sliding-method kernel and geomon.staypoints against trackintel and MovingPandas."""
+    overrides = _given(n_subjects=subjects, hours=hours, seed=seed, throughput_fixes=throughput_fixes,
+                       public_fixes=public_fixes, peer_fixes=peer_fixes, repeat=repeat, min_time_s=min_time)
+    config = (staypoints_suite.StaypointsConfig.quick_run if quick else staypoints_suite.StaypointsConfig)(**overrides)
+    _set_threads(threads)
+    payload = staypoints_suite.run_staypoints(config, out=out, console=_console())
     if strict and not payload["targets_met"]:
         raise typer.Exit(code=1)
 

@@ -19,6 +19,7 @@ _LAZY = {
     "fuse": "geomon.fusion",
     "intersects_xy": "geomon.geometry",
     "signed_distance_xy": "geomon.geometry",
+    "staypoints": "geomon.stays",
 }
 
 __all__ = ["GeomonError", "InputError", *_LAZY]

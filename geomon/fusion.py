@@ -45,7 +45,7 @@ from geomon.crs import LocalFrame, choose_frame
 from geomon.errors import InputError
 from geomon.kernels import fusion as _kf
 from geomon.kernels.smoother import rts_smooth
-from geomon.load_common import FixLoad
+from geomon.load_common import fix_table
 from geomon.schema import FIX_REQUIRED, SOURCES
 
 __all__ = ["AUGMENTED_GNSS_BELOW_M", "AUGMENTED_GNSS_FLOOR_M", "CORRELATED_SOURCES", "FUSED_COLUMNS", "SOURCE_CODE",
@@ -138,18 +138,7 @@ def _correlated_run_length(source: np.ndarray, new_track: np.ndarray) -> np.ndar
 
 
 def _fix_table(fixes) -> pa.Table:
-    table = fixes.table if isinstance(fixes, FixLoad) else fixes
-    if not isinstance(table, pa.Table):
-        raise InputError("fixes", f"expected a FixLoad or a pyarrow.Table, got {type(fixes).__name__}")
-    missing = [c for c in FIX_REQUIRED if c not in table.column_names]
-    if missing:
-        raise InputError("fixes", f"missing column(s) {', '.join(missing)}")
-    if not pa.types.is_timestamp(table.schema.field("ts").type):
-        raise InputError("fixes", f"ts must be a timestamp column, not {table.schema.field('ts').type}", field="ts")
-    for name in ("subject_id", "ts"):
-        if table.column(name).null_count:
-            raise InputError("fixes", f"{name} has nulls", field=name)
-    return table
+    return fix_table(fixes, FIX_REQUIRED)
 
 
 def _float(table: pa.Table, name: str) -> np.ndarray:

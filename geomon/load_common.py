@@ -387,3 +387,23 @@ def _lonlat_to_wgs84(lon: np.ndarray, lat: np.ndarray, datum: str) -> tuple[np.n
 
     out_lon, out_lat = to_wgs84(lon, lat, datum)
     return np.asarray(out_lon, dtype=np.float64), np.asarray(out_lat, dtype=np.float64)
+
+
+def fix_table(fixes, required) -> pa.Table:
+    """The Arrow table of ``fixes`` (a FixLoad or a pyarrow.Table), checked for the columns a function needs.
+
+    Raises :class:`geomon.errors.InputError` for another type, missing
+    columns, a ``ts`` that is not a timestamp, or nulls in ``subject_id`` or ``ts``.
+    """
+    table = fixes.table if isinstance(fixes, FixLoad) else fixes
+    if not isinstance(table, pa.Table):
+        raise InputError("fixes", f"expected a FixLoad or a pyarrow.Table, got {type(fixes).__name__}")
+    missing = [c for c in required if c not in table.column_names]
+    if missing:
+        raise InputError("fixes", f"missing column(s) {', '.join(missing)}")
+    if not pa.types.is_timestamp(table.schema.field("ts").type):
+        raise InputError("fixes", f"ts must be a timestamp column, not {table.schema.field('ts').type}", field="ts")
+    for name in ("subject_id", "ts"):
+        if table.column(name).null_count:
+            raise InputError("fixes", f"{name} has nulls", field=name)
+    return table
