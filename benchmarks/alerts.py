@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ RAW_ALERT_SCHEMA = pa.schema([
 
 
 @dataclass(frozen=True)
-class AlertsConfig:
+class AlertsConfig(harness.QuickRun):
     """Sizes, scoring and timing policy of one run of the suite."""
 
     n_subjects: int = 140
@@ -74,12 +75,8 @@ class AlertsConfig:
     #: Profile applied to every subject instead of their levels' (e.g. "special_period").
     profile: str | None = None
 
-    @classmethod
-    def quick_run(cls, **overrides) -> AlertsConfig:
-        """Smoke-run sizes: 14 subjects x 6 h, one timed run."""
-        values = {"n_subjects": 14, "hours": 6.0, "repeat": 1, "min_time_s": 0.0, "quick": True}
-        values.update(overrides)
-        return cls(**values)
+    #: Smoke-run sizes: 14 subjects x 6 h, one timed run.
+    QUICK: ClassVar[dict] = {"n_subjects": 14, "hours": 6.0, "repeat": 1, "min_time_s": 0.0}
 
     @property
     def subject_days(self) -> float:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,7 @@ FILTERPY_SIGMA_V0_MPS = 3.0
 
 
 @dataclass(frozen=True)
-class FusionConfig:
+class FusionConfig(harness.QuickRun):
     """Sizes and timing policy of one run of the suite."""
 
     n_subjects: int = 40
@@ -72,13 +73,9 @@ class FusionConfig:
     filterpy_repeat: int = 3
     quick: bool = False
 
-    @classmethod
-    def quick_run(cls, **overrides) -> FusionConfig:
-        """Smoke-run sizes: 6 subjects x 2 h, 1M fixes against 5,000 for filterpy, 3 repeats."""
-        values = {"n_subjects": 6, "hours": 2.0, "throughput_fixes": 1_000_000, "filterpy_fixes": 5_000,
-                  "repeat": 3, "min_time_s": 0.0, "filterpy_repeat": 1, "quick": True}
-        values.update(overrides)
-        return cls(**values)
+    #: Smoke-run sizes: 6 subjects x 2 h, 1M fixes against 5,000 for filterpy, 3 repeats.
+    QUICK: ClassVar[dict] = {"n_subjects": 6, "hours": 2.0, "throughput_fixes": 1_000_000, "filterpy_fixes": 5_000,
+                  "repeat": 3, "min_time_s": 0.0, "filterpy_repeat": 1}
 
 
 def _scenario(name: str, config: FusionConfig, sigma_m: float | None = None):

@@ -197,3 +197,14 @@ def write_json(path: Path, payload: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+class QuickRun:
+    """Mixin for a suite's config dataclass: ``quick_run`` builds it at the class's ``QUICK`` smoke-run sizes."""
+
+    QUICK: dict = {}
+
+    @classmethod
+    def quick_run(cls, **overrides):
+        """The config at smoke-run sizes (``QUICK``, then ``overrides``)."""
+        return cls(**{**cls.QUICK, "quick": True, **overrides})

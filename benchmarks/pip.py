@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ SPREAD_RANGE = (16, 65_536)
 
 
 @dataclass(frozen=True)
-class PipConfig:
+class PipConfig(harness.QuickRun):
     """Sizes and timing policy of one run of the suite."""
 
     n_points: int = 1_000_000
@@ -65,12 +66,8 @@ class PipConfig:
     stand_in: bool = False
     quick: bool = False
 
-    @classmethod
-    def quick_run(cls, **overrides) -> PipConfig:
-        """Smoke-run sizes: 100,000 points, 3 repeats, no minimum time."""
-        values = {"n_points": 100_000, "zone_points": 100_000, "repeat": 3, "min_time_s": 0.0, "quick": True}
-        values.update(overrides)
-        return cls(**values)
+    #: Smoke-run sizes: 100,000 points, 3 repeats, no minimum time.
+    QUICK: ClassVar[dict] = {"n_points": 100_000, "zone_points": 100_000, "repeat": 3, "min_time_s": 0.0}
 
 
 def _status(measured: float | None, op: str, threshold: float, wrong: int) -> str:

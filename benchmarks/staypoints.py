@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from dataclasses import dataclass
+from typing import ClassVar
 from datetime import timedelta
 from pathlib import Path
 
@@ -45,7 +46,7 @@ PEERS = ("trackintel", "movingpandas")
 
 
 @dataclass(frozen=True)
-class StaypointsConfig:
+class StaypointsConfig(harness.QuickRun):
     """Sizes, thresholds and timing policy of one run of the suite."""
 
     n_subjects: int = 40
@@ -64,13 +65,9 @@ class StaypointsConfig:
     peer_repeat: int = 3
     quick: bool = False
 
-    @classmethod
-    def quick_run(cls, **overrides) -> StaypointsConfig:
-        """Smoke-run sizes: 6 subjects x 4 h, 1M fixes, 100k through the public path, 5,000 for the peers."""
-        values = {"n_subjects": 6, "hours": 4.0, "throughput_fixes": 1_000_000, "public_fixes": 100_000,
-                  "peer_fixes": 5_000, "repeat": 3, "min_time_s": 0.0, "peer_repeat": 1, "quick": True}
-        values.update(overrides)
-        return cls(**values)
+    #: Smoke-run sizes: 6 subjects x 4 h, 1M fixes, 100k through the public path, 5,000 for the peers.
+    QUICK: ClassVar[dict] = {"n_subjects": 6, "hours": 4.0, "throughput_fixes": 1_000_000, "public_fixes": 100_000,
+                  "peer_fixes": 5_000, "repeat": 3, "min_time_s": 0.0, "peer_repeat": 1}
 
     @property
     def time_threshold_ms(self) -> int:
