@@ -189,6 +189,11 @@ def _counts(n_truth: int, n_alerts: int, tp: int, delays: np.ndarray, subject_da
     }
 
 
+def geofence_only(alerts: pa.Table) -> pa.Table:
+    """The Monitor's geofence alerts (the suite scores geofencing; behaviour kinds have their own tests)."""
+    return alerts.filter(pc.is_in(alerts.column("kind"), pa.array(list(KINDS))))
+
+
 def summarise(alerts: pa.Table, truth: pa.Table, *, slack_s: float, subject_days: float) -> dict:
     """Per alert kind and in total: counts, recall, false alerts (per subject-day) and delay quantiles."""
     from geomon.evaluate import score
@@ -281,7 +286,8 @@ def run_alerts(config: AlertsConfig, *, out: Path | None = DEFAULT_OUT, console:
                                      lambda: lambda: raw_pip_for_scenario(sc.fixes, sc.frame, zones_m), **timing)
     long = long_breaches(sc.truth, config.long_breach_s)
     methods = {
-        "geomon": _method(METHODS["geomon"], geo_timing, fold_alerts(geo_timing.last_result), sc, config, long),
+        "geomon": _method(METHODS["geomon"], geo_timing, geofence_only(fold_alerts(geo_timing.last_result)), sc,
+                          config, long),
         "raw_pip": _method(METHODS["raw_pip"], raw_timing, raw_timing.last_result, sc, config, long),
     }
     targets = _targets(methods["geomon"], methods["raw_pip"], long.num_rows)

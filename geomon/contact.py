@@ -16,14 +16,13 @@ the last fix before it).
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pyarrow as pa
 
+from geomon.detector_rows import alert_table
 from geomon.kernels import gaps as _gaps
 from geomon.periods import ThresholdSets
-from geomon.schema import TS_TYPE
 from geomon.store import ALERT_SCHEMA
 
 __all__ = ["CONTACT_KINDS", "ContactDetector"]
@@ -110,9 +109,6 @@ class ContactDetector:
         n = rec.shape[0]
         if n == 0:
             return ALERT_SCHEMA.empty_table()
-        # Imported here: geomon.monitor imports this module.
-        from geomon.monitor import alert_id
-
         subj = rec[:, _gaps.REC_SUBJECT]
         kinds = [CONTACT_KINDS[int(k)][0] for k in rec[:, _gaps.REC_KIND]]
         severity = [CONTACT_KINDS[int(k)][1] for k in rec[:, _gaps.REC_KIND]]
@@ -127,24 +123,6 @@ class ContactDetector:
             details.append(json.dumps({"event": "ended" if e >= 0 else "confirmed", "level": lv,
                                        "profile": str(self._sets.profile[s]), "period": self._sets.period[s],
                                        **extra}, sort_keys=True))
-        nulls = pa.nulls(n, pa.float64())
         lon, lat = place[:, 0], place[:, 1]
-        return pa.table({
-            "alert_id": pa.array([alert_id(k, s, None, o) for k, s, o in zip(kinds, subject_id, onset)], pa.string()),
-            "kind": pa.array(kinds, pa.string()),
-            "severity": pa.array(severity, pa.string()),
-            "subject_id": pa.array(subject_id, pa.string()),
-            "zone_id": pa.nulls(n, pa.string()),
-            "office_id": pa.array(self.subject_office[subj], pa.string()),
-            "location_office_id": pa.nulls(n, pa.string()),
-            "onset_ts": pa.array(onset, pa.int64()).cast(TS_TYPE),
-            "confirmed_ts": pa.array(rec[:, _gaps.REC_CONFIRM], pa.int64()).cast(TS_TYPE),
-            "ended_ts": pa.array(np.where(end >= 0, end, 0), pa.int64(), mask=end < 0).cast(TS_TYPE),
-            "emitted_at": pa.array(np.full(n, int(time.time() * 1000), np.int64), pa.int64()).cast(TS_TYPE),
-            "lon": pa.array(lon, pa.float64()),
-            "lat": pa.array(lat, pa.float64()),
-            "accuracy_m": pa.nulls(n, pa.float32()),
-            "probability": nulls,
-            "details": pa.array(details, pa.string()),
-            "run_id": pa.array([self.run_id] * n, pa.string()),
-        }).cast(ALERT_SCHEMA)
+        return alert_table(kinds, severity, subject_id, [None] * n, self.subject_office[subj], onset,
+                           rec[:, _gaps.REC_CONFIRM], end, lon, lat, details, self.run_id)

@@ -30,8 +30,8 @@ __all__ = ["Period", "Rules", "THRESHOLD_KEYS", "UNITLESS_KEYS", "UNIT_SUFFIXES"
 UNIT_SUFFIXES: tuple[str, ...] = ("_s", "_ms", "_m", "_deg", "_mps", "_count", "_p")
 #: Numeric rule keys allowed without a unit suffix (they count fixes).
 UNITLESS_KEYS: frozenset[str] = frozenset({"confirm_fixes"})
-#: Rule keys holding a time of day, "HH:MM" local time.
-_TIME_OF_DAY_SUFFIXES = ("_start", "_end")
+#: Rule keys holding a time of day, "HH:MM" local time (``_due``: a daily deadline).
+_TIME_OF_DAY_SUFFIXES = ("_start", "_end", "_due")
 _TEXT_KEYS = frozenset({"inherits", "description"})
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -39,7 +39,9 @@ _REQUIRED_PROFILES = ("ordinary", "strict")
 #: Every rule key geomon knows (each documented in docs/rules.md); any other key is an error.
 THRESHOLD_KEYS: frozenset[str] = frozenset({
     "confirm_fixes", "confirm_s", "buffer_m", "breach_p", "clear_p", "max_accuracy_m", "max_speed_mps",
-    "lost_contact_s", "degraded_s", "stuck_count", "stuck_s", "night_start", "night_end", "night_away_m", "dwell_s", "dwell_radius_m",
+    "lost_contact_s", "degraded_s", "stuck_count", "stuck_s", "night_start", "night_end", "night_away_m",
+    "curfew_grace_s", "night_travel_m", "night_away_s", "dwell_s", "dwell_radius_m",
+    "checkin_due",
     "meeting_distance_m", "meeting_s", "meeting_repeat_count", "meeting_window_s",
     "acknowledge_within_s", "dispatch_within_s",
 })
@@ -135,7 +137,8 @@ def _checked_value(src: str, where: str, key: str, value: Any) -> Any:
         return value
     if isinstance(value, str):
         raise InputError(
-            src, "text is only allowed for 'inherits', 'description' and HH:MM keys ending in _start/_end", field=where
+            src, "text is only allowed for 'inherits', 'description' and HH:MM keys ending in _start/_end/_due",
+            field=where,
         )
     raise InputError(src, f"unsupported value type {type(value).__name__}", field=where)
 
@@ -321,8 +324,8 @@ def load_rules(path: str | Path) -> Rules:
     and its key must end in a unit suffix (:data:`UNIT_SUFFIXES`) or be in
     :data:`UNITLESS_KEYS`; counts (``_count``, ``confirm_fixes``) are
     integers; probabilities (``_p``) lie in [0, 1]. Keys ending in
-    ``_start``/``_end`` hold a local time of day ``"HH:MM"`` (a TOML local
-    time is also accepted).
+    ``_start``/``_end``/``_due`` hold a local time of day ``"HH:MM"`` (a TOML
+    local time is also accepted).
 
     A period has ``name``, ``start``, ``end`` (``end`` after ``start``), a
     ``profile`` of this file and/or ``overrides`` (validated like profile

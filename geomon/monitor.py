@@ -31,7 +31,7 @@ from geomon.kernels import crossing as _crossing
 from geomon.kernels import fusion as _kf
 from geomon.kernels import geofence as _gf
 from geomon.kernels import zone_probability as _prob
-from geomon.contact import ContactDetector
+from geomon.behaviour import DEFAULT_DETECTORS, Behaviour
 from geomon.fusion import CORRELATED_SOURCES, SOURCE_CODE, sigma_from_codes
 from geomon.load import load_fixes, load_rules, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
@@ -117,6 +117,13 @@ class Monitor:
         The metric frame to work in; chosen from the zones by default.
     fusion_params : dict, optional
         Overrides of :data:`geomon.kernels.fusion.DEFAULT_PARAMS`.
+    tz : str
+        Local time zone of night windows (a zoneinfo name or "+08:00").
+    detectors : iterable of str
+        Behaviour detectors to run beside geofencing, of
+        :data:`geomon.behaviour.DETECTORS`: ``contact`` (lost contact, stuck
+        device, location degraded) by default; ``checkins``, ``dwell`` and
+        ``night`` (curfew, night activity) on request.
     Notes
     -----
     Decisions read the causal fused track (:func:`geomon.kernels.fusion.fuse_step`,
@@ -140,7 +147,8 @@ class Monitor:
     """
 
     def __init__(self, zones, subjects, rules=None, *, profile: str | None = None,
-                 crossing_min_m: float = 5.0, max_gap_s: float = 120.0, frame=None, fusion_params=None):
+                 crossing_min_m: float = 5.0, max_gap_s: float = 120.0, frame=None, fusion_params=None,
+                 tz: str = "Asia/Shanghai", detectors=DEFAULT_DETECTORS):
         self.zones: CompiledZones = compile_zones(_as_zones(zones), frame)
         subject_load = _as_subjects(subjects)
         self.rules = _as_rules(rules)
@@ -154,11 +162,13 @@ class Monitor:
         self.max_gap_ms = int(max_gap_s * 1000)
         self._sets = ThresholdSets(self.rules, [profile or level for level in self.subject_level],
                                    self.subject_ids, self.subject_office)
-        self.contact = ContactDetector(self._sets, self.subject_ids, self.subject_level, self.subject_office)
+
         self._thresholds = self._set_thresholds()
         self._assign_keys = self.zones.assignment_keys(self.subject_code)
         self._permitted_of = self._permitted_zone_of_subjects()
         self._zone_half_radius = self._half_radius()
+        #: Lost contact, check-ins, dwell and night detectors (geomon/behaviour.py).
+        self.behaviour = Behaviour(self, table.column("home_zone_id").to_pylist(), tz=tz, detectors=detectors)
         n = len(self.subject_ids)
         self.fusion_params = dict(fusion_params or {})
         self._fusion_state = _kf.new_state(n)
@@ -258,17 +268,16 @@ class Monitor:
         self.n_accepted += len(fixes["t"])
         self.n_quarantined = self.n_read - self.n_accepted
         clock = time.perf_counter()
-        self.contact.run_id = self.run_id
-        contact = self.contact.step(fixes["code"], fixes["t"], fixes["source"] == SOURCE_CODE["gnss"],
-                                    fixes["lon"], fixes["lat"], fixes["tset"], now_ms)
-        self._tick("contact", clock)
-        if len(fixes["t"]) == 0:
-            return contact
-        fixes = self._fuse(fixes)
-        if len(fixes["t"]) == 0:
-            return contact
-        geofence = self._run(fixes)
-        return pa.concat_tables([geofence, contact]) if contact.num_rows else geofence
+        events = self.behaviour.admitted(fixes, now_ms, self.run_id)
+        clock = self._tick("behaviour", clock)
+        fused = self._fuse(fixes) if len(fixes["t"]) else Behaviour.empty_fused()
+        clock = time.perf_counter()
+        events += self.behaviour.fused(fused, self.run_id)
+        self._tick("behaviour", clock)
+        if len(fused["t"]):
+            events.insert(0, self._run(fused))
+        events = [e for e in events if e.num_rows]
+        return pa.concat_tables(events) if events else ALERT_SCHEMA.empty_table()
 
     # ----------------------------------------------------------------- steps
 

@@ -97,3 +97,24 @@ def test_any_batching_gives_the_same_contact_alerts(cuts):
     monitor = Monitor(zones, subjects)
     parts = [monitor.process(stream.slice(a, b - a)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     assert _contact(pa.concat_tables(parts)) == _REFERENCE
+
+
+def test_opt_in_detectors_are_wired_into_the_monitor():
+    import pytest
+
+    zones, subjects = sc.zones(), sc.subjects(3)
+    # s1 sits in the bar (a forbidden zone, so a place of concern) for 40 minutes, reporting no check-in.
+    t = T0 + np.arange(0, 40 * MIN, 15_000)
+    rng = np.random.default_rng(0)
+    bar = sc.fixes("s1", X0 + 2000 + rng.normal(0, 2, t.size), Y0 + rng.normal(0, 2, t.size), t)
+    kinds = {r["kind"] for r in fold_alerts(Monitor(zones, subjects).process(bar)).to_pylist()}
+    assert "dwell_concern" not in kinds
+    full = Monitor(zones, subjects, detectors=("contact", "checkins", "dwell", "night"))
+    # A check-in is due daily at 20:00 local (12:00 UTC); the watermark passes the first one.
+    rows = fold_alerts(full.process(bar, now_ms=T0 + 13 * 3600_000)).to_pylist()
+    got = {r["kind"]: r for r in rows}
+    assert {"dwell_concern", "missed_checkin", "forbidden_entry"} <= set(got)
+    assert got["dwell_concern"]["zone_id"] == "bar"
+    assert _ms(got["missed_checkin"]["onset_ts"]) == T0 + 12 * 3600_000
+    with pytest.raises(ValueError, match="unknown detectors"):
+        Monitor(zones, subjects, detectors=("tea_leaves",))

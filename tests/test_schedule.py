@@ -73,8 +73,9 @@ def test_schedule_starting_while_inside_raises_an_alert():
     t = sc.T0_MS + int(13.5 * 3600_000) + np.arange(0, 90 * 60_000, 30_000)  # 21:30 .. 23:00 local
     fixes = sc.fixes("s1", np.full(t.size, sc.X0 + 2000.0), np.full(t.size, sc.Y0), t)
     alerts = fold_alerts(Monitor(zones, sc.subjects(1)).process(fixes)).to_pylist()
-    # (The hand-made fixes repeat one point exactly: a stuck device too, which is not the point here.)
-    alerts = [a for a in alerts if a["kind"] != "device_stuck"]
+    # Sitting 90 min in a bar at one exact point is also a dwell and a stuck
+    # device: other detectors' business, not the point here.
+    alerts = [a for a in alerts if a["kind"] in ("forbidden_entry", "permitted_exit")]
     assert [(a["kind"], a["zone_id"]) for a in alerts] == [("forbidden_entry", "bar")]
     onset = int(alerts[0]["onset_ts"].timestamp() * 1000)
     assert onset == sc.T0_MS + 14 * 3600_000  # the first fix once the schedule applies
