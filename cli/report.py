@@ -65,7 +65,7 @@ def print_replay(result, *, truth: Path | None = None, db: Path | None = None) -
                                f"{s.recall:.3f}", f"{s.median_delay_s:.0f}", f"{s.p90_delay_s:.0f}"] for s in scores]))
 
     seconds = result.seconds
-    stages = ["load", "admit", "project", "fuse", "zones", "crossings", "detect", "alerts", "store"]
+    stages = ["load", "admit", "project", "behaviour", "fuse", "zones", "crossings", "detect", "alerts", "store"]
     console.print(_table("Speed", ["stage", "seconds"],
                          [[s, f"{seconds.get(s, 0.0):.3f}"] for s in stages]
                          + [["total (incl. setup)", f"{seconds.get('total', 0.0):.3f}"],
