@@ -26,7 +26,7 @@ import shapely
 
 from geomon.load_rules import Rules, default_rules
 from geomon.schema import TS_TYPE
-from geomon.sim_truth import TRUTH_SCHEMA
+from geomon.sim_truth import event_truth
 
 __all__ = ["add_checkins"]
 
@@ -98,13 +98,5 @@ def add_checkins(fixes: pa.Table, subjects: pa.Table, permitted_m: shapely.Geome
     order = np.lexsort((out.column("ts").cast(pa.int64()).to_numpy(),
                         np.asarray(out.column("subject_id").to_pylist(), dtype=object).astype(str)))
     out = out.take(pa.array(order))
-    rows = list(zip(*truth)) if truth else [[], [], [], []]
-    table = pa.table({
-        "subject_id": pa.array(rows[0], pa.string()),
-        "kind": pa.array(rows[1], pa.string()),
-        "zone_id": pa.array([""] * len(truth), pa.string()),
-        "true_start": pa.array(np.asarray(rows[2], np.int64), pa.int64()).cast(TS_TYPE),
-        "true_end": pa.array(np.asarray(rows[3], np.int64), pa.int64()).cast(TS_TYPE),
-        "crossing_only": pa.array([False] * len(truth), pa.bool_()),
-    }, schema=TRUTH_SCHEMA)
+    table = event_truth(truth)
     return out, table

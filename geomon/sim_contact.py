@@ -30,8 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from geomon.load_rules import Rules, default_rules
-from geomon.schema import TS_TYPE
-from geomon.sim_truth import TRUTH_SCHEMA
+from geomon.sim_truth import event_truth
 
 __all__ = ["ContactEvent", "inject", "random_plan"]
 
@@ -105,15 +104,7 @@ def inject(fixes: pa.Table, subjects: pa.Table, plan, *, rules: Rules | None = N
     out = out.set_column(out.schema.get_field_index("source"), "source", pa.array(source, pa.string()))
     out = out.set_column(out.schema.get_field_index("accuracy_m"), "accuracy_m", pa.array(acc, pa.float32()))
     out = out.filter(pa.array(keep))
-    rows = list(zip(*truth)) if truth else [[], [], [], []]
-    table = pa.table({
-        "subject_id": pa.array(rows[0], pa.string()),
-        "kind": pa.array(rows[1], pa.string()),
-        "zone_id": pa.array([""] * len(truth), pa.string()),
-        "true_start": pa.array(np.asarray(rows[2], np.int64), pa.int64()).cast(TS_TYPE),
-        "true_end": pa.array(np.asarray(rows[3], np.int64), pa.int64()).cast(TS_TYPE),
-        "crossing_only": pa.array([False] * len(truth), pa.bool_()),
-    }, schema=TRUTH_SCHEMA)
+    table = event_truth(truth)
     return out, table
 
 

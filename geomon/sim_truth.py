@@ -16,7 +16,7 @@ import shapely
 from geomon.schema import TS_TYPE
 from geomon.sim_geography import forbidden_id
 
-__all__ = ["TRUTH_SCHEMA", "truth_table"]
+__all__ = ["TRUTH_SCHEMA", "event_truth", "truth_table"]
 
 #: Ground truth: one row per violation, times exact to the millisecond.
 TRUTH_SCHEMA = pa.schema(
@@ -90,3 +90,17 @@ def truth_table(geo, subjects, paths, fix_ts, start_ms, end_s):
         ],
         schema=TRUTH_SCHEMA,
     )
+
+
+def event_truth(rows) -> pa.Table:
+    """Truth of zone-less events (contact, check-ins): ``rows`` of ``(subject_id, kind, start_ms, end_ms)``."""
+    rows = list(rows)
+    cols = list(zip(*rows)) if rows else [[], [], [], []]
+    return pa.table({
+        "subject_id": pa.array(cols[0], pa.string()),
+        "kind": pa.array(cols[1], pa.string()),
+        "zone_id": pa.array([""] * len(rows), pa.string()),
+        "true_start": pa.array(np.asarray(cols[2], np.int64), pa.int64()).cast(TS_TYPE),
+        "true_end": pa.array(np.asarray(cols[3], np.int64), pa.int64()).cast(TS_TYPE),
+        "crossing_only": pa.array([False] * len(rows), pa.bool_()),
+    }, schema=TRUTH_SCHEMA)
