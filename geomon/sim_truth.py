@@ -92,14 +92,15 @@ def truth_table(geo, subjects, paths, fix_ts, start_ms, end_s):
     )
 
 
-def event_truth(rows) -> pa.Table:
-    """Truth of zone-less events (contact, check-ins): ``rows`` of ``(subject_id, kind, start_ms, end_ms)``."""
+def event_truth(rows, zone_ids=None) -> pa.Table:
+    """Truth of events: ``rows`` of ``(subject_id, kind, start_ms, end_ms)``, and each row's zone ("" when None)."""
     rows = list(rows)
     cols = list(zip(*rows)) if rows else [[], [], [], []]
+    zones = [""] * len(rows) if zone_ids is None else [z or "" for z in zone_ids]
     return pa.table({
         "subject_id": pa.array(cols[0], pa.string()),
         "kind": pa.array(cols[1], pa.string()),
-        "zone_id": pa.array([""] * len(rows), pa.string()),
+        "zone_id": pa.array(zones, pa.string()),
         "true_start": pa.array(np.asarray(cols[2], np.int64), pa.int64()).cast(TS_TYPE),
         "true_end": pa.array(np.asarray(cols[3], np.int64), pa.int64()).cast(TS_TYPE),
         "crossing_only": pa.array([False] * len(rows), pa.bool_()),
