@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pyarrow as pa
 
+from geomon.alert_ids import alert_id
 from geomon.schema import TS_TYPE
 from geomon.store import ALERT_SCHEMA
 
@@ -36,9 +37,6 @@ def alert_table(kind, severity, subject_id, zone_id, office_id, onset_ms, confir
     n = len(onset_ms)
     if n == 0:
         return ALERT_SCHEMA.empty_table()
-    # Imported here: geomon.monitor imports the detectors.
-    from geomon.monitor import alert_id
-
     onset = np.asarray(onset_ms, np.int64)
     end = np.asarray(ended_ms, np.int64)
     kind, subject_id, zone_id = list(kind), list(subject_id), list(zone_id)

@@ -15,11 +15,9 @@ ends; the store keeps one row per ``alert_id``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -31,13 +29,15 @@ from geomon.kernels import crossing as _crossing
 from geomon.kernels import fusion as _kf
 from geomon.kernels import geofence as _gf
 from geomon.kernels import zone_probability as _prob
+from geomon.alert_ids import alert_id  # noqa: F401  (re-exported: geomon.monitor.alert_id)
 from geomon.behaviour import DEFAULT_DETECTORS, Behaviour
+from geomon.geofence_rows import ALERT_KIND, geofence_alert_table  # noqa: F401  (ALERT_KIND re-exported)
 from geomon.fusion import CORRELATED_SOURCES, SOURCE_CODE, sigma_from_codes
 from geomon.load import load_fixes, load_rules, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.load_rules import Rules, default_rules
 from geomon.periods import ThresholdSets
-from geomon.schema import QUARANTINE_SCHEMA, TS_TYPE
+from geomon.schema import QUARANTINE_SCHEMA
 from geomon.store import ALERT_SCHEMA
 from geomon.zones import CompiledZones, RoleIndex, compile_zones
 
@@ -48,14 +48,6 @@ _CORRELATED_CODES = np.array([SOURCE_CODE[name] for name in CORRELATED_SOURCES])
 #: probability of the other side is below 1e-23.
 _N_SIGMA = 10.0
 
-ALERT_KIND = {_gf.ZONE_PERMITTED: "permitted_exit", _gf.ZONE_FORBIDDEN: "forbidden_entry"}
-_EVENT_NAME = {_gf.EVENT_CONFIRMED: "confirmed", _gf.EVENT_ENDED: "ended", _gf.EVENT_CROSSING: "crossing"}
-
-
-def alert_id(kind: str, subject_id: str, zone_id: str | None, onset_ms: int) -> str:
-    """Deterministic id of an alert: the same event always gets the same id, so replays are idempotent."""
-    key = f"{kind}|{subject_id}|{zone_id or ''}|{int(onset_ms)}"
-    return hashlib.sha1(key.encode()).hexdigest()[:20]
 
 
 @dataclass(frozen=True)
@@ -514,75 +506,9 @@ class Monitor:
         order = np.argsort(ent_i[:, _gf.ENT_SUBJECT], kind="stable")
         self._ent_i, self._ent_f = ent_i[order], ent_f[order]
         clock = self._tick("detect", clock)
-        alerts = self._alert_table(rec_i, rec_f)
+        alerts = geofence_alert_table(self, rec_i, rec_f)
         self._tick("alerts", clock)
         return alerts
-
-    def _alert_table(self, rec_i: np.ndarray, rec_f: np.ndarray) -> pa.Table:
-        n = rec_i.shape[0]
-        if n == 0:
-            return ALERT_SCHEMA.empty_table()
-        z = self.zones
-        subj = rec_i[:, _gf.REC_SUBJECT]
-        zone = rec_i[:, _gf.REC_ZONE]
-        event = rec_i[:, _gf.REC_EVENT]
-        onset = rec_i[:, _gf.REC_ONSET_T]
-        zone_kind = np.where(z.kind[zone] == "permitted", _gf.ZONE_PERMITTED, _gf.ZONE_FORBIDDEN)
-        kinds = np.array([ALERT_KIND[k] for k in zone_kind], dtype=object)
-        subject_id = self.subject_ids[subj]
-        zone_id = z.zone_id[zone]
-        ids = [alert_id(k, s, zz, o) for k, s, zz, o in zip(kinds, subject_id, zone_id, onset)]
-        level = self.subject_level[subj]
-        category = z.category[zone]
-        high = (zone_kind == _gf.ZONE_PERMITTED) | (level == "strict") | (category == "victim_home")
-        severity = np.where(high, "high", "medium")
-        x, y = rec_f[:, _gf.REC_X], rec_f[:, _gf.REC_Y]
-        lon, lat = z.frame.unproject(x, y)
-        location_office = self._location_office(x, y)
-        end = rec_i[:, _gf.REC_END_T]
-        th = self._thresholds
-        details = [json.dumps({
-            "event": _EVENT_NAME[int(e)],
-            "crossing": bool(e == _gf.EVENT_CROSSING),
-            "n_fixes": int(c),
-            "depth_m": round(float(d), 2),
-            "level": lv,
-            "profile": str(th.profile[ts]),
-            "period": th.period[ts],
-            "zone_category": cat,
-        }, sort_keys=True) for e, c, d, lv, ts, cat in zip(event, rec_i[:, _gf.REC_COUNT], rec_f[:, _gf.REC_DEPTH],
-                                                          level, rec_i[:, _gf.REC_SET], category)]
-        emitted = np.full(n, int(time.time() * 1000), np.int64)
-        return pa.table({
-            "alert_id": pa.array(ids, pa.string()),
-            "kind": pa.array(kinds, pa.string()),
-            "severity": pa.array(severity, pa.string()),
-            "subject_id": pa.array(subject_id, pa.string()),
-            "zone_id": pa.array(zone_id, pa.string()),
-            "office_id": pa.array(self.subject_office[subj], pa.string()),
-            "location_office_id": pa.array(location_office, pa.string()),
-            "onset_ts": pa.array(onset, pa.int64()).cast(TS_TYPE),
-            "confirmed_ts": pa.array(rec_i[:, _gf.REC_CONFIRM_T], pa.int64()).cast(TS_TYPE),
-            "ended_ts": pa.array(np.where(end >= 0, end, 0), pa.int64(), mask=end < 0).cast(TS_TYPE),
-            "emitted_at": pa.array(emitted, pa.int64()).cast(TS_TYPE),
-            "lon": pa.array(lon, pa.float64()),
-            "lat": pa.array(lat, pa.float64()),
-            "accuracy_m": pa.array(rec_f[:, _gf.REC_SIGMA], pa.float32(), from_pandas=True),
-            "probability": pa.array(rec_f[:, _gf.REC_P], pa.float64(), from_pandas=True),
-            "details": pa.array(details, pa.string()),
-            "run_id": pa.array([self.run_id] * n, pa.string()),
-        }).cast(ALERT_SCHEMA)
-
-    def _location_office(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        role = self.zones.jurisdiction
-        out = np.full(x.size, None, dtype=object)
-        if role.codes.size == 0:
-            return out
-        pi, zi = role.index.query_xy(x, y, predicate="intersects")
-        first = np.r_[True, pi[1:] != pi[:-1]] if pi.size else np.zeros(0, bool)
-        out[pi[first]] = self.zones.office_id[role.codes[zi[first]]]
-        return out
-
 
 def _csr(owner: np.ndarray, n: int) -> np.ndarray:
     """Offsets (n + 1) of items grouped by ``owner`` (sorted, values in [0, n))."""
