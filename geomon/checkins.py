@@ -21,7 +21,7 @@ import re
 import numpy as np
 import pyarrow as pa
 
-from geomon.detector_rows import alert_table, details_json
+from geomon.detector_rows import SubjectDetector, alert_table, details_json, subject_runs
 from geomon.kernels import checkins as _ck
 from geomon.periods import ThresholdSets
 
@@ -49,7 +49,7 @@ def _minute_of_day(hhmm: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
-class CheckinDetector:
+class CheckinDetector(SubjectDetector):
     """Missed daily check-ins and check-ins from outside the permitted area, for a fixed set of subjects.
 
     Parameters
@@ -76,18 +76,11 @@ class CheckinDetector:
     """
 
     def __init__(self, sets: ThresholdSets, subject_ids, subject_level, subject_office, utc_offset: str = "+08:00"):
-        self._sets = sets
-        self.subject_ids = np.asarray(subject_ids, dtype=object)
-        self.subject_level = np.asarray(subject_level, dtype=object)
-        self.subject_office = np.asarray(subject_office, dtype=object)
+        super().__init__(sets, subject_ids, subject_level, subject_office)
         self.offset_ms = _offset_ms(utc_offset)
         self._due_min = np.array([_minute_of_day(v.get("checkin_due") or DEFAULT_CHECKIN_DUE) for v in sets.values],
                                  dtype=np.int64)
         self._state = np.zeros((len(self.subject_ids), _ck.N_CHECKIN_STATE))
-        #: Event time up to which the stream is complete (ms); never goes back.
-        self.watermark_ms = -1
-        #: Written into every alert (the Monitor sets it to its run id).
-        self.run_id = ""
 
     def step(self, code: np.ndarray, t_ms: np.ndarray, source_is_checkin: np.ndarray, inside_permitted: np.ndarray,
              tset: np.ndarray, now_ms: int | None = None, *, lon: np.ndarray | None = None,
@@ -113,15 +106,12 @@ class CheckinDetector:
         code = np.asarray(code, np.int64)
         t_ms = np.asarray(t_ms, np.int64)
         tset = np.asarray(tset, np.int64)
-        newest = int(t_ms.max()) if t_ms.size else -1
-        self.watermark_ms = max(self.watermark_ms, newest, -1 if now_ms is None else int(now_ms))
-        first = np.r_[True, code[1:] != code[:-1]] if code.size else np.zeros(0, bool)
-        starts = np.flatnonzero(first)
-        offsets = np.r_[starts, code.size].astype(np.int64)
+        self._advance(t_ms, now_ms)
+        _, offsets, subjects = subject_runs(code)
         nan = np.full(code.size, np.nan)
         lon = nan if lon is None else np.ascontiguousarray(lon, dtype=np.float64)
         lat = nan if lat is None else np.ascontiguousarray(lat, dtype=np.float64)
-        rec_i, rec_f = _ck.checkin_step(offsets, code[starts], t_ms, np.asarray(source_is_checkin, bool),
+        rec_i, rec_f = _ck.checkin_step(offsets, subjects, t_ms, np.asarray(source_is_checkin, bool),
                                         np.asarray(inside_permitted, bool), self._due_min[tset], tset, lon, lat,
                                         self.offset_ms, self.watermark_ms, self._state)
         return self._alerts(rec_i, rec_f)

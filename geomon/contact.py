@@ -20,7 +20,7 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from geomon.detector_rows import alert_table
+from geomon.detector_rows import SubjectDetector, alert_table, subject_runs
 from geomon.kernels import gaps as _gaps
 from geomon.periods import ThresholdSets
 from geomon.store import ALERT_SCHEMA
@@ -36,7 +36,7 @@ CONTACT_KINDS = {_gaps.EVENT_LOST: ("lost_contact", "high"),
                  _gaps.EVENT_STUCK: ("device_stuck", "high")}
 
 
-class ContactDetector:
+class ContactDetector(SubjectDetector):
     """Lost contact, degraded location and stuck device for a fixed set of subjects.
 
     Parameters
@@ -48,25 +48,18 @@ class ContactDetector:
     """
 
     def __init__(self, sets: ThresholdSets, subject_ids, subject_level, subject_office):
-        self._sets = sets
-        self.subject_ids = np.asarray(subject_ids, dtype=object)
-        self.subject_level = np.asarray(subject_level, dtype=object)
-        self.subject_office = np.asarray(subject_office, dtype=object)
+        super().__init__(sets, subject_ids, subject_level, subject_office)
         self._lost_ms = sets.per_set("lost_contact_s", 1800, 1000, dtype=np.int64)
         # Off unless the rules set it (a day of cell fixes indoors is normal).
         self._degraded_ms = sets.per_set("degraded_s", _NEVER_S, 1000, dtype=np.int64)
         self._stuck_count = sets.per_set("stuck_count", 20, dtype=np.int64)
         self._stuck_ms = sets.per_set("stuck_s", 600, 1000, dtype=np.int64)
         self._state = np.zeros((len(self.subject_ids), _gaps.N_GAP_STATE))
-        #: Event time up to which the stream is complete (ms); never goes back.
-        self.watermark_ms = -1
         # Threshold set and position of each subject's last fix, for the details
         # and the place of silence.
         self._last_set = np.zeros(len(self.subject_ids), np.int64)
         self._last_lon = np.full(len(self.subject_ids), np.nan)
         self._last_lat = np.full(len(self.subject_ids), np.nan)
-        #: Written into every alert (the Monitor sets it to its run id).
-        self.run_id = ""
 
     def step(self, code: np.ndarray, t_ms: np.ndarray, satellite: np.ndarray, lon: np.ndarray, lat: np.ndarray,
              tset: np.ndarray, now_ms: int | None = None) -> pa.Table:
@@ -78,12 +71,8 @@ class ContactDetector:
         beyond the batch's newest fix (live operation: the clock, less the
         allowed lateness); by default the watermark is the newest fix seen so far.
         """
-        newest = int(t_ms.max()) if t_ms.size else -1
-        self.watermark_ms = max(self.watermark_ms, newest, -1 if now_ms is None else int(now_ms))
-        first = np.r_[True, code[1:] != code[:-1]] if code.size else np.zeros(0, bool)
-        starts = np.flatnonzero(first)
-        offsets = np.r_[starts, code.size].astype(np.int64)
-        subjects = code[starts].astype(np.int64)
+        self._advance(t_ms, now_ms)
+        first, offsets, subjects = subject_runs(code)
         lon = np.ascontiguousarray(lon, dtype=np.float64)
         lat = np.ascontiguousarray(lat, dtype=np.float64)
         rec = _gaps.gap_step(offsets, subjects, t_ms.astype(np.int64), satellite.astype(bool), lon, lat,

@@ -1,8 +1,11 @@
-"""Alert rows of the per-subject detectors (check-ins, dwell) in :data:`geomon.store.ALERT_SCHEMA`.
+"""What the per-subject behaviour detectors share: batch layout, watermark, subjects, alert rows.
 
-The detectors decide events in their kernels; this module only turns their
-columns into the alert table every detector returns, with deterministic ids
-(:func:`geomon.monitor.alert_id`), so a replay gives the same rows.
+The detectors (contact, check-ins, dwell, night) decide events in their
+kernels; :class:`SubjectDetector` holds the subjects and the event-time
+watermark they all keep, :func:`subject_runs` cuts a batch sorted by subject
+into per-subject runs, and :func:`alert_table` turns their columns into rows of
+:data:`geomon.store.ALERT_SCHEMA` with deterministic ids
+(:func:`geomon.alert_ids.alert_id`), so a replay gives the same rows.
 """
 
 from __future__ import annotations
@@ -17,7 +20,52 @@ from geomon.alert_ids import alert_id
 from geomon.schema import TS_TYPE
 from geomon.store import ALERT_SCHEMA
 
-__all__ = ["alert_table", "details_json"]
+__all__ = ["SubjectDetector", "alert_table", "details_json", "subject_runs"]
+
+
+def subject_runs(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-subject runs of a batch sorted by subject code: ``(first, offsets, subjects)``.
+
+    ``first`` flags each run's first fix, ``offsets`` (int64, runs + 1) are its
+    CSR offsets and ``subjects`` the code of each run.
+
+    Examples
+    --------
+    >>> first, offsets, subjects = subject_runs(np.array([2, 2, 5]))
+    >>> first.tolist(), offsets.tolist(), subjects.tolist()
+    ([True, False, True], [0, 2, 3], [2, 5])
+    """
+    code = np.asarray(code, dtype=np.int64)
+    first = np.r_[True, code[1:] != code[:-1]] if code.size else np.zeros(0, bool)
+    starts = np.flatnonzero(first)
+    return first, np.r_[starts, code.size].astype(np.int64), code[starts]
+
+
+class SubjectDetector:
+    """Base of the behaviour detectors: the subjects, their threshold sets, the watermark and the run id.
+
+    Parameters
+    ----------
+    sets : ThresholdSets
+        The rules resolved per subject and period (:class:`geomon.periods.ThresholdSets`).
+    subject_ids, subject_level, subject_office : sequence of str
+        Per subject code, as the Monitor holds them.
+    """
+
+    def __init__(self, sets, subject_ids, subject_level, subject_office):
+        self._sets = sets
+        self.subject_ids = np.asarray(subject_ids, dtype=object)
+        self.subject_level = np.asarray(subject_level, dtype=object)
+        self.subject_office = np.asarray(subject_office, dtype=object)
+        #: Event time up to which the stream is complete (ms); never goes back.
+        self.watermark_ms = -1
+        #: Written into every alert (the Monitor sets it to its run id).
+        self.run_id = ""
+
+    def _advance(self, t_ms: np.ndarray, now_ms: int | None) -> None:
+        """Raise the watermark to the batch's newest fix, or to ``now_ms`` (live) if later."""
+        newest = int(t_ms.max()) if t_ms.size else -1
+        self.watermark_ms = max(self.watermark_ms, newest, -1 if now_ms is None else int(now_ms))
 
 
 def details_json(event: str, level: str, profile: str, period: str | None, **extra) -> str:

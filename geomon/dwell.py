@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-from geomon.detector_rows import alert_table, details_json
+from geomon.detector_rows import SubjectDetector, alert_table, details_json, subject_runs
 from geomon.kernels import dwell as _dw
 from geomon.periods import ThresholdSets
 
@@ -61,7 +61,7 @@ def places_of_concern(zones) -> dict:
             "concern_category": zones.category[codes], "frame": zones.frame}
 
 
-class DwellDetector:
+class DwellDetector(SubjectDetector):
     """Stays at places of concern beyond ``dwell_s``, for a fixed set of subjects.
 
     Parameters
@@ -97,10 +97,7 @@ class DwellDetector:
 
     def __init__(self, sets: ThresholdSets, subject_ids, subject_level, subject_office, concern_geometry_m,
                  concern_ids, *, concern_subjects=None, concern_category=None, frame=None):
-        self._sets = sets
-        self.subject_ids = np.asarray(subject_ids, dtype=object)
-        self.subject_level = np.asarray(subject_level, dtype=object)
-        self.subject_office = np.asarray(subject_office, dtype=object)
+        super().__init__(sets, subject_ids, subject_level, subject_office)
         self.concern_ids = np.asarray(concern_ids, dtype=object)
         self._geoms = np.asarray(concern_geometry_m, dtype=object)
         n_places = len(self.concern_ids)
@@ -118,10 +115,6 @@ class DwellDetector:
         self._radius_m = sets.per_set("dwell_radius_m", 50.0)
         self._gap_ms = sets.per_set("lost_contact_s", 1800, 1000, dtype=np.int64)
         self._state = np.zeros((len(self.subject_ids), _dw.N_DWELL_STATE))
-        #: Event time up to which the stream is complete (ms); never goes back.
-        self.watermark_ms = -1
-        #: Written into every alert (the Monitor sets it to its run id).
-        self.run_id = ""
 
     def place_of_fixes(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, radius_m: np.ndarray) -> np.ndarray:
         """Nearest place of concern applying to each fix's subject within ``radius_m`` of it (-1: none)."""
@@ -154,16 +147,13 @@ class DwellDetector:
         tset = np.asarray(tset, np.int64)
         x_m = np.ascontiguousarray(x_m, dtype=np.float64)
         y_m = np.ascontiguousarray(y_m, dtype=np.float64)
-        newest = int(t_ms.max()) if t_ms.size else -1
-        self.watermark_ms = max(self.watermark_ms, newest, -1 if now_ms is None else int(now_ms))
-        first = np.r_[True, code[1:] != code[:-1]] if code.size else np.zeros(0, bool)
-        starts = np.flatnonzero(first)
-        offsets = np.r_[starts, code.size].astype(np.int64)
+        self._advance(t_ms, now_ms)
+        _, offsets, subjects = subject_runs(code)
         radius = self._radius_m[tset]
         finite = np.isfinite(x_m) & np.isfinite(y_m)
         place = np.full(code.size, -1, np.int64)
         place[finite] = self.place_of_fixes(code[finite], x_m[finite], y_m[finite], radius[finite])
-        rec_i, rec_f = _dw.dwell_step(offsets, code[starts], t_ms, x_m, y_m, place, radius, self._dwell_ms[tset],
+        rec_i, rec_f = _dw.dwell_step(offsets, subjects, t_ms, x_m, y_m, place, radius, self._dwell_ms[tset],
                                       self._gap_ms[tset], tset, self.watermark_ms, self._state)
         return self._alerts(rec_i, rec_f)
 

@@ -31,6 +31,7 @@ from geomon.kernels import geofence as _gf
 from geomon.kernels import zone_probability as _prob
 from geomon.alert_ids import alert_id  # noqa: F401  (re-exported: geomon.monitor.alert_id)
 from geomon.behaviour import DEFAULT_DETECTORS, Behaviour
+from geomon.detector_rows import subject_runs
 from geomon.geofence_rows import ALERT_KIND, geofence_alert_table  # noqa: F401  (ALERT_KIND re-exported)
 from geomon.fusion import CORRELATED_SOURCES, SOURCE_CODE, sigma_from_codes
 from geomon.load import load_fixes, load_rules, load_subjects, load_zones
@@ -330,11 +331,8 @@ class Monitor:
         """Replace each fix's position by the causal fused one, with its covariance; keep the decidable fixes."""
         clock = time.perf_counter()
         code = f["code"]
-        first = np.r_[True, code[1:] != code[:-1]]
-        starts = np.flatnonzero(first)
-        offsets = np.r_[starts, code.size].astype(np.int64)
+        first, offsets, subjects = subject_runs(code)
         sigma = self._noise(f, first)
-        subjects = code[starts]
         state = np.ascontiguousarray(self._fusion_state[subjects])
         x, y, var_x, var_y, cov_xy, _, _, _, _, doubt, jump_var = _kf.fuse_step(
             offsets, f["t"], f["x"], f["y"], sigma, state, **self.fusion_params)
@@ -487,10 +485,7 @@ class Monitor:
         clock = self._tick("zones", clock)
         cross_offsets, cross_zone, cross_in, cross_out = self._crossings(f)
         clock = self._tick("crossings", clock)
-        code = f["code"]
-        starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
-        batch_offsets = np.r_[starts, code.size].astype(np.int64)
-        batch_subject = code[starts]
+        _, batch_offsets, batch_subject = subject_runs(f["code"])
         ent_offsets = _csr(self._ent_i[:, _gf.ENT_SUBJECT], len(self.subject_ids))
         th = self._thresholds
         new_i, new_f, rec_i, rec_f = _gf.geofence_step(

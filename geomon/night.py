@@ -48,7 +48,7 @@ import pyarrow as pa
 import shapely
 
 from geomon.kernels import night as _night
-from geomon.detector_rows import alert_table
+from geomon.detector_rows import SubjectDetector, alert_table, subject_runs
 from geomon.periods import ThresholdSets
 from geomon.store import ALERT_SCHEMA
 
@@ -125,7 +125,7 @@ def night_windows(lo_ms: int, hi_ms: int, start: str, end: str, tz="Asia/Shangha
     return np.array([_window(tzi, d, s, e) for d in days], np.int64).reshape(-1, 2)
 
 
-class NightDetector:
+class NightDetector(SubjectDetector):
     """Curfew breach and night activity for a fixed set of subjects.
 
     Parameters
@@ -148,10 +148,7 @@ class NightDetector:
 
     def __init__(self, sets: ThresholdSets, subject_ids, subject_level, subject_office, home_geometry_m,
                  frame=None, tz="Asia/Shanghai"):
-        self._sets = sets
-        self.subject_ids = np.asarray(subject_ids, dtype=object)
-        self.subject_level = np.asarray(subject_level, dtype=object)
-        self.subject_office = np.asarray(subject_office, dtype=object)
+        super().__init__(sets, subject_ids, subject_level, subject_office)
         n = len(self.subject_ids)
         self.home = np.empty(n, dtype=object)
         self.home[:] = list(home_geometry_m)
@@ -167,10 +164,6 @@ class NightDetector:
         self._travel_m = sets.per_set("night_travel_m", 3000.0)
         self._away_floor_ms = sets.per_set("night_away_s", 3600, 1000, dtype=np.int64)
         self._state, self._ring_travel, self._ring_away = _night.new_state(n)
-        #: Event time up to which the stream is complete (ms); never goes back.
-        self.watermark_ms = -1
-        #: Written into every alert (the Monitor sets it to its run id).
-        self.run_id = ""
 
     def away(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray) -> np.ndarray:
         """Is each position farther than ``night_away_m`` from its subject's home zone? (False without one)"""
@@ -205,21 +198,16 @@ class NightDetector:
         tset = np.asarray(tset, dtype=np.int64)
         x_m = np.ascontiguousarray(x_m, dtype=np.float64)
         y_m = np.ascontiguousarray(y_m, dtype=np.float64)
-        newest = int(t_ms.max()) if t_ms.size else -1
-        self.watermark_ms = max(self.watermark_ms, newest, -1 if now_ms is None else int(now_ms))
-        first = np.r_[True, code[1:] != code[:-1]] if code.size else np.zeros(0, bool)
-        starts = np.flatnonzero(first)
-        offsets = np.r_[starts, code.size].astype(np.int64)
-        subjects = code[starts]
+        self._advance(t_ms, now_ms)
+        _, offsets, subjects = subject_runs(code)
         started = self._state[:, _night.NS_STARTED] != 0
         # The window table must cover every subject's clock up to the watermark.
-        candidates = self._state[started, _night.NS_CLOCK].astype(np.int64).tolist() + t_ms[:1].tolist()
+        candidates = self._state[started, _night.NS_CLOCK].astype(np.int64).tolist()
         if t_ms.size:
             candidates.append(int(t_ms.min()))
         if not candidates:
             return ALERT_SCHEMA.empty_table()
-        lo = min(candidates)
-        win_start, win_end = self._windows(lo, max(self.watermark_ms, newest))
+        win_start, win_end = self._windows(min(candidates), self.watermark_ms)
         rec = _night.night_step(offsets, subjects, t_ms, x_m, y_m, self.away(code, x_m, y_m, tset),
                                 self._pair_of_set[tset], tset, self._grace_ms[tset], self._travel_m[tset],
                                 self._away_floor_ms[tset], self.watermark_ms, win_start, win_end,
