@@ -48,8 +48,9 @@ from geomon.kernels.smoother import rts_smooth
 from geomon.load_common import fix_table
 from geomon.schema import FIX_REQUIRED, SOURCES
 
-__all__ = ["AUGMENTED_GNSS_BELOW_M", "AUGMENTED_GNSS_FLOOR_M", "CORRELATED_SOURCES", "FUSED_COLUMNS", "SOURCE_CODE",
-           "SOURCE_DEFAULT_M", "SOURCE_FLOOR_M", "STATUS_NAMES", "fix_sigma_m", "fuse", "sigma_from_codes"]
+__all__ = ["AUGMENTED_GNSS_BELOW_M", "AUGMENTED_GNSS_FLOOR_M", "CORRELATED_CODES", "CORRELATED_SOURCES",
+           "FUSED_COLUMNS", "SOURCE_CODE", "SOURCE_DEFAULT_M", "SOURCE_FLOOR_M", "STATUS_NAMES", "correlated_run_length", "fix_sigma_m", "fuse",
+           "sigma_from_codes", "source_codes"]
 
 #: Smallest 1-sigma (m, per axis) a fix of each source is taken to have.
 #: Satellite fixes are rarely better than 2 m however they are reported; see
@@ -102,13 +103,18 @@ def fix_sigma_m(accuracy_m, source) -> np.ndarray:
     >>> fix_sigma_m([0.5, 1.5, float("nan"), 20.0], ["gnss", "gnss", "gnss", "cell"]).tolist()
     [0.5, 2.0, 5.0, 100.0]
     """
+    return sigma_from_codes(accuracy_m, source_codes(source))
+
+
+def source_codes(source) -> np.ndarray:
+    """Index of each source name in :data:`geomon.schema.SOURCES` (int64); an unknown one is an InputError."""
     source = np.asarray(source, dtype=object)
     codes = np.asarray(pc.fill_null(pc.index_in(pa.array(source.ravel(), pa.string()),
                                                  value_set=pa.array(SOURCES)), -1)).reshape(source.shape)
     if (codes < 0).any():
         raise InputError("fixes", f"unknown source {source[codes < 0][0]!r}; expected one of {', '.join(SOURCES)}",
                          field="source")
-    return sigma_from_codes(accuracy_m, codes)
+    return codes.astype(np.int64)
 
 
 _FLOOR = np.array([SOURCE_FLOOR_M[name] for name in SOURCES])
@@ -126,15 +132,45 @@ def sigma_from_codes(accuracy_m, source_code) -> np.ndarray:
     return np.where(np.isfinite(accuracy), np.maximum(accuracy, floor), _DEFAULT[code])
 
 
-def _correlated_run_length(source: np.ndarray, new_track: np.ndarray) -> np.ndarray:
-    """Position (1, 2, ...) of each fix in its run of consecutive same-source correlated fixes; 1 elsewhere."""
-    n = source.size
-    correlated = np.isin(source, CORRELATED_SOURCES)
+#: :data:`CORRELATED_SOURCES` as source codes.
+CORRELATED_CODES = np.array([SOURCE_CODE[name] for name in CORRELATED_SOURCES])
+
+
+def correlated_run_length(source_code: np.ndarray, new_track: np.ndarray, carried_source=None,
+                          carried_length=None) -> np.ndarray:
+    """Position (1, 2, ...) of each fix in its run of consecutive same-source correlated fixes; 1 elsewhere.
+
+    Parameters
+    ----------
+    source_code : int array
+        Source of each fix as :func:`source_codes` gives it, tracks one after
+        another in time order.
+    new_track : bool array
+        True at each track's first fix.
+    carried_source, carried_length : int arrays, optional
+        Per fix, the source and length of the run its track ended the previous
+        batch with (-1 and 0 for none): a track's first run that continues it
+        goes on counting (a stream cut into batches counts as one).
+
+    Examples
+    --------
+    >>> cell = SOURCE_CODE["cell"]
+    >>> correlated_run_length(np.array([cell, cell, 0, cell]), np.array([True, False, False, False])).tolist()
+    [1, 2, 1, 1]
+    """
+    source_code = np.asarray(source_code, dtype=np.int64)
+    n = source_code.size
+    correlated = np.isin(source_code, CORRELATED_CODES)
     same = np.zeros(n, bool)
-    same[1:] = correlated[1:] & (source[1:] == source[:-1]) & ~new_track[1:]
+    same[1:] = correlated[1:] & (source_code[1:] == source_code[:-1]) & ~new_track[1:]
     index = np.arange(n)
     run_start = np.maximum.accumulate(np.where(same, 0, index))
-    return index - run_start + 1
+    run = index - run_start + 1
+    if carried_source is not None:
+        head = correlated & (source_code == carried_source)
+        head &= run_start == np.maximum.accumulate(np.where(new_track, index, 0))
+        run[head] += np.asarray(carried_length)[head]
+    return run
 
 
 def _fix_table(fixes) -> pa.Table:
@@ -235,8 +271,9 @@ def fuse(fixes, *, frame: LocalFrame | int | str | None = None, smooth: bool = F
 
     new_track = np.zeros(n, bool)
     new_track[offsets[:-1][offsets[:-1] < n]] = True
-    sigma_sorted = fix_sigma_m(_float(table, "accuracy_m")[order], source[order])
-    sigma_sorted *= np.sqrt(_correlated_run_length(source[order], new_track))
+    codes = source_codes(source[order])
+    sigma_sorted = sigma_from_codes(_float(table, "accuracy_m")[order], codes)
+    sigma_sorted *= np.sqrt(correlated_run_length(codes, new_track))
     if n:
         local = frame if isinstance(frame, LocalFrame) else choose_frame(lon, lat, epsg=frame)
         x, y = local.project(lon[order], lat[order])

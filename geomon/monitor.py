@@ -33,7 +33,7 @@ from geomon.alert_ids import alert_id  # noqa: F401  (re-exported: geomon.monito
 from geomon.behaviour import DEFAULT_DETECTORS, Behaviour
 from geomon.detector_rows import subject_runs
 from geomon.geofence_rows import ALERT_KIND, geofence_alert_table  # noqa: F401  (ALERT_KIND re-exported)
-from geomon.fusion import CORRELATED_SOURCES, SOURCE_CODE, sigma_from_codes
+from geomon.fusion import CORRELATED_CODES, SOURCE_CODE, correlated_run_length, sigma_from_codes
 from geomon.load import load_fixes, load_rules, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.load_rules import Rules, default_rules
@@ -43,7 +43,6 @@ from geomon.store import ALERT_SCHEMA
 from geomon.zones import CompiledZones, RoleIndex, compile_zones
 
 _SOURCES = pa.array(list(SOURCE_CODE))
-_CORRELATED_CODES = np.array([SOURCE_CODE[name] for name in CORRELATED_SOURCES])
 
 #: Nearest-boundary search radius in standard deviations: beyond it the
 #: probability of the other side is below 1e-23.
@@ -312,19 +311,11 @@ class Monitor:
     def _noise(self, f: dict, first: np.ndarray) -> np.ndarray:
         """Per-axis sigma of each fix as :func:`geomon.fuse` takes it, correlated-source runs carried across batches."""
         code, source = f["code"], f["source"].astype(np.int64)
-        correlated = np.isin(source, _CORRELATED_CODES)
-        same = np.zeros(code.size, bool)
-        same[1:] = correlated[1:] & (source[1:] == source[:-1]) & ~first[1:]
-        index = np.arange(code.size)
-        run_start = np.maximum.accumulate(np.where(same, 0, index))
-        run = index - run_start + 1
-        # A run that began in an earlier batch goes on counting from there.
-        carried = correlated & (source == self._run_source[code])
-        head = carried & (run_start == np.maximum.accumulate(np.where(first, index, 0)))
-        run[head] += self._run_length[code[head]]
+        run = correlated_run_length(source, first, self._run_source[code], self._run_length[code])
         last = np.r_[first[1:], True]
-        self._run_source[code[last]] = np.where(correlated[last], source[last], -1)
-        self._run_length[code[last]] = np.where(correlated[last], run[last], 0)
+        correlated = np.isin(source[last], CORRELATED_CODES)
+        self._run_source[code[last]] = np.where(correlated, source[last], -1)
+        self._run_length[code[last]] = np.where(correlated, run[last], 0)
         return sigma_from_codes(f["accuracy_m"], source) * np.sqrt(run)
 
     def _fuse(self, f: dict) -> dict:
