@@ -40,6 +40,16 @@ def _given(**values) -> dict:
     return {key: value for key, value in values.items() if value is not None}
 
 
+def _run_suite(config_cls, run, *, quick: bool, overrides: dict, threads: int | None, out: Path,
+               strict: bool) -> None:
+    """Build the suite's config (quick or full) from the given options, run it and exit 1 on a FAIL under --strict."""
+    config = (config_cls.quick_run if quick else config_cls)(**overrides)
+    _set_threads(threads)
+    payload = run(config, out=out, console=_console())
+    if strict and not payload["targets_met"]:
+        raise typer.Exit(code=1)
+
+
 Quick = Annotated[bool, typer.Option("--quick", help="Smoke run at small sizes (seconds).")]
 Strict = Annotated[bool, typer.Option("--strict", help="Exit with code 1 when a target FAILs.")]
 Subjects = Annotated[Optional[int], typer.Option("--subjects", min=1, help="Simulated subjects per scenario.")]
@@ -136,11 +146,8 @@ def fusion_command(
     """Fusion: raw vs fused error and NEES per scenario; fuse_tracks throughput against filterpy."""
     overrides = _given(n_subjects=subjects, hours=hours, seed=seed, throughput_fixes=throughput_fixes,
                        filterpy_fixes=filterpy_fixes, repeat=repeat, min_time_s=min_time)
-    config = (fusion_suite.FusionConfig.quick_run if quick else fusion_suite.FusionConfig)(**overrides)
-    _set_threads(threads)
-    payload = fusion_suite.run_fusion(config, out=out, console=_console())
-    if strict and not payload["targets_met"]:
-        raise typer.Exit(code=1)
+    _run_suite(fusion_suite.FusionConfig, fusion_suite.run_fusion, quick=quick, overrides=overrides,
+               threads=threads, out=out, strict=strict)
 
 
 @app.command("alerts")
@@ -164,11 +171,8 @@ def alerts_command(
     """Alerts: false alerts and detection delay, raw point-in-polygon beside geomon's Monitor."""
     overrides = _given(n_subjects=subjects, hours=hours, seed=seed, repeat=repeat, min_time_s=min_time,
                        rules=str(rules) if rules else None, profile=profile)
-    config = (alerts_suite.AlertsConfig.quick_run if quick else alerts_suite.AlertsConfig)(**overrides)
-    _set_threads(threads)
-    payload = alerts_suite.run_alerts(config, out=out, console=_console())
-    if strict and not payload["targets_met"]:
-        raise typer.Exit(code=1)
+    _run_suite(alerts_suite.AlertsConfig, alerts_suite.run_alerts, quick=quick, overrides=overrides,
+               threads=threads, out=out, strict=strict)
 
 
 @app.command("staypoints")
@@ -195,11 +199,8 @@ def staypoints_command(
     """Stay points: the sliding-method kernel and geomon.staypoints against trackintel and MovingPandas."""
     overrides = _given(n_subjects=subjects, hours=hours, seed=seed, throughput_fixes=throughput_fixes,
                        public_fixes=public_fixes, peer_fixes=peer_fixes, repeat=repeat, min_time_s=min_time)
-    config = (staypoints_suite.StaypointsConfig.quick_run if quick else staypoints_suite.StaypointsConfig)(**overrides)
-    _set_threads(threads)
-    payload = staypoints_suite.run_staypoints(config, out=out, console=_console())
-    if strict and not payload["targets_met"]:
-        raise typer.Exit(code=1)
+    _run_suite(staypoints_suite.StaypointsConfig, staypoints_suite.run_staypoints, quick=quick, overrides=overrides,
+               threads=threads, out=out, strict=strict)
 
 
 if __name__ == "__main__":
