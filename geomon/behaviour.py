@@ -4,7 +4,8 @@
   location degraded, on every admitted fix (a vague cell fix is contact);
 - :class:`geomon.checkins.CheckinDetector`: missed daily check-ins and
   check-ins from outside the permitted area, on every admitted fix;
-- :class:`geomon.dwell.DwellDetector`: stays at places of concern, and
+- :class:`geomon.dwell.DwellDetector`: stays (kept for reports), stays at
+  places of concern and unexplained night stays away from home and work, and
   :class:`geomon.night.NightDetector`: curfew and night activity, both on the
   fused positions of fixes precise enough to decide (a cell fix hundreds of
   metres off would end any stay or fake a night out).
@@ -43,7 +44,10 @@ class Behaviour:
     monitor : geomon.monitor.Monitor
         Its threshold sets, subjects and compiled zones are used.
     home_zone_id : sequence of str or None
-        Per subject code, the zone id of its home (None: no home, no curfew).
+        Per subject code, the zone id of its home (None: no home, no curfew,
+        no night stay).
+    work_zone_id : sequence of str or None, optional
+        Per subject code, the zone id of its workplace (None: none).
     tz : str
         Local time of night windows (a zoneinfo name or "+08:00").
     detectors : iterable of str
@@ -53,7 +57,8 @@ class Behaviour:
         subject per day).
     """
 
-    def __init__(self, monitor, home_zone_id, tz: str = "Asia/Shanghai", detectors=DEFAULT_DETECTORS):
+    def __init__(self, monitor, home_zone_id, tz: str = "Asia/Shanghai", detectors=DEFAULT_DETECTORS,
+                 work_zone_id=None):
         unknown = set(detectors) - set(DETECTORS)
         if unknown:
             raise ValueError(f"unknown detectors {sorted(unknown)}; expected some of {list(DETECTORS)}")
@@ -65,9 +70,12 @@ class Behaviour:
         self._permitted_of = m._permitted_of
         self.contact = ContactDetector(*args)
         self.checkins = CheckinDetector(*args)
-        self.dwell = DwellDetector(*args, **places_of_concern(zones))
         code_of_zone = {z: i for i, z in enumerate(zones.zone_id)}
         home = [zones.geometry_m[code_of_zone[h]] if h in code_of_zone else None for h in home_zone_id]
+        work = [zones.geometry_m[code_of_zone[w]] if w in code_of_zone else None
+                for w in (work_zone_id if work_zone_id is not None else [None] * len(home))]
+        self.dwell = DwellDetector(*args, **places_of_concern(zones), home_geometry_m=home, work_geometry_m=work,
+                                   tz=tz)
         self.night = NightDetector(*args, home, frame=zones.frame, tz=tz)
 
     @property
@@ -98,7 +106,10 @@ class Behaviour:
         return out
 
     def fused(self, f: dict, run_id: str) -> list[pa.Table]:
-        """Dwell and night events over the fused, decidable fixes (the same dict the geofence reads)."""
+        """Dwell and night events over the fused, decidable fixes (the same dict the geofence reads).
+
+        The dwell detector also keeps the stays that ended (:meth:`take_stays`).
+        """
         self.dwell.run_id = self.night.run_id = run_id
         now = self.watermark_ms
         out = []
@@ -107,6 +118,10 @@ class Behaviour:
         if "night" in self.detectors:
             out.append(self.night.step(f["code"], f["t"], f["x"], f["y"], f["tset"], now))
         return out
+
+    def take_stays(self) -> pa.Table:
+        """Stays ended since the last call (:data:`geomon.store.STAY_SCHEMA`); empty unless ``dwell`` runs."""
+        return self.dwell.take_stays()
 
     @staticmethod
     def empty_fused() -> dict:

@@ -40,7 +40,7 @@ _REQUIRED_PROFILES = ("ordinary", "strict")
 THRESHOLD_KEYS: frozenset[str] = frozenset({
     "confirm_fixes", "confirm_s", "buffer_m", "breach_p", "clear_p", "max_accuracy_m", "max_speed_mps",
     "lost_contact_s", "degraded_s", "stuck_count", "stuck_s", "night_start", "night_end", "night_away_m",
-    "curfew_grace_s", "night_travel_m", "night_away_s", "dwell_s", "dwell_radius_m",
+    "curfew_grace_s", "night_travel_m", "night_away_s", "dwell_s", "dwell_radius_m", "stay_min_s", "night_stay_s",
     "checkin_due",
     "meeting_distance_m", "meeting_s", "meeting_repeat_count", "meeting_window_s",
     "acknowledge_within_s", "dispatch_within_s",

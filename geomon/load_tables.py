@@ -312,7 +312,7 @@ def load_subjects(source: str | Path | pa.Table, *, name: str | None = None) -> 
     source : str, pathlib.Path or pyarrow.Table
         A CSV (``.csv``, ``.csv.gz``) or Parquet file, or an Arrow table, with
         the columns of :data:`geomon.schema.SUBJECT_SCHEMA` (``home_zone_id``
-        optional). Extra columns (flags, ...) are kept.
+        and ``work_zone_id`` optional). Extra columns (flags, ...) are kept.
     name : str, optional
         Name used in messages and the quarantine.
 
@@ -340,10 +340,8 @@ def load_subjects(source: str | Path | pa.Table, *, name: str | None = None) -> 
     subject, subject_missing = _text_column(raw, "subject_id", src)
     level, level_missing = _text_column(raw, "level", src)
     office, office_missing = _text_column(raw, "office_id", src)
-    if "home_zone_id" in raw.column_names:
-        home, _ = _text_column(raw, "home_zone_id", src)
-    else:
-        home = pa.nulls(n, pa.string())
+    home, work = (_text_column(raw, c, src)[0] if c in raw.column_names else pa.nulls(n, pa.string())
+                  for c in ("home_zone_id", "work_zone_id"))
 
     reasons = _Reasons(n)
     reasons.add("subject_id", "subject_missing", subject_missing)
@@ -358,7 +356,7 @@ def load_subjects(source: str | Path | pa.Table, *, name: str | None = None) -> 
     extras = [c for c in raw.column_names if c not in SUBJECT_SCHEMA.names]
     kept = pa.array(np.flatnonzero(reasons.ok), pa.int64())
     accepted = pa.Table.from_arrays(
-        [subject, level, office, home] + [raw.column(c) for c in extras], names=SUBJECT_SCHEMA.names + extras
+        [subject, level, office, home, work] + [raw.column(c) for c in extras], names=SUBJECT_SCHEMA.names + extras
     ).take(kept)
     accepted = accepted.cast(pa.schema(list(SUBJECT_SCHEMA) + [accepted.schema.field(c) for c in extras]))
     return _table_result(SubjectLoad, src, raw, accepted, reasons, row_numbers, malformed, malformed_rows)

@@ -114,8 +114,9 @@ class Monitor:
     detectors : iterable of str
         Behaviour detectors to run beside geofencing, of
         :data:`geomon.behaviour.DETECTORS`: ``contact`` (lost contact, stuck
-        device, location degraded) by default; ``checkins``, ``dwell`` and
-        ``night`` (curfew, night activity) on request.
+        device, location degraded) by default; ``checkins``, ``dwell`` (stays
+        at places of concern, unexplained night stays, and the stays table of
+        :meth:`take_stays`) and ``night`` (curfew, night activity) on request.
     Notes
     -----
     Decisions read the causal fused track (:func:`geomon.kernels.fusion.fuse_step`,
@@ -160,7 +161,8 @@ class Monitor:
         self._permitted_of = self._permitted_zone_of_subjects()
         self._zone_half_radius = self._half_radius()
         #: Lost contact, check-ins, dwell and night detectors (geomon/behaviour.py).
-        self.behaviour = Behaviour(self, table.column("home_zone_id").to_pylist(), tz=tz, detectors=detectors)
+        self.behaviour = Behaviour(self, table.column("home_zone_id").to_pylist(), tz=tz, detectors=detectors,
+                                   work_zone_id=table.column("work_zone_id").to_pylist())
         n = len(self.subject_ids)
         self.fusion_params = dict(fusion_params or {})
         self._fusion_state = _kf.new_state(n)
@@ -270,6 +272,17 @@ class Monitor:
             events.insert(0, self._run(fused))
         events = [e for e in events if e.num_rows]
         return pa.concat_tables(events) if events else ALERT_SCHEMA.empty_table()
+
+    def take_stays(self) -> pa.Table:
+        """The stays that ended since the last call, in :data:`geomon.store.STAY_SCHEMA`.
+
+        Stays come from the causal walk of the ``dwell`` detector over the
+        fused, decidable fixes (:class:`geomon.dwell.DwellDetector`), so they
+        are the same for any batching; without ``dwell`` among the detectors
+        the table stays empty. Take them after each :meth:`process` (the
+        replay writes them to the store's ``staypoints`` table).
+        """
+        return self.behaviour.take_stays()
 
     # ----------------------------------------------------------------- steps
 

@@ -52,7 +52,7 @@ from geomon.detector_rows import SubjectDetector, alert_table, subject_runs
 from geomon.periods import ThresholdSets
 from geomon.store import ALERT_SCHEMA
 
-__all__ = ["NIGHT_KINDS", "NightDetector", "night_windows"]
+__all__ = ["NIGHT_KINDS", "NightDetector", "NightWindows", "night_windows"]
 
 #: Alert kind of each event of :mod:`geomon.kernels.night`, and its severity.
 NIGHT_KINDS = {_night.EVENT_CURFEW: ("curfew_breach", "high"),
@@ -125,6 +125,44 @@ def night_windows(lo_ms: int, hi_ms: int, start: str, end: str, tz="Asia/Shangha
     return np.array([_window(tzi, d, s, e) for d in days], np.int64).reshape(-1, 2)
 
 
+class NightWindows:
+    """The night windows of every threshold set, as the kernels read them.
+
+    Sets with the same ``(night_start, night_end)`` share a window *pair*;
+    :attr:`pair_of_set` maps each set to its pair and :meth:`table` gives
+    every pair's windows over a span of event time.
+
+    Parameters
+    ----------
+    sets : ThresholdSets
+        Reads ``night_start`` (default "22:00") and ``night_end`` ("06:00").
+    tz : str or tzinfo
+        Local time of the windows.
+    """
+
+    def __init__(self, sets: ThresholdSets, tz="Asia/Shanghai"):
+        self.tz = _tzinfo(tz)
+        starts = [v.get("night_start") or "22:00" for v in sets.values]
+        ends = [v.get("night_end") or "06:00" for v in sets.values]
+        self.pairs = sorted(set(zip(starts, ends)))
+        #: Row of :meth:`table` of each threshold set.
+        self.pair_of_set = np.array([self.pairs.index(p) for p in zip(starts, ends)], np.int64)
+
+    def table(self, lo_ms: int, hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
+        """Starts and ends (int64 ms, ``(n_pairs, n_windows)``) of every window meeting ``[lo_ms, hi_ms]``.
+
+        Rows are sorted and padded at the end with int64 max.
+        """
+        rows = [night_windows(lo_ms, hi_ms, s, e, self.tz) for s, e in self.pairs]
+        width = max(1, max(r.shape[0] for r in rows))
+        ws = np.full((len(rows), width), _PAD, np.int64)
+        we = np.full((len(rows), width), _PAD, np.int64)
+        for p, r in enumerate(rows):
+            ws[p, :r.shape[0]] = r[:, 0]
+            we[p, :r.shape[0]] = r[:, 1]
+        return ws, we
+
+
 class NightDetector(SubjectDetector):
     """Curfew breach and night activity for a fixed set of subjects.
 
@@ -154,11 +192,7 @@ class NightDetector(SubjectDetector):
         self.home[:] = list(home_geometry_m)
         self.frame = frame
         self.tz = _tzinfo(tz)
-        starts = [v.get("night_start") or "22:00" for v in sets.values]
-        ends = [v.get("night_end") or "06:00" for v in sets.values]
-        pairs = sorted(set(zip(starts, ends)))
-        self._pairs = pairs
-        self._pair_of_set = np.array([pairs.index(p) for p in zip(starts, ends)], np.int64)
+        self._windows = NightWindows(sets, self.tz)
         self._away_m = sets.per_set("night_away_m", 300.0)
         self._grace_ms = sets.per_set("curfew_grace_s", 600, 1000, dtype=np.int64)
         self._travel_m = sets.per_set("night_travel_m", 3000.0)
@@ -171,16 +205,6 @@ class NightDetector(SubjectDetector):
             return np.zeros(0, bool)
         dist = shapely.distance(self.home[code], shapely.points(x_m, y_m))
         return np.asarray(dist > self._away_m[tset], dtype=bool)   # NaN (no home): False
-
-    def _windows(self, lo_ms: int, hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
-        rows = [night_windows(lo_ms, hi_ms, s, e, self.tz) for s, e in self._pairs]
-        width = max(1, max(r.shape[0] for r in rows))
-        ws = np.full((len(rows), width), _PAD, np.int64)
-        we = np.full((len(rows), width), _PAD, np.int64)
-        for p, r in enumerate(rows):
-            ws[p, :r.shape[0]] = r[:, 0]
-            we[p, :r.shape[0]] = r[:, 1]
-        return ws, we
 
     def step(self, code: np.ndarray, t_ms: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
              now_ms: int | None = None) -> pa.Table:
@@ -207,9 +231,9 @@ class NightDetector(SubjectDetector):
             candidates.append(int(t_ms.min()))
         if not candidates:
             return ALERT_SCHEMA.empty_table()
-        win_start, win_end = self._windows(min(candidates), self.watermark_ms)
+        win_start, win_end = self._windows.table(min(candidates), self.watermark_ms)
         rec = _night.night_step(offsets, subjects, t_ms, x_m, y_m, self.away(code, x_m, y_m, tset),
-                                self._pair_of_set[tset], tset, self._grace_ms[tset], self._travel_m[tset],
+                                self._windows.pair_of_set[tset], tset, self._grace_ms[tset], self._travel_m[tset],
                                 self._away_floor_ms[tset], self.watermark_ms, win_start, win_end,
                                 self._state, self._ring_travel, self._ring_away)
         return self._alerts(rec)

@@ -2,8 +2,9 @@
 
 ``replay(fixes, zones, subjects, rules, db=...)`` loads and validates the fixes
 once, orders them by event time (as a live feed would deliver them), feeds them
-to a :class:`geomon.monitor.Monitor` in chunks, and writes alerts, quarantined
-rows and a ``runs`` row to the DuckDB store. Replaying the same input into the
+to a :class:`geomon.monitor.Monitor` in chunks, and writes alerts, the stays
+the dwell walk closed (with the ``dwell`` detector), quarantined rows and a
+``runs`` row to the DuckDB store. Replaying the same input into the
 same database adds nothing: alert ids are deterministic.
 """
 
@@ -23,9 +24,10 @@ import shapely
 
 from geomon.load import load_fixes, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
+from geomon.behaviour import DEFAULT_DETECTORS
 from geomon.monitor import Monitor, _as_rules, fold_alerts
 from geomon.schema import QUARANTINE_SCHEMA
-from geomon.store import ALERT_SCHEMA, AlertStore
+from geomon.store import ALERT_SCHEMA, STAY_SCHEMA, AlertStore
 
 
 @dataclass
@@ -48,6 +50,11 @@ class ReplayResult:
         The store's run id, or None without a store.
     seconds : dict
         Wall time per stage (load, project, zones, crossings, detect, alerts, store, total).
+    stays : pyarrow.Table
+        The stays the Monitor closed (:data:`geomon.store.STAY_SCHEMA`); empty
+        unless ``dwell`` is among the detectors.
+    new_stay_rows : int
+        Stays the store did not have before.
     """
 
     alerts: pa.Table
@@ -59,6 +66,8 @@ class ReplayResult:
     new_alert_rows: int
     run_id: str | None
     seconds: dict = field(default_factory=dict)
+    stays: pa.Table = field(default_factory=STAY_SCHEMA.empty_table)
+    new_stay_rows: int = 0
 
     @property
     def fixes_per_s(self) -> float:
@@ -101,7 +110,7 @@ def time_ordered_batches(load: FixLoad, batch_rows: int):
 
 def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250_000,
            profile: str | None = None, datum: str = "wgs84",
-           progress: Callable[[int, int], None] | None = None) -> ReplayResult:
+           progress: Callable[[int, int], None] | None = None, detectors=DEFAULT_DETECTORS) -> ReplayResult:
     """Replay recorded fixes through a Monitor, optionally into a DuckDB store.
 
     Parameters
@@ -122,6 +131,9 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
         Datum of the fixes' coordinates (``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09``).
     progress : callable, optional
         Called as ``progress(done_fixes, total_fixes)`` after each chunk.
+    detectors : iterable of str
+        Behaviour detectors of the Monitor (:data:`geomon.behaviour.DETECTORS`);
+        with ``dwell`` the stays it closes are written to ``staypoints``.
 
     Returns
     -------
@@ -133,7 +145,7 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
     zone_load = zones if isinstance(zones, ZoneLoad) else load_zones(zones)
     subject_load = subjects if isinstance(subjects, SubjectLoad) else load_subjects(subjects)
     rule_set = _as_rules(rules)
-    monitor = Monitor(zone_load, subject_load, rule_set, profile=profile)
+    monitor = Monitor(zone_load, subject_load, rule_set, profile=profile, detectors=detectors)
     setup_s = time.perf_counter() - started
     clock = time.perf_counter()
     load = load_fixes(fixes, datum=datum, name=_label(fixes) if not isinstance(fixes, (str, Path)) else None)
@@ -146,6 +158,8 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
         store = db if isinstance(db, AlertStore) else AlertStore(db)
         own_store = not isinstance(db, AlertStore)
         params = {"profile": profile, "crossing_min_m": monitor.crossing_min_m, "max_gap_ms": monitor.max_gap_ms}
+        if tuple(detectors) != DEFAULT_DETECTORS:  # only then, so hashes of default runs stay as they were
+            params["detectors"] = sorted(detectors)
         run_id = store.start_run(
             {"fixes": _label(fixes), "zones": _label(zones), "subjects": _label(subjects),
              "rules": _label(rules) if rules is not None else "<default>", "datum": datum, "batch_rows": batch_rows},
@@ -153,18 +167,24 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
         monitor.run_id = run_id
 
     events = []
+    stays = []
     new_rows = 0
+    new_stays = 0
     store_s = 0.0
     done = 0
     try:
         for batch in time_ordered_batches(load, batch_rows):
             out = monitor.process(batch)
+            closed = monitor.take_stays()
+            if closed.num_rows:
+                stays.append(closed)
+            if store is not None:
+                clock = time.perf_counter()
+                new_rows += store.write_alerts(out) if out.num_rows else 0
+                new_stays += store.write_stays(closed) if closed.num_rows else 0
+                store_s += time.perf_counter() - clock
             if out.num_rows:
                 events.append(out)
-                if store is not None:
-                    clock = time.perf_counter()
-                    new_rows += store.write_alerts(out)
-                    store_s += time.perf_counter() - clock
             done += batch.n_read
             if progress is not None:
                 progress(done, load.n_accepted)
@@ -195,4 +215,6 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
         new_alert_rows=new_rows,
         run_id=run_id,
         seconds=seconds,
+        stays=pa.concat_tables(stays) if stays else STAY_SCHEMA.empty_table(),
+        new_stay_rows=new_stays,
     )

@@ -55,14 +55,30 @@ FIX_SCHEMA = pa.schema(
 #: all-null accuracy.
 FIX_REQUIRED: tuple[str, ...] = ("subject_id", "ts", "lon", "lat", "source")
 
-#: Subjects under supervision. ``home_zone_id`` may be null; a missing
-#: ``home_zone_id`` column is read as all null.
+#: Subjects under supervision. ``home_zone_id`` and ``work_zone_id`` (the
+#: zone of the subject's workplace) may be null; a missing column of either is
+#: read as all null.
 SUBJECT_SCHEMA = pa.schema(
     [
         pa.field("subject_id", pa.string(), nullable=False),
         pa.field("level", pa.string(), nullable=False),
         pa.field("office_id", pa.string(), nullable=False),
         pa.field("home_zone_id", pa.string(), nullable=True),
+        pa.field("work_zone_id", pa.string(), nullable=True),
+    ]
+)
+
+#: Stay points (:func:`geomon.staypoints`), one row each, sorted by
+#: ``subject_id`` then ``started_at``; the Monitor's stays
+#: (:data:`geomon.store.STAY_SCHEMA`) begin with the same columns.
+STAYPOINT_SCHEMA = pa.schema(
+    [
+        pa.field("subject_id", pa.string(), nullable=False),
+        pa.field("started_at", TS_TYPE, nullable=False),
+        pa.field("finished_at", TS_TYPE, nullable=False),
+        pa.field("lon", pa.float64(), nullable=False),
+        pa.field("lat", pa.float64(), nullable=False),
+        pa.field("n_fixes", pa.int64(), nullable=False),
     ]
 )
 

@@ -23,21 +23,9 @@ import pyarrow.compute as pc
 from geomon.errors import InputError
 from geomon.kernels.staypoints import NO_GAP_MS, find_staypoints
 from geomon.load_common import _duplicates, _plain, fix_table
-from geomon.schema import TS_TYPE
+from geomon.schema import STAYPOINT_SCHEMA, TS_TYPE
 
 __all__ = ["STAYPOINT_SCHEMA", "staypoints"]
-
-#: What :func:`staypoints` returns: one row per stay point, sorted by ``subject_id`` then ``started_at``.
-STAYPOINT_SCHEMA = pa.schema(
-    [
-        pa.field("subject_id", pa.string(), nullable=False),
-        pa.field("started_at", TS_TYPE, nullable=False),
-        pa.field("finished_at", TS_TYPE, nullable=False),
-        pa.field("lon", pa.float64(), nullable=False),
-        pa.field("lat", pa.float64(), nullable=False),
-        pa.field("n_fixes", pa.int64(), nullable=False),
-    ]
-)
 
 _REQUIRED = ("subject_id", "ts", "lon", "lat")
 

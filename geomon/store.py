@@ -43,6 +43,8 @@ from geomon.store_schema import (
     SCHEMA_VERSION,
     SEVERITIES,
     STATUSES,
+    STAY_ENDINGS,
+    STAY_SCHEMA,
     STORED_ALERT_SCHEMA,
     STORED_QUARANTINE_SCHEMA,
     _conform,
@@ -59,6 +61,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "SEVERITIES",
     "STATUSES",
+    "STAY_ENDINGS",
+    "STAY_SCHEMA",
     "STORED_ALERT_SCHEMA",
     "STORED_QUARANTINE_SCHEMA",
     "AlertStore",
@@ -297,6 +301,56 @@ class AlertStore(_RunLog):
                 return cur.execute(_INSERT_ALERTS.format(source=source), [now]).fetchall()[0][0]
             finally:
                 cur.unregister(_INCOMING)
+
+    # -- stays -----------------------------------------------------------------
+
+    def write_stays(self, table: pa.Table) -> int:
+        """Store stays the Monitor closed (:meth:`geomon.monitor.Monitor.take_stays`); return how many are new.
+
+        Parameters
+        ----------
+        table : pyarrow.Table
+            Exactly the columns of :data:`STAY_SCHEMA`.
+
+        Returns
+        -------
+        int
+            Rows inserted. ``(subject_id, started_at)`` is the primary key: a
+            stay already stored (a replay of the same input) is left as it was,
+            like an alert's ``run_id``.
+
+        Raises
+        ------
+        ValueError
+            Naming a missing, unexpected or mistyped column, a null in a
+            non-null column or an unknown ``ended_by``; nothing is written.
+        """
+        table = _conform(table, STAY_SCHEMA, "stays table")
+        if table.num_rows == 0:
+            return 0
+        bad = pc.filter(table["ended_by"], pc.invert(pc.is_in(table["ended_by"], pa.array(STAY_ENDINGS))))
+        if len(bad):
+            raise ValueError(
+                f"stays table: column 'ended_by' has unknown value {bad[0].as_py()!r}; expected one of {STAY_ENDINGS}"
+            )
+        cols = ", ".join(STAY_SCHEMA.names)
+        with self._transaction() as cur:
+            cur.register(_INCOMING, table)
+            try:
+                return cur.execute(
+                    f"INSERT INTO staypoints ({cols}) SELECT {cols} FROM {_INCOMING} "
+                    "QUALIFY row_number() OVER (PARTITION BY subject_id, started_at ORDER BY finished_at) = 1 "
+                    "ON CONFLICT DO NOTHING"
+                ).fetchall()[0][0]
+            finally:
+                cur.unregister(_INCOMING)
+
+    def list_stays(self, *, subject_id: str | Iterable[str] | None = None) -> pa.Table:
+        """Return stored stays (all, or of some subjects), ordered by subject and start, in :data:`STAY_SCHEMA`."""
+        params: list = []
+        where = f" WHERE {_in_list('subject_id', subject_id, params)}" if subject_id is not None else ""
+        sql = f"SELECT {', '.join(STAY_SCHEMA.names)} FROM staypoints{where} ORDER BY subject_id, started_at"
+        return _to_schema(self._cursor().sql(sql, params=params).to_arrow_table(), STAY_SCHEMA)
 
     def list_alerts(
         self,

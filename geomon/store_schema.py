@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
-from geomon.schema import QUARANTINE_SCHEMA, TS_TYPE
+from geomon.schema import QUARANTINE_SCHEMA, STAYPOINT_SCHEMA, TS_TYPE
 
 #: Version of the table layout below; stored in ``meta.schema_version``.
 SCHEMA_VERSION = 1
@@ -58,6 +58,32 @@ ALERT_SCHEMA = pa.schema(
         pa.field("run_id", pa.string(), nullable=False),
     ]
 )
+
+#: Stays the Monitor's dwell walk closed (:meth:`geomon.monitor.Monitor.take_stays`), one row each.
+#:
+#: A stay starts at its first fix (``started_at``) and finishes at the fix that
+#: left it or, when a silence longer than ``lost_contact_s`` broke it, at the
+#: last fix before the silence (``ended_by`` ``moved`` or ``silence``);
+#: ``n_fixes`` fixes from the first up to the last before its finish are its
+#: members and ``lon``/``lat`` (degrees, WGS84) their fused mean.
+#: ``concern_zone_id`` is the place of concern its first fix was at (within
+#: ``dwell_radius_m``), ``home_distance_m``/``work_distance_m`` the distance
+#: in metres from its centroid to the subject's home and work zones (0 inside;
+#: null without such a zone).
+STAY_SCHEMA = pa.schema(
+    [
+        *STAYPOINT_SCHEMA,
+        pa.field("office_id", pa.string(), nullable=True),
+        pa.field("concern_zone_id", pa.string(), nullable=True),
+        pa.field("home_distance_m", pa.float64(), nullable=True),
+        pa.field("work_distance_m", pa.float64(), nullable=True),
+        pa.field("ended_by", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+#: How a stay of :data:`STAY_SCHEMA` ended.
+STAY_ENDINGS: tuple[str, ...] = ("moved", "silence")
 
 #: Lifecycle columns that exist only in the ``alerts`` table. Times are wall
 #: clock, truncated to milliseconds; ``updated_at`` is the last time the store
@@ -133,6 +159,20 @@ _DDL = (
         reason VARCHAR NOT NULL,
         raw VARCHAR,
         PRIMARY KEY (run_id, source_name, "row"))""",
+    f"""CREATE TABLE IF NOT EXISTS staypoints (
+        subject_id VARCHAR NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ NOT NULL,
+        lon DOUBLE NOT NULL,
+        lat DOUBLE NOT NULL,
+        n_fixes BIGINT NOT NULL,
+        office_id VARCHAR,
+        concern_zone_id VARCHAR,
+        home_distance_m DOUBLE,
+        work_distance_m DOUBLE,
+        ended_by VARCHAR NOT NULL CHECK (ended_by IN {STAY_ENDINGS!r}),
+        run_id VARCHAR NOT NULL,
+        PRIMARY KEY (subject_id, started_at))""",
     """CREATE TABLE IF NOT EXISTS runs (
         run_id VARCHAR PRIMARY KEY,
         status VARCHAR NOT NULL CHECK (status IN ('running', 'finished')),

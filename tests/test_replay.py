@@ -89,3 +89,30 @@ def test_every_command_has_help():
     for cmd in (["--help"], ["simulate", "--help"], ["replay", "--help"], ["demo", "--help"], ["alerts", "list", "--help"]):
         result = runner.invoke(app, cmd)
         assert result.exit_code == 0, cmd
+
+
+def test_replay_with_dwell_writes_the_stays_once(tmp_path):
+    X0, Y0 = sc.X0, sc.Y0
+    t = sc.T0_MS + np.arange(0, 30 * 60_000, 60_000)          # 20 minutes still, then 200 m east for 10
+    rng = np.random.default_rng(3)
+    x = np.r_[X0 - 1000.0 + rng.uniform(-3, 3, 20), np.full(10, X0 - 800.0)]
+    fixes = sc.fixes("s3", x, np.full(t.size, Y0), t)
+    db = tmp_path / "stays.duckdb"
+    args = (fixes, sc.zones(), sc.subjects(3))
+    assert replay(*args, db=db, batch_rows=5).stays.num_rows == 0        # dwell is opt-in
+    first = replay(*args, db=db, batch_rows=5, detectors=("contact", "dwell"))
+    rows = first.stays.to_pylist()
+    assert [(r["subject_id"], r["ended_by"]) for r in rows] == [("s3", "moved")]
+    # Fused positions: the stay ends at the first fused fix 50 m from its start, once the filter follows the move.
+    finished = int(rows[0]["finished_at"].timestamp() * 1000)
+    assert rows[0]["started_at"].timestamp() * 1000 == t[0] and finished in t[20:]
+    assert rows[0]["n_fixes"] == np.searchsorted(t, finished)
+    lon, lat = sc.FRAME.unproject(np.array([X0 - 1000.0]), np.array([Y0]))
+    assert abs(rows[0]["lon"] - lon[0]) < 1e-4 and abs(rows[0]["lat"] - lat[0]) < 1e-4
+    assert first.new_stay_rows == 1 and rows[0]["run_id"] == first.run_id
+    again = replay(*args, db=db, batch_rows=7, detectors=("contact", "dwell"))
+    assert again.new_stay_rows == 0
+    with AlertStore(db, read_only=True) as store:
+        stored = store.list_stays()
+    assert stored.drop_columns(["run_id"]).to_pylist() == first.stays.drop_columns(["run_id"]).to_pylist()
+    assert stored.column("run_id").to_pylist() == [first.run_id]

@@ -19,6 +19,7 @@ from geomon.store import (
     ALERT_SCHEMA,
     RUN_SCHEMA,
     SCHEMA_VERSION,
+    STAY_SCHEMA,
     STORED_ALERT_SCHEMA,
     AlertStore,
     LifecycleError,
@@ -92,7 +93,7 @@ def test_schema_created_idempotently(tmp_path):
             cur = s._cursor()
             assert cur.execute("SELECT schema_version FROM meta").fetchall() == [(SCHEMA_VERSION,)]
             tables = {r[0] for r in cur.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-            assert {"meta", "alerts", "quarantine", "runs"} <= tables
+            assert {"meta", "alerts", "quarantine", "runs", "staypoints"} <= tables
 
 
 def test_empty_store_returns_typed_tables(store):
@@ -455,6 +456,38 @@ def test_bulk_write_100k(store):
     replay_s = time.perf_counter() - t0
     print(f"\n100k alerts: first write {first_s:.3f} s, replay {replay_s:.3f} s")
     assert store.alert_counts(by=())["n_alerts"].to_pylist() == [n]
+
+
+# --------------------------------------------------------------------------- stays
+
+
+def stays(n: int = 3, **over) -> pa.Table:
+    rows = [{"subject_id": f"p{i % 2}", "started_at": datetime.fromtimestamp(BASE_MS / 1000 + 3600 * i, timezone.utc),
+             "finished_at": datetime.fromtimestamp(BASE_MS / 1000 + 3600 * i + 1800, timezone.utc),
+             "lon": 116.0 + i / 100, "lat": 39.9, "n_fixes": 30 + i, "office_id": "o1",
+             "concern_zone_id": "bar" if i == 1 else None, "home_distance_m": None if i == 2 else 12.5 * i,
+             "work_distance_m": None, "ended_by": "moved" if i else "silence", "run_id": "r1", **over}
+            for i in range(n)]
+    return pa.Table.from_pylist(rows, schema=STAY_SCHEMA)
+
+
+def test_stays_are_written_once_and_read_back(store):
+    table = stays(3)
+    assert store.write_stays(table) == 3
+    assert store.write_stays(stays(3, run_id="r2", n_fixes=99)) == 0      # the first run's rows stay
+    back = store.list_stays()
+    assert back.schema == STAY_SCHEMA
+    assert back.to_pylist() == sorted(table.to_pylist(), key=lambda r: (r["subject_id"], r["started_at"]))
+    assert store.list_stays(subject_id="p1").column("n_fixes").to_pylist() == [31]
+    assert store.write_stays(STAY_SCHEMA.empty_table()) == 0
+
+
+def test_write_stays_rejects_bad_tables(store):
+    with pytest.raises(ValueError, match="ended_by"):
+        store.write_stays(stays(1, ended_by="teleported"))
+    with pytest.raises(ValueError, match="missing column 'run_id'"):
+        store.write_stays(stays(1).drop_columns(["run_id"]))
+    assert store.list_stays().num_rows == 0
 
 
 # --------------------------------------------------------------------------- docs
