@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from benchmarks import alerts as alerts_suite
+from benchmarks import behaviour as behaviour_suite
 from benchmarks import fusion as fusion_suite
 from benchmarks import staypoints as staypoints_suite
 from benchmarks.pip import DEFAULT_OUT, PipConfig, run_pip
@@ -172,6 +173,22 @@ def alerts_command(
     overrides = _given(n_subjects=subjects, hours=hours, seed=seed, repeat=repeat, min_time_s=min_time,
                        rules=str(rules) if rules else None, profile=profile)
     _run_suite(alerts_suite.AlertsConfig, alerts_suite.run_alerts, quick=quick, overrides=overrides,
+               threads=threads, out=out, strict=strict)
+
+
+@app.command("behaviour")
+def behaviour_command(
+    out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = behaviour_suite.DEFAULT_OUT,
+    quick: Quick = False,
+    subjects: Subjects = None,
+    hours: Hours = None,
+    seed: Seed = None,
+    threads: Threads = None,
+    strict: Strict = False,
+) -> None:
+    """Behaviour detectors: precision, recall and delay per alert kind against labelled simulations."""
+    overrides = _given(n_subjects=subjects, hours=hours, seed=seed)
+    _run_suite(behaviour_suite.BehaviourConfig, behaviour_suite.run_behaviour, quick=quick, overrides=overrides,
                threads=threads, out=out, strict=strict)
 
 

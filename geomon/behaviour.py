@@ -36,6 +36,13 @@ DETECTORS = ("contact", "checkins", "dwell", "night")
 DEFAULT_DETECTORS = ("contact",)
 
 
+def fused_sigma_m(f: dict) -> np.ndarray:
+    """The fused 1-sigma (m) of each decidable fix: its Gaussian part plus the spread covering a doubted jump."""
+    if "var_x" not in f:
+        return np.zeros(len(f["t"]))
+    return np.sqrt(0.5 * (f["var_x"] + f["var_y"]) + f["jump_var"])
+
+
 class Behaviour:
     """The behaviour detectors of one Monitor.
 
@@ -116,7 +123,8 @@ class Behaviour:
         if "dwell" in self.detectors:
             out.append(self.dwell.step(f["code"], f["t"], f["x"], f["y"], f["tset"], now))
         if "night" in self.detectors:
-            out.append(self.night.step(f["code"], f["t"], f["x"], f["y"], f["tset"], now))
+            out.append(self.night.step(f["code"], f["t"], f["x"], f["y"], f["tset"], now, sigma_m=fused_sigma_m(f),
+                                        accuracy_m=f.get("accuracy_m")))
         return out
 
     def take_stays(self) -> pa.Table:

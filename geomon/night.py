@@ -16,15 +16,21 @@ A window with ``night_start == night_end`` is no window (night alerts off).
 Semantics (see docs/alerts.md):
 
 - *Away* means the fused position is farther than ``night_away_m`` from the
-  subject's home zone (0 inside it). Between fixes the subject is where its
-  last fix put it.
+  subject's home zone (0 inside it) by more than its uncertainty allows: by
+  ``z * sigma`` with ``z`` the ``breach_p`` quantile of the normal (1.645 at
+  0.95) and ``sigma`` the fix's fused 1-sigma. *Home* means within
+  ``night_away_m``; a fix in between is undecided and changes nothing, so a
+  phone indoors on cell fixes hundreds of metres off never fakes a night out.
+  Between fixes the subject is where its last fix put it.
 - ``curfew_breach``: away inside a window for longer than ``curfew_grace_s``,
   counted from the first away fix or, when already away as the window opens,
   from the window start; onset = that moment + grace (= confirmed), emitted as
   soon as a fix or the watermark passes it; ends at the first fix at home or
   at the window end. Subjects without a home zone never breach.
 - ``night_activity``: within a window, the travel (anchor-gated sum of fused
-  steps, :data:`geomon.kernels.night.TRAVEL_GATE_M`) or the time away exceeds
+  steps: a step counts once the position is :data:`geomon.kernels.night.TRAVEL_GATE_M`
+  or three times the larger of the fused and the reported 1-sigma, whichever
+  is more, from the last counted one) or the time away exceeds
   both its floor (``night_travel_m``, ``night_away_s``) and the subject's own
   baseline, the nearest-rank p95 of the same value over the last 28 completed
   nights with a fix in the window (the max while fewer than 20; none yet: the
@@ -41,6 +47,7 @@ import datetime as _dt
 import json
 import re
 from functools import lru_cache
+from statistics import NormalDist
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -197,22 +204,37 @@ class NightDetector(SubjectDetector):
         self._grace_ms = sets.per_set("curfew_grace_s", 600, 1000, dtype=np.int64)
         self._travel_m = sets.per_set("night_travel_m", 3000.0)
         self._away_floor_ms = sets.per_set("night_away_s", 3600, 1000, dtype=np.int64)
+        self._z = np.array([NormalDist().inv_cdf(p) for p in sets.per_set("breach_p", 0.95)])
         self._state, self._ring_travel, self._ring_away = _night.new_state(n)
 
-    def away(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray) -> np.ndarray:
-        """Is each position farther than ``night_away_m`` from its subject's home zone? (False without one)"""
+    def away(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
+             sigma_m: np.ndarray | None = None) -> np.ndarray:
+        """Away state of each position (:data:`geomon.kernels.night.AWAY`, ``HOME`` or ``UNSURE``; HOME without a home).
+
+        Away when farther than ``night_away_m`` from the home zone by more than
+        ``z * sigma_m`` (``z`` the ``breach_p`` normal quantile), home when
+        within ``night_away_m``, else unsure.
+        """
+        out = np.full(code.size, _night.HOME, np.int8)
         if code.size == 0:
-            return np.zeros(0, bool)
-        dist = shapely.distance(self.home[code], shapely.points(x_m, y_m))
-        return np.asarray(dist > self._away_m[tset], dtype=bool)   # NaN (no home): False
+            return out
+        sigma = np.zeros(code.size) if sigma_m is None else np.nan_to_num(sigma_m, nan=np.inf)
+        dist = shapely.distance(self.home[code], shapely.points(x_m, y_m))   # NaN without a home: HOME
+        out[dist > self._away_m[tset]] = _night.UNSURE
+        out[dist > self._away_m[tset] + self._z[tset] * sigma] = _night.AWAY
+        return out
 
     def step(self, code: np.ndarray, t_ms: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
-             now_ms: int | None = None) -> pa.Table:
+             now_ms: int | None = None, sigma_m: np.ndarray | None = None,
+             accuracy_m: np.ndarray | None = None) -> pa.Table:
         """Advance over one batch of fixes, sorted by (subject code, time); return alert events.
 
         ``x_m``/``y_m`` are *fused* positions (the Monitor's causal track, fixes
-        precise enough to decide), metres in the frame of the home zones;
-        ``tset`` is each fix's threshold set. ``now_ms`` raises the watermark
+        precise enough to decide), metres in the frame of the home zones, and
+        ``sigma_m`` their 1-sigma (default 0: exact); ``accuracy_m`` is each
+        fix's own reported 1-sigma (default 0), which widens the travel gate
+        (a run of cell fixes at home wanders more than their average
+        suggests); ``tset`` is each fix's threshold set. ``now_ms`` raises the watermark
         beyond the batch's newest fix (live operation: the clock, less the
         allowed lateness); by default the watermark is the newest fix seen so far.
         An event is placed at the fix that decided it (between fixes, the last one).
@@ -232,7 +254,10 @@ class NightDetector(SubjectDetector):
         if not candidates:
             return ALERT_SCHEMA.empty_table()
         win_start, win_end = self._windows.table(min(candidates), self.watermark_ms)
-        rec = _night.night_step(offsets, subjects, t_ms, x_m, y_m, self.away(code, x_m, y_m, tset),
+        sigma = np.zeros(code.size) if sigma_m is None else np.asarray(sigma_m, dtype=np.float64)
+        vague = sigma if accuracy_m is None else np.fmax(sigma, np.asarray(accuracy_m, dtype=np.float64))
+        gate = np.maximum(_night.TRAVEL_GATE_M, 3.0 * np.nan_to_num(vague, nan=np.inf))
+        rec = _night.night_step(offsets, subjects, t_ms, x_m, y_m, self.away(code, x_m, y_m, tset, sigma), gate,
                                 self._windows.pair_of_set[tset], tset, self._grace_ms[tset], self._travel_m[tset],
                                 self._away_floor_ms[tset], self.watermark_ms, win_start, win_end,
                                 self._state, self._ring_travel, self._ring_away)

@@ -91,12 +91,6 @@ def inject(fixes: pa.Table, subjects: pa.Table, plan, *, rules: Rules | None = N
             scatter = rng.normal(0.0, 300.0 / 111_000.0, (hit.size, 2))
             lon[hit] += scatter[:, 0] / np.cos(np.radians(lat[hit]))
             lat[hit] += scatter[:, 1]
-            last_sat = before[source[before] == "gnss"]
-            next_sat = after[source[after] == "gnss"]
-            onset = (t[last_sat[-1]] if last_sat.size else t[np.flatnonzero(mine)[0]]) + th["degraded"]
-            confirms = np.flatnonzero(inside & (t > onset))
-            if confirms.size and next_sat.size:
-                truth.append((ev.subject_id, _KIND[ev.kind], onset, t[next_sat[0]]))
         else:
             raise ValueError(f"unknown contact event kind {ev.kind!r}; expected outage, stuck or shield")
     out = fixes.set_column(fixes.schema.get_field_index("lon"), "lon", pa.array(lon))
@@ -104,8 +98,37 @@ def inject(fixes: pa.Table, subjects: pa.Table, plan, *, rules: Rules | None = N
     out = out.set_column(out.schema.get_field_index("source"), "source", pa.array(source, pa.string()))
     out = out.set_column(out.schema.get_field_index("accuracy_m"), "accuracy_m", pa.array(acc, pa.float32()))
     out = out.filter(pa.array(keep))
-    table = event_truth(truth)
+    table = event_truth(truth + degraded_truth(out, level, rules))
     return out, table
+
+
+def degraded_truth(fixes: pa.Table, level: dict, rules: Rules) -> list[tuple]:
+    """Every ``location_degraded`` a stream implies, shielded or not, as ``(subject, kind, start, end)`` rows.
+
+    For each subject (fixes sorted by subject, then time): from each satellite
+    fix (or the first fix, when that is not one) the next satellite fix is
+    more than ``degraded_s`` away and some fix comes strictly between that
+    moment and it: degraded from that moment to the next satellite fix (or
+    the subject's last fix). A phone indoors on cell fixes for hours counts
+    as much as a shielded receiver.
+    """
+    sid = np.asarray(fixes.column("subject_id").to_pylist(), dtype=object)
+    t = fixes.column("ts").cast(pa.int64()).to_numpy()
+    sat = np.asarray(fixes.column("source").to_pylist(), dtype=object) == "gnss"
+    bounds = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1], True])
+    rows = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        limit = int(rules.profile(level[sid[a]])["degraded_s"]) * 1000
+        anchors = np.flatnonzero(sat[a:b]) + a
+        if not sat[a]:
+            anchors = np.r_[a, anchors]
+        for k, i in enumerate(anchors):
+            onset = int(t[i]) + limit
+            end = int(t[anchors[k + 1]]) if k + 1 < anchors.size else None
+            stop = b if end is None else anchors[k + 1]
+            if (t[i + 1:stop] > onset).any():
+                rows.append((sid[a], "location_degraded", onset, int(t[b - 1]) if end is None else end))
+    return rows
 
 
 def random_plan(fixes: pa.Table, rng: np.random.Generator, *, per_kind: int,

@@ -33,8 +33,8 @@ import numpy as np
 
 from geomon.kernels._jit import jit
 
-__all__ = ["EVENT_CURFEW", "EVENT_ACTIVITY", "N_NIGHT_STATE", "N_NIGHTS", "N_REC", "TRAVEL_GATE_M",
-           "new_state", "night_step"]
+__all__ = ["AWAY", "EVENT_CURFEW", "EVENT_ACTIVITY", "HOME", "N_NIGHT_STATE", "N_NIGHTS", "N_REC", "TRAVEL_GATE_M",
+           "UNSURE", "new_state", "night_step"]
 
 #: Event kinds.
 EVENT_CURFEW = 0
@@ -43,8 +43,13 @@ EVENT_ACTIVITY = 1
 #: Completed nights kept per subject for the baseline.
 N_NIGHTS = 28
 #: Travel only counts a move once the fused position is this far from where the
-#: last counted move ended (metres): a still subject's jitter adds nothing.
-TRAVEL_GATE_M = 25.0
+#: last counted move ended (metres), or farther when the position is vague (the
+#: caller's per-fix gate): a still subject's jitter, and the 15-60 m offsets of
+#: multipath runs in towns that get past the filter, add nothing.
+TRAVEL_GATE_M = 100.0
+
+#: Away states of a fix: at home, away, or undecided (keeps the state before it).
+HOME, AWAY, UNSURE = 0, 1, -1
 
 _FAR = -4.0e18
 
@@ -52,8 +57,8 @@ _FAR = -4.0e18
 (NS_STARTED, NS_CLOCK, NS_PAIR, NS_TSET, NS_AWAY, NS_AWAY_SINCE, NS_GRACE, NS_AWAY_FLOOR, NS_X, NS_Y,
  NS_WS, NS_WE, NS_LAST_WS, NS_LAST_WE, NS_W_FIXES, NS_W_TRAVEL, NS_W_AWAY, NS_ANCHOR_X, NS_ANCHOR_Y,
  NS_CURFEW_ON, NS_ACT_ON, NS_ACT_DONE, NS_BASE_TRAVEL, NS_BASE_AWAY, NS_RING_N, NS_RING_POS,
- NS_ACT_TRIGGER) = range(27)
-N_NIGHT_STATE = 27
+ NS_ACT_TRIGGER, NS_ANCHOR_GATE) = range(28)
+N_NIGHT_STATE = 28
 
 #: Record columns (float64): subject, kind, onset, confirmed, end (-1: open), place (x, y) and threshold set of
 #: the fix that decided, trigger (0 travel, 1 time away, -1 curfew), travel (m) and time away (ms) so far, the
@@ -189,7 +194,7 @@ def _advance(rec, n, s, st, tau, win_start, win_end, ring_travel, ring_away):
 
 
 @jit
-def night_step(offsets, subjects, t_ms, x, y, away, pair, tset, grace_ms, travel_floor_m, away_floor_ms, now_ms,
+def night_step(offsets, subjects, t_ms, x, y, away, gate_m, pair, tset, grace_ms, travel_floor_m, away_floor_ms, now_ms,
                win_start, win_end, state, ring_travel, ring_away):
     """Advance curfew and night activity over one batch; return the event records it produced.
 
@@ -203,9 +208,17 @@ def night_step(offsets, subjects, t_ms, x, y, away, pair, tset, grace_ms, travel
         Fix times (ms since the epoch), not before the subject's previous fix.
     x, y : float64 (n,)
         Fused positions, metres in a local metric frame.
-    away : bool (n,)
-        Whether each fix is farther than ``night_away_m`` from the subject's
-        home zone (always False without a home zone).
+    away : int8 (n,)
+        Each fix's away state: :data:`AWAY` (surely farther than
+        ``night_away_m`` from the subject's home zone), :data:`HOME`, or
+        :data:`UNSURE` (too vague to tell; the state before it holds).
+        Always HOME without a home zone.
+    gate_m : float64 (n,)
+        Travel gate of each fix (m): its distance from the last counted
+        position must reach this to count (at least :data:`TRAVEL_GATE_M`,
+        more for a vague position), and so must the last counted position's
+        gate; a sharper fix within a vaguer last counted position's gate
+        replaces it without counting.
     pair : int64 (n,)
         Window pair (row of ``win_start``) of each fix's threshold set.
     tset : int64 (n,)
@@ -263,22 +276,30 @@ def night_step(offsets, subjects, t_ms, x, y, away, pair, tset, grace_ms, travel
                 if np.isnan(st[NS_ANCHOR_X]):
                     st[NS_ANCHOR_X] = x[i]
                     st[NS_ANCHOR_Y] = y[i]
+                    st[NS_ANCHOR_GATE] = gate_m[i]
                 else:
+                    # A step counts when it clears the gates of both its ends.
                     d = np.hypot(x[i] - st[NS_ANCHOR_X], y[i] - st[NS_ANCHOR_Y])
-                    if d >= TRAVEL_GATE_M:
+                    if d >= max(gate_m[i], st[NS_ANCHOR_GATE]):
                         st[NS_W_TRAVEL] += d
                         st[NS_ANCHOR_X] = x[i]
                         st[NS_ANCHOR_Y] = y[i]
+                        st[NS_ANCHOR_GATE] = gate_m[i]
+                    elif gate_m[i] < st[NS_ANCHOR_GATE]:
+                        # A sharper fix within a vague anchor's gate replaces it, counting nothing.
+                        st[NS_ANCHOR_X] = x[i]
+                        st[NS_ANCHOR_Y] = y[i]
+                        st[NS_ANCHOR_GATE] = gate_m[i]
                 if st[NS_ACT_DONE] == 0.0 and st[NS_W_TRAVEL] > max(travel_floor_m[i], st[NS_BASE_TRAVEL]):
                     st[NS_ACT_ON] = t
                     st[NS_ACT_DONE] = 1.0
                     st[NS_ACT_TRIGGER] = 0.0
                     rec, n = _emit(rec, n, s, st, EVENT_ACTIVITY, t, t, -1.0, 0.0, st[NS_AWAY_SINCE])
-            if away[i]:
+            if away[i] == AWAY:
                 if st[NS_AWAY] == 0.0:
                     st[NS_AWAY] = 1.0
                     st[NS_AWAY_SINCE] = t
-            elif st[NS_AWAY] != 0.0:
+            elif away[i] == HOME and st[NS_AWAY] != 0.0:
                 if st[NS_CURFEW_ON] >= 0.0:
                     rec, n = _emit(rec, n, s, st, EVENT_CURFEW, st[NS_CURFEW_ON], st[NS_CURFEW_ON], t, -1.0,
                                    st[NS_AWAY_SINCE])

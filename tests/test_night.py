@@ -119,24 +119,24 @@ def test_back_home_before_the_grace_or_outside_the_window_raises_nothing():
 
 
 def _walk(night_day, n_steps):
-    """From 23:00 of 2025-11-<night_day>, 50 m east every minute for ``n_steps`` minutes (50 m each counted)."""
+    """From 23:00 of 2025-11-<night_day>, 100 m east every minute for ``n_steps`` minutes (each step counted)."""
     t0 = _ms(2025, 11, night_day, 23)
     k = np.arange(n_steps + 1)
-    return t0 + k * MIN, 50.0 * k, np.zeros(k.size)
+    return t0 + k * MIN, 100.0 * k, np.zeros(k.size)   # the travel gate is 100 m
 
 
 def test_night_activity_needs_the_floor_and_the_subjects_own_baseline():
     det, sets = _detector([None])   # no home zone: no curfew, travel only
-    nights = [(1, 100), (2, 100), (3, 100), (4, 100), (5, 100), (6, 80), (7, 160)]
+    nights = [(1, 50), (2, 50), (3, 50), (4, 50), (5, 50), (6, 40), (7, 80)]
     t, x, y = (np.concatenate(a) for a in zip(*[_walk(d, n) for d, n in nights]))
     table = _run(det, sets, np.zeros(t.size, np.int64), t, x, y, now_ms=_ms(2025, 11, 8, 7))
     rows = _rows(table)
     assert {r["kind"] for r in rows} == {"night_activity"}
-    # Night 1: no history, floor 3000 m passed at the 61st step. Nights 2-5 equal the baseline (5000 m),
-    # night 6 (4000 m) is above the floor but below it; night 7 passes 5000 m at the 101st step.
+    # Night 1: no history, floor 3000 m passed at the 31st step. Nights 2-5 equal the baseline (5000 m),
+    # night 6 (4000 m) is above the floor but below it; night 7 passes 5000 m at the 51st step.
     got = sorted((_t(r["onset_ts"]), _t(r["ended_ts"])) for r in rows)
-    assert got == [(_ms(2025, 11, 1, 23) + 61 * MIN, _ms(2025, 11, 2, 6)),
-                   (_ms(2025, 11, 7, 23) + 101 * MIN, _ms(2025, 11, 8, 6))]
+    assert got == [(_ms(2025, 11, 1, 23) + 31 * MIN, _ms(2025, 11, 2, 6)),
+                   (_ms(2025, 11, 7, 23) + 51 * MIN, _ms(2025, 11, 8, 6))]
     last = json.loads(max(rows, key=lambda r: r["onset_ts"])["details"])
     assert (last["trigger"], last["baseline_travel_m"], last["nights"], last["travel_m"]) == ("travel", 5000.0, 6, 8000.0)
 
@@ -176,7 +176,7 @@ def _stream():
     t2, x2, _ = _track([(_ms(2025, 11, 2, 20), _ms(2025, 11, 2, 23), OUT),
                         (_ms(2025, 11, 2, 23), _ms(2025, 11, 2, 23, 8), 0.0),
                         (_ms(2025, 11, 2, 23, 8), _ms(2025, 11, 2, 23, 40), OUT)])
-    t3, x3, _ = (np.concatenate(a) for a in zip(_walk(2, 70), _walk(3, 40)))
+    t3, x3, _ = (np.concatenate(a) for a in zip(_walk(2, 35), _walk(3, 20)))
     code = np.r_[np.zeros(t1.size), np.ones(t2.size), np.full(t3.size, 2)].astype(np.int64)
     t, x = np.r_[t1, t2, t3], np.r_[x1, x2, x3]
     order = np.argsort(t, kind="stable")
@@ -207,7 +207,7 @@ def test_the_stream_raises_what_it_should():
         # its time away never passes night 1's baseline.
         ("curfew_breach", "s2", _ms(2025, 11, 3, 21, 5)),
         ("night_activity", "s2", _ms(2025, 11, 2, 21, 30)),
-        ("night_activity", "s3", _ms(2025, 11, 2, 23) + 61 * MIN),   # night 2's 2000 m is below the floor
+        ("night_activity", "s3", _ms(2025, 11, 2, 23) + 31 * MIN),   # night 2's 2000 m is below the floor
     ])
 
 
@@ -222,3 +222,50 @@ def test_one_fix_at_a_time_gives_the_same_alerts():
 def test_any_batching_gives_the_same_night_alerts(cuts):
     det, sets = _detector([HOME, HOME, None], levels=["ordinary", "strict", "ordinary"])
     assert _rows(_run(det, sets, *_stream(), cuts=cuts)) == _reference()
+
+
+def _night_out_at(x_m, sigma_m, accuracy_m=None, y_m=0.0):
+    """One ordinary subject standing at (x_m, y_m) from 21:00 to 02:00, given each fix's fused sigma."""
+    det, sets = _detector([HOME])
+    t, x, y = _track([(_ms(2025, 11, 2, 21), _ms(2025, 11, 3, 2), x_m)])
+    code = np.zeros(t.size, np.int64)
+    sig = np.full(t.size, float(sigma_m))
+    acc = None if accuracy_m is None else np.full(t.size, float(accuracy_m))
+    return _rows(det.step(code, t, x + X0, y + y_m + Y0, sets.set_of_fixes(code, t), sigma_m=sig, accuracy_m=acc))
+
+
+def test_away_must_be_beyond_the_uncertainty_of_the_position():
+    # 400 m east of home is 350 m from the home box: away beyond 300 + 1.645 sigma when sigma < 30 m.
+    assert sorted(r["kind"] for r in _night_out_at(400.0, 20.0)) == ["curfew_breach", "night_activity"]
+    assert _night_out_at(400.0, 40.0) == []   # 300 + 1.645 * 40 = 366 m > 350 m: unsure, no breach
+
+
+def test_an_unsure_fix_does_not_end_a_breach():
+    det, sets = _detector([HOME])
+    # Out at 1 km from 23:00, a vague fix (sigma 500 m) near home at 23:30, sharp fixes out again after it.
+    t, x, y = _track([(_ms(2025, 11, 2, 23), _ms(2025, 11, 3, 1), OUT)])
+    sig = np.full(t.size, 3.0)
+    vague = t == _ms(2025, 11, 2, 23, 30)
+    x = np.where(vague, 320.0, x)     # 270 m from the box: inside night_away_m would be home, if it were sure
+    sig[vague] = 500.0
+    code = np.zeros(t.size, np.int64)
+    rows = _rows(det.step(code, t, x + X0, y + Y0, sets.set_of_fixes(code, t), sigma_m=sig))
+    curfew = [r for r in rows if r["kind"] == "curfew_breach"]
+    assert len(curfew) == 2   # a fix within night_away_m ends it even when vague: home is the safe side
+
+
+def test_vague_positions_travel_nowhere():
+    # Positions from cell-grade fixes (reported 1-sigma 150 m) scattered by 50 m around a place 1 km out, all
+    # night: half the steps pass the 100 m gate, none the 450 m (three reported sigmas), so nothing is counted.
+    det, sets = _detector([None])   # no home: travel only
+    t, x, y = _track([(_ms(2025, 11, 2, 22), _ms(2025, 11, 3, 6), OUT)])
+    rng = np.random.default_rng(1)
+    x = x + rng.normal(0.0, 50.0, t.size)
+    y = y + rng.normal(0.0, 50.0, t.size)
+    code = np.zeros(t.size, np.int64)
+    sig = np.full(t.size, 40.0)
+    acc = np.full(t.size, 150.0)
+    assert _rows(det.step(code, t, x + X0, y + Y0, sets.set_of_fixes(code, t), sigma_m=sig, accuracy_m=acc)) == []
+    det, sets = _detector([None])   # the same scatter taken as exact is night activity
+    assert [r["kind"] for r in _rows(det.step(code, t, x + X0, y + Y0, sets.set_of_fixes(code, t)))] == \
+        ["night_activity"]
