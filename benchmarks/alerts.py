@@ -302,13 +302,8 @@ def run_alerts(config: AlertsConfig, *, out: Path | None = DEFAULT_OUT, console:
                                        for k in dict.fromkeys(sc.kind_of_subject.values())}},
         "methods": methods,
         "targets": targets,
-        "targets_met": all(t["status"] != "FAIL" for t in targets),
     }
-    if out is not None:
-        harness.write_json(out, payload)
-    if console is not None:
-        print_report(payload, console, out=out)
-    return payload
+    return harness.publish(payload, targets, out=out, console=console, print_report=print_report)
 
 
 # --- printing -------------------------------------------------------------------

@@ -263,13 +263,8 @@ def run_fusion(config: FusionConfig, *, out: Path | None = DEFAULT_OUT, console:
         "accuracy": rows,
         "throughput": throughput,
         "targets": targets,
-        "targets_met": all(t["status"] != "FAIL" for t in targets),
     }
-    if out is not None:
-        harness.write_json(out, payload)
-    if console is not None:
-        print_report(payload, console, out=out)
-    return payload
+    return harness.publish(payload, targets, out=out, console=console, print_report=print_report)
 
 
 def print_report(payload: dict, console: Console, *, out: Path | None = None) -> None:

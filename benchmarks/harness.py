@@ -199,6 +199,16 @@ def write_json(path: Path, payload: dict) -> Path:
     return path
 
 
+def publish(payload: dict, targets: list[dict], *, out: Path | None, console, print_report) -> dict:
+    """Finish a suite's payload: whether every target was met, the JSON at ``out`` and the report on ``console``."""
+    payload["targets_met"] = all(t["status"] != "FAIL" for t in targets)
+    if out is not None:
+        write_json(out, payload)
+    if console is not None:
+        print_report(payload, console, out=out)
+    return payload
+
+
 class QuickRun:
     """Mixin for a suite's config dataclass: ``quick_run`` builds it at the class's ``QUICK`` smoke-run sizes."""
 

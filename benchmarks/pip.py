@@ -224,13 +224,8 @@ def run_pip(config: PipConfig, *, out: Path | None = DEFAULT_OUT, console: Conso
         "cases": rows,
         "targets": targets,
         "mismatches": sum(r["mismatches"] for r in rows),
-        "targets_met": all(t["status"] != "FAIL" for t in targets),
     }
-    if out is not None:
-        harness.write_json(out, payload)
-    if console is not None:
-        print_report(payload, console, out=out)
-    return payload
+    return harness.publish(payload, targets, out=out, console=console, print_report=print_report)
 
 
 # --- printing -------------------------------------------------------------------

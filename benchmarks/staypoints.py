@@ -267,13 +267,8 @@ def run_staypoints(config: StaypointsConfig, *, out: Path | None = DEFAULT_OUT,
         "public": public_row,
         "peers": peers,
         "targets": targets,
-        "targets_met": all(t["status"] != "FAIL" for t in targets),
     }
-    if out is not None:
-        harness.write_json(out, payload)
-    if console is not None:
-        print_report(payload, console, out=out)
-    return payload
+    return harness.publish(payload, targets, out=out, console=console, print_report=print_report)
 
 
 def _targets(kernel: dict, public: dict, peers: dict) -> list[dict]:
