@@ -43,7 +43,7 @@ class BehaviourConfig(harness.QuickRun):
     hours: float = 48.0
     seed: int = 1
     interval_s: float = 15.0
-    slack_s: float = 60.0
+    slack_s: float = 120.0
     quick: bool = False
 
     #: Smoke-run sizes: 8 subjects x 30 h (two nights, one check-in deadline).

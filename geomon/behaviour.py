@@ -121,7 +121,7 @@ class Behaviour:
         now = self.watermark_ms
         out = []
         if "dwell" in self.detectors:
-            out.append(self.dwell.step(f["code"], f["t"], f["x"], f["y"], f["tset"], now))
+            out.append(self.dwell.step(f["code"], f["t"], f["x"], f["y"], f["tset"], now, sigma_m=fused_sigma_m(f)))
         if "night" in self.detectors:
             out.append(self.night.step(f["code"], f["t"], f["x"], f["y"], f["tset"], now, sigma_m=fused_sigma_m(f),
                                         accuracy_m=f.get("accuracy_m")))

@@ -38,6 +38,8 @@ two differ (silences, the open stay) is in docs/staypoints.md.
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 import pyarrow as pa
 import shapely
@@ -163,6 +165,7 @@ class DwellDetector(SubjectDetector):
         self._windows = NightWindows(sets, tz)
         self._dwell_ms = sets.per_set("dwell_s", 900, 1000, dtype=np.int64)
         self._radius_m = sets.per_set("dwell_radius_m", 50.0)
+        self._z = np.array([NormalDist().inv_cdf(p) for p in sets.per_set("breach_p", 0.95)])
         self._gap_ms = sets.per_set("lost_contact_s", 1800, 1000, dtype=np.int64)
         self._stay_ms = sets.per_set("stay_min_s", 600, 1000, dtype=np.int64)
         self._night_ms = sets.per_set("night_stay_s", 7200, 1000, dtype=np.int64)
@@ -210,12 +213,16 @@ class DwellDetector(SubjectDetector):
         return int(lo), int(t_ms.max())
 
     def step(self, code: np.ndarray, t_ms: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
-             now_ms: int | None = None) -> pa.Table:
+             now_ms: int | None = None, sigma_m: np.ndarray | None = None) -> pa.Table:
         """Advance over one batch of fixes, sorted by (subject code, time); return alert events.
 
         ``x_m``/``y_m`` are positions in the places' frame (m); the Monitor
         should pass its fused positions of decidable fixes (a vague cell fix
-        hundreds of metres off would end any stay). ``now_ms`` raises the
+        hundreds of metres off would end any stay), and ``sigma_m`` their
+        1-sigma (default 0): a fix ends a stay only when it is farther from
+        the stay's first fix than ``dwell_radius_m`` plus ``z`` sigmas (``z``
+        the ``breach_p`` normal quantile, 1.645 at 0.95), so a position
+        pulled off by noise does not cut a stay in two. ``now_ms`` raises the
         watermark beyond the batch's newest fix; by default the watermark is
         the newest fix seen so far. The stays that ended are kept for
         :meth:`take_stays`.
@@ -228,6 +235,7 @@ class DwellDetector(SubjectDetector):
         self._advance(t_ms, now_ms)
         _, offsets, subjects = subject_runs(code)
         radius = self._radius_m[tset]
+        reach = radius if sigma_m is None else radius + self._z[tset] * np.nan_to_num(sigma_m, nan=0.0)
         finite = np.isfinite(x_m) & np.isfinite(y_m)
         place = np.full(code.size, -1, np.int64)
         place[finite] = self.place_of_fixes(code[finite], x_m[finite], y_m[finite], radius[finite])
@@ -237,7 +245,7 @@ class DwellDetector(SubjectDetector):
             win_start, win_end = self._windows.table(*self._window_span(subjects, t_ms))
         else:
             win_start = win_end = np.zeros((len(self._windows.pairs), 1), np.int64)
-        rec_i, rec_f = _dw.dwell_step(offsets, subjects, t_ms, x_m, y_m, place, away, radius, self._dwell_ms[tset],
+        rec_i, rec_f = _dw.dwell_step(offsets, subjects, t_ms, x_m, y_m, place, away, reach, self._dwell_ms[tset],
                                       self._gap_ms[tset], self._stay_ms[tset], self._night_ms[tset],
                                       self._windows.pair_of_set[tset], tset, self.watermark_ms, win_start, win_end,
                                       self._state)

@@ -18,9 +18,11 @@ Semantics (see docs/alerts.md):
 - *Away* means the fused position is farther than ``night_away_m`` from the
   subject's home zone (0 inside it) by more than its uncertainty allows: by
   ``z * sigma`` with ``z`` the ``breach_p`` quantile of the normal (1.645 at
-  0.95) and ``sigma`` the fix's fused 1-sigma. *Home* means within
-  ``night_away_m``; a fix in between is undecided and changes nothing, so a
-  phone indoors on cell fixes hundreds of metres off never fakes a night out.
+  0.95) and ``sigma`` the fix's fused 1-sigma; *home* means nearer than
+  ``night_away_m`` by as much. A fix in between is undecided and changes
+  nothing, so a phone indoors on cell fixes hundreds of metres off never
+  fakes a night out, and a doubtful jump near the away distance does not cut
+  a breach in two.
   Between fixes the subject is where its last fix put it.
 - ``curfew_breach``: away inside a window for longer than ``curfew_grace_s``,
   counted from the first away fix or, when already away as the window opens,
@@ -213,15 +215,16 @@ class NightDetector(SubjectDetector):
 
         Away when farther than ``night_away_m`` from the home zone by more than
         ``z * sigma_m`` (``z`` the ``breach_p`` normal quantile), home when
-        within ``night_away_m``, else unsure.
+        nearer by more than that, else unsure.
         """
         out = np.full(code.size, _night.HOME, np.int8)
         if code.size == 0:
             return out
         sigma = np.zeros(code.size) if sigma_m is None else np.nan_to_num(sigma_m, nan=np.inf)
         dist = shapely.distance(self.home[code], shapely.points(x_m, y_m))   # NaN without a home: HOME
-        out[dist > self._away_m[tset]] = _night.UNSURE
-        out[dist > self._away_m[tset] + self._z[tset] * sigma] = _night.AWAY
+        margin = self._z[tset] * sigma
+        out[dist >= self._away_m[tset] - margin] = _night.UNSURE
+        out[dist > self._away_m[tset] + margin] = _night.AWAY
         return out
 
     def step(self, code: np.ndarray, t_ms: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,

@@ -14,9 +14,11 @@ the alerts of the family's kinds against the labels with
 - ``dwell``: one stay per subject and day at a place of concern, 3-40
   minutes, so some are shorter than ``dwell_s`` (:mod:`geomon.sim_dwell`);
 - ``night``: home zones for the routine subjects and, each night, outings by
-  40 % of them, 20 minutes to 2.5 hours, 300 m to 3 km from home
+  40 % of them, 20 minutes to 2.5 hours, 400 m to 3 km from home (clear of
+  every away threshold, 180-330 m, so no label hinges on a few metres)
   (:mod:`geomon.sim_night`), so some stay within the grace or below the
-  floors; routine late returns count too.
+  floors; routine late returns count too, and long stays away from home in
+  the night window (``night_stay``, from the dwell walk).
 
 The labels are what the rules imply for the true events (exact with
 ``augmented`` noise, 0.3 m); noisier regimes show what noise costs.
@@ -48,7 +50,7 @@ FAMILY_KINDS = {
     "contact": ("lost_contact", "device_stuck", "location_degraded"),
     "checkins": ("missed_checkin", "checkin_outside"),
     "dwell": ("dwell_concern",),
-    "night": ("curfew_breach", "night_activity"),
+    "night": ("curfew_breach", "night_activity", "night_stay"),
 }
 FAMILIES = tuple(FAMILY_KINDS)
 _DAY_MS = 86_400_000
@@ -108,7 +110,7 @@ def _night(sc, rng):
         for day in range(int(np.ceil((sc.end_ms - sc.start_ms) / _DAY_MS))):
             start = sc.start_ms + day * _DAY_MS + int(rng.uniform(0.5, 3.0) * _HOUR_MS)
             duration = int(rng.uniform(20, 150) * _MIN_MS)
-            distance = float(np.exp(rng.uniform(np.log(300.0), np.log(3000.0))))
+            distance = float(np.exp(rng.uniform(np.log(400.0), np.log(3000.0))))
             distance = min(distance, duration / 1000 * 10.0 / 2.5)   # leave time to stay between the legs
             if rng.random() >= 0.4 or start + duration > sc.end_ms:
                 continue
@@ -118,15 +120,19 @@ def _night(sc, rng):
                 continue   # no clear destination that far from this home
             plan.append((s, start, duration, distance))
     fixes, true_x, true_y = add_night_outings(sc, homes, plan, seed=int(rng.integers(1 << 31)))
-    truth = night_truth(fixes, true_x, true_y, homes)
+    concern = [g for z, g in sc.zone_geometry_m.items() if z != "county"]
+    truth = night_truth(fixes, true_x, true_y, homes, concern_m=concern)
     return fixes, truth, homes.zones, homes.subjects, None
 
 
 _BUILD = {"contact": _contact, "checkins": _checkins, "dwell": _dwell, "night": _night}
+#: The Monitor's detectors for each family (night_stay comes from the dwell walk).
+_DETECTORS = {"contact": ("contact",), "checkins": ("contact", "checkins"), "dwell": ("contact", "dwell"),
+              "night": ("contact", "night", "dwell")}
 
 
 def labelled_run(family: str, noise: str = "augmented", *, n_subjects: int = 20, hours: float = 48.0,
-                 seed: int = 0, interval_s: float = 15.0, slack_s: float = 60.0) -> LabelledRun:
+                 seed: int = 0, interval_s: float = 15.0, slack_s: float = 120.0) -> LabelledRun:
     """Simulate, label, replay and score one detector family.
 
     Parameters
@@ -151,7 +157,7 @@ def labelled_run(family: str, noise: str = "augmented", *, n_subjects: int = 20,
     rng = np.random.default_rng([seed, FAMILIES.index(family)])
     fixes, truth, zones, subjects, rules = _BUILD[family](sc, rng)
     monitor = Monitor(load_zones(zones), load_subjects(subjects), rules, frame=sc.frame,
-                      detectors=("contact", family) if family != "contact" else ("contact",))
+                      detectors=_DETECTORS[family])
     alerts = fold_alerts(monitor.process(fixes))
     kinds = pa.array(FAMILY_KINDS[family])
     alerts = alerts.filter(pc.is_in(alerts.column("kind"), kinds))

@@ -1,4 +1,4 @@
-"""Home zones, labelled night outings and the exact truth of curfew and night-activity alerts.
+"""Home zones, labelled night outings and the exact truth of curfew, night-activity and night-stay alerts.
 
 :func:`with_homes` gives the routine subjects of a
 :func:`geomon.sim_scenarios.scenario` (kinds ``augmented``, ``open_sky``,
@@ -17,7 +17,7 @@ becomes an urban satellite fix, 6 m, as a phone out of doors would give).
 
 :func:`night_truth` computes, from the true positions at the fixes (the path
 is the straight line between consecutive true positions, sampled every
-second), every ``curfew_breach`` and ``night_activity`` the rules imply,
+second), every ``curfew_breach``, ``night_activity`` and ``night_stay`` the rules imply,
 whether planned or not (a routine subject home late counts):
 
 - *away*: farther than ``night_away_m`` from the home zone;
@@ -30,6 +30,14 @@ whether planned or not (a routine subject home late counts):
   nearest-rank p95 of the same value over its previous nights, at most
   :data:`geomon.kernels.night.N_NIGHTS`, the max while fewer than 20) to the
   window's end.
+
+- ``night_stay``: a stay (sliding method on the true positions at the fixes:
+  it ends at the first fix ``dwell_radius_m`` or farther from its first fix)
+  whose first fix is farther than ``night_away_m`` from the home zone and
+  not within ``dwell_radius_m`` of a place of concern, that has spent
+  ``night_stay_s`` inside one night window by some fix (the fix ending it
+  included); true from the later of its first fix and that window's start
+  to the fix that ends it (or the last fix).
 
 Distance travelled is as the rule defines it: the sum of the steps between
 the true positions at the fixes, a step counting once it reaches
@@ -237,15 +245,42 @@ def _subject_nights(subject, profile, tz, tt, xx, yy, fixes_txy, home, radius_m)
     return rows
 
 
+def _night_stays(subject, profile, tz, t, x, y, home, radius_m, concern) -> list[tuple]:
+    """``night_stay`` truth rows of one subject's true positions at its fixes (times ``t``, ms)."""
+    reach = profile["dwell_radius_m"]
+    need = profile["night_stay_s"] * 1000
+    windows = night_windows(int(t[0]), int(t[-1]), profile["night_start"], profile["night_end"], tz)
+    rows, a, n = [], 0, t.size
+    while a < n:
+        b = a + 1
+        while b < n and math.hypot(x[b] - x[a], y[b] - y[a]) < reach:
+            b += 1
+        last = min(b, n - 1)   # the fix ending the stay counts: the stay lasted until it
+        away = math.hypot(x[a] - home[0], y[a] - home[1]) > radius_m + profile["night_away_m"]
+        at_concern = concern is not None and shapely.dwithin(concern, shapely.Point(x[a], y[a]), reach).any()
+        if away and not at_concern:
+            for ws, we in windows:
+                onset = max(int(t[a]), int(ws))
+                proof = np.minimum(t[a + 1:last + 1], we) - onset >= need
+                if proof.any():
+                    rows.append((subject, "night_stay", onset, int(t[last])))
+                    break
+        a = b
+    return rows
+
+
 def night_truth(fixes: pa.Table, true_x_m: np.ndarray, true_y_m: np.ndarray, homes: Homes, *,
-                rules: Rules | None = None, tz: str = "Asia/Shanghai") -> pa.Table:
+                rules: Rules | None = None, tz: str = "Asia/Shanghai", concern_m=None) -> pa.Table:
     """Every curfew breach and night activity the true paths imply, in :data:`geomon.sim_truth.TRUTH_SCHEMA`.
 
     ``fixes`` sorted by subject then time, with the true position of each fix
     in ``true_x_m``/``true_y_m``; subjects without a home in ``homes`` get no
     rows for curfew and are not judged for night activity (their travel alone
     could be, but the scenario's subjects without homes do not sleep anywhere).
+    ``concern_m``: the places of concern (shapely geometries, frame metres);
+    a stay at one is ``dwell_concern``, not ``night_stay``.
     """
+    concern = None if concern_m is None else np.asarray(list(concern_m), dtype=object)
     rules = rules or default_rules()
     level = dict(zip(homes.subjects.column("subject_id").to_pylist(), homes.subjects.column("level").to_pylist()))
     sid = np.asarray(fixes.column("subject_id").to_pylist(), dtype=object)
@@ -259,6 +294,9 @@ def night_truth(fixes: pa.Table, true_x_m: np.ndarray, true_y_m: np.ndarray, hom
         tt = np.arange(t[a], t[b - 1] + 1, _STEP_MS, dtype=np.int64)
         xx = np.interp(tt, t[a:b], true_x_m[a:b])
         yy = np.interp(tt, t[a:b], true_y_m[a:b])
-        rows += _subject_nights(s, rules.profile(level[s]), tz, tt, xx, yy,
-                                (t[a:b], true_x_m[a:b], true_y_m[a:b]), homes.centre_m[s], homes.radius_m)
+        profile = rules.profile(level[s])
+        rows += _subject_nights(s, profile, tz, tt, xx, yy, (t[a:b], true_x_m[a:b], true_y_m[a:b]),
+                                homes.centre_m[s], homes.radius_m)
+        rows += _night_stays(s, profile, tz, t[a:b], true_x_m[a:b], true_y_m[a:b], homes.centre_m[s],
+                             homes.radius_m, concern)
     return event_truth(rows)

@@ -246,12 +246,18 @@ def test_an_unsure_fix_does_not_end_a_breach():
     t, x, y = _track([(_ms(2025, 11, 2, 23), _ms(2025, 11, 3, 1), OUT)])
     sig = np.full(t.size, 3.0)
     vague = t == _ms(2025, 11, 2, 23, 30)
-    x = np.where(vague, 320.0, x)     # 270 m from the box: inside night_away_m would be home, if it were sure
+    x = np.where(vague, 320.0, x)     # 270 m from the box: within night_away_m, home if it were sure
     sig[vague] = 500.0
     code = np.zeros(t.size, np.int64)
     rows = _rows(det.step(code, t, x + X0, y + Y0, sets.set_of_fixes(code, t), sigma_m=sig))
     curfew = [r for r in rows if r["kind"] == "curfew_breach"]
-    assert len(curfew) == 2   # a fix within night_away_m ends it even when vague: home is the safe side
+    assert len(curfew) == 1   # the vague fix could be home or away: the breach goes on
+    sharp = x.copy()
+    sig[vague] = 3.0          # the same fix, sharp, is home: the breach ends there and a second one starts
+    det, sets = _detector([HOME])
+    rows = _rows(det.step(code, t, sharp + X0, y + Y0, sets.set_of_fixes(code, t), sigma_m=sig))
+    curfew = sorted((_t(r["onset_ts"]), _t(r["ended_ts"])) for r in rows if r["kind"] == "curfew_breach")
+    assert curfew[0] == (_ms(2025, 11, 2, 23, 10), _ms(2025, 11, 2, 23, 30)) and len(curfew) == 2
 
 
 def test_vague_positions_travel_nowhere():

@@ -15,8 +15,8 @@ from geomon.sim_labelled import FAMILIES, FAMILY_KINDS, labelled_run
 def test_noise_off_every_label_is_found_and_nothing_else(family):
     run = labelled_run(family, "augmented", n_subjects=9, hours=54.0, seed=2)
     assert [s.kind for s in run.scores] == list(FAMILY_KINDS[family])
-    assert sum(s.n_truth for s in run.scores) >= 3   # something to find
     for s in run.scores:
+        assert s.n_truth >= 2, s   # something to find, of every kind
         assert s.true_positives == s.n_truth == s.n_alerts, s
 
 
