@@ -13,6 +13,9 @@ the alerts of the family's kinds against the labels with
   10 % from 300 m outside the permitted area (:mod:`geomon.sim_checkins`);
 - ``dwell``: one stay per subject and day at a place of concern, 3-40
   minutes, so some are shorter than ``dwell_s`` (:mod:`geomon.sim_dwell`);
+  the subject jumps there (a device off on the way) and the filter needs
+  three fixes to follow, so no stay lasts within 2 minutes above a
+  ``dwell_s`` (or 30 s below): no label hinges on those fixes;
 - ``night``: home zones for the routine subjects and, each night, outings by
   40 % of them, 20 minutes to 2.5 hours, 400 m to 3 km from home (clear of
   every away threshold, 180-330 m, so no label hinges on a few metres)
@@ -90,14 +93,24 @@ def _checkins(sc, rng):
     return fixes, truth, sc.zones, sc.subjects, None
 
 
+def _clear_of(rng, limits_ms) -> int:
+    """A stay of 3-40 minutes not within 30 s below or 2 minutes above any limit (the jump there costs fixes)."""
+    while True:
+        d = int(rng.uniform(3, 40) * _MIN_MS)
+        if not any(-30_000 <= d - lim <= 120_000 for lim in limits_ms):
+            return d
+
+
 def _dwell(sc, rng):
     places = sorted(z for z in sc.zone_geometry_m if z != "county")
+    rules = default_rules()
+    limits_ms = [rules.profile(p)["dwell_s"] * 1000 for p in ("strict", "ordinary")]
     plan = []
     for s in sc.subjects.column("subject_id").to_pylist():
         for day in range(int(np.ceil((sc.end_ms - sc.start_ms) / _DAY_MS))):
             start = sc.start_ms + day * _DAY_MS + int(rng.uniform(9.0, 17.0) * _HOUR_MS)
             if start + 2 * _HOUR_MS < sc.end_ms:
-                plan.append((s, places[int(rng.integers(len(places)))], start, int(rng.uniform(3, 40) * _MIN_MS)))
+                plan.append((s, places[int(rng.integers(len(places)))], start, _clear_of(rng, limits_ms)))
     fixes, truth = add_dwells(sc.fixes, sc.subjects, sc.zone_geometry_m, sc.frame, plan,
                               seed=int(rng.integers(1 << 31)))
     return fixes, truth, sc.zones, sc.subjects, None
