@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
+from importlib import resources
 
 import numpy as np
 import pyarrow as pa
@@ -11,6 +14,7 @@ import pytest
 
 from geomon.evaluate import score
 from geomon.load import load_subjects, load_zones
+from geomon.load_rules import default_rules, load_rules
 from geomon.monitor import Monitor, fold_alerts
 from geomon.sim_night import Homes, add_night_outings, night_truth, with_homes
 from geomon.sim_scenarios import scenario
@@ -99,3 +103,38 @@ def test_truth_of_a_hand_made_night():
     truth = night_truth(_fixes("b", t), x, np.zeros(t.size), _homes_of({"b": "strict"}))
     got = sorted((r["kind"], to_ms(r["true_start"])) for r in truth.to_pylist())
     assert got == [("curfew_breach", _ms(2025, 11, 3, 23, 4, 9)), ("night_activity", _ms(2025, 11, 3, 23, 29, 9))]
+
+
+def test_a_special_period_changes_the_night_alerts_exactly_as_its_thresholds_imply(tmp_path):
+    # A holiday over the whole span puts every subject on the special_period profile (night 20:00-07:00, away
+    # beyond 100 m, night stays from 1800 s...): the alerts must be those of labels computed with that profile
+    # for everyone, and differ from those without the period.
+    sc = scenario("augmented", n_subjects=8, hours=31.0, seed=5)
+    homes = with_homes(sc)
+    fixes, true_x, true_y = add_night_outings(sc, homes, _outings(sc, homes)[:6], seed=5)
+    concern = [g for z, g in sc.zone_geometry_m.items() if z != "county"]
+    text = resources.files("geomon").joinpath("rules_default.toml").read_text()
+    path = tmp_path / "rules.toml"
+    path.write_text(text + '\n[[periods]]\nname = "holiday"\nstart = "2025-11-02T00:00"\nend = "2025-11-05T00:00"\n'
+                           'profile = "special_period"\n')
+    with_period = load_rules(path)
+    base = default_rules()
+    holiday = base.profile("special_period")
+    everyone_special = dataclasses.replace(base, profiles={**base.profiles, "strict": holiday, "ordinary": holiday})
+
+    def alerts(rules):
+        monitor = Monitor(load_zones(homes.zones), load_subjects(homes.subjects), rules, frame=sc.frame,
+                          detectors=("contact", "night", "dwell"))
+        got = fold_alerts(monitor.process(fixes))
+        return got.filter(pc.is_in(got.column("kind"), pa.array(NIGHT)))
+
+    plain = alerts(base)
+    special = alerts(with_period)
+    truth = night_truth(fixes, true_x, true_y, homes, rules=everyone_special, concern_m=concern)
+    plain_truth = night_truth(fixes, true_x, true_y, homes, concern_m=concern)
+    assert truth.num_rows > plain_truth.num_rows   # the tighter thresholds imply more events
+    for s in score(special, truth, slack_s=120):
+        assert s.true_positives == s.n_truth == s.n_alerts, s
+    for s in score(plain, plain_truth, slack_s=120):
+        assert s.true_positives == s.n_truth == s.n_alerts, s
+    assert {json.loads(d)["period"] for d in special.column("details").to_pylist()} == {"holiday"}
