@@ -36,11 +36,30 @@ DETECTORS = ("contact", "checkins", "dwell", "night")
 DEFAULT_DETECTORS = ("contact",)
 
 
-def fused_sigma_m(f: dict) -> np.ndarray:
-    """The fused 1-sigma (m) of each decidable fix: its Gaussian part plus the spread covering a doubted jump."""
+#: A position from cell (or Wi-Fi) fixes is trusted to this many times their reported accuracy: their error over
+#: a stay is one bias (one tower), up to 3-4 of their sigmas, that averaging does not remove.
+CELL_BIAS_FACTOR = 2.5
+
+
+def decision_sigma_m(f: dict) -> np.ndarray:
+    """The 1-sigma (m) a night or stay decision may lean on at each decidable fix.
+
+    The fused one (its Gaussian part plus the spread covering a doubted jump),
+    but never less than the fix's own reported accuracy, nor, for a fix that
+    is not from satellites, than :data:`CELL_BIAS_FACTOR` times it: the errors
+    of cell fixes are correlated over a stay, so averaging them gains far less
+    than the filter assumes, and a phone at home on cell fixes 500 m off must
+    not be judged away on their average.
+    """
     if "var_x" not in f:
         return np.zeros(len(f["t"]))
-    return np.sqrt(0.5 * (f["var_x"] + f["var_y"]) + f["jump_var"])
+    fused = np.sqrt(0.5 * (f["var_x"] + f["var_y"]) + f["jump_var"])
+    if "accuracy_m" not in f:
+        return fused
+    own = np.asarray(f["accuracy_m"], dtype=np.float64)
+    if "source" in f:
+        own = np.where(f["source"] == SOURCE_CODE["gnss"], own, CELL_BIAS_FACTOR * own)
+    return np.fmax(fused, own)
 
 
 class Behaviour:
@@ -121,10 +140,9 @@ class Behaviour:
         now = self.watermark_ms
         out = []
         if "dwell" in self.detectors:
-            out.append(self.dwell.step(f["code"], f["t"], f["x"], f["y"], f["tset"], now, sigma_m=fused_sigma_m(f)))
+            out.append(self.dwell.step(f["code"], f["t"], f["x"], f["y"], f["tset"], now, sigma_m=decision_sigma_m(f)))
         if "night" in self.detectors:
-            out.append(self.night.step(f["code"], f["t"], f["x"], f["y"], f["tset"], now, sigma_m=fused_sigma_m(f),
-                                        accuracy_m=f.get("accuracy_m")))
+            out.append(self.night.step(f["code"], f["t"], f["x"], f["y"], f["tset"], now, sigma_m=decision_sigma_m(f)))
         return out
 
     def take_stays(self) -> pa.Table:

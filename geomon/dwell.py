@@ -189,17 +189,21 @@ class DwellDetector(SubjectDetector):
         out[fi[first]] = pi[first]
         return out
 
-    def away(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray) -> np.ndarray:
-        """Is each position farther than ``night_away_m`` from its subject's home zone and work zone?
+    def away(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
+             sigma_m: np.ndarray | None = None) -> np.ndarray:
+        """Is each position surely farther than ``night_away_m`` from its subject's home zone and work zone?
 
-        False for subjects without a home zone; a subject without a work zone
-        is away from work everywhere.
+        Surely: by more than ``z * sigma_m`` (``z`` the ``breach_p`` normal
+        quantile; ``sigma_m`` default 0). False for subjects without a home
+        zone; a subject without a work zone is away from work everywhere.
         """
         out = np.zeros(code.size, bool)
         i = np.flatnonzero(np.not_equal(self.home[code], None))
         if i.size:
             points = shapely.points(x_m[i], y_m[i])
             limit = self._away_m[tset[i]]
+            if sigma_m is not None:
+                limit = limit + self._z[tset[i]] * np.nan_to_num(sigma_m[i], nan=np.inf)
             near_work = shapely.distance(self.work[code[i]], points) <= limit   # NaN (no work zone): False
             out[i] = (shapely.distance(self.home[code[i]], points) > limit) & ~near_work
         return out
@@ -222,7 +226,8 @@ class DwellDetector(SubjectDetector):
         1-sigma (default 0): a fix ends a stay only when it is farther from
         the stay's first fix than ``dwell_radius_m`` plus ``z`` sigmas (``z``
         the ``breach_p`` normal quantile, 1.645 at 0.95), so a position
-        pulled off by noise does not cut a stay in two. ``now_ms`` raises the
+        pulled off by noise does not cut a stay in two, and a stay is away
+        from home only when its first fix is by as much (:meth:`away`). ``now_ms`` raises the
         watermark beyond the batch's newest fix; by default the watermark is
         the newest fix seen so far. The stays that ended are kept for
         :meth:`take_stays`.
@@ -240,7 +245,8 @@ class DwellDetector(SubjectDetector):
         place = np.full(code.size, -1, np.int64)
         place[finite] = self.place_of_fixes(code[finite], x_m[finite], y_m[finite], radius[finite])
         away = np.zeros(code.size, bool)
-        away[finite] = self.away(code[finite], x_m[finite], y_m[finite], tset[finite])
+        away[finite] = self.away(code[finite], x_m[finite], y_m[finite], tset[finite],
+                                 None if sigma_m is None else np.asarray(sigma_m, dtype=np.float64)[finite])
         if code.size:
             win_start, win_end = self._windows.table(*self._window_span(subjects, t_ms))
         else:

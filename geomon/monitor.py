@@ -353,7 +353,7 @@ class Monitor:
                 "rx": f["x"][decide], "ry": f["y"][decide],
                 "var_x": (var_x - jump_var)[decide], "var_y": (var_y - jump_var)[decide], "cov_xy": cov_xy[decide],
                 "doubt": doubt[decide], "jump_var": jump_var[decide], "accuracy_m": f["accuracy_m"][decide],
-                "tset": f["tset"][decide]}
+                "tset": f["tset"][decide], "source": f["source"][decide]}
 
     def _refuse(self, load: FixLoad, rows: np.ndarray, mask: np.ndarray, field: str, reason: str) -> None:
         idx = np.flatnonzero(mask)

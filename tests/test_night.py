@@ -275,3 +275,31 @@ def test_vague_positions_travel_nowhere():
     det, sets = _detector([None])   # the same scatter taken as exact is night activity
     assert [r["kind"] for r in _rows(det.step(code, t, x + X0, y + Y0, sets.set_of_fixes(code, t)))] == \
         ["night_activity"]
+
+
+def test_a_phone_at_home_on_biased_cell_fixes_is_not_out_at_night():
+    # Indoors at home from 21:00 to 03:00: nine fixes in ten are cell fixes claiming 140 m accuracy but all
+    # 500 m east of home (one tower, one bias), the tenth a satellite fix at home. The filter's average of the
+    # cell fixes is confident and wrong; decisions lean on no less than each fix's own accuracy, so no alert.
+    from geomon.load import load_subjects, load_zones
+    from geomon.monitor import Monitor
+
+    home = shapely.Point(X0, Y0).buffer(30.0)
+    zones = load_zones({"type": "FeatureCollection", "features": [
+        sc.feature("county", "permitted", shapely.box(X0 - 5000, Y0 - 5000, X0 + 5000, Y0 + 5000)),
+        sc.feature("home-s1", "home", home, subject_ids=["s1"])]})
+    subjects = load_subjects(pa.table({"subject_id": ["s1"], "level": ["ordinary"], "office_id": ["office-w"],
+                                       "home_zone_id": ["home-s1"]}))
+    t = np.arange(_ms(2025, 11, 2, 21), _ms(2025, 11, 3, 3), 15_000)
+    rng = np.random.default_rng(3)
+    satellite = np.arange(t.size) % 10 == 0
+    x = np.where(satellite, 0.0, 500.0) + rng.normal(0.0, np.where(satellite, 3.0, 30.0))
+    y = rng.normal(0.0, np.where(satellite, 3.0, 30.0))
+    table = sc.fixes("s1", X0 + x, Y0 + y, t)
+    table = table.set_column(table.schema.get_field_index("source"), "source",
+                             pa.array(np.where(satellite, "gnss", "cell").tolist(), pa.string()))
+    table = table.set_column(table.schema.get_field_index("accuracy_m"), "accuracy_m",
+                             pa.array(np.where(satellite, 5.0, 140.0).astype(np.float32)))
+    monitor = Monitor(zones, subjects, frame=sc.FRAME, detectors=("contact", "night", "dwell"))
+    kinds = [r["kind"] for r in fold_alerts(monitor.process(table)).to_pylist()]
+    assert not {"curfew_breach", "night_activity", "night_stay"} & set(kinds), kinds
