@@ -76,10 +76,16 @@ def replay(
     profile: Annotated[Optional[str], typer.Option(help="Rules profile for every subject, e.g. special_period (default: each subject's level).")] = None,
     datum: Annotated[str, typer.Option(help="Datum of the fixes: wgs84, cgcs2000, gcj02 or bd09.")] = "wgs84",
     batch_rows: Annotated[int, typer.Option(min=1, help="Fixes per chunk fed to the engine.")] = 250_000,
+    detectors: Annotated[Optional[str], typer.Option(
+        help="Behaviour detectors, comma-separated, of contact, checkins, dwell, night "
+             "(default: contact,dwell,night; add checkins where the app's check-ins are in the fixes).")] = None,
 ) -> None:
     """Replay recorded fixes through the engine; print alerts by kind and office, quarantine and speed."""
+    from geomon.behaviour import DEFAULT_DETECTORS
+
+    chosen = DEFAULT_DETECTORS if detectors is None else tuple(d.strip() for d in detectors.split(",") if d.strip())
     result = report.run_replay(fixes, zones, subjects, rules, db=db, profile=profile, datum=datum,
-                               batch_rows=batch_rows)
+                               batch_rows=batch_rows, detectors=chosen)
     report.print_replay(result, truth=truth, db=db)
 
 

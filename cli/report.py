@@ -58,11 +58,21 @@ def print_replay(result, *, truth: Path | None = None, db: Path | None = None) -
         from geomon.evaluate import score
         import pyarrow.parquet as pq
 
-        scores = score(alerts, pq.read_table(truth))
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        labels = pq.read_table(truth)
+        # Score only the kinds the truth labels: an unlabelled kind's alerts are neither right nor wrong here.
+        labelled = pa.array(sorted(set(labels.column("kind").to_pylist())), pa.string())
+        scores = score(alerts.filter(pc.is_in(alerts.column("kind"), labelled)), labels)
+        unlabelled = sorted(set(alerts.column("kind").to_pylist()) - set(labelled.to_pylist()))
         console.print(_table(f"Against ground truth ({truth})",
                              ["kind", "truth", "alerts", "hit", "prec.", "recall", "p50 s", "p90 s"],
                              [[s.kind, s.n_truth, s.n_alerts, s.true_positives, f"{s.precision:.3f}",
                                f"{s.recall:.3f}", f"{s.median_delay_s:.0f}", f"{s.p90_delay_s:.0f}"] for s in scores]))
+        if unlabelled:
+            console.print(f"Not labelled in this truth, so not scored: {', '.join(unlabelled)} "
+                          "(`python -m benchmarks behaviour` scores them against labelled simulations).")
 
     seconds = result.seconds
     stages = ["load", "admit", "project", "behaviour", "fuse", "zones", "crossings", "detect", "alerts", "store"]

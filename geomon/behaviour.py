@@ -32,8 +32,10 @@ __all__ = ["Behaviour", "DETECTORS", "DEFAULT_DETECTORS"]
 
 #: The behaviour detectors a Monitor can run.
 DETECTORS = ("contact", "checkins", "dwell", "night")
-#: Those it runs by default.
-DEFAULT_DETECTORS = ("contact",)
+#: Those it runs by default. Check-ins are opt-in: a deployment that does not use app check-ins would get a missed
+#: check-in per subject per day. Dwell and night are on since their labelled simulations score precision >= 0.95
+#: in every noise regime (docs/performance.md, "Behaviour detectors"); they need places of concern and home zones.
+DEFAULT_DETECTORS = ("contact", "dwell", "night")
 
 
 #: A position from cell (or Wi-Fi) fixes is trusted to this many times their reported accuracy: their error over
@@ -77,10 +79,9 @@ class Behaviour:
     tz : str
         Local time of night windows (a zoneinfo name or "+08:00").
     detectors : iterable of str
-        Which to run, of :data:`DETECTORS`. Check-ins, dwell and night are
-        opt-in until the simulator labels them and their defaults are tuned
-        (a deployment without check-in data would get a missed check-in per
-        subject per day).
+        Which to run, of :data:`DETECTORS`; by default
+        :data:`DEFAULT_DETECTORS` (check-ins are opt-in: a deployment without
+        check-in data would get a missed check-in per subject per day).
     """
 
     def __init__(self, monitor, home_zone_id, tz: str = "Asia/Shanghai", detectors=DEFAULT_DETECTORS,

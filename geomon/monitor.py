@@ -113,10 +113,11 @@ class Monitor:
         Local time zone of night windows (a zoneinfo name or "+08:00").
     detectors : iterable of str
         Behaviour detectors to run beside geofencing, of
-        :data:`geomon.behaviour.DETECTORS`: ``contact`` (lost contact, stuck
-        device, location degraded) by default; ``checkins``, ``dwell`` (stays
-        at places of concern, unexplained night stays, and the stays table of
-        :meth:`take_stays`) and ``night`` (curfew, night activity) on request.
+        :data:`geomon.behaviour.DETECTORS`. By default ``contact`` (lost
+        contact, stuck device, location degraded), ``dwell`` (stays at places
+        of concern, unexplained night stays, and the stays table of
+        :meth:`take_stays`) and ``night`` (curfew, night activity);
+        ``checkins`` on request, for deployments that use app check-ins.
     Notes
     -----
     Decisions read the causal fused track (:func:`geomon.kernels.fusion.fuse_step`,
@@ -136,7 +137,7 @@ class Monitor:
     >>> monitor = Monitor("data/sample/zones.geojson", "data/sample/subjects.csv")
     >>> alerts = monitor.process("data/sample/fixes.parquet")   # from the repository root
     >>> sorted(set(alerts.column("kind").to_pylist()))
-    ['forbidden_entry', 'permitted_exit']
+    ['curfew_breach', 'dwell_concern', 'forbidden_entry', 'night_activity', 'night_stay', 'permitted_exit']
     """
 
     def __init__(self, zones, subjects, rules=None, *, profile: str | None = None,

@@ -99,7 +99,7 @@ def test_any_batching_gives_the_same_contact_alerts(cuts):
     assert _contact(pa.concat_tables(parts)) == _REFERENCE
 
 
-def test_opt_in_detectors_are_wired_into_the_monitor():
+def test_default_and_opt_in_detectors_are_wired_into_the_monitor():
     import pytest
 
     zones, subjects = sc.zones(), sc.subjects(3)
@@ -107,7 +107,10 @@ def test_opt_in_detectors_are_wired_into_the_monitor():
     t = T0 + np.arange(0, 40 * MIN, 15_000)
     rng = np.random.default_rng(0)
     bar = sc.fixes("s1", X0 + 2000 + rng.normal(0, 2, t.size), Y0 + rng.normal(0, 2, t.size), t)
-    kinds = {r["kind"] for r in fold_alerts(Monitor(zones, subjects).process(bar)).to_pylist()}
+    kinds = {r["kind"] for r in fold_alerts(Monitor(zones, subjects).process(bar,
+                                                                            now_ms=T0 + 13 * 3600_000)).to_pylist()}
+    assert "dwell_concern" in kinds and "missed_checkin" not in kinds   # dwell is on by default, check-ins opt-in
+    kinds = {r["kind"] for r in fold_alerts(Monitor(zones, subjects, detectors=("contact",)).process(bar)).to_pylist()}
     assert "dwell_concern" not in kinds
     full = Monitor(zones, subjects, detectors=("contact", "checkins", "dwell", "night"))
     # A check-in is due daily at 20:00 local (12:00 UTC); the watermark passes the first one.

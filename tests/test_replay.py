@@ -99,7 +99,7 @@ def test_replay_with_dwell_writes_the_stays_once(tmp_path):
     fixes = sc.fixes("s3", x, np.full(t.size, Y0), t)
     db = tmp_path / "stays.duckdb"
     args = (fixes, sc.zones(), sc.subjects(3))
-    assert replay(*args, db=db, batch_rows=5).stays.num_rows == 0        # dwell is opt-in
+    assert replay(*args, db=db, batch_rows=5, detectors=("contact",)).stays.num_rows == 0   # stays need dwell
     first = replay(*args, db=db, batch_rows=5, detectors=("contact", "dwell"))
     rows = first.stays.to_pylist()
     assert [(r["subject_id"], r["ended_by"]) for r in rows] == [("s3", "moved")]
