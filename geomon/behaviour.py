@@ -140,10 +140,14 @@ class Behaviour:
         self.dwell.run_id = self.night.run_id = run_id
         now = self.watermark_ms
         out = []
+        sigma = decision_sigma_m(f)
+        points = shapely.points(f["x"], f["y"])   # made once: both detectors measure from them
         if "dwell" in self.detectors:
-            out.append(self.dwell.step(f["code"], f["t"], f["x"], f["y"], f["tset"], now, sigma_m=decision_sigma_m(f)))
+            out.append(self.dwell.step(f["code"], f["t"], f["x"], f["y"], f["tset"], now, sigma_m=sigma,
+                                       points=points))
         if "night" in self.detectors:
-            out.append(self.night.step(f["code"], f["t"], f["x"], f["y"], f["tset"], now, sigma_m=decision_sigma_m(f)))
+            out.append(self.night.step(f["code"], f["t"], f["x"], f["y"], f["tset"], now, sigma_m=sigma,
+                                       points=points))
         return out
 
     def take_stays(self) -> pa.Table:

@@ -173,12 +173,16 @@ class DwellDetector(SubjectDetector):
         self._state = np.zeros((n_subjects, _dw.N_DWELL_STATE))
         self._stays: list[pa.Table] = []
 
-    def place_of_fixes(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, radius_m: np.ndarray) -> np.ndarray:
-        """Nearest place of concern applying to each fix's subject within ``radius_m`` of it (-1: none)."""
+    def place_of_fixes(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, radius_m: np.ndarray,
+                       points: np.ndarray | None = None) -> np.ndarray:
+        """Nearest place of concern applying to each fix's subject within ``radius_m`` of it (-1: none).
+
+        ``points``: the fixes as shapely points, if the caller has them already.
+        """
         out = np.full(code.size, -1, np.int64)
         if code.size == 0 or self.concern_ids.size == 0:
             return out
-        points = shapely.points(x_m, y_m)
+        points = shapely.points(x_m, y_m) if points is None else points
         fi, pi = self._tree.query(points, predicate="dwithin", distance=radius_m)
         keep = self._applies[code[fi], pi]
         fi, pi = fi[keep], pi[keep]
@@ -190,7 +194,7 @@ class DwellDetector(SubjectDetector):
         return out
 
     def away(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
-             sigma_m: np.ndarray | None = None) -> np.ndarray:
+             sigma_m: np.ndarray | None = None, points: np.ndarray | None = None) -> np.ndarray:
         """Is each position surely farther than ``night_away_m`` from its subject's home zone and work zone?
 
         Surely: by more than ``z * sigma_m`` (``z`` the ``breach_p`` normal
@@ -200,7 +204,7 @@ class DwellDetector(SubjectDetector):
         out = np.zeros(code.size, bool)
         i = np.flatnonzero(np.not_equal(self.home[code], None))
         if i.size:
-            points = shapely.points(x_m[i], y_m[i])
+            points = shapely.points(x_m[i], y_m[i]) if points is None else points[i]
             limit = self._away_m[tset[i]]
             if sigma_m is not None:
                 limit = limit + self._z[tset[i]] * np.nan_to_num(sigma_m[i], nan=np.inf)
@@ -217,10 +221,12 @@ class DwellDetector(SubjectDetector):
         return int(lo), int(t_ms.max())
 
     def step(self, code: np.ndarray, t_ms: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
-             now_ms: int | None = None, sigma_m: np.ndarray | None = None) -> pa.Table:
+             now_ms: int | None = None, sigma_m: np.ndarray | None = None,
+             points: np.ndarray | None = None) -> pa.Table:
         """Advance over one batch of fixes, sorted by (subject code, time); return alert events.
 
-        ``x_m``/``y_m`` are positions in the places' frame (m); the Monitor
+        ``x_m``/``y_m`` are positions in the places' frame (m) (``points``:
+        the same as shapely points, if the caller has them); the Monitor
         should pass its fused positions of decidable fixes (a vague cell fix
         hundreds of metres off would end any stay), and ``sigma_m`` their
         1-sigma (default 0): a fix ends a stay only when it is farther from
@@ -243,10 +249,11 @@ class DwellDetector(SubjectDetector):
         reach = radius if sigma_m is None else radius + self._z[tset] * np.nan_to_num(sigma_m, nan=0.0)
         finite = np.isfinite(x_m) & np.isfinite(y_m)
         place = np.full(code.size, -1, np.int64)
-        place[finite] = self.place_of_fixes(code[finite], x_m[finite], y_m[finite], radius[finite])
+        pts = None if points is None else points[finite]
+        place[finite] = self.place_of_fixes(code[finite], x_m[finite], y_m[finite], radius[finite], pts)
         away = np.zeros(code.size, bool)
         away[finite] = self.away(code[finite], x_m[finite], y_m[finite], tset[finite],
-                                 None if sigma_m is None else np.asarray(sigma_m, dtype=np.float64)[finite])
+                                 None if sigma_m is None else np.asarray(sigma_m, dtype=np.float64)[finite], pts)
         if code.size:
             win_start, win_end = self._windows.table(*self._window_span(subjects, t_ms))
         else:

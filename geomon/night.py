@@ -210,7 +210,7 @@ class NightDetector(SubjectDetector):
         self._state, self._ring_travel, self._ring_away = _night.new_state(n)
 
     def away(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
-             sigma_m: np.ndarray | None = None) -> np.ndarray:
+             sigma_m: np.ndarray | None = None, points: np.ndarray | None = None) -> np.ndarray:
         """Away state of each position (:data:`geomon.kernels.night.AWAY`, ``HOME`` or ``UNSURE``; HOME without a home).
 
         Away when farther than ``night_away_m`` from the home zone by more than
@@ -221,7 +221,8 @@ class NightDetector(SubjectDetector):
         if code.size == 0:
             return out
         sigma = np.zeros(code.size) if sigma_m is None else np.nan_to_num(sigma_m, nan=np.inf)
-        dist = shapely.distance(self.home[code], shapely.points(x_m, y_m))   # NaN without a home: HOME
+        points = shapely.points(x_m, y_m) if points is None else points
+        dist = shapely.distance(self.home[code], points)   # NaN without a home: HOME
         margin = self._z[tset] * sigma
         out[dist >= self._away_m[tset] - margin] = _night.UNSURE
         out[dist > self._away_m[tset] + margin] = _night.AWAY
@@ -229,7 +230,7 @@ class NightDetector(SubjectDetector):
 
     def step(self, code: np.ndarray, t_ms: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
              now_ms: int | None = None, sigma_m: np.ndarray | None = None,
-             accuracy_m: np.ndarray | None = None) -> pa.Table:
+             accuracy_m: np.ndarray | None = None, points: np.ndarray | None = None) -> pa.Table:
         """Advance over one batch of fixes, sorted by (subject code, time); return alert events.
 
         ``x_m``/``y_m`` are *fused* positions (the Monitor's causal track, fixes
@@ -237,7 +238,8 @@ class NightDetector(SubjectDetector):
         ``sigma_m`` their 1-sigma (default 0: exact); ``accuracy_m`` is each
         fix's own reported 1-sigma (default 0), which widens the travel gate
         (a run of cell fixes at home wanders more than their average
-        suggests); ``tset`` is each fix's threshold set. ``now_ms`` raises the watermark
+        suggests); ``points`` are the positions as shapely points, if the
+        caller has them; ``tset`` is each fix's threshold set. ``now_ms`` raises the watermark
         beyond the batch's newest fix (live operation: the clock, less the
         allowed lateness); by default the watermark is the newest fix seen so far.
         An event is placed at the fix that decided it (between fixes, the last one).
@@ -260,7 +262,7 @@ class NightDetector(SubjectDetector):
         sigma = np.zeros(code.size) if sigma_m is None else np.asarray(sigma_m, dtype=np.float64)
         vague = sigma if accuracy_m is None else np.fmax(sigma, np.asarray(accuracy_m, dtype=np.float64))
         gate = np.maximum(_night.TRAVEL_GATE_M, 3.0 * np.nan_to_num(vague, nan=np.inf))
-        rec = _night.night_step(offsets, subjects, t_ms, x_m, y_m, self.away(code, x_m, y_m, tset, sigma), gate,
+        rec = _night.night_step(offsets, subjects, t_ms, x_m, y_m, self.away(code, x_m, y_m, tset, sigma, points), gate,
                                 self._windows.pair_of_set[tset], tset, self._grace_ms[tset], self._travel_m[tset],
                                 self._away_floor_ms[tset], self.watermark_ms, win_start, win_end,
                                 self._state, self._ring_travel, self._ring_away)
