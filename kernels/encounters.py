@@ -43,6 +43,16 @@ N_ENC = 8
 
 
 @jit
+def _slices_of(t0, t1, slice_s):
+    """First and last slice a segment [t0, t1] is in (one ending on a slice boundary does not enter the next)."""
+    k0 = np.int64(math.floor(t0 / slice_s))
+    k1 = np.int64(math.floor(t1 / slice_s))
+    if k1 * slice_s == t1 and k1 > k0:
+        k1 -= 1
+    return k0, k1
+
+
+@jit
 def _count_records(offsets, t, max_gap_s, slice_s):
     """Number of (slice, track) records of each track."""
     n_tracks = offsets.size - 1
@@ -53,10 +63,7 @@ def _count_records(offsets, t, max_gap_s, slice_s):
             t0, t1 = t[i], t[i + 1]
             if t1 - t0 > max_gap_s:
                 continue
-            k0 = np.int64(math.floor(t0 / slice_s))
-            k1 = np.int64(math.floor(t1 / slice_s))
-            if k1 * slice_s == t1 and k1 > k0:
-                k1 -= 1   # a segment ending on a slice boundary does not enter the next slice
+            k0, k1 = _slices_of(t0, t1, slice_s)
             for k in range(max(k0, last + 1), k1 + 1):
                 counts[s] += 1
             last = max(last, k1)
@@ -74,10 +81,7 @@ def _fill_records(offsets, t, x, y, max_gap_s, slice_s, starts, rec_k, rec_s, bo
             t0, t1 = t[i], t[i + 1]
             if t1 - t0 > max_gap_s:
                 continue
-            k0 = np.int64(math.floor(t0 / slice_s))
-            k1 = np.int64(math.floor(t1 / slice_s))
-            if k1 * slice_s == t1 and k1 > k0:
-                k1 -= 1
+            k0, k1 = _slices_of(t0, t1, slice_s)
             span = t1 - t0
             for k in range(k0, k1 + 1):
                 a = max(t0, k * slice_s)
@@ -168,7 +172,8 @@ def _pair_within(out, n, a, b, lo_a, hi_a, lo_b, hi_b, t, x, y, ws, we, max_gap_
             qc = rx * rx + ry * ry
             # Closest approach in the piece.
             u = 0.0 if qa == 0.0 else min(max(-qb / (2.0 * qa), 0.0), length)
-            dmin2 = max(qa * u * u + qb * u + qc, 0.0)
+            ex, ey = rx + vx * u, ry + vy * u
+            dmin2 = ex * ex + ey * ey
             # Where qa u^2 + qb u + qc - d2 <= 0 within [0, length].
             lo, hi = 1.0, 0.0   # empty
             if qa == 0.0:
