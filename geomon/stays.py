@@ -25,7 +25,7 @@ from geomon.kernels.staypoints import NO_GAP_MS, find_staypoints
 from geomon.load_common import _duplicates, _plain, fix_table
 from geomon.schema import STAYPOINT_SCHEMA, TS_TYPE
 
-__all__ = ["STAYPOINT_SCHEMA", "staypoints"]
+__all__ = ["STAYPOINT_SCHEMA", "fix_tracks", "staypoints"]
 
 _REQUIRED = ("subject_id", "ts", "lon", "lat")
 
@@ -80,6 +80,50 @@ def _time_order(subject: pa.Array, t_ms: np.ndarray) -> tuple[np.ndarray | None,
     same = np.zeros(n, bool)
     same[1:] = same_subject & (dt == 0)
     return order, same
+
+
+def fix_tracks(table: pa.Table):
+    """Tracks of a fixes table: one per subject, in time order, positionless and duplicate rows dropped.
+
+    Returns
+    -------
+    subject : pyarrow.Array of str
+        Each kept fix's subject, grouped.
+    offsets : int64 (n_tracks + 1,)
+        CSR offsets of each subject's fixes.
+    t_ms : int64; lon, lat : float64
+        Time (ms since the epoch) and position (degrees) of each kept fix.
+    """
+    subject = _plain(table.column("subject_id"))
+    if not pa.types.is_string(subject.type):
+        subject = subject.cast(pa.string())
+    ts = pc.cast(table.column("ts"), pa.timestamp("ms", tz=table.schema.field("ts").type.tz), safe=False)
+    t_ms = np.asarray(pc.cast(ts, pa.int64()).to_numpy(), dtype=np.int64)
+    lon = _degrees(table, "lon", 180.0)
+    lat = _degrees(table, "lat", 90.0)
+
+    order, same = _time_order(subject, t_ms)
+    drop = ~(np.isfinite(lon) & np.isfinite(lat))
+    if same.any():
+        in_run = same.copy()
+        in_run[:-1] |= same[1:]
+        candidates = np.flatnonzero(in_run) if order is None else np.sort(order[in_run])
+        drop[_duplicates(table, candidates)] = True
+    if order is None:
+        rows = np.flatnonzero(~drop) if drop.any() else None  # None: every row, in the order given
+    else:
+        rows = order[~drop[order]]
+    if rows is not None:
+        subject = subject.take(pa.array(rows, pa.int64()))
+        t_ms, lon, lat = t_ms[rows], lon[rows], lat[rows]
+
+    n = len(t_ms)
+    if n > 1:
+        changes = pc.not_equal(subject[1:], subject[:-1]).to_numpy(zero_copy_only=False)
+        offsets = np.concatenate([[0], np.flatnonzero(changes) + 1, [n]]).astype(np.int64)
+    else:
+        offsets = np.array([0, n] if n else [0], np.int64)
+    return subject, offsets, t_ms, lon, lat
 
 
 def staypoints(fixes, dist_threshold_m: float, time_threshold_s: float, gap_threshold_s: float | None = None,
@@ -164,35 +208,7 @@ def staypoints(fixes, dist_threshold_m: float, time_threshold_s: float, gap_thre
     time_ms = min(NO_GAP_MS, max(1, math.ceil(round(time_threshold_s * 1000.0, 6))))
     gap_ms = NO_GAP_MS if gap_threshold_s is None else min(NO_GAP_MS, math.floor(round(gap_threshold_s * 1000.0, 6)))
 
-    subject = _plain(table.column("subject_id"))
-    if not pa.types.is_string(subject.type):
-        subject = subject.cast(pa.string())
-    ts = pc.cast(table.column("ts"), pa.timestamp("ms", tz=table.schema.field("ts").type.tz), safe=False)
-    t_ms = np.asarray(pc.cast(ts, pa.int64()).to_numpy(), dtype=np.int64)
-    lon = _degrees(table, "lon", 180.0)
-    lat = _degrees(table, "lat", 90.0)
-
-    order, same = _time_order(subject, t_ms)
-    drop = ~(np.isfinite(lon) & np.isfinite(lat))
-    if same.any():
-        in_run = same.copy()
-        in_run[:-1] |= same[1:]
-        candidates = np.flatnonzero(in_run) if order is None else np.sort(order[in_run])
-        drop[_duplicates(table, candidates)] = True
-    if order is None:
-        rows = np.flatnonzero(~drop) if drop.any() else None  # None: every row, in the order given
-    else:
-        rows = order[~drop[order]]
-    if rows is not None:
-        subject = subject.take(pa.array(rows, pa.int64()))
-        t_ms, lon, lat = t_ms[rows], lon[rows], lat[rows]
-
-    n = len(t_ms)
-    if n > 1:
-        changes = pc.not_equal(subject[1:], subject[:-1]).to_numpy(zero_copy_only=False)
-        offsets = np.concatenate([[0], np.flatnonzero(changes) + 1, [n]]).astype(np.int64)
-    else:
-        offsets = np.array([0, n] if n else [0], np.int64)
+    subject, offsets, t_ms, lon, lat = fix_tracks(table)
     stay_offsets, first, n_fixes, finished_ms, c_lon, c_lat = find_staypoints(
         offsets, t_ms, lon, lat, dist_threshold_m, time_ms, gap_ms, include_last)
 

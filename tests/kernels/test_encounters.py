@@ -21,7 +21,7 @@ def _run(tracks, distance_m, max_gap_s, slice_s, cell_m):
     return K.merge_intervals(iv)
 
 
-def _positions(track, grid, max_gap_s):
+def _positions(track, grid, max_gap_s):  # also used by tests/test_encounters.py
     """Interpolated position of a track at each grid time (NaN where it is nowhere)."""
     t, x, y = (np.asarray(v, float) for v in track)
     px = np.full(grid.size, np.nan)
