@@ -11,6 +11,7 @@ from rich.console import Console
 
 from benchmarks import alerts as alerts_suite
 from benchmarks import behaviour as behaviour_suite
+from benchmarks import encounters as encounters_suite
 from benchmarks import fusion as fusion_suite
 from benchmarks import staypoints as staypoints_suite
 from benchmarks.pip import DEFAULT_OUT, PipConfig, run_pip
@@ -189,6 +190,22 @@ def behaviour_command(
     """Behaviour detectors: precision, recall and delay per alert kind against labelled simulations."""
     overrides = _given(n_subjects=subjects, hours=hours, seed=seed)
     _run_suite(behaviour_suite.BehaviourConfig, behaviour_suite.run_behaviour, quick=quick, overrides=overrides,
+               threads=threads, out=out, strict=strict)
+
+
+@app.command("encounters")
+def encounters_command(
+    out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = encounters_suite.DEFAULT_OUT,
+    quick: Quick = False,
+    tracks: Annotated[Optional[int], typer.Option(min=2, help="Tracks in the timed day.")] = None,
+    sizes: Annotated[Optional[str], typer.Option(help="Track counts of the growth table, comma-separated.")] = None,
+    threads: Threads = None,
+    strict: Strict = False,
+) -> None:
+    """Encounters: pairs within D metres over a day of tracks, geomon beside shapely's STRtree per instant."""
+    overrides = _given(n_tracks=tracks, threads=threads,
+                       sizes=tuple(int(v) for v in sizes.split(",")) if sizes else None)
+    _run_suite(encounters_suite.EncountersConfig, encounters_suite.run_encounters, quick=quick, overrides=overrides,
                threads=threads, out=out, strict=strict)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 import pyarrow as pa
 
@@ -51,8 +52,9 @@ def encounters(fixes, distance_m: float, min_duration_s: float, max_gap_s: float
         a straight line; across a longer silence it is nowhere, which ends any
         encounter (default 120 s: a few missed fixes are tolerated).
     slice_s, cell_m : float, optional
-        Time slice and grid cell of the search (defaults 60 s and
-        ``max(2 distance_m, 100 m)``); they change the speed, never the result.
+        Time slice and grid cell of the search (defaults 120 s and
+        ``max(5 distance_m, 150 m)``); they change the speed, never the result.
+        The slices are shared out over numba's threads.
 
     Returns
     -------
@@ -83,8 +85,8 @@ def encounters(fixes, distance_m: float, min_duration_s: float, max_gap_s: float
     if not math.isfinite(min_duration_s) or min_duration_s < 0:
         raise ValueError(f"min_duration_s must be a finite number >= 0, not {min_duration_s!r}")
     max_gap_s = _positive("max_gap_s", max_gap_s)
-    slice_s = _positive("slice_s", 60.0 if slice_s is None else slice_s)
-    cell_m = _positive("cell_m", max(2.0 * distance_m, 100.0) if cell_m is None else cell_m)
+    slice_s = _positive("slice_s", 120.0 if slice_s is None else slice_s)
+    cell_m = _positive("cell_m", max(5.0 * distance_m, 150.0) if cell_m is None else cell_m)
 
     subject, offsets, t_ms, lon, lat = fix_tracks(table)
     if t_ms.size == 0:
@@ -95,7 +97,8 @@ def encounters(fixes, distance_m: float, min_duration_s: float, max_gap_s: float
     t0 = int(t_ms.min())
     t_s = (t_ms - t0) / 1000.0
     iv = _enc.encounter_intervals(offsets, t_s, np.ascontiguousarray(x, np.float64),
-                                  np.ascontiguousarray(y, np.float64), distance_m, max_gap_s, slice_s, cell_m)
+                                  np.ascontiguousarray(y, np.float64), distance_m, max_gap_s, slice_s, cell_m,
+                                  threads=numba.get_num_threads())
     iv = iv[np.lexsort((iv[:, _enc.E_START], iv[:, _enc.E_B], iv[:, _enc.E_A]))]
     iv = _enc.merge_intervals(iv)
     start_ms = t0 + np.round(iv[:, _enc.E_START] * 1000.0).astype(np.int64)

@@ -34,7 +34,7 @@ import numpy as np
 
 from geomon.kernels._jit import jit
 
-__all__ = ["BIG_CELLS", "N_ENC", "encounter_intervals", "merge_intervals"]
+__all__ = ["BIG_CELLS", "N_ENC", "encounter_intervals", "merge_intervals", "slice_records", "slices_within"]
 
 #: Interval columns (float64): track a, track b, start, end, closest distance, its time, and the midpoint of the
 #: two positions then (x, y).
@@ -301,7 +301,65 @@ def _slice_pairs(out, n, r0, r1, rec_s, box, offsets, t, x, y, ws, we, max_gap_s
 
 
 @jit
-def encounter_intervals(offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m):
+def slice_records(offsets, t, x, y, max_gap_s, slice_s):
+    """Records of every (slice, track) a track is present in, grouped by slice.
+
+    Returns
+    -------
+    per : int64 (n_slices + 1,)
+        Records of slice ``k_lo + k`` are ``[per[k], per[k + 1])``.
+    track : int64 (n_records,)
+        Track of each record.
+    box : float64 (n_records, 4)
+        Bounding box (xmin, ymin, xmax, ymax) of the track's positions in the slice.
+    k_lo : int
+        First slice index.
+    """
+    counts = _count_records(offsets, t, max_gap_s, slice_s)
+    starts = np.zeros(counts.size + 1, np.int64)
+    starts[1:] = np.cumsum(counts)
+    n_rec = starts[-1]
+    rec_k = np.empty(n_rec, np.int64)
+    rec_s = np.empty(n_rec, np.int64)
+    box = np.empty((n_rec, 4))
+    _fill_records(offsets, t, x, y, max_gap_s, slice_s, starts, rec_k, rec_s, box)
+    if n_rec == 0:
+        return np.zeros(1, np.int64), rec_s, box, 0
+    # Counting sort of the records by slice.
+    k_lo = rec_k.min()
+    k_hi = rec_k.max()
+    per = np.zeros(k_hi - k_lo + 2, np.int64)
+    for r in range(n_rec):
+        per[rec_k[r] - k_lo + 1] += 1
+    per = np.cumsum(per)
+    pos = per[:-1].copy()
+    track = np.empty(n_rec, np.int64)
+    box_sorted = np.empty((n_rec, 4))
+    for r in range(n_rec):
+        k = rec_k[r] - k_lo
+        track[pos[k]] = rec_s[r]
+        box_sorted[pos[k]] = box[r]
+        pos[k] += 1
+    return per, track, box_sorted, k_lo
+
+
+@jit
+def slices_within(per, track, box, k_lo, k_from, k_to, offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m):
+    """Stretches within of slices ``k_from <= k < k_to`` (rows of ``per``); releases the GIL, so threads can split
+    the slices."""
+    out = np.empty((64, N_ENC))
+    n = 0
+    for k in range(k_from, k_to):
+        r0, r1 = per[k], per[k + 1]
+        if r1 - r0 < 2:
+            continue
+        ws = (k + k_lo) * slice_s
+        out, n = _slice_pairs(out, n, r0, r1, track, box, offsets, t, x, y, ws, ws + slice_s,
+                              max_gap_s, distance_m, cell_m)
+    return out[:n].copy()
+
+
+def encounter_intervals(offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m, threads=1):
     """Every stretch of time two tracks are within ``distance_m``, per slice (merge them with :func:`merge_intervals`).
 
     Parameters
@@ -321,47 +379,29 @@ def encounter_intervals(offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m
     cell_m : float
         Side of the grid cells (> 0); about ``distance_m`` plus the distance a
         subject moves in a slice.
+    threads : int
+        Threads to split the slices over (the kernels release the GIL).
 
     Returns
     -------
     float64 (n_intervals, N_ENC)
         One row per stretch within each slice, unordered.
     """
-    counts = _count_records(offsets, t, max_gap_s, slice_s)
-    starts = np.zeros(counts.size + 1, np.int64)
-    starts[1:] = np.cumsum(counts)
-    n_rec = starts[-1]
-    rec_k = np.empty(n_rec, np.int64)
-    rec_s = np.empty(n_rec, np.int64)
-    box = np.empty((n_rec, 4))
-    _fill_records(offsets, t, x, y, max_gap_s, slice_s, starts, rec_k, rec_s, box)
-    out = np.empty((64, N_ENC))
-    n = 0
-    if n_rec == 0:
-        return out[:0]
-    # Counting sort of the records by slice.
-    k_lo = rec_k.min()
-    k_hi = rec_k.max()
-    per = np.zeros(k_hi - k_lo + 2, np.int64)
-    for r in range(n_rec):
-        per[rec_k[r] - k_lo + 1] += 1
-    per = np.cumsum(per)
-    pos = per[:-1].copy()
-    s_sorted = np.empty(n_rec, np.int64)
-    box_sorted = np.empty((n_rec, 4))
-    for r in range(n_rec):
-        k = rec_k[r] - k_lo
-        s_sorted[pos[k]] = rec_s[r]
-        box_sorted[pos[k]] = box[r]
-        pos[k] += 1
-    for k in range(k_hi - k_lo + 1):
-        r0, r1 = per[k], per[k + 1]
-        if r1 - r0 < 2:
-            continue
-        ws = (k + k_lo) * slice_s
-        out, n = _slice_pairs(out, n, r0, r1, s_sorted, box_sorted, offsets, t, x, y, ws, ws + slice_s,
-                              max_gap_s, distance_m, cell_m)
-    return out[:n].copy()
+    per, track, box, k_lo = slice_records(offsets, t, x, y, max_gap_s, slice_s)
+    n_slices = per.size - 1
+    args = (per, track, box, k_lo)
+    rest = (offsets, t, x, y, float(distance_m), float(max_gap_s), float(slice_s), float(cell_m))
+    if threads <= 1 or n_slices < 2:
+        return slices_within(*args, 0, n_slices, *rest)
+    # Chunks of about equal record counts (the work grows with them), a few per thread.
+    n_chunks = min(n_slices, 4 * threads)
+    cuts = np.searchsorted(per, np.linspace(0, per[-1], n_chunks + 1)[1:-1])
+    bounds = np.unique(np.r_[0, np.clip(cuts, 0, n_slices), n_slices])
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        parts = list(pool.map(lambda ab: slices_within(*args, ab[0], ab[1], *rest), zip(bounds[:-1], bounds[1:])))
+    return np.concatenate(parts) if parts else np.zeros((0, N_ENC))
 
 
 @jit

@@ -118,3 +118,18 @@ def test_bad_arguments_are_refused():
     with pytest.raises(InputError):
         geomon.encounters(pa.table({"subject_id": ["a"]}), 10.0, 10.0)
     assert geomon.encounters(_table([]), 10.0, 10.0).num_rows == 0
+
+
+def test_encounters_benchmark_quick_run(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from benchmarks.__main__ import app
+
+    out = tmp_path / "encounters.json"
+    result = CliRunner().invoke(app, ["encounters", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert payload["mismatches"] == 0 and payload["geomon"]["stretches"] > 0
+    assert [g["n_tracks"] for g in payload["growth"]] == [100, 200]

@@ -11,12 +11,12 @@ from geomon.kernels import encounters as K
 STEP_S = 0.25
 
 
-def _run(tracks, distance_m, max_gap_s, slice_s, cell_m):
+def _run(tracks, distance_m, max_gap_s, slice_s, cell_m, threads=1):
     offsets = np.r_[0, np.cumsum([len(tr[0]) for tr in tracks])].astype(np.int64)
     t = np.concatenate([np.asarray(tr[0], float) for tr in tracks]) if tracks else np.zeros(0)
     x = np.concatenate([np.asarray(tr[1], float) for tr in tracks]) if tracks else np.zeros(0)
     y = np.concatenate([np.asarray(tr[2], float) for tr in tracks]) if tracks else np.zeros(0)
-    iv = K.encounter_intervals(offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m)
+    iv = K.encounter_intervals(offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m, threads=threads)
     iv = iv[np.lexsort((iv[:, K.E_START], iv[:, K.E_B], iv[:, K.E_A]))]
     return K.merge_intervals(iv)
 
@@ -84,6 +84,8 @@ def _speed(tracks):
 def test_kernel_equals_brute_force_on_random_tracks(scene):
     tracks, distance_m, max_gap_s, slice_s, cell_m = scene
     got = _run(tracks, distance_m, max_gap_s, slice_s, cell_m)
+    # Slices shared out over threads give the same stretches.
+    np.testing.assert_array_equal(_run(tracks, distance_m, max_gap_s, slice_s, cell_m, threads=3), got)
     ref = reference(tracks, distance_m, max_gap_s, 400.0)
     # Two tracks move apart at most 2 v: sampling can miss a stretch shorter than a step and shift ends by one.
     tol_m = 2.0 * _speed(tracks) * STEP_S + 1e-6
