@@ -2,7 +2,8 @@
 
 Data (:func:`day_of_tracks`): ``n_tracks`` subjects over one day, a fix every
 ``interval_s`` on a common clock, 3 m of noise; each lives around a home in
-one of six towns of a 40 km county, alternating stays of 20 minutes to 3 hours
+one of six towns of a 40 km county (grown at constant density for the
+other sizes), alternating stays of 20 minutes to 3 hours
 with straight moves at 1.2-15 m/s to places about 2 km from home. Dense on
 purpose: a few hundred thousand stretches within 30 m a day at 10,000 tracks.
 
@@ -66,9 +67,15 @@ class EncountersConfig(harness.QuickRun):
     QUICK: ClassVar[dict] = {"n_tracks": 200, "sizes": (100, 200), "peer_instants": 6, "repeat": 1}
 
 
-def day_of_tracks(n_tracks: int, hours: float = 24.0, interval_s: float = 30.0, seed: int = 0,
-                  side_m: float = 40_000.0, n_towns: int = 6):
-    """``offsets, t_s, x_m, y_m`` of ``n_tracks`` simulated subjects (module docstring), fixes on a common clock."""
+def day_of_tracks(n_tracks: int, hours: float = 24.0, interval_s: float = 30.0, seed: int = 0):
+    """``offsets, t_s, x_m, y_m`` of ``n_tracks`` simulated subjects (module docstring), fixes on a common clock.
+
+    The county grows with the tracks (40 km and six towns at 10,000 tracks; the
+    side as the square root, the towns in proportion), so the density of people,
+    and so the number of encounters per person, stays the same at every size.
+    """
+    side_m = 40_000.0 * np.sqrt(n_tracks / 10_000)
+    n_towns = max(1, round(6 * n_tracks / 10_000))
     rng = np.random.default_rng(seed)
     n_fix = int(hours * 3600 / interval_s)
     clock = np.arange(n_fix) * interval_s
