@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "ZoneIndex": "geomon.geometry",
     "contains_xy": "geomon.geometry",
-    "encounters": "geomon.encounters",
+    "encounters": "geomon.proximity",
     "fuse": "geomon.fusion",
     "intersects_xy": "geomon.geometry",
     "signed_distance_xy": "geomon.geometry",

@@ -133,3 +133,11 @@ def test_encounters_benchmark_quick_run(tmp_path):
     payload = json.loads(out.read_text())
     assert payload["mismatches"] == 0 and payload["geomon"]["stretches"] > 0
     assert [g["n_tracks"] for g in payload["growth"]] == [100, 200]
+
+
+def test_the_public_name_stays_a_function_after_its_module_is_imported():
+    import importlib
+
+    importlib.import_module("geomon.proximity")
+    importlib.import_module("geomon.sim_meetings")
+    assert callable(geomon.encounters) and geomon.encounters.__name__ == "encounters"

@@ -1,4 +1,4 @@
-"""Encounters between tracked persons: who was within D metres of whom, for how long, and where.
+"""Encounters between tracked persons (`geomon.encounters`): who was within D metres of whom, for how long, where.
 
 :func:`encounters` is the public entry point over a fixes table; the search is
 :mod:`geomon.kernels.encounters` (grid hashing per time slice, exact
