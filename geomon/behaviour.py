@@ -25,7 +25,7 @@ import shapely
 from geomon.checkins import CheckinDetector
 from geomon.contact import ContactDetector
 from geomon.dwell import DwellDetector, places_of_concern
-from geomon.fusion import SOURCE_CODE
+from geomon.fusion import SOURCE_CODE, trusted_sigma_m
 from geomon.night import NightDetector
 
 __all__ = ["Behaviour", "DETECTORS", "DEFAULT_DETECTORS"]
@@ -38,30 +38,15 @@ DETECTORS = ("contact", "checkins", "dwell", "night")
 DEFAULT_DETECTORS = ("contact", "dwell", "night")
 
 
-#: A position from cell (or Wi-Fi) fixes is trusted to this many times their reported accuracy: their error over
-#: a stay is one bias (one tower), up to 3-4 of their sigmas, that averaging does not remove.
-CELL_BIAS_FACTOR = 2.5
-
-
 def decision_sigma_m(f: dict) -> np.ndarray:
-    """The 1-sigma (m) a night or stay decision may lean on at each decidable fix.
-
-    The fused one (its Gaussian part plus the spread covering a doubted jump),
-    but never less than the fix's own reported accuracy, nor, for a fix that
-    is not from satellites, than :data:`CELL_BIAS_FACTOR` times it: the errors
-    of cell fixes are correlated over a stay, so averaging them gains far less
-    than the filter assumes, and a phone at home on cell fixes 500 m off must
-    not be judged away on their average.
-    """
+    """The 1-sigma (m) a night or stay decision may lean on at each fix (:func:`geomon.fusion.trusted_sigma_m`)."""
     if "var_x" not in f:
         return np.zeros(len(f["t"]))
     fused = np.sqrt(0.5 * (f["var_x"] + f["var_y"]) + f["jump_var"])
     if "accuracy_m" not in f:
         return fused
-    own = np.asarray(f["accuracy_m"], dtype=np.float64)
-    if "source" in f:
-        own = np.where(f["source"] == SOURCE_CODE["gnss"], own, CELL_BIAS_FACTOR * own)
-    return np.fmax(fused, own)
+    satellite = f["source"] == SOURCE_CODE["gnss"] if "source" in f else np.ones(fused.size, bool)
+    return trusted_sigma_m(fused, f["accuracy_m"], satellite)
 
 
 class Behaviour:

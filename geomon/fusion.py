@@ -48,9 +48,9 @@ from geomon.kernels.smoother import rts_smooth
 from geomon.load_common import fix_table
 from geomon.schema import FIX_REQUIRED, SOURCES
 
-__all__ = ["AUGMENTED_GNSS_BELOW_M", "AUGMENTED_GNSS_FLOOR_M", "CORRELATED_CODES", "CORRELATED_SOURCES",
-           "FUSED_COLUMNS", "SOURCE_CODE", "SOURCE_DEFAULT_M", "SOURCE_FLOOR_M", "STATUS_NAMES", "correlated_run_length", "fix_sigma_m", "fuse",
-           "sigma_from_codes", "source_codes"]
+__all__ = ["AUGMENTED_GNSS_BELOW_M", "AUGMENTED_GNSS_FLOOR_M", "CELL_BIAS_FACTOR", "CORRELATED_CODES",
+           "CORRELATED_SOURCES", "FUSED_COLUMNS", "SOURCE_CODE", "SOURCE_DEFAULT_M", "SOURCE_FLOOR_M", "STATUS_NAMES",
+           "correlated_run_length", "fix_sigma_m", "fuse", "sigma_from_codes", "source_codes", "trusted_sigma_m"]
 
 #: Smallest 1-sigma (m, per axis) a fix of each source is taken to have.
 #: Satellite fixes are rarely better than 2 m however they are reported; see
@@ -121,6 +121,25 @@ _FLOOR = np.array([SOURCE_FLOOR_M[name] for name in SOURCES])
 _DEFAULT = np.array([SOURCE_DEFAULT_M[name] for name in SOURCES])
 #: Index of each source in :data:`geomon.schema.SOURCES`.
 SOURCE_CODE = {name: i for i, name in enumerate(SOURCES)}
+
+
+#: A position from cell (or Wi-Fi) fixes is trusted to this many times their reported accuracy: their error over
+#: a stay is one bias (one tower), up to 3-4 of their sigmas, that averaging does not remove.
+CELL_BIAS_FACTOR = 2.5
+
+
+def trusted_sigma_m(fused_sigma_m, accuracy_m, satellite) -> np.ndarray:
+    """The 1-sigma (m) a decision may lean on: the fused one, but never less than the fix's own accuracy.
+
+    For a fix not from satellites, never less than :data:`CELL_BIAS_FACTOR`
+    times it: the errors of cell fixes are correlated over a stay (one tower,
+    one bias), so averaging them gains far less than the filter assumes; a
+    phone indoors on cell fixes 500 m off must not be judged away from home,
+    or beside someone, on their average.
+    """
+    own = np.asarray(accuracy_m, dtype=np.float64)
+    own = np.where(np.asarray(satellite, dtype=bool), own, CELL_BIAS_FACTOR * own)
+    return np.fmax(np.asarray(fused_sigma_m, dtype=np.float64), own)
 
 
 def sigma_from_codes(accuracy_m, source_code) -> np.ndarray:

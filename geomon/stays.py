@@ -82,8 +82,10 @@ def _time_order(subject: pa.Array, t_ms: np.ndarray) -> tuple[np.ndarray | None,
     return order, same
 
 
-def fix_tracks(table: pa.Table):
+def fix_tracks(table: pa.Table, *extra: np.ndarray):
     """Tracks of a fixes table: one per subject, in time order, positionless and duplicate rows dropped.
+
+    ``extra`` arrays (one value per row of ``table``) come back in the same order, after the five below.
 
     Returns
     -------
@@ -116,6 +118,7 @@ def fix_tracks(table: pa.Table):
     if rows is not None:
         subject = subject.take(pa.array(rows, pa.int64()))
         t_ms, lon, lat = t_ms[rows], lon[rows], lat[rows]
+        extra = tuple(np.asarray(e)[rows] for e in extra)
 
     n = len(t_ms)
     if n > 1:
@@ -123,7 +126,7 @@ def fix_tracks(table: pa.Table):
         offsets = np.concatenate([[0], np.flatnonzero(changes) + 1, [n]]).astype(np.int64)
     else:
         offsets = np.array([0, n] if n else [0], np.int64)
-    return subject, offsets, t_ms, lon, lat
+    return (subject, offsets, t_ms, lon, lat, *extra)
 
 
 def staypoints(fixes, dist_threshold_m: float, time_threshold_s: float, gap_threshold_s: float | None = None,

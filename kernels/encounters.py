@@ -130,8 +130,12 @@ def _grow(out, n, row):
 
 
 @jit
-def _pair_within(out, n, a, b, lo_a, hi_a, lo_b, hi_b, t, x, y, ws, we, max_gap_s, d2):
-    """Append the stretches within ``sqrt(d2)`` of tracks a and b inside [ws, we) (pieces cut at both tracks' fixes)."""
+def _pair_within(out, n, a, b, lo_a, hi_a, lo_b, hi_b, t, x, y, sig, z, ws, we, max_gap_s, distance_m):
+    """Append the stretches tracks a and b are within inside [ws, we) (pieces cut at both tracks' fixes).
+
+    Within a piece means at most ``distance_m - z * hypot(sa, sb)`` apart, ``sa``/``sb`` the larger 1-sigma of the
+    fixes at either end of each track's segment (``z`` 0: the plain distance).
+    """
     tau = ws
     ia = _segment_at(t, lo_a, hi_a, tau)
     ib = _segment_at(t, lo_b, hi_b, tau)
@@ -167,6 +171,8 @@ def _pair_within(out, n, a, b, lo_a, hi_a, lo_b, hi_b, t, x, y, ws, we, max_gap_
             rx, ry = pax - pbx, pay - pby
             vx, vy = vax - vbx, vay - vby
             length = end - tau
+            reach = distance_m - z * math.hypot(max(sig[ia], sig[ia + 1]), max(sig[ib], sig[ib + 1]))
+            d2 = reach * reach if reach > 0.0 else -1.0   # a reach of nothing: never within
             qa = vx * vx + vy * vy
             qb = 2.0 * (rx * vx + ry * vy)
             qc = rx * rx + ry * ry
@@ -234,19 +240,18 @@ def _boxes_meet(box, i, j, half):
 
 
 @jit
-def _check(out, n, i, j, rec_s, offsets, t, x, y, ws, we, max_gap_s, d2):
+def _check(out, n, i, j, rec_s, offsets, t, x, y, sig, z, ws, we, max_gap_s, distance_m):
     a, b = rec_s[i], rec_s[j]
     if a > b:
         a, b = b, a
     return _pair_within(out, n, a, b, offsets[a], offsets[a + 1], offsets[b], offsets[b + 1],
-                        t, x, y, ws, we, max_gap_s, d2)
+                        t, x, y, sig, z, ws, we, max_gap_s, distance_m)
 
 
 @jit
-def _slice_pairs(out, n, r0, r1, rec_s, box, offsets, t, x, y, ws, we, max_gap_s, distance_m, cell_m):
+def _slice_pairs(out, n, r0, r1, rec_s, box, offsets, t, x, y, sig, z, ws, we, max_gap_s, distance_m, cell_m):
     """Candidates of one slice's records [r0, r1) by grid hashing, each checked exactly."""
     half = 0.5 * distance_m
-    d2 = distance_m * distance_m
     big = np.zeros(r1 - r0, np.bool_)
     n_cells = 0
     for r in range(r0, r1):
@@ -264,7 +269,7 @@ def _slice_pairs(out, n, r0, r1, rec_s, box, offsets, t, x, y, ws, we, max_gap_s
             if q == r or (big[q - r0] and q < r):
                 continue
             if _boxes_meet(box, r, q, half):
-                out, n = _check(out, n, r, q, rec_s, offsets, t, x, y, ws, we, max_gap_s, d2)
+                out, n = _check(out, n, r, q, rec_s, offsets, t, x, y, sig, z, ws, we, max_gap_s, distance_m)
     keys = np.empty(n_cells, np.int64)
     owner = np.empty(n_cells, np.int64)
     c = 0
@@ -295,7 +300,7 @@ def _slice_pairs(out, n, r0, r1, rec_s, box, offsets, t, x, y, ws, we, max_gap_s
                 ry = np.int64(math.floor((max(box[i, 1], box[j, 1]) - half) / cell_m))
                 if _cell_key(rx, ry) != key:
                     continue
-                out, n = _check(out, n, i, j, rec_s, offsets, t, x, y, ws, we, max_gap_s, d2)
+                out, n = _check(out, n, i, j, rec_s, offsets, t, x, y, sig, z, ws, we, max_gap_s, distance_m)
         g0 = g1
     return out, n
 
@@ -344,7 +349,8 @@ def slice_records(offsets, t, x, y, max_gap_s, slice_s):
 
 
 @jit
-def slices_within(per, track, box, k_lo, k_from, k_to, offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m):
+def slices_within(per, track, box, k_lo, k_from, k_to, offsets, t, x, y, sig, z, distance_m, max_gap_s, slice_s,
+                  cell_m):
     """Stretches within of slices ``k_from <= k < k_to`` (rows of ``per``); releases the GIL, so threads can split
     the slices."""
     out = np.empty((64, N_ENC))
@@ -354,12 +360,12 @@ def slices_within(per, track, box, k_lo, k_from, k_to, offsets, t, x, y, distanc
         if r1 - r0 < 2:
             continue
         ws = (k + k_lo) * slice_s
-        out, n = _slice_pairs(out, n, r0, r1, track, box, offsets, t, x, y, ws, ws + slice_s,
+        out, n = _slice_pairs(out, n, r0, r1, track, box, offsets, t, x, y, sig, z, ws, ws + slice_s,
                               max_gap_s, distance_m, cell_m)
     return out[:n].copy()
 
 
-def encounter_intervals(offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m, threads=1):
+def encounter_intervals(offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m, threads=1, sigma=None, z=0.0):
     """Every stretch of time two tracks are within ``distance_m``, per slice (merge them with :func:`merge_intervals`).
 
     Parameters
@@ -381,6 +387,12 @@ def encounter_intervals(offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m
         subject moves in a slice.
     threads : int
         Threads to split the slices over (the kernels release the GIL).
+    sigma : float64 (n,), optional
+        1-sigma (m) of each position; with ``z`` > 0 two tracks are within
+        only when at most ``distance_m - z * hypot(sigma_a, sigma_b)`` apart
+        (each the larger sigma of its segment's two fixes): sure to be within.
+    z : float
+        How many sigmas of margin (0: the plain distance, sigma unused).
 
     Returns
     -------
@@ -390,7 +402,8 @@ def encounter_intervals(offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m
     per, track, box, k_lo = slice_records(offsets, t, x, y, max_gap_s, slice_s)
     n_slices = per.size - 1
     args = (per, track, box, k_lo)
-    rest = (offsets, t, x, y, float(distance_m), float(max_gap_s), float(slice_s), float(cell_m))
+    sig = np.zeros(t.size) if sigma is None else np.ascontiguousarray(sigma, dtype=np.float64)
+    rest = (offsets, t, x, y, sig, float(z), float(distance_m), float(max_gap_s), float(slice_s), float(cell_m))
     if threads <= 1 or n_slices < 2:
         return slices_within(*args, 0, n_slices, *rest)
     # Chunks of about equal record counts (the work grows with them), a few per thread.

@@ -18,7 +18,7 @@ def _pairs(table):
     return {(r["subject_a"], r["subject_b"]) for r in table.to_pylist()}
 
 
-def _matched(got, truth):
+def _matched(got, truth):  # noqa: D401
     """Truth rows with an encounter of the same pair overlapping them (each encounter used once)."""
     free = [(r["subject_a"], r["subject_b"], r["started_at"], r["ended_at"]) for r in got.to_pylist()]
     hit = 0
@@ -69,3 +69,15 @@ def test_raw_cell_fixes_indoors_hide_meetings_that_fused_tracks_show(met):
     else:   # cell fixes hundreds of metres off during the stays: the raw positions rarely agree for 5 minutes
         assert _matched(raw, truth) < truth.num_rows
     assert np.isfinite(pa.compute.min(raw.column("min_distance_m")).as_py() or 0.0)
+
+
+def test_sure_encounters_raise_no_false_meeting(met):
+    # Within only when sure at 95 % (the fused sigmas as margin): no near miss or noise becomes a meeting, indoors
+    # included; in open sky every meeting is still found.
+    name, _, _, fixes, truth = met
+    got = geomon.encounters(geomon.fuse(fixes), 30.0, 300.0, sure_p=0.95)
+    assert _matched(got, truth) == got.num_rows, got.to_pylist()
+    if name == "open_sky":
+        assert got.num_rows == truth.num_rows
+    with pytest.raises(ValueError, match="sure_p needs"):
+        geomon.encounters(fixes, 30.0, 300.0, sure_p=0.95)

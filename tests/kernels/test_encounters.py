@@ -11,19 +11,23 @@ from geomon.kernels import encounters as K
 STEP_S = 0.25
 
 
-def _run(tracks, distance_m, max_gap_s, slice_s, cell_m, threads=1):
+def _run(tracks, distance_m, max_gap_s, slice_s, cell_m, threads=1, z=0.0):
+    """Merged stretches; a track is (t, x, y) or (t, x, y, sigma)."""
     offsets = np.r_[0, np.cumsum([len(tr[0]) for tr in tracks])].astype(np.int64)
     t = np.concatenate([np.asarray(tr[0], float) for tr in tracks]) if tracks else np.zeros(0)
     x = np.concatenate([np.asarray(tr[1], float) for tr in tracks]) if tracks else np.zeros(0)
     y = np.concatenate([np.asarray(tr[2], float) for tr in tracks]) if tracks else np.zeros(0)
-    iv = K.encounter_intervals(offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m, threads=threads)
+    sig = np.concatenate([np.asarray(tr[3] if len(tr) > 3 else np.zeros(len(tr[0])), float) for tr in tracks]) \
+        if tracks else np.zeros(0)
+    iv = K.encounter_intervals(offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m, threads=threads, sigma=sig,
+                               z=z)
     iv = iv[np.lexsort((iv[:, K.E_START], iv[:, K.E_B], iv[:, K.E_A]))]
     return K.merge_intervals(iv)
 
 
 def _positions(track, grid, max_gap_s):  # also used by tests/test_encounters.py
     """Interpolated position of a track at each grid time (NaN where it is nowhere)."""
-    t, x, y = (np.asarray(v, float) for v in track)
+    t, x, y = (np.asarray(v, float) for v in track[:3])
     px = np.full(grid.size, np.nan)
     py = np.full(grid.size, np.nan)
     for i in range(t.size - 1):
@@ -34,6 +38,17 @@ def _positions(track, grid, max_gap_s):  # also used by tests/test_encounters.py
         px[m] = x[i] + f * (x[i + 1] - x[i])
         py[m] = y[i] + f * (y[i + 1] - y[i])
     return px, py
+
+
+def _sigma_at(track, grid, max_gap_s):
+    """Sigma a track's position carries at each grid time: the larger of its segment's two fixes'."""
+    t, sig = np.asarray(track[0], float), np.asarray(track[3], float)
+    out = np.zeros(grid.size)
+    for i in range(t.size - 1):
+        if t[i + 1] - t[i] > max_gap_s or t[i + 1] == t[i]:
+            continue
+        out[(grid >= t[i]) & (grid <= t[i + 1])] = max(sig[i], sig[i + 1])
+    return out
 
 
 def reference(tracks, max_gap_s, t_end):
@@ -54,39 +69,42 @@ def scenes(draw):
         # Moves of a few metres to hundreds: meetings, near misses and passes.
         x = np.array(draw(st.lists(st.floats(-120, 120), min_size=n, max_size=n)))
         y = np.array(draw(st.lists(st.floats(-120, 120), min_size=n, max_size=n)))
-        tracks.append((t, x, y))
+        sig = np.array(draw(st.lists(st.floats(0.0, 20.0), min_size=n, max_size=n)))
+        tracks.append((t, x, y, sig))
     distance_m = draw(st.floats(5.0, 60.0))
     max_gap_s = draw(st.sampled_from([30.0, 120.0, 1e9]))
     slice_s = draw(st.sampled_from([7.0, 30.0, 60.0, 500.0]))
     cell_m = draw(st.sampled_from([1.0, 20.0, 100.0, 1000.0]))   # 1 m: most boxes are "big"
-    return tracks, distance_m, max_gap_s, slice_s, cell_m
+    z = draw(st.sampled_from([0.0, 1.645]))   # 1.645: within only when sure at 95 %
+    return tracks, distance_m, max_gap_s, slice_s, cell_m, z
 
 
 @settings(max_examples=300, deadline=None)
 @given(scenes())
 def test_kernel_equals_brute_force_on_random_tracks(scene):
-    tracks, distance_m, max_gap_s, slice_s, cell_m = scene
-    got = _run(tracks, distance_m, max_gap_s, slice_s, cell_m)
+    tracks, distance_m, max_gap_s, slice_s, cell_m, z = scene
+    got = _run(tracks, distance_m, max_gap_s, slice_s, cell_m, z=z)
     # Slices shared out over threads give the same stretches.
-    np.testing.assert_array_equal(_run(tracks, distance_m, max_gap_s, slice_s, cell_m, threads=3), got)
+    np.testing.assert_array_equal(_run(tracks, distance_m, max_gap_s, slice_s, cell_m, threads=3, z=z), got)
     grid, dist = reference(tracks, max_gap_s, 400.0)
     for (a, b), d in dist.items():
         mine = got[(got[:, K.E_A] == a) & (got[:, K.E_B] == b)]
         inside = np.zeros(grid.size, bool)
         for r in mine:
             inside |= (grid >= r[K.E_START] - 1e-9) & (grid <= r[K.E_END] + 1e-9)
-        # At every sample the kernel says within exactly when the two are within; not decidable: a distance equal
-        # to the threshold up to rounding, an instant at which a track has several fixes (it jumps there), and
-        # the edges of the time both are present (an overlap of a single instant has no duration).
+        # At every sample the kernel says within exactly when the two are within (by the margin of their sigmas
+        # when z > 0); not decidable: a distance equal to the reach up to rounding, an instant at which a track
+        # has several fixes (it jumps there) or, with a margin, any fix (its sigma changes there), and the edges
+        # of the time both are present (an overlap of a single instant has no duration).
+        reach = distance_m - z * np.hypot(_sigma_at(tracks[a], grid, max_gap_s), _sigma_at(tracks[b], grid, max_gap_s))
         jumps = np.zeros(grid.size, bool)
         for k in (a, b):
             t = np.asarray(tracks[k][0])
-            dup = t[1:][np.diff(t) == 0]
-            jumps |= np.isin(grid, dup)
+            jumps |= np.isin(grid, t if z > 0 else t[1:][np.diff(t) == 0])
         present = np.isfinite(d)
         edge = present & ~(np.r_[False, present[:-1]] & np.r_[present[1:], False])
-        decidable = ~jumps & ~edge & ~(np.abs(d - distance_m) <= 1e-6)
-        within = d <= distance_m   # NaN: nowhere, not within
+        decidable = ~jumps & ~edge & ~(np.abs(d - reach) <= 1e-6)
+        within = (d <= reach) & (reach > 0)   # NaN: nowhere, not within
         assert np.array_equal(inside[decidable], within[decidable]), (a, b, grid[decidable & (inside != within)])
         # The closest approach is exact: no sample in a stretch comes nearer, and it lies in the stretch.
         for r in mine:
