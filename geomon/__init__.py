@@ -17,6 +17,7 @@ _LAZY = {
     "ZoneIndex": "geomon.geometry",
     "contains_xy": "geomon.geometry",
     "encounters": "geomon.proximity",
+    "frequent_contacts": "geomon.frequent_contact",
     "fuse": "geomon.fusion",
     "intersects_xy": "geomon.geometry",
     "signed_distance_xy": "geomon.geometry",
