@@ -22,6 +22,7 @@ _LAZY = {
     "intersects_xy": "geomon.geometry",
     "signed_distance_xy": "geomon.geometry",
     "staypoints": "geomon.stays",
+    "victim_alerts": "geomon.victims",
 }
 
 __all__ = ["GeomonError", "InputError", *_LAZY]
