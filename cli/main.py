@@ -76,6 +76,7 @@ def replay(
     profile: Annotated[Optional[str], typer.Option(help="Rules profile for every subject, e.g. special_period (default: each subject's level).")] = None,
     datum: Annotated[str, typer.Option(help="Datum of the fixes: wgs84, cgcs2000, gcj02 or bd09.")] = "wgs84",
     batch_rows: Annotated[int, typer.Option(min=1, help="Fixes per chunk fed to the engine.")] = 250_000,
+    cameras: Annotated[Optional[Path], typer.Option(help="Camera layer (camera_id, lon, lat; CSV or Parquet): each alert names the nearest cameras within 300 m.")] = None,
     detectors: Annotated[Optional[str], typer.Option(
         help="Behaviour detectors, comma-separated, of contact, checkins, dwell, night "
              "(default: contact,dwell,night; add checkins where the app's check-ins are in the fixes).")] = None,
@@ -85,7 +86,7 @@ def replay(
 
     chosen = DEFAULT_DETECTORS if detectors is None else tuple(d.strip() for d in detectors.split(",") if d.strip())
     result = report.run_replay(fixes, zones, subjects, rules, db=db, profile=profile, datum=datum,
-                               batch_rows=batch_rows, detectors=chosen)
+                               batch_rows=batch_rows, detectors=chosen, cameras=cameras)
     report.print_replay(result, truth=truth, db=db)
 
 

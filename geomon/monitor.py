@@ -31,6 +31,7 @@ from geomon.kernels import geofence as _gf
 from geomon.kernels import zone_probability as _prob
 from geomon.alert_ids import alert_id  # noqa: F401  (re-exported: geomon.monitor.alert_id)
 from geomon.behaviour import DEFAULT_DETECTORS, Behaviour
+from geomon.cameras import CameraLayer, load_cameras
 from geomon.detector_rows import subject_runs
 from geomon.geofence_rows import ALERT_KIND, geofence_alert_table  # noqa: F401  (ALERT_KIND re-exported)
 from geomon.fusion import CORRELATED_CODES, SOURCE_CODE, correlated_run_length, sigma_from_codes
@@ -118,6 +119,10 @@ class Monitor:
         of concern, unexplained night stays, and the stays table of
         :meth:`take_stays`) and ``night`` (curfew, night activity);
         ``checkins`` on request, for deployments that use app check-ins.
+    cameras : path, table or geomon.cameras.CameraLayer, optional
+        Surveillance cameras (``camera_id``, ``lon``, ``lat``); every alert's
+        ``details`` then lists the nearest ones within 300 m (``cameras``).
+
     Notes
     -----
     Decisions read the causal fused track (:func:`geomon.kernels.fusion.fuse_step`,
@@ -142,8 +147,10 @@ class Monitor:
 
     def __init__(self, zones, subjects, rules=None, *, profile: str | None = None,
                  crossing_min_m: float = 5.0, max_gap_s: float = 120.0, frame=None, fusion_params=None,
-                 tz: str = "Asia/Shanghai", detectors=DEFAULT_DETECTORS):
+                 tz: str = "Asia/Shanghai", detectors=DEFAULT_DETECTORS, cameras=None):
         self.zones: CompiledZones = compile_zones(_as_zones(zones), frame)
+        #: Camera layer whose nearest cameras every alert names (geomon/cameras.py), or None.
+        self.cameras = cameras if cameras is None or isinstance(cameras, CameraLayer) else load_cameras(cameras)
         subject_load = _as_subjects(subjects)
         self.rules = _as_rules(rules)
         table = subject_load.table
@@ -272,7 +279,8 @@ class Monitor:
         if len(fused["t"]):
             events.insert(0, self._run(fused))
         events = [e for e in events if e.num_rows]
-        return pa.concat_tables(events) if events else ALERT_SCHEMA.empty_table()
+        out = pa.concat_tables(events) if events else ALERT_SCHEMA.empty_table()
+        return out if self.cameras is None else self.cameras.annotate(out)
 
     def take_stays(self) -> pa.Table:
         """The stays that ended since the last call, in :data:`geomon.store.STAY_SCHEMA`.

@@ -110,7 +110,8 @@ def time_ordered_batches(load: FixLoad, batch_rows: int):
 
 def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250_000,
            profile: str | None = None, datum: str = "wgs84",
-           progress: Callable[[int, int], None] | None = None, detectors=DEFAULT_DETECTORS) -> ReplayResult:
+           progress: Callable[[int, int], None] | None = None, detectors=DEFAULT_DETECTORS,
+           cameras=None) -> ReplayResult:
     """Replay recorded fixes through a Monitor, optionally into a DuckDB store.
 
     Parameters
@@ -134,6 +135,8 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
     detectors : iterable of str
         Behaviour detectors of the Monitor (:data:`geomon.behaviour.DETECTORS`);
         with ``dwell`` the stays it closes are written to ``staypoints``.
+    cameras : path, table or CameraLayer, optional
+        Camera layer: each alert's ``details`` lists the nearest cameras.
 
     Returns
     -------
@@ -145,7 +148,7 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
     zone_load = zones if isinstance(zones, ZoneLoad) else load_zones(zones)
     subject_load = subjects if isinstance(subjects, SubjectLoad) else load_subjects(subjects)
     rule_set = _as_rules(rules)
-    monitor = Monitor(zone_load, subject_load, rule_set, profile=profile, detectors=detectors)
+    monitor = Monitor(zone_load, subject_load, rule_set, profile=profile, detectors=detectors, cameras=cameras)
     setup_s = time.perf_counter() - started
     clock = time.perf_counter()
     load = load_fixes(fixes, datum=datum, name=_label(fixes) if not isinstance(fixes, (str, Path)) else None)
