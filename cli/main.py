@@ -104,6 +104,29 @@ def demo(
     report.print_replay(result, truth=truth if truth.exists() else None, db=db)
 
 
+@app.command()
+@_one_line_errors
+def near(
+    db: Annotated[Path, typer.Option(help="DuckDB store a replay wrote (its fused tracks).")],
+    lon: Annotated[float, typer.Option(help="Longitude of the place (WGS84 degrees).")],
+    lat: Annotated[float, typer.Option(help="Latitude of the place (WGS84 degrees).")],
+    at: Annotated[str, typer.Option(help="The moment, ISO 8601 with offset, e.g. 2026-11-02T10:00:00+08:00.")],
+    window: Annotated[float, typer.Option(min=1.0, help="Half-width of the time window around --at, seconds.")] = 1800.0,
+    radius: Annotated[float, typer.Option(min=0.1, help="How near counts, metres.")] = 200.0,
+    speed: Annotated[float, typer.Option(min=0.1, help="Fastest a silent subject is assumed to move, m/s.")] = 15.0,
+) -> None:
+    """Incident look-back: who was, or could have been, within --radius of a place around --at; who is ruled out."""
+    from datetime import datetime
+
+    from geomon.lookback import near as look_back
+
+    moment = datetime.fromisoformat(at)
+    if moment.tzinfo is None:
+        raise ValueError(f"--at {at!r} has no UTC offset; add one, e.g. +08:00")
+    table = look_back(db, lon, lat, moment, window_s=window, radius_m=radius, speed_mps=speed)
+    report.print_near(table, title=f"Within {radius:g} m of ({lon:.6f}, {lat:.6f}), {at} +/- {window:g} s")
+
+
 @alerts_app.command("list")
 @_one_line_errors
 def alerts_list(

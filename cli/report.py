@@ -37,6 +37,19 @@ def _table(title: str, columns: list[str], rows: list[list]) -> Table:
     return table
 
 
+def print_near(table, *, title: str) -> None:
+    """The look-back's ranked subjects."""
+    def fmt(v, spec):
+        return "-" if v is None else format(v, spec)
+
+    rows = [[r["subject_id"], r["status"], fmt(r["min_distance_m"], ",.0f"),
+             "-" if r["closest_at"] is None else r["closest_at"].isoformat(timespec="seconds"),
+             f"{r['p_within']:.3f}", fmt(r["sigma_m"], ",.0f"), f"{r['silent_s']:,.0f}",
+             "yes" if r["reachable"] else "no"] for r in table.to_pylist()]
+    console.print(_table(title, ["subject", "status", "closest m", "at", "p within", "sigma m", "silent s",
+                                 "reachable while silent"], rows))
+
+
 def print_replay(result, *, truth: Path | None = None, db: Path | None = None) -> None:
     alerts = result.alerts
     kinds = alerts.column("kind").to_pylist() if alerts.num_rows else []

@@ -34,13 +34,13 @@ from geomon.behaviour import DEFAULT_DETECTORS, Behaviour
 from geomon.cameras import CameraLayer, load_cameras
 from geomon.detector_rows import subject_runs
 from geomon.geofence_rows import ALERT_KIND, geofence_alert_table  # noqa: F401  (ALERT_KIND re-exported)
-from geomon.fusion import CORRELATED_CODES, SOURCE_CODE, correlated_run_length, sigma_from_codes
+from geomon.fusion import CORRELATED_CODES, SOURCE_CODE, correlated_run_length, sigma_from_codes, trusted_sigma_m
 from geomon.load import load_fixes, load_rules, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.load_rules import Rules, default_rules
 from geomon.periods import ThresholdSets
-from geomon.schema import QUARANTINE_SCHEMA
-from geomon.store import ALERT_SCHEMA
+from geomon.schema import QUARANTINE_SCHEMA, TS_TYPE
+from geomon.store import ALERT_SCHEMA, TRACK_SCHEMA
 from geomon.zones import CompiledZones, RoleIndex, compile_zones
 
 _SOURCES = pa.array(list(SOURCE_CODE))
@@ -149,6 +149,9 @@ class Monitor:
                  crossing_min_m: float = 5.0, max_gap_s: float = 120.0, frame=None, fusion_params=None,
                  tz: str = "Asia/Shanghai", detectors=DEFAULT_DETECTORS, cameras=None):
         self.zones: CompiledZones = compile_zones(_as_zones(zones), frame)
+        #: Keep each batch's fused positions for :meth:`take_tracks` (the incident look-back reads them).
+        self.keep_tracks = False
+        self._tracks: list = []
         #: Camera layer whose nearest cameras every alert names (geomon/cameras.py), or None.
         self.cameras = cameras if cameras is None or isinstance(cameras, CameraLayer) else load_cameras(cameras)
         subject_load = _as_subjects(subjects)
@@ -282,6 +285,22 @@ class Monitor:
         out = pa.concat_tables(events) if events else ALERT_SCHEMA.empty_table()
         return out if self.cameras is None else self.cameras.annotate(out)
 
+    def take_tracks(self) -> pa.Table:
+        """Fused positions of the fixes admitted since the last call (:data:`geomon.store.TRACK_SCHEMA`).
+
+        Kept only while :attr:`keep_tracks` is true (the replay sets it when
+        it writes to a store), for the incident look-back (:mod:`geomon.lookback`).
+        """
+        parts, self._tracks = self._tracks, []
+        if not parts:
+            return TRACK_SCHEMA.empty_table()
+        code, t, x, y, sigma = (np.concatenate(p) for p in zip(*parts))
+        lon, lat = self.zones.frame.unproject(x, y)
+        return pa.table({"subject_id": pa.array(self.subject_ids[code].tolist(), pa.string()),
+                         "ts": pa.array(t, pa.int64()).cast(TS_TYPE),
+                         "lon": pa.array(np.asarray(lon, np.float64)), "lat": pa.array(np.asarray(lat, np.float64)),
+                         "sigma_m": pa.array(np.nan_to_num(sigma, nan=1e9, posinf=1e9))}, schema=TRACK_SCHEMA)
+
     def take_stays(self) -> pa.Table:
         """The stays that ended since the last call, in :data:`geomon.store.STAY_SCHEMA`.
 
@@ -352,6 +371,11 @@ class Monitor:
         self._fusion_state[subjects] = state
         # Fixes vaguer than the profile's max_accuracy_m (cell fixes, mostly)
         # feed the filter but cannot confirm or clear a boundary decision.
+        if self.keep_tracks:
+            fused_sigma = np.sqrt(0.5 * (var_x + var_y))
+            trusted = trusted_sigma_m(fused_sigma, f["accuracy_m"], f["source"] == SOURCE_CODE["gnss"])
+            ok = np.isfinite(x) & np.isfinite(y)
+            self._tracks.append((code[ok], f["t"][ok], x[ok], y[ok], trusted[ok]))
         decide = np.isfinite(x) & ~(f["accuracy_m"] > self._thresholds.max_accuracy_m[f["tset"]])
         self.n_vague += int(code.size - decide.sum())
         self._tick("fuse", clock)

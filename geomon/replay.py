@@ -111,7 +111,7 @@ def time_ordered_batches(load: FixLoad, batch_rows: int):
 def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250_000,
            profile: str | None = None, datum: str = "wgs84",
            progress: Callable[[int, int], None] | None = None, detectors=DEFAULT_DETECTORS,
-           cameras=None) -> ReplayResult:
+           cameras=None, keep_tracks: bool = True) -> ReplayResult:
     """Replay recorded fixes through a Monitor, optionally into a DuckDB store.
 
     Parameters
@@ -137,6 +137,9 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
         with ``dwell`` the stays it closes are written to ``staypoints``.
     cameras : path, table or CameraLayer, optional
         Camera layer: each alert's ``details`` lists the nearest cameras.
+    keep_tracks : bool
+        With ``db``, also write the fused track of every admitted fix to the
+        store's ``tracks`` table, for the incident look-back (``geomon near``).
 
     Returns
     -------
@@ -149,6 +152,7 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
     subject_load = subjects if isinstance(subjects, SubjectLoad) else load_subjects(subjects)
     rule_set = _as_rules(rules)
     monitor = Monitor(zone_load, subject_load, rule_set, profile=profile, detectors=detectors, cameras=cameras)
+    monitor.keep_tracks = db is not None and keep_tracks
     setup_s = time.perf_counter() - started
     clock = time.perf_counter()
     load = load_fixes(fixes, datum=datum, name=_label(fixes) if not isinstance(fixes, (str, Path)) else None)
@@ -179,12 +183,14 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
         for batch in time_ordered_batches(load, batch_rows):
             out = monitor.process(batch)
             closed = monitor.take_stays()
+            track = monitor.take_tracks()
             if closed.num_rows:
                 stays.append(closed)
             if store is not None:
                 clock = time.perf_counter()
                 new_rows += store.write_alerts(out) if out.num_rows else 0
                 new_stays += store.write_stays(closed) if closed.num_rows else 0
+                store.write_tracks(track)
                 store_s += time.perf_counter() - clock
             if out.num_rows:
                 events.append(out)

@@ -47,6 +47,7 @@ from geomon.store_schema import (
     STAY_SCHEMA,
     STORED_ALERT_SCHEMA,
     STORED_QUARANTINE_SCHEMA,
+    TRACK_SCHEMA,
     _conform,
     _ms,
     _now,
@@ -65,6 +66,7 @@ __all__ = [
     "STAY_SCHEMA",
     "STORED_ALERT_SCHEMA",
     "STORED_QUARANTINE_SCHEMA",
+    "TRACK_SCHEMA",
     "AlertStore",
     "LifecycleError",
 ]
@@ -333,17 +335,44 @@ class AlertStore(_RunLog):
             raise ValueError(
                 f"stays table: column 'ended_by' has unknown value {bad[0].as_py()!r}; expected one of {STAY_ENDINGS}"
             )
-        cols = ", ".join(STAY_SCHEMA.names)
+        return self._insert_new(table, "staypoints", "subject_id, started_at ORDER BY finished_at")
+
+    def _insert_new(self, table: pa.Table, target: str, partition: str) -> int:
+        """Insert the rows of ``table`` whose key ``target`` lacks (the first of each key in ``partition``
+        order); return how many."""
+        cols = ", ".join(table.column_names)
         with self._transaction() as cur:
             cur.register(_INCOMING, table)
             try:
                 return cur.execute(
-                    f"INSERT INTO staypoints ({cols}) SELECT {cols} FROM {_INCOMING} "
-                    "QUALIFY row_number() OVER (PARTITION BY subject_id, started_at ORDER BY finished_at) = 1 "
-                    "ON CONFLICT DO NOTHING"
+                    f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {_INCOMING} "
+                    f"QUALIFY row_number() OVER (PARTITION BY {partition}) = 1 ON CONFLICT DO NOTHING"
                 ).fetchall()[0][0]
             finally:
                 cur.unregister(_INCOMING)
+
+    # -- fused tracks ----------------------------------------------------------
+
+    def write_tracks(self, table: pa.Table) -> int:
+        """Store fused tracks (:meth:`geomon.monitor.Monitor.take_tracks`); return how many rows are new.
+
+        ``(subject_id, ts)`` is the primary key: a position already stored (a
+        replay of the same input) is left as it was.
+        """
+        table = _conform(table, TRACK_SCHEMA, "tracks table")
+        if table.num_rows == 0:
+            return 0
+        return self._insert_new(table, "tracks", "subject_id, ts")
+
+    def list_tracks(self, since: datetime, until: datetime, *,
+                    subject_id: str | Iterable[str] | None = None) -> pa.Table:
+        """Stored fused positions with ``since <= ts < until`` (timezone-aware), by subject then time."""
+        params: list = [_ms(since), _ms(until)]
+        where = "ts >= ? AND ts < ?"
+        if subject_id is not None:
+            where += " AND " + _in_list("subject_id", subject_id, params)
+        sql = f"SELECT {', '.join(TRACK_SCHEMA.names)} FROM tracks WHERE {where} ORDER BY subject_id, ts"
+        return _to_schema(self._cursor().sql(sql, params=params).to_arrow_table(), TRACK_SCHEMA)
 
     def list_stays(self, *, subject_id: str | Iterable[str] | None = None) -> pa.Table:
         """Return stored stays (all, or of some subjects), ordered by subject and start, in :data:`STAY_SCHEMA`."""

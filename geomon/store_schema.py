@@ -82,6 +82,19 @@ STAY_SCHEMA = pa.schema(
     ]
 )
 
+#: The fused track the Monitor kept (:meth:`geomon.monitor.Monitor.take_tracks`), one row per admitted fix:
+#: the causal fused position (WGS84 degrees) and the 1-sigma (m) a decision may lean on
+#: (:func:`geomon.fusion.trusted_sigma_m`). Read by the incident look-back (:mod:`geomon.lookback`).
+TRACK_SCHEMA = pa.schema(
+    [
+        pa.field("subject_id", pa.string(), nullable=False),
+        pa.field("ts", TS_TYPE, nullable=False),
+        pa.field("lon", pa.float64(), nullable=False),
+        pa.field("lat", pa.float64(), nullable=False),
+        pa.field("sigma_m", pa.float64(), nullable=False),
+    ]
+)
+
 #: How a stay of :data:`STAY_SCHEMA` ended.
 STAY_ENDINGS: tuple[str, ...] = ("moved", "silence")
 
@@ -159,6 +172,13 @@ _DDL = (
         reason VARCHAR NOT NULL,
         raw VARCHAR,
         PRIMARY KEY (run_id, source_name, "row"))""",
+    """CREATE TABLE IF NOT EXISTS tracks (
+        subject_id VARCHAR NOT NULL,
+        ts TIMESTAMPTZ NOT NULL,
+        lon DOUBLE NOT NULL,
+        lat DOUBLE NOT NULL,
+        sigma_m DOUBLE NOT NULL,
+        PRIMARY KEY (subject_id, ts))""",
     f"""CREATE TABLE IF NOT EXISTS staypoints (
         subject_id VARCHAR NOT NULL,
         started_at TIMESTAMPTZ NOT NULL,
