@@ -16,6 +16,11 @@ purpose: a few hundred thousand stretches within 30 m a day at 10,000 tracks.
   sees the instants (not the moves between them) and is timed on
   ``peer_instants`` instants spread over the day, extrapolated to all of them.
 
+Quality: labelled meetings, brief meetings and near misses
+(:func:`meeting_quality`, :mod:`geomon.sim_meetings`) in four noise regimes,
+scored for encounters on raw fixes, fused tracks and fused tracks sure at
+0.95, and for ``frequent_contact`` alerts.
+
 The two must agree at those instants: every pair the STRtree finds within D
 at an instant is inside one of geomon's stretches for that pair, and no
 stretch covers an instant at which the pair is farther apart (``mismatches``).
@@ -57,6 +62,9 @@ class EncountersConfig(harness.QuickRun):
     slice_s: float = 120.0
     cell_m: float = 150.0
     peer_instants: int = 48
+    #: Labelled meetings (geomon.sim_meetings) per noise regime, for precision and recall.
+    quality_subjects: int = 40
+    quality_hours: float = 96.0
     repeat: int = 3
     min_time_s: float = 0.0
     seed: int = 1
@@ -64,7 +72,8 @@ class EncountersConfig(harness.QuickRun):
     threads: int = field(default_factory=lambda: int(os.cpu_count() or 1))
 
     #: Smoke-run sizes: 200 tracks, a growth table of two sizes, 6 peer instants.
-    QUICK: ClassVar[dict] = {"n_tracks": 200, "sizes": (100, 200), "peer_instants": 6, "repeat": 1}
+    QUICK: ClassVar[dict] = {"n_tracks": 200, "sizes": (100, 200), "peer_instants": 6, "repeat": 1,
+                             "quality_subjects": 16, "quality_hours": 72.0}
 
 
 def day_of_tracks(n_tracks: int, hours: float = 24.0, interval_s: float = 30.0, seed: int = 0):
@@ -138,6 +147,53 @@ def _mismatches(stretches: np.ndarray, data, instants: np.ndarray, distance_m: f
     return bad
 
 
+def _overlaps(x, y) -> bool:
+    return x[:2] == y[:2] and x[2] <= y[3] and y[2] <= x[3]
+
+
+def meeting_quality(noise: str, c: EncountersConfig) -> list[dict]:
+    """Precision and recall of encounters (raw, fused, fused and sure) and of frequent contact on labelled meetings.
+
+    A found encounter is true when it overlaps a labelled one of the same pair
+    (noise may cut one meeting in pieces: each piece is true); a label is seen
+    when some found encounter overlaps it.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    import geomon
+    from geomon.evaluate import score
+    from geomon.load_rules import default_rules
+    from geomon.sim_meetings import add_meetings, encounter_truth, frequent_contact_truth, random_meetings
+    from geomon.sim_scenarios import scenario
+
+    sc = scenario(noise, n_subjects=c.quality_subjects, hours=c.quality_hours, seed=c.seed)
+    ids = sc.subjects.column("subject_id").to_pylist()
+    concern = ids[-max(2, len(ids) // 7):]
+    plan = random_meetings(sc, np.random.default_rng(c.seed), concern)
+    fixes, true_x, true_y = add_meetings(sc, plan, seed=c.seed)
+    truth = encounter_truth(sc, fixes, true_x, true_y, c.distance_m, c.min_duration_s)
+    labels = [(r["subject_a"], r["subject_b"], r["started_at"], r["ended_at"]) for r in truth.to_pylist()]
+    fused = geomon.fuse(fixes)
+    rows = []
+    for method, table, sure in (("raw fixes", fixes, None), ("fused", fused, None), ("fused, sure at 0.95", fused, 0.95)):
+        got = [(r["subject_a"], r["subject_b"], r["started_at"], r["ended_at"])
+               for r in geomon.encounters(table, c.distance_m, c.min_duration_s, sure_p=sure).to_pylist()]
+        good = sum(any(_overlaps(g, t) for t in labels) for g in got)
+        seen = sum(any(_overlaps(t, g) for g in got) for t in labels)
+        rows.append({"noise": noise, "what": f"encounters, {method}", "labels": len(labels), "found": len(got),
+                     "precision": good / len(got) if got else None, "recall": seen / len(labels) if labels else None})
+    supervised = sc.subjects.filter(pc.invert(pc.is_in(sc.subjects.column("subject_id"), pa.array(concern))))
+    levels = dict(zip(supervised.column("subject_id").to_pylist(), supervised.column("level").to_pylist()))
+    want = frequent_contact_truth(plan, levels, default_rules(), concern)
+    alerts = geomon.frequent_contacts(fused, supervised, concern)
+    (s,) = score(alerts, want, slack_s=120) if want.num_rows or alerts.num_rows else [None]
+    rows.append({"noise": noise, "what": "frequent_contact alerts", "labels": want.num_rows, "found": alerts.num_rows,
+                 "precision": None if s is None or not s.n_alerts else s.precision,
+                 "recall": None if s is None or not s.n_truth else s.recall})
+    return rows
+
+
 def _fits(n_tracks: int, c: EncountersConfig) -> bool:
     """Whether a size fits in physical memory with room to spare (arrays, records, intervals: ~120 bytes a fix)."""
     n_fix = n_tracks * c.hours * 3600 / c.interval_s
@@ -180,12 +236,19 @@ def run_encounters(config: EncountersConfig, *, out: Path | None = DEFAULT_OUT, 
             growth.append({"n_tracks": n, "n_fixes": int(d[1].size), "median_s": m.median_s,
                            "fixes_per_s": d[1].size / m.median_s, "stretches": int(m.last_result.shape[0])})
             del d
+    quality = []
+    for noise in ("augmented", "open_sky", "urban", "indoor"):
+        with report.step(progress, f"labelled meetings, {noise}: {c.quality_subjects} subjects x {c.quality_hours:g} h"):
+            quality += meeting_quality(noise, c)
     at_target = c.n_tracks == TARGET_TRACKS and c.hours == 24.0 and c.interval_s == 30.0
     targets = [
         report.target(f"search, {c.n_tracks:,} tracks x {c.hours:g} h", geo.median_s, "<", TARGET_S, unit=" s",
                       void="" if at_target or c.quick else "not the issue's size"),
         report.target("disagreements with the STRtree at sampled instants", float(mismatches), "<=", 0),
         report.target("speed-up over the STRtree per instant", peer_all_s / geo.median_s, ">=", 1.0, unit="x"),
+        *[report.target(f"{q['what']} {m}, {q['noise']}", q[m], ">=", 1.0 if q["noise"] == "augmented" else 0.95)
+          for q in quality if q["noise"] in ("augmented", "open_sky", "urban") and q["what"] in (
+              "encounters, fused", "frequent_contact alerts") for m in ("precision", "recall")],
     ]
     payload = {
         "suite": "encounters",
@@ -199,6 +262,7 @@ def run_encounters(config: EncountersConfig, *, out: Path | None = DEFAULT_OUT, 
                  "instants_total": n_fix, "extrapolated_s": peer_all_s},
         "mismatches": mismatches,
         "growth": growth,
+        "quality": quality,
         "targets": targets,
     }
     return harness.publish(payload, targets, out=out, console=console, print_report=print_report)
@@ -231,6 +295,13 @@ def print_report(payload: dict, console: Console, *, out: Path | None = None) ->
             grow.add_row(f"{g['n_tracks']:,}", f"{g['n_fixes']:,}", f"{g['median_s']:.2f}", f"{g['fixes_per_s']:,.0f}",
                          f"{g['stretches']:,}")
     console.print(grow)
+    qual = Table(title="Against labelled meetings (geomon.sim_meetings): precision and recall")
+    for name in ("noise", "what", "labels", "found", "precision", "recall"):
+        qual.add_column(name, justify="left" if name in ("noise", "what") else "right")
+    for q in payload["quality"]:
+        qual.add_row(q["noise"], q["what"], f"{q['labels']:,}", f"{q['found']:,}", report.fmt(q["precision"], ".3f"),
+                     report.fmt(q["recall"], ".3f"))
+    console.print(qual)
     console.print(report.targets_table(payload["targets"]))
     if out is not None:
         console.print(f"JSON written to {out}")

@@ -8,6 +8,10 @@ and raises a ``frequent_contact`` alert when one subject has met one person
 within ``meeting_distance_m`` for at least ``meeting_s`` (the subject's level
 profile, :mod:`geomon.load_rules`).
 
+A meeting is a stretch within, joined with the next one of the same pair when
+they are less than :data:`JOIN_S` apart (noise and gaps cut meetings in two),
+lasting ``meeting_s`` from its start to its end.
+
 An alert is raised at the meeting that completes the count: onset is its
 start, confirmation the moment it had lasted ``meeting_s``, end its end, place
 its closest approach. The count then starts again, so a pair that keeps
@@ -28,7 +32,7 @@ from geomon.load_rules import Rules, default_rules
 from geomon.proximity import encounters
 from geomon.store import ALERT_SCHEMA
 
-__all__ = ["frequent_contacts"]
+__all__ = ["JOIN_S", "frequent_contacts"]
 
 
 def _concern_map(persons_of_concern, subject_ids) -> dict:
@@ -90,8 +94,7 @@ def frequent_contacts(fixes, subjects, persons_of_concern, rules: Rules | None =
     fused = "var_x_m2" in fixes.column_names
     rows = []
     for distance in sorted({p["meeting_distance_m"] for p in profile.values()}):
-        found = encounters(fixes, distance, min(p["meeting_s"] for p in profile.values()),
-                           sure_p=sure_p if fused else None).to_pylist()
+        found = _join(encounters(fixes, distance, 0.0, sure_p=sure_p if fused else None).to_pylist())
         for e in found:
             for me, other in ((e["subject_a"], e["subject_b"]), (e["subject_b"], e["subject_a"])):
                 if me in profile and profile[me]["meeting_distance_m"] == distance and other in concern[me]:
@@ -110,6 +113,25 @@ def frequent_contacts(fixes, subjects, persons_of_concern, rules: Rules | None =
                 alerts.append((me, other, counted))
                 counted = []
     return _alert_rows(alerts, level, office, profile, run_id)
+
+
+#: Encounters of one pair less than this apart are one meeting (noise can cut a meeting in two), s.
+JOIN_S = 900.0
+
+
+def _join(found: list[dict]) -> list[dict]:
+    """Encounters of each pair (sorted by pair, start) joined across gaps shorter than :data:`JOIN_S`."""
+    out: list[dict] = []
+    for e in found:
+        last = out[-1] if out else None
+        if (last is not None and (last["subject_a"], last["subject_b"]) == (e["subject_a"], e["subject_b"])
+                and _ms(e["started_at"]) - _ms(last["ended_at"]) < JOIN_S * 1000):
+            nearer = e if e["min_distance_m"] < last["min_distance_m"] else last
+            out[-1] = {**last, "ended_at": max(last["ended_at"], e["ended_at"]),
+                       **{k: nearer[k] for k in ("min_distance_m", "lon", "lat")}}
+        else:
+            out.append(dict(e))
+    return out
 
 
 def _ms(ts) -> int:

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from geomon.proximity import encounters
 
-__all__ = ["add_meetings", "encounter_truth"]
+__all__ = ["add_meetings", "encounter_truth", "frequent_contact_truth", "random_meetings"]
 
 _OFFSET_M = 2.0
 
@@ -75,3 +75,65 @@ def encounter_truth(sc, fixes: pa.Table, true_x_m: np.ndarray, true_y_m: np.ndar
     exact = fixes.set_column(fixes.schema.get_field_index("lon"), "lon", pa.array(lon, pa.float64()))
     exact = exact.set_column(exact.schema.get_field_index("lat"), "lat", pa.array(lat, pa.float64()))
     return encounters(exact, distance_m, min_duration_s, max_gap_s)
+
+
+def random_meetings(sc, rng, concern_ids, *, per_subject_day: float = 0.5, meeting_min=(10, 40)) -> list:
+    """A plan of meetings with persons of concern and between subjects, brief meetings and near misses.
+
+    Every subject not in ``concern_ids`` gets, each day with probability
+    ``per_subject_day``, a daytime event with a person of concern (most) or
+    another subject: a meeting of ``meeting_min`` minutes (60 %), a brief one of 1-2.5 minutes (20 %; clear of
+    any meeting_s, as the track lags a jump by a few fixes) or a near miss of 20-40 minutes (20 %). Each subject
+    sticks to one partner, so repeated meetings build up.
+    """
+    ids = sc.subjects.column("subject_id").to_pylist()
+    subjects = [s for s in ids if s not in set(concern_ids)]
+    n_days = int(np.ceil((sc.end_ms - sc.start_ms) / 86_400_000))
+    plan = []
+    for s in subjects:
+        partner = (concern_ids[int(rng.integers(len(concern_ids)))] if rng.random() < 0.8 or len(subjects) < 2
+                   else subjects[int(rng.integers(len(subjects)))])
+        if partner == s:
+            continue
+        for day in range(n_days):
+            start = sc.start_ms + day * 86_400_000 + int(rng.uniform(8.0, 18.0) * 3_600_000)
+            if rng.random() >= per_subject_day or start + 3_600_000 > sc.end_ms:
+                continue
+            u = rng.random()
+            kind, minutes = (("meet", rng.uniform(*meeting_min)) if u < 0.6 else
+                             ("meet", rng.uniform(1.0, 2.5)) if u < 0.8 else ("near_miss", rng.uniform(20.0, 40.0)))
+            plan.append((kind, partner, s, start, int(minutes * 60_000)))
+    return plan
+
+
+def frequent_contact_truth(plan, levels: dict, rules, concern_ids, *, subject_pairs: bool = False) -> pa.Table:
+    """What the rules imply for ``frequent_contact``: per (subject, person), each meeting completing a count.
+
+    A planned ``meet`` counts when it lasts ``meeting_s`` of the subject's
+    level; the count is ``meeting_repeat_count`` meetings within
+    ``meeting_window_s`` and starts again after each alert (as
+    :func:`geomon.frequent_contacts` does). Near misses never count.
+    """
+    from geomon.sim_truth import event_truth
+
+    pairs: dict = {}
+    for kind, a, b, start, duration in plan:
+        if kind != "meet":
+            continue
+        pairs.setdefault((b, a), []).append((start, duration))
+        if subject_pairs and a in levels:
+            pairs.setdefault((a, b), []).append((start, duration))
+    rows = []
+    for (me, other), meetings in sorted(pairs.items()):
+        if me not in levels or (other not in set(concern_ids) and not subject_pairs):
+            continue
+        p = rules.profile(levels[me])
+        counted: list = []
+        for start, duration in sorted(meetings):
+            if duration < p["meeting_s"] * 1000:
+                continue
+            counted = [c for c in counted if start - c < p["meeting_window_s"] * 1000] + [start]
+            if len(counted) >= p["meeting_repeat_count"]:
+                rows.append((me, "frequent_contact", start, start + duration))
+                counted = []
+    return event_truth(rows)

@@ -12,9 +12,8 @@ import geomon
 from geomon.evaluate import score
 from geomon.frequent_contact import frequent_contacts
 from geomon.load_rules import default_rules
-from geomon.sim_meetings import add_meetings
+from geomon.sim_meetings import add_meetings, frequent_contact_truth
 from geomon.sim_scenarios import scenario
-from geomon.sim_truth import event_truth
 
 MIN = 60_000
 HOUR = 3_600_000
@@ -37,28 +36,7 @@ def _plan(sc):
 
 
 def _truth(plan, levels, rules, subject_pairs=False):
-    """What the rules imply: per (subject, person), the meeting completing each count of meeting_repeat_count."""
-    rows = []
-    pairs = {}
-    for kind, a, b, start, duration in plan:
-        if kind != "meet":
-            continue
-        pairs.setdefault((b, a), []).append((start, duration))
-        if subject_pairs and a in levels:
-            pairs.setdefault((a, b), []).append((start, duration))
-    for (me, other), meetings in pairs.items():
-        if other not in CONCERN and not subject_pairs:
-            continue
-        p = rules.profile(levels[me])
-        counted = []
-        for start, duration in sorted(meetings):
-            if duration < p["meeting_s"] * 1000:
-                continue
-            counted = [c for c in counted if start - c < p["meeting_window_s"] * 1000] + [start]
-            if len(counted) >= p["meeting_repeat_count"]:
-                rows.append((me, "frequent_contact", start, start + duration))
-                counted = []
-    return event_truth(rows)
+    return frequent_contact_truth(plan, levels, rules, CONCERN, subject_pairs=subject_pairs)
 
 
 @pytest.fixture(scope="module")
