@@ -185,7 +185,8 @@ def meeting_quality(noise: str, c: EncountersConfig) -> list[dict]:
                      "precision": good / len(got) if got else None, "recall": seen / len(labels) if labels else None})
     supervised = sc.subjects.filter(pc.invert(pc.is_in(sc.subjects.column("subject_id"), pa.array(concern))))
     levels = dict(zip(supervised.column("subject_id").to_pylist(), supervised.column("level").to_pylist()))
-    want = frequent_contact_truth(plan, levels, default_rules(), concern)
+    meetings = encounter_truth(sc, fixes, true_x, true_y, c.distance_m, 0.0)
+    want = frequent_contact_truth(meetings, levels, default_rules(), concern)
     alerts = geomon.frequent_contacts(fused, supervised, concern)
     (s,) = score(alerts, want, slack_s=120) if want.num_rows or alerts.num_rows else [None]
     rows.append({"noise": noise, "what": "frequent_contact alerts", "labels": want.num_rows, "found": alerts.num_rows,

@@ -106,34 +106,41 @@ def random_meetings(sc, rng, concern_ids, *, per_subject_day: float = 0.5, meeti
     return plan
 
 
-def frequent_contact_truth(plan, levels: dict, rules, concern_ids, *, subject_pairs: bool = False) -> pa.Table:
-    """What the rules imply for ``frequent_contact``: per (subject, person), each meeting completing a count.
+def frequent_contact_truth(true_encounters: pa.Table, levels: dict, rules, concern_ids, *,
+                           subject_pairs: bool = False, join_s: float = 900.0) -> pa.Table:
+    """What the rules imply for ``frequent_contact``, from the encounters of the noise-free tracks.
 
-    A planned ``meet`` counts when it lasts ``meeting_s`` of the subject's
-    level; the count is ``meeting_repeat_count`` meetings within
-    ``meeting_window_s`` and starts again after each alert (as
-    :func:`geomon.frequent_contacts` does). Near misses never count.
+    ``true_encounters`` is :func:`encounter_truth` with no minimum duration
+    (planned meetings and those the routines made by themselves). A pair's
+    encounters less than ``join_s`` apart are one meeting; a meeting counts
+    when it lasts the subject's ``meeting_s``; ``meeting_repeat_count``
+    meetings within ``meeting_window_s`` raise one alert at the meeting that
+    completes the count, after which the count starts again.
     """
     from geomon.sim_truth import event_truth
 
-    pairs: dict = {}
-    for kind, a, b, start, duration in plan:
-        if kind != "meet":
-            continue
-        pairs.setdefault((b, a), []).append((start, duration))
-        if subject_pairs and a in levels:
-            pairs.setdefault((a, b), []).append((start, duration))
+    concern = set(concern_ids)
+    ms = lambda ts: int(ts.timestamp() * 1000)   # noqa: E731
+    joined: dict = {}
+    for r in sorted(true_encounters.to_pylist(), key=lambda r: (r["subject_a"], r["subject_b"], r["started_at"])):
+        spans = joined.setdefault((r["subject_a"], r["subject_b"]), [])
+        start, end = ms(r["started_at"]), ms(r["ended_at"])
+        if spans and start - spans[-1][1] < join_s * 1000:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
     rows = []
-    for (me, other), meetings in sorted(pairs.items()):
-        if me not in levels or (other not in set(concern_ids) and not subject_pairs):
-            continue
-        p = rules.profile(levels[me])
-        counted: list = []
-        for start, duration in sorted(meetings):
-            if duration < p["meeting_s"] * 1000:
+    for (a, b), spans in sorted(joined.items()):
+        for me, other in ((a, b), (b, a)):
+            if me not in levels or not (other in concern or (subject_pairs and other in levels)):
                 continue
-            counted = [c for c in counted if start - c < p["meeting_window_s"] * 1000] + [start]
-            if len(counted) >= p["meeting_repeat_count"]:
-                rows.append((me, "frequent_contact", start, start + duration))
-                counted = []
+            p = rules.profile(levels[me])
+            counted: list = []
+            for start, end in spans:
+                if end - start < p["meeting_s"] * 1000:
+                    continue
+                counted = [c for c in counted if start - c < p["meeting_window_s"] * 1000] + [start]
+                if len(counted) >= p["meeting_repeat_count"]:
+                    rows.append((me, "frequent_contact", start, end))
+                    counted = []
     return event_truth(rows)

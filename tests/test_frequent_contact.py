@@ -12,7 +12,7 @@ import geomon
 from geomon.evaluate import score
 from geomon.frequent_contact import frequent_contacts
 from geomon.load_rules import default_rules
-from geomon.sim_meetings import add_meetings, frequent_contact_truth
+from geomon.sim_meetings import add_meetings, encounter_truth, frequent_contact_truth
 from geomon.sim_scenarios import scenario
 
 MIN = 60_000
@@ -35,24 +35,27 @@ def _plan(sc):
     ]
 
 
-def _truth(plan, levels, rules, subject_pairs=False):
-    return frequent_contact_truth(plan, levels, rules, CONCERN, subject_pairs=subject_pairs)
+def _truth(day, rules, subject_pairs=False):
+    """The rules applied to the encounters of the noise-free tracks (planned meetings and any others)."""
+    sc, fixes, _, levels, true_x, true_y = day
+    meetings = encounter_truth(sc, fixes, true_x, true_y, 30.0, 0.0)
+    return frequent_contact_truth(meetings, levels, rules, CONCERN, subject_pairs=subject_pairs)
 
 
 @pytest.fixture(scope="module")
 def day():
     sc = scenario("open_sky", n_subjects=12, hours=80.0, seed=4)
-    fixes, _, _ = add_meetings(sc, _plan(sc), seed=2)
+    fixes, true_x, true_y = add_meetings(sc, _plan(sc), seed=2)
     supervised = sc.subjects.filter(pc.invert(pc.is_in(sc.subjects.column("subject_id"), pa.array(CONCERN))))
     levels = dict(zip(supervised.column("subject_id").to_pylist(), supervised.column("level").to_pylist()))
-    return sc, fixes, supervised, levels
+    return sc, fixes, supervised, levels, true_x, true_y
 
 
 @pytest.mark.parametrize("subject_pairs", [False, True])
 def test_frequent_contact_alerts_are_exactly_the_labelled_ones(day, subject_pairs):
-    sc, fixes, supervised, levels = day
+    sc, fixes, supervised, levels, _, _ = day
     rules = default_rules()
-    truth = _truth(_plan(sc), levels, rules, subject_pairs)
+    truth = _truth(day, rules, subject_pairs)
     assert truth.num_rows >= 2   # something to find
     alerts = frequent_contacts(geomon.fuse(fixes), supervised, CONCERN, rules, subject_pairs=subject_pairs)
     (s,) = score(alerts, truth, slack_s=120)
@@ -66,7 +69,7 @@ def test_frequent_contact_alerts_are_exactly_the_labelled_ones(day, subject_pair
 
 
 def test_persons_of_concern_can_concern_some_subjects_only(day):
-    sc, fixes, supervised, levels = day
+    sc, fixes, supervised, levels, _, _ = day
     everyone = frequent_contacts(geomon.fuse(fixes), supervised, CONCERN)
     only = frequent_contacts(geomon.fuse(fixes), supervised, {"S0011": ["S0002"], "S0012": None})
     assert set(only.column("subject_id").to_pylist()) == set(everyone.column("subject_id").to_pylist()) - {"S0001"}
