@@ -58,7 +58,7 @@ def _count_records(offsets, t, max_gap_s, slice_s):
     n_tracks = offsets.size - 1
     counts = np.zeros(n_tracks, np.int64)
     for s in prange(n_tracks):
-        last = np.int64(-1)
+        last = np.int64(-(1 << 62))   # before any slice (times may be negative)
         for i in range(offsets[s], offsets[s + 1] - 1):
             t0, t1 = t[i], t[i + 1]
             if t1 - t0 > max_gap_s:
@@ -76,7 +76,7 @@ def _fill_records(offsets, t, x, y, max_gap_s, slice_s, starts, rec_k, rec_s, bo
     n_tracks = offsets.size - 1
     for s in prange(n_tracks):
         j = starts[s] - 1
-        last = np.int64(-1)
+        last = np.int64(-(1 << 62))   # before any slice (times may be negative)
         for i in range(offsets[s], offsets[s + 1] - 1):
             t0, t1 = t[i], t[i + 1]
             if t1 - t0 > max_gap_s:
@@ -140,7 +140,8 @@ def _pair_within(out, n, a, b, lo_a, hi_a, lo_b, hi_b, t, x, y, sig, z, ws, we, 
     ia = _segment_at(t, lo_a, hi_a, tau)
     ib = _segment_at(t, lo_b, hi_b, tau)
     row = np.empty(N_ENC)
-    open_start = -1.0
+    is_open = False   # a stretch within is open (times may be negative: no sentinel value)
+    open_start = 0.0
     open_end = -1.0
     best = np.inf
     best_t = 0.0
@@ -193,14 +194,14 @@ def _pair_within(out, n, a, b, lo_a, hi_a, lo_b, hi_b, t, x, y, sig, z, ws, we, 
                     hi = min((-qb + root) / (2.0 * qa), length)
             if lo <= hi:
                 s0, s1 = tau + lo, tau + hi
-                if open_start >= 0.0 and s0 <= open_end:
+                if is_open and s0 <= open_end:
                     open_end = max(open_end, s1)
                 else:
-                    if open_start >= 0.0:
+                    if is_open:
                         row[E_A], row[E_B], row[E_START], row[E_END] = a, b, open_start, open_end
                         row[E_DMIN], row[E_TMIN], row[E_X], row[E_Y] = math.sqrt(best), best_t, best_x, best_y
                         out, n = _grow(out, n, row)
-                    open_start, open_end = s0, s1
+                    open_start, open_end, is_open = s0, s1, True
                     best = np.inf
                 if dmin2 < best:
                     best = dmin2
@@ -208,7 +209,7 @@ def _pair_within(out, n, a, b, lo_a, hi_a, lo_b, hi_b, t, x, y, sig, z, ws, we, 
                     best_x = 0.5 * (pax + vax * u + pbx + vbx * u)
                     best_y = 0.5 * (pay + vay * u + pby + vby * u)
         tau = end if end > tau else we
-    if open_start >= 0.0:
+    if is_open:
         row[E_A], row[E_B], row[E_START], row[E_END] = a, b, open_start, open_end
         row[E_DMIN], row[E_TMIN], row[E_X], row[E_Y] = math.sqrt(best), best_t, best_x, best_y
         out, n = _grow(out, n, row)

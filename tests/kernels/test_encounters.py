@@ -53,7 +53,7 @@ def _sigma_at(track, grid, max_gap_s):
 
 def reference(tracks, max_gap_s, t_end):
     """The sample times, and per pair (a < b) the distance between the two tracks at each (NaN: one is nowhere)."""
-    grid = np.arange(0.0, t_end + STEP_S, STEP_S)
+    grid = np.arange(-200.0, t_end + STEP_S, STEP_S)
     pos = [_positions(tr, grid, max_gap_s) for tr in tracks]
     return grid, {(a, b): np.hypot(pos[a][0] - pos[b][0], pos[a][1] - pos[b][1])
                   for a in range(len(tracks)) for b in range(a + 1, len(tracks))}
@@ -65,7 +65,7 @@ def scenes(draw):
     tracks = []
     for _ in range(n_tracks):
         n = draw(st.integers(0, 8))
-        t = np.sort(np.array(draw(st.lists(st.integers(0, 400), min_size=n, max_size=n)), float))
+        t = np.sort(np.array(draw(st.lists(st.integers(-200, 400), min_size=n, max_size=n)), float))   # < 0 too
         # Moves of a few metres to hundreds: meetings, near misses and passes.
         x = np.array(draw(st.lists(st.floats(-120, 120), min_size=n, max_size=n)))
         y = np.array(draw(st.lists(st.floats(-120, 120), min_size=n, max_size=n)))
