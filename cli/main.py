@@ -127,6 +127,33 @@ def near(
     report.print_near(table, title=f"Within {radius:g} m of ({lon:.6f}, {lat:.6f}), {at} +/- {window:g} s")
 
 
+@app.command()
+@_one_line_errors
+def contacts(
+    fixes: Annotated[Path, typer.Argument(help="Fixes of the subjects and of the other people (Parquet or CSV).")],
+    subjects: Annotated[Path, typer.Option(help="Supervised subjects: CSV or Parquet (subject_id, level, office_id).")],
+    concern: Annotated[Optional[Path], typer.Option(help="Persons of concern: person_id[, subject_id] (CSV or Parquet).")] = None,
+    protections: Annotated[Optional[Path], typer.Option(help="Protection orders: subject_id, victim_id, warning_m, alert_m.")] = None,
+    rules: Annotated[Optional[Path], typer.Option(help="Rules TOML; the packaged defaults when omitted.")] = None,
+    db: Annotated[Optional[Path], typer.Option(help="DuckDB store to write the alerts into (created if missing).")] = None,
+) -> None:
+    """Frequent contact with persons of concern and victim protection over recorded fixes (fused first)."""
+    from geomon.contact_run import contact_alerts, load_concern, load_protections
+    from geomon.load import load_rules
+    from geomon.store import AlertStore
+
+    if concern is None and protections is None:
+        raise ValueError("give --concern and/or --protections")
+    alerts = contact_alerts(fixes, subjects, concern=load_concern(concern) if concern else None,
+                            protections=load_protections(protections) if protections else None,
+                            rules=load_rules(rules) if rules else None)
+    report.print_contacts(alerts)
+    if db is not None:
+        with AlertStore(db) as store:
+            n = store.write_alerts(alerts) if alerts.num_rows else 0
+        report.console.print(f"{n} new alert rows written to {db}")
+
+
 @alerts_app.command("list")
 @_one_line_errors
 def alerts_list(

@@ -37,6 +37,20 @@ def _table(title: str, columns: list[str], rows: list[list]) -> Table:
     return table
 
 
+def print_contacts(alerts) -> None:
+    """Contact alerts, one row each."""
+    import json
+
+    rows = []
+    for r in alerts.to_pylist():
+        d = json.loads(r["details"])
+        rows.append([r["kind"], r["subject_id"], d.get("person_id") or d.get("victim_id"), r["severity"],
+                     r["onset_ts"].isoformat(timespec="seconds"), d.get("meeting_count", "-"),
+                     d.get("min_distance_m", "-")])
+    console.print(_table(f"Contact alerts: {alerts.num_rows}", ["kind", "subject", "with", "severity", "onset",
+                                                               "meetings", "closest m"], rows))
+
+
 def print_near(table, *, title: str) -> None:
     """The look-back's ranked subjects."""
     def fmt(v, spec):
