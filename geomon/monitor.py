@@ -33,7 +33,7 @@ from geomon.alert_ids import alert_id  # noqa: F401  (re-exported: geomon.monito
 from geomon.behaviour import DEFAULT_DETECTORS, Behaviour
 from geomon.cameras import CameraLayer, load_cameras
 from geomon.detector_rows import subject_runs
-from geomon.geofence_rows import ALERT_KIND, geofence_alert_table  # noqa: F401  (ALERT_KIND re-exported)
+from geomon.geofence_rows import ALERT_KIND, geofence_alert_table, location_office  # noqa: F401  (ALERT_KIND)
 from geomon.fusion import CORRELATED_CODES, SOURCE_CODE, correlated_run_length, sigma_from_codes, trusted_sigma_m
 from geomon.load import load_fixes, load_rules, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
@@ -282,8 +282,21 @@ class Monitor:
         if len(fused["t"]):
             events.insert(0, self._run(fused))
         events = [e for e in events if e.num_rows]
-        out = pa.concat_tables(events) if events else ALERT_SCHEMA.empty_table()
+        out = self._route(pa.concat_tables(events)) if events else ALERT_SCHEMA.empty_table()
         return out if self.cameras is None else self.cameras.annotate(out)
+
+    def _route(self, alerts: pa.Table) -> pa.Table:
+        """Fill ``location_office_id`` (the jurisdiction the alert's place lies in) where a detector left it null."""
+        office = alerts.column("location_office_id").to_numpy(zero_copy_only=False).astype(object)
+        lon = alerts.column("lon").to_numpy(zero_copy_only=False)
+        lat = alerts.column("lat").to_numpy(zero_copy_only=False)
+        todo = np.flatnonzero(np.equal(office, None) & np.isfinite(lon) & np.isfinite(lat))
+        if todo.size == 0:
+            return alerts
+        x, y = self.zones.frame.project(lon[todo], lat[todo])
+        office[todo] = location_office(self, np.asarray(x, np.float64), np.asarray(y, np.float64))
+        i = alerts.schema.get_field_index("location_office_id")
+        return alerts.set_column(i, alerts.schema.field(i), pa.array(office.tolist(), pa.string()))
 
     def take_tracks(self) -> pa.Table:
         """Fused positions of the fixes admitted since the last call (:data:`geomon.store.TRACK_SCHEMA`).

@@ -121,3 +121,18 @@ def test_default_and_opt_in_detectors_are_wired_into_the_monitor():
     assert _ms(got["missed_checkin"]["onset_ts"]) == T0 + 12 * 3600_000
     with pytest.raises(ValueError, match="unknown detectors"):
         Monitor(zones, subjects, detectors=("tea_leaves",))
+
+
+def test_every_alert_is_routed_to_the_office_whose_jurisdiction_it_happened_in():
+    # s1 sits in the bar (+2 km east: office-e's half of the county) until lost contact; s2 goes silent at the west.
+    zones, subjects = sc.zones(), sc.subjects(3)
+    t = T0 + np.arange(0, 40 * MIN, 15_000)
+    rows = [sc.fixes("s1", np.full(t.size, X0 + 2000.0), np.full(t.size, Y0), t),
+            sc.fixes("s2", np.full(8, X0 - 2000.0), np.full(8, Y0), t[:8])]
+    import pyarrow as pa
+
+    alerts = fold_alerts(Monitor(zones, subjects).process(pa.concat_tables(rows), now_ms=T0 + 3 * 3600_000))
+    routed = {(r["kind"], r["subject_id"]): (r["office_id"], r["location_office_id"]) for r in alerts.to_pylist()}
+    assert routed[("forbidden_entry", "s1")] == ("office-w", "office-e")
+    assert routed[("dwell_concern", "s1")] == ("office-w", "office-e")      # a behaviour alert, routed too
+    assert routed[("lost_contact", "s2")] == ("office-w", "office-w")
