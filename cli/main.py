@@ -171,3 +171,58 @@ def alerts_list(
         raise FileNotFoundError(f"{db}: no such database")
     report.print_alerts(db, kind=kind, office_id=office, status=status, subject_id=subject, since=since,
                         until=until, limit=limit)
+
+
+def _lifecycle(target: str, ids, db, by, note, at, kind, office, status, subject):
+    """One lifecycle step on the alerts named, or on every alert matching the filters."""
+    from datetime import timezone
+
+    from geomon.store import AlertStore
+
+    if not db.exists():
+        raise FileNotFoundError(f"{db}: no such database")
+    when = at or datetime.now(timezone.utc)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    filters = {"kind": kind, "office_id": office, "status": status, "subject_id": subject}
+    with AlertStore(db) as store:
+        if ids:
+            if any(v is not None for v in filters.values()):
+                raise ValueError("give alert ids or filters, not both")
+            step = {"acknowledged": store.acknowledge, "dispatched": store.dispatch, "closed": store.close_alert}
+            for alert_id in ids:
+                step[target](alert_id, when, by=by, note=note)
+            moved, refused = list(ids), []
+        else:
+            moved, refused = store.transition_many(target, when, by=by, note=note, **filters)
+    report.print_lifecycle(target, moved, refused)
+    if refused and not moved:
+        raise typer.Exit(code=1)
+
+
+_Ids = Annotated[Optional[list[str]], typer.Argument(help="Alert ids; none: every alert matching the filters.")]
+_Db = Annotated[Path, typer.Option(help="DuckDB store.")]
+_By = Annotated[Optional[str], typer.Option(help="Who takes the step (recorded in the audit log).")]
+_Note = Annotated[Optional[str], typer.Option(help="A note for the audit log.")]
+_At = Annotated[Optional[datetime], typer.Option(help="When the step was taken (ISO 8601; default now, UTC).")]
+_Kind = Annotated[Optional[str], typer.Option(help="Bulk: only this alert kind.")]
+_Office = Annotated[Optional[str], typer.Option(help="Bulk: only alerts of this supervising office.")]
+_Status = Annotated[Optional[str], typer.Option(help="Bulk: only alerts in this status.")]
+_Subject = Annotated[Optional[str], typer.Option(help="Bulk: only this subject's alerts.")]
+
+
+def _lifecycle_command(target: str, doc: str):
+    def command(ids: _Ids = None, db: _Db = Path("geomon-demo.duckdb"), by: _By = None, note: _Note = None,
+                at: _At = None, kind: _Kind = None, office: _Office = None, status: _Status = None,
+                subject: _Subject = None) -> None:
+        _lifecycle(target, ids, db, by, note, at, kind, office, status, subject)
+
+    command.__doc__ = doc
+    return _one_line_errors(command)
+
+
+for _name, _target, _doc in (
+        ("ack", "acknowledged", "Acknowledge open alerts (received by the office)."),
+        ("dispatch", "dispatched", "Dispatch acknowledged alerts (someone sent out)."),
+        ("close", "closed", "Close acknowledged or dispatched alerts (handled: 处置即闭环).")):
+    alerts_app.command(_name)(_lifecycle_command(_target, _doc))

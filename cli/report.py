@@ -37,6 +37,13 @@ def _table(title: str, columns: list[str], rows: list[list]) -> Table:
     return table
 
 
+def print_lifecycle(target: str, moved: list, refused: list) -> None:
+    """What a lifecycle step did: the alerts moved, and why the others were refused."""
+    console.print(f"{len(moved)} alert(s) now {target}.")
+    for alert_id, reason in refused:
+        console.print(f"refused {alert_id}: {reason}")
+
+
 def print_contacts(alerts) -> None:
     """Contact alerts, one row each."""
     import json

@@ -38,6 +38,7 @@ from geomon.store_schema import (
     _DDL,
     _INCOMING,
     ALERT_SCHEMA,
+    AUDIT_SCHEMA,
     LIFECYCLE_SCHEMA,
     RUN_SCHEMA,
     SCHEMA_VERSION,
@@ -56,6 +57,7 @@ from geomon.store_schema import (
 
 __all__ = [
     "ALERT_SCHEMA",
+    "AUDIT_SCHEMA",
     "GROUP_COLUMNS",
     "LIFECYCLE_SCHEMA",
     "RUN_SCHEMA",
@@ -123,6 +125,10 @@ _TRANSITIONS = {
     "dispatched": (("acknowledged",), "dispatched_at"),
     "closed": (("acknowledged", "dispatched"), "closed_at"),
 }
+
+
+#: The action that takes an alert to each status, as the audit log names it.
+_ACTIONS = {"acknowledged": "ack", "dispatched": "dispatch", "closed": "close"}
 
 
 class LifecycleError(GeomonError, ValueError):
@@ -459,28 +465,57 @@ class AlertStore(_RunLog):
 
     # -- lifecycle -------------------------------------------------------------
 
-    def acknowledge(self, alert_id: str, at: datetime) -> None:
-        """Mark an open alert as acknowledged by its office at wall time *at*."""
-        self._transition(alert_id, "acknowledged", at)
+    def acknowledge(self, alert_id: str, at: datetime, *, by: str | None = None, note: str | None = None) -> None:
+        """Mark an open alert as acknowledged by its office at wall time *at* (by whom, with a note: audited)."""
+        self._transition(alert_id, "acknowledged", at, by, note)
 
-    def dispatch(self, alert_id: str, at: datetime) -> None:
+    def dispatch(self, alert_id: str, at: datetime, *, by: str | None = None, note: str | None = None) -> None:
         """Mark an acknowledged alert as dispatched (someone sent out) at *at*."""
-        self._transition(alert_id, "dispatched", at)
+        self._transition(alert_id, "dispatched", at, by, note)
 
-    def close_alert(self, alert_id: str, at: datetime) -> None:
+    def close_alert(self, alert_id: str, at: datetime, *, by: str | None = None, note: str | None = None) -> None:
         """Close an acknowledged or dispatched alert at *at*.
 
         An open alert cannot be closed directly: someone must acknowledge it
         first, so every closed alert shows who looked at it and when. A false
         alarm is acknowledged and then closed without dispatch.
         """
-        self._transition(alert_id, "closed", at)
+        self._transition(alert_id, "closed", at, by, note)
 
-    def _transition(self, alert_id: str, target: str, at: datetime) -> None:
+    def transition_many(self, target: str, at: datetime, *, by: str | None = None, note: str | None = None,
+                        **filters) -> tuple[list[str], list[tuple[str, str]]]:
+        """Take every alert matching ``filters`` (those of :meth:`list_alerts`) to ``target``.
+
+        Returns the ids moved and, for the others, ``(id, reason)``; each move
+        is its own transaction and audit row.
+        """
+        if target not in _TRANSITIONS:
+            raise ValueError(f"unknown target status {target!r}; expected one of {sorted(_TRANSITIONS)}")
+        if not any(v is not None for v in filters.values()):
+            raise ValueError("a bulk step needs at least one filter (kind, office_id, status, subject_id, since, until)")
+        moved, refused = [], []
+        for alert_id in self.list_alerts(**filters).column("alert_id").to_pylist():
+            try:
+                self._transition(alert_id, target, at, by, note)
+                moved.append(alert_id)
+            except LifecycleError as exc:
+                refused.append((alert_id, str(exc)))
+        return moved, refused
+
+    def audit_log(self, alert_id: str | Iterable[str] | None = None) -> pa.Table:
+        """The audit log (all, or of some alerts), in the order it was written."""
+        params: list = []
+        where = f" WHERE {_in_list('alert_id', alert_id, params)}" if alert_id is not None else ""
+        sql = f"SELECT {', '.join(AUDIT_SCHEMA.names)} FROM alert_audit{where} ORDER BY recorded_at, step_at, alert_id"
+        return _to_schema(self._cursor().sql(sql, params=params).to_arrow_table(), AUDIT_SCHEMA)
+
+    def _transition(self, alert_id: str, target: str, at: datetime, by: str | None = None,
+                    note: str | None = None) -> None:
         previous, column = _TRANSITIONS[target]
         at = _ms(at)
         placeholders = ", ".join("?" * len(previous))
         with self._transaction() as cur:
+            before = cur.execute("SELECT status FROM alerts WHERE alert_id = ?", [alert_id]).fetchall()
             done = cur.execute(
                 f"UPDATE alerts SET status = ?, {column} = ?, updated_at = ? "
                 f"WHERE alert_id = ? AND status IN ({placeholders}) "
@@ -488,6 +523,8 @@ class AlertStore(_RunLog):
                 [target, at, _now(), alert_id, *previous, at],
             ).fetchall()
             if done:
+                cur.execute("INSERT INTO alert_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            [alert_id, _ACTIONS[target], before[0][0], target, at, by, note, _now()]).fetchall()
                 return
             row = cur.execute(
                 "SELECT status, greatest(acknowledged_at, dispatched_at) FROM alerts WHERE alert_id = ?", [alert_id]

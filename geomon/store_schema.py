@@ -95,6 +95,22 @@ TRACK_SCHEMA = pa.schema(
     ]
 )
 
+#: The append-only audit log of lifecycle steps (:meth:`geomon.store.AlertStore.acknowledge` and the others):
+#: one row per step taken, never updated or deleted; ``step_at`` is when the step happened (as the caller says),
+#: ``recorded_at`` when the store wrote it.
+AUDIT_SCHEMA = pa.schema(
+    [
+        pa.field("alert_id", pa.string(), nullable=False),
+        pa.field("action", pa.string(), nullable=False),
+        pa.field("from_status", pa.string(), nullable=False),
+        pa.field("to_status", pa.string(), nullable=False),
+        pa.field("step_at", TS_TYPE, nullable=False),
+        pa.field("by_whom", pa.string(), nullable=True),
+        pa.field("note", pa.string(), nullable=True),
+        pa.field("recorded_at", TS_TYPE, nullable=False),
+    ]
+)
+
 #: How a stay of :data:`STAY_SCHEMA` ended.
 STAY_ENDINGS: tuple[str, ...] = ("moved", "silence")
 
@@ -172,6 +188,15 @@ _DDL = (
         reason VARCHAR NOT NULL,
         raw VARCHAR,
         PRIMARY KEY (run_id, source_name, "row"))""",
+    """CREATE TABLE IF NOT EXISTS alert_audit (
+        alert_id VARCHAR NOT NULL,
+        action VARCHAR NOT NULL,
+        from_status VARCHAR NOT NULL,
+        to_status VARCHAR NOT NULL,
+        step_at TIMESTAMPTZ NOT NULL,
+        by_whom VARCHAR,
+        note VARCHAR,
+        recorded_at TIMESTAMPTZ NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS tracks (
         subject_id VARCHAR NOT NULL,
         ts TIMESTAMPTZ NOT NULL,
