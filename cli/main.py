@@ -154,6 +154,23 @@ def contacts(
         report.console.print(f"{n} new alert rows written to {db}")
 
 
+@app.command()
+@_one_line_errors
+def sla(
+    db: Annotated[Path, typer.Option(help="DuckDB store.")],
+    period: Annotated[str, typer.Option(help="day, month or quarter (China Standard Time).")] = "day",
+    office: Annotated[Optional[str], typer.Option(help="Only this supervising office.")] = None,
+) -> None:
+    """Service levels per office and period: received (acknowledged) within 30 s, dispatched within 5 minutes."""
+    from geomon.store import AlertStore
+
+    if not db.exists():
+        raise FileNotFoundError(f"{db}: no such database")
+    with AlertStore(db, read_only=True) as store:
+        table = store.service_levels(period, office)
+    report.print_sla(table, period)
+
+
 @alerts_app.command("list")
 @_one_line_errors
 def alerts_list(

@@ -37,6 +37,22 @@ def _table(title: str, columns: list[str], rows: list[list]) -> Table:
     return table
 
 
+def print_sla(table, period: str) -> None:
+    """The service-level view, one row per office and period."""
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.1f} %"
+
+    def sec(v):
+        return "-" if v is None else f"{v:,.0f}"
+
+    rows = [[r["office_id"], str(r["period"]), r["n_alerts"], r["n_received"], pct(r["share_received_30s"]),
+             sec(r["median_receipt_s"]), r["n_dispatched"], pct(r["share_dispatched_5min"]),
+             sec(r["median_dispatch_s"]), r["n_open"], r["n_closed"]] for r in table.to_pylist()]
+    console.print(_table(f"Service levels per office and {period}: received within 30 s, dispatched within 5 min",
+                         ["office", period, "alerts", "received", "in 30 s", "median s", "dispatched", "in 5 min",
+                          "median s", "open", "closed"], rows))
+
+
 def print_lifecycle(target: str, moved: list, refused: list) -> None:
     """What a lifecycle step did: the alerts moved, and why the others were refused."""
     console.print(f"{len(moved)} alert(s) now {target}.")

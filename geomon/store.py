@@ -502,6 +502,24 @@ class AlertStore(_RunLog):
                 refused.append((alert_id, str(exc)))
         return moved, refused
 
+    def service_levels(self, period: str = "day", office_id: str | Iterable[str] | None = None) -> pa.Table:
+        """Service levels per supervising office and period (``day``, ``month`` or ``quarter``; China Standard Time).
+
+        Columns of the ``sla_daily`` / ``sla_monthly`` / ``sla_quarterly``
+        views: ``office_id, period, n_alerts, n_received, n_received_30s,
+        n_dispatched, n_dispatched_5min, n_open, n_closed,
+        share_received_30s, share_dispatched_5min, median_receipt_s,
+        median_dispatch_s``. Received means acknowledged; both delays count
+        from the alert's confirmation.
+        """
+        views = {"day": "sla_daily", "month": "sla_monthly", "quarter": "sla_quarterly"}
+        if period not in views:
+            raise ValueError(f"period must be one of {sorted(views)}, not {period!r}")
+        params: list = []
+        where = f" WHERE {_in_list('office_id', office_id, params)}" if office_id is not None else ""
+        return self._cursor().sql(f"SELECT * FROM {views[period]}{where} ORDER BY office_id, period",
+                                  params=params).to_arrow_table()
+
     def audit_log(self, alert_id: str | Iterable[str] | None = None) -> pa.Table:
         """The audit log (all, or of some alerts), in the order it was written."""
         params: list = []
