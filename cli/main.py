@@ -171,6 +171,29 @@ def sla(
     report.print_sla(table, period)
 
 
+@app.command()
+@_one_line_errors
+def export(
+    what: Annotated[str, typer.Argument(help="alerts, stays or tracks.")],
+    db: Annotated[Path, typer.Option(help="DuckDB store.")],
+    out: Annotated[Path, typer.Option(help="Output file: .parquet, .csv or .geojson.")],
+    key_file: Annotated[Optional[Path], typer.Option(help="Pseudonym key file (default: $GEOMON_PSEUDONYM_KEY).")] = None,
+    clear_ids: Annotated[bool, typer.Option("--clear-ids", help="Write subject ids in clear (still needs the key).")] = False,
+) -> None:
+    """Export alerts, stay points or fused tracks with subject ids replaced by keyed pseudonyms."""
+    from geomon.export import export_table, load_key, store_table
+    from geomon.store import AlertStore
+
+    if not db.exists():
+        raise FileNotFoundError(f"{db}: no such database")
+    key = load_key(key_file)
+    with AlertStore(db, read_only=True) as store:
+        table = store_table(store, what)
+    export_table(table, out, key=key, clear_ids=clear_ids)
+    report.console.print(f"{table.num_rows} {what} rows written to {out}"
+                         f"{' with clear ids' if clear_ids else ', subject ids pseudonymised'}")
+
+
 @alerts_app.command("list")
 @_one_line_errors
 def alerts_list(
