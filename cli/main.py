@@ -14,6 +14,8 @@ from geomon.cli import report
 app = typer.Typer(help="geomon: fused tracks and geofence alerts for community supervision.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Read alerts from a geomon DuckDB store.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
+report_app = typer.Typer(help="Office reports from a geomon DuckDB store.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 
 #: The bundled sample (made by the command in data/README.md).
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -266,3 +268,48 @@ for _name, _target, _doc in (
         ("dispatch", "dispatched", "Dispatch acknowledged alerts (someone sent out)."),
         ("close", "closed", "Close acknowledged or dispatched alerts (handled: 处置即闭环).")):
     alerts_app.command(_name)(_lifecycle_command(_target, _doc))
+
+
+_Fmt = Annotated[str, typer.Option("--format", help="md, html or json.")]
+_Out = Annotated[Optional[Path], typer.Option(help="Write here instead of printing.")]
+_KeyFile = Annotated[Optional[Path], typer.Option(help="Pseudonym key file (default: $GEOMON_PSEUDONYM_KEY).")]
+
+
+def _emit(text: str, out: Optional[Path]) -> None:
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        report.console.print(f"written to {out}")
+
+
+@report_app.command("daily")
+@_one_line_errors
+def report_daily(db: _Db, office: Annotated[str, typer.Option(help="Supervising office.")],
+                 date: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The day (China Standard Time).")],
+                 fmt: _Fmt = "md", out: _Out = None, key_file: _KeyFile = None,
+                 clear_ids: Annotated[bool, typer.Option("--clear-ids", help="Subject ids in clear.")] = False) -> None:
+    """The day's morning reminder, noon review and evening summary for one office."""
+    from geomon.export import load_key
+    from geomon.reports import daily_report, render
+    from geomon.store import AlertStore
+
+    key = load_key(key_file)
+    with AlertStore(db, read_only=True) as store:
+        data = daily_report(store, office, date.date(), key=key, clear_ids=clear_ids)
+    _emit(render(data, fmt), out)
+
+
+@report_app.command("period")
+@_one_line_errors
+def report_period(db: _Db, office: Annotated[str, typer.Option(help="Supervising office.")],
+                  start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First day of the month or quarter.")],
+                  period: Annotated[str, typer.Option(help="month or quarter.")] = "month",
+                  fmt: _Fmt = "md", out: _Out = None) -> None:
+    """The monthly or quarterly review of one office."""
+    from geomon.reports import period_report, render
+    from geomon.store import AlertStore
+
+    with AlertStore(db, read_only=True) as store:
+        data = period_report(store, office, period, start.date())
+    _emit(render(data, fmt), out)

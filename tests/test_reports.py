@@ -1,0 +1,73 @@
+"""Office reports from a replay of the sample: daily (morning, noon, evening) and monthly, in three formats."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import date, datetime, time, timedelta, timezone
+
+import pytest
+from typer.testing import CliRunner
+
+from geomon.cli.main import SAMPLE_DIR, app
+from geomon.export import pseudonym
+from geomon.replay import replay
+from geomon.reports import daily_report, period_report, render
+from geomon.store import AlertStore
+
+CST = timezone(timedelta(hours=8))
+KEY = b"a report key of at least sixteen bytes"
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory):
+    db = tmp_path_factory.mktemp("reports") / "store.duckdb"
+    replay(SAMPLE_DIR / "fixes.parquet", SAMPLE_DIR / "zones.geojson", SAMPLE_DIR / "subjects.csv", db=db)
+    return db
+
+
+def _busiest(store):
+    alerts = store.list_alerts().to_pylist()
+    office, _ = Counter(a["office_id"] for a in alerts).most_common(1)[0]
+    day = Counter(a["onset_ts"].astimezone(CST).date() for a in alerts if a["office_id"] == office).most_common(1)[0][0]
+    return office, day, [a for a in alerts if a["office_id"] == office]
+
+
+def test_daily_report_holds_what_the_store_holds(store_path):
+    with AlertStore(store_path, read_only=True) as store:
+        office, day, mine = _busiest(store)
+        report = daily_report(store, office, day, key=KEY)
+    today = [a for a in mine if a["onset_ts"].astimezone(CST).date() == day]
+    assert report["evening"]["alerts_by_kind"] == dict(Counter(a["kind"] for a in today))
+    assert sum(report["evening"]["alerts_by_status"].values()) == len(today)
+    morning = datetime.combine(day, time(6), CST)
+    noon = datetime.combine(day, time(12), CST)
+    want = {pseudonym(a["subject_id"], KEY) for a in today if morning <= a["onset_ts"] < noon}
+    assert set(report["noon"]["subjects_with_alerts"]) == want
+    # Pseudonyms only: no subject id of the office in clear anywhere in the report.
+    text = render(report, "json")
+    assert not any(f'"{a["subject_id"]}"' in text for a in mine)
+    assert report["evening"]["service_levels"]["n_alerts"] == len(today)
+
+
+def test_formats_and_commands(store_path, tmp_path, monkeypatch):
+    with AlertStore(store_path, read_only=True) as store:
+        office, day, mine = _busiest(store)
+        data = daily_report(store, office, day, key=KEY)
+        month = period_report(store, office, "month", date(day.year, day.month, 1))
+    md, page = render(data, "md"), render(data, "html")
+    assert md.startswith("# Report:") and "## morning" in md and "## evening" in md
+    assert page.startswith("<!doctype html>") and "<h2>noon</h2>" in page
+    assert json.loads(render(data, "json"))["office_id"] == office
+    assert sum(month["alerts_by_kind"].values()) == len(mine)   # the sample is one day of one month
+    with pytest.raises(ValueError, match="format must be"):
+        render(data, "pdf")
+    monkeypatch.setenv("GEOMON_PSEUDONYM_KEY", KEY.decode())
+    out = tmp_path / "daily.html"
+    result = CliRunner().invoke(app, ["report", "daily", "--db", str(store_path), "--office", office,
+                                      "--date", day.isoformat(), "--format", "html", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "<h2>evening</h2>" in out.read_text()
+    result = CliRunner().invoke(app, ["report", "period", "--db", str(store_path), "--office", office,
+                                      "--start", date(day.year, day.month, 1).isoformat(), "--format", "json"])
+    assert result.exit_code == 0 and json.loads(result.output)["period"] == "month"
