@@ -25,7 +25,7 @@ import shapely
 from geomon.checkins import CheckinDetector
 from geomon.contact import ContactDetector
 from geomon.dwell import DwellDetector, places_of_concern
-from geomon.fusion import SOURCE_CODE, trusted_sigma_m
+from geomon.fusion import SOURCE_CODE
 from geomon.night import NightDetector
 
 __all__ = ["Behaviour", "DETECTORS", "DEFAULT_DETECTORS"]
@@ -36,17 +36,6 @@ DETECTORS = ("contact", "checkins", "dwell", "night")
 #: check-in per subject per day. Dwell and night are on since their labelled simulations score precision >= 0.95
 #: in every noise regime (docs/performance.md, "Behaviour detectors"); they need places of concern and home zones.
 DEFAULT_DETECTORS = ("contact", "dwell", "night")
-
-
-def decision_sigma_m(f: dict) -> np.ndarray:
-    """The 1-sigma (m) a night or stay decision may lean on at each fix (:func:`geomon.fusion.trusted_sigma_m`)."""
-    if "var_x" not in f:
-        return np.zeros(len(f["t"]))
-    fused = np.sqrt(0.5 * (f["var_x"] + f["var_y"]) + f["jump_var"])
-    if "accuracy_m" not in f:
-        return fused
-    satellite = f["source"] == SOURCE_CODE["gnss"] if "source" in f else np.ones(fused.size, bool)
-    return trusted_sigma_m(fused, f["accuracy_m"], satellite)
 
 
 class Behaviour:
@@ -125,8 +114,11 @@ class Behaviour:
         self.dwell.run_id = self.night.run_id = run_id
         now = self.watermark_ms
         out = []
-        sigma = decision_sigma_m(f)
-        points = shapely.points(f["x"], f["y"])   # made once: both detectors measure from them
+        if not {"dwell", "night"} & self.detectors:
+            return out
+        # The trusted 1-sigma of each fix (geomon.fusion.trusted_sigma_m), and the points both detectors measure from.
+        sigma = f["sigma"]
+        points = shapely.points(f["x"], f["y"])
         if "dwell" in self.detectors:
             out.append(self.dwell.step(f["code"], f["t"], f["x"], f["y"], f["tset"], now, sigma_m=sigma,
                                        points=points))
@@ -144,4 +136,4 @@ class Behaviour:
         """The fused-fix dict of a batch with no decidable fix (the watermark may still move)."""
         z = np.zeros(0)
         return {"code": np.zeros(0, np.int64), "t": np.zeros(0, np.int64), "x": z, "y": z,
-                "tset": np.zeros(0, np.int64)}
+                "tset": np.zeros(0, np.int64), "sigma": z}

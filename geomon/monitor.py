@@ -384,9 +384,11 @@ class Monitor:
         self._fusion_state[subjects] = state
         # Fixes vaguer than the profile's max_accuracy_m (cell fixes, mostly)
         # feed the filter but cannot confirm or clear a boundary decision.
+        # The 1-sigma decisions lean on (night, stays) and the stored tracks carry: the fused one (its jump
+        # spread included), never below the fix's own accuracy.
+        satellite = f["source"] == SOURCE_CODE["gnss"]
+        trusted = trusted_sigma_m(np.sqrt(0.5 * (var_x + var_y)), f["accuracy_m"], satellite)
         if self.keep_tracks:
-            fused_sigma = np.sqrt(0.5 * (var_x + var_y))
-            trusted = trusted_sigma_m(fused_sigma, f["accuracy_m"], f["source"] == SOURCE_CODE["gnss"])
             ok = np.isfinite(x) & np.isfinite(y)
             self._tracks.append((code[ok], f["t"][ok], x[ok], y[ok], trusted[ok]))
         decide = np.isfinite(x) & ~(f["accuracy_m"] > self._thresholds.max_accuracy_m[f["tset"]])
@@ -399,7 +401,7 @@ class Monitor:
                 "rx": f["x"][decide], "ry": f["y"][decide],
                 "var_x": (var_x - jump_var)[decide], "var_y": (var_y - jump_var)[decide], "cov_xy": cov_xy[decide],
                 "doubt": doubt[decide], "jump_var": jump_var[decide], "accuracy_m": f["accuracy_m"][decide],
-                "tset": f["tset"][decide], "source": f["source"][decide]}
+                "tset": f["tset"][decide], "sigma": trusted[decide]}
 
     def _refuse(self, load: FixLoad, rows: np.ndarray, mask: np.ndarray, field: str, reason: str) -> None:
         idx = np.flatnonzero(mask)

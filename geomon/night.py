@@ -31,8 +31,7 @@ Semantics (see docs/alerts.md):
   at the window end. Subjects without a home zone never breach.
 - ``night_activity``: within a window, the travel (anchor-gated sum of fused
   steps: a step counts once the position is :data:`geomon.kernels.night.TRAVEL_GATE_M`
-  or three times the larger of the fused and the reported 1-sigma, whichever
-  is more, from the last counted one) or the time away exceeds
+  or three times its trusted 1-sigma, whichever is more, from the last counted one) or the time away exceeds
   both its floor (``night_travel_m``, ``night_away_s``) and the subject's own
   baseline, the nearest-rank p95 of the same value over the last 28 completed
   nights with a fix in the window (the max while fewer than 20; none yet: the
@@ -230,15 +229,14 @@ class NightDetector(SubjectDetector):
 
     def step(self, code: np.ndarray, t_ms: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
              now_ms: int | None = None, sigma_m: np.ndarray | None = None,
-             accuracy_m: np.ndarray | None = None, points: np.ndarray | None = None) -> pa.Table:
+             points: np.ndarray | None = None) -> pa.Table:
         """Advance over one batch of fixes, sorted by (subject code, time); return alert events.
 
         ``x_m``/``y_m`` are *fused* positions (the Monitor's causal track, fixes
         precise enough to decide), metres in the frame of the home zones, and
-        ``sigma_m`` their 1-sigma (default 0: exact); ``accuracy_m`` is each
-        fix's own reported 1-sigma (default 0), which widens the travel gate
-        (a run of cell fixes at home wanders more than their average
-        suggests); ``points`` are the positions as shapely points, if the
+        ``sigma_m`` the 1-sigma to lean on (the Monitor's trusted sigma, never
+        below the fix's own accuracy: :func:`geomon.fusion.trusted_sigma_m`;
+        default 0: exact); ``points`` are the positions as shapely points, if the
         caller has them; ``tset`` is each fix's threshold set. ``now_ms`` raises the watermark
         beyond the batch's newest fix (live operation: the clock, less the
         allowed lateness); by default the watermark is the newest fix seen so far.
@@ -260,8 +258,7 @@ class NightDetector(SubjectDetector):
             return ALERT_SCHEMA.empty_table()
         win_start, win_end = self._windows.table(min(candidates), self.watermark_ms)
         sigma = np.zeros(code.size) if sigma_m is None else np.asarray(sigma_m, dtype=np.float64)
-        vague = sigma if accuracy_m is None else np.fmax(sigma, np.asarray(accuracy_m, dtype=np.float64))
-        gate = np.maximum(_night.TRAVEL_GATE_M, 3.0 * np.nan_to_num(vague, nan=np.inf))
+        gate = np.maximum(_night.TRAVEL_GATE_M, 3.0 * np.nan_to_num(sigma, nan=np.inf))
         rec = _night.night_step(offsets, subjects, t_ms, x_m, y_m, self.away(code, x_m, y_m, tset, sigma, points), gate,
                                 self._windows.pair_of_set[tset], tset, self._grace_ms[tset], self._travel_m[tset],
                                 self._away_floor_ms[tset], self.watermark_ms, win_start, win_end,

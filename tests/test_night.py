@@ -224,14 +224,13 @@ def test_any_batching_gives_the_same_night_alerts(cuts):
     assert _rows(_run(det, sets, *_stream(), cuts=cuts)) == _reference()
 
 
-def _night_out_at(x_m, sigma_m, accuracy_m=None, y_m=0.0):
+def _night_out_at(x_m, sigma_m, y_m=0.0):
     """One ordinary subject standing at (x_m, y_m) from 21:00 to 02:00, given each fix's fused sigma."""
     det, sets = _detector([HOME])
     t, x, y = _track([(_ms(2025, 11, 2, 21), _ms(2025, 11, 3, 2), x_m)])
     code = np.zeros(t.size, np.int64)
     sig = np.full(t.size, float(sigma_m))
-    acc = None if accuracy_m is None else np.full(t.size, float(accuracy_m))
-    return _rows(det.step(code, t, x + X0, y + y_m + Y0, sets.set_of_fixes(code, t), sigma_m=sig, accuracy_m=acc))
+    return _rows(det.step(code, t, x + X0, y + y_m + Y0, sets.set_of_fixes(code, t), sigma_m=sig))
 
 
 def test_away_must_be_beyond_the_uncertainty_of_the_position():
@@ -261,17 +260,16 @@ def test_an_unsure_fix_does_not_end_a_breach():
 
 
 def test_vague_positions_travel_nowhere():
-    # Positions from cell-grade fixes (reported 1-sigma 150 m) scattered by 50 m around a place 1 km out, all
-    # night: half the steps pass the 100 m gate, none the 450 m (three reported sigmas), so nothing is counted.
+    # Positions trusted to 150 m (cell-grade fixes) scattered by 50 m around a place 1 km out, all night: half
+    # the steps pass the 100 m gate, none the 450 m (three sigmas), so nothing is counted.
     det, sets = _detector([None])   # no home: travel only
     t, x, y = _track([(_ms(2025, 11, 2, 22), _ms(2025, 11, 3, 6), OUT)])
     rng = np.random.default_rng(1)
     x = x + rng.normal(0.0, 50.0, t.size)
     y = y + rng.normal(0.0, 50.0, t.size)
     code = np.zeros(t.size, np.int64)
-    sig = np.full(t.size, 40.0)
-    acc = np.full(t.size, 150.0)
-    assert _rows(det.step(code, t, x + X0, y + Y0, sets.set_of_fixes(code, t), sigma_m=sig, accuracy_m=acc)) == []
+    sig = np.full(t.size, 150.0)
+    assert _rows(det.step(code, t, x + X0, y + Y0, sets.set_of_fixes(code, t), sigma_m=sig)) == []
     det, sets = _detector([None])   # the same scatter taken as exact is night activity
     assert [r["kind"] for r in _rows(det.step(code, t, x + X0, y + Y0, sets.set_of_fixes(code, t)))] == \
         ["night_activity"]
