@@ -127,7 +127,7 @@ def _strtree_pairs(points: np.ndarray, distance_m: float) -> np.ndarray:
     return np.column_stack([i[keep], j[keep]])
 
 
-def _mismatches(stretches: np.ndarray, data, instants: np.ndarray, distance_m: float, n_tracks: int) -> int:
+def _mismatches(stretches: np.ndarray, data, instants: np.ndarray, distance_m: float) -> int:
     """Pairs within at an instant by the STRtree but in no stretch, plus pairs in a stretch but not within then."""
     from geomon.kernels import encounters as K
 
@@ -224,7 +224,7 @@ def run_encounters(config: EncountersConfig, *, out: Path | None = DEFAULT_OUT, 
         peer = harness.measure("shapely.STRtree.query dwithin per instant",
                                lambda: lambda: [_strtree_pairs(p, c.distance_m) for p in pts], repeat=1)
     peer_all_s = peer.median_s / instants.size * n_fix
-    mismatches = _mismatches(stretches, data, instants, c.distance_m, c.n_tracks)
+    mismatches = _mismatches(stretches, data, instants, c.distance_m)
     long = stretches[(stretches[:, 3] - stretches[:, 2]) >= c.min_duration_s]
     growth = []
     for n in c.sizes:

@@ -43,7 +43,7 @@ from geomon.monitor import Monitor, fold_alerts
 from geomon.sim_checkins import add_checkins
 from geomon.sim_contact import inject, random_plan
 from geomon.sim_dwell import add_dwells
-from geomon.sim_night import _destination, add_night_outings, night_truth, with_homes
+from geomon.sim_night import add_night_outings, destination, night_truth, safe_area, with_homes
 from geomon.sim_scenarios import scenario
 
 __all__ = ["FAMILIES", "FAMILY_KINDS", "LabelledRun", "labelled_run"]
@@ -118,6 +118,7 @@ def _dwell(sc, rng):
 
 def _night(sc, rng):
     homes = with_homes(sc)
+    safe = safe_area(sc)
     plan = []
     for s in sorted(homes.centre_m):
         for day in range(int(np.ceil((sc.end_ms - sc.start_ms) / _DAY_MS))):
@@ -128,7 +129,7 @@ def _night(sc, rng):
             if rng.random() >= 0.4 or start + duration > sc.end_ms:
                 continue
             try:
-                _destination(np.random.default_rng(0), sc, homes.centre_m[s], distance)
+                destination(np.random.default_rng(0), safe, homes.centre_m[s], distance)
             except ValueError:
                 continue   # no clear destination that far from this home
             plan.append((s, start, duration, distance))

@@ -65,7 +65,8 @@ from geomon.load_rules import Rules, default_rules
 from geomon.night import night_windows
 from geomon.sim_truth import event_truth
 
-__all__ = ["CLEAR_M", "DRIVE_MPS", "Homes", "add_night_outings", "night_truth", "with_homes"]
+__all__ = ["CLEAR_M", "DRIVE_MPS", "Homes", "add_night_outings", "destination", "night_truth", "safe_area",
+           "with_homes"]
 
 #: Kinds of scenario subject that sleep at home.
 ROUTINE_KINDS = ("augmented", "open_sky", "urban", "indoor")
@@ -121,11 +122,15 @@ def with_homes(sc, radius_m: float = 30.0) -> Homes:
     return Homes({**sc.zones, "features": features}, subjects, centre, float(radius_m))
 
 
-def _destination(rng, sc, home: tuple[float, float], distance_m: float) -> np.ndarray:
-    """A point ``distance_m`` from home whose straight leg keeps :data:`CLEAR_M` from every boundary."""
+def safe_area(sc) -> shapely.Geometry:
+    """Where outings may go: :data:`CLEAR_M` inside the permitted edge and away from every forbidden zone."""
     permitted = sc.zone_geometry_m["county"]
     forbidden = [g for z, g in sc.zone_geometry_m.items() if z != "county"]
-    safe = shapely.difference(permitted.buffer(-CLEAR_M), shapely.union_all([g.buffer(CLEAR_M) for g in forbidden]))
+    return shapely.difference(permitted.buffer(-CLEAR_M), shapely.union_all([g.buffer(CLEAR_M) for g in forbidden]))
+
+
+def destination(rng, safe: shapely.Geometry, home: tuple[float, float], distance_m: float) -> np.ndarray:
+    """A point ``distance_m`` from home whose straight leg lies in ``safe`` (:func:`safe_area`)."""
     for _ in range(200):
         a = rng.uniform(0.0, 2.0 * math.pi)
         p = np.array(home) + distance_m * np.array([math.cos(a), math.sin(a)])
@@ -154,13 +159,14 @@ def add_night_outings(sc, homes: Homes, plan, *, seed: int = 0):
     acc = sc.fixes.column("accuracy_m").to_numpy(zero_copy_only=False).astype(np.float64)
     source = np.asarray(sc.fixes.column("source").to_pylist(), dtype=object)
     moved = np.zeros(t.size, bool)
+    safe = safe_area(sc)
     for subject, start, duration, distance_m in plan:
         home = homes.centre_m[subject]
         leg_ms = distance_m / DRIVE_MPS * 1000.0
         if duration < 2 * leg_ms + 60_000:
             raise ValueError(f"outing of {subject} at {start}: {duration} ms leaves no time for two legs of "
                              f"{distance_m} m at {DRIVE_MPS} m/s")
-        far = _destination(rng, sc, home, distance_m)
+        far = destination(rng, safe, home, distance_m)
         knots_t = np.array([start, start + leg_ms, start + duration - leg_ms, start + duration], np.float64)
         inside = np.flatnonzero((sid == subject) & (t >= start) & (t < start + duration))
         true_x[inside] = np.interp(t[inside], knots_t, [home[0], far[0], far[0], home[0]])
