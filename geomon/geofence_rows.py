@@ -49,7 +49,6 @@ def geofence_alert_table(self, rec_i: np.ndarray, rec_f: np.ndarray) -> pa.Table
     severity = np.where(high, "high", "medium")
     x, y = rec_f[:, _gf.REC_X], rec_f[:, _gf.REC_Y]
     lon, lat = z.frame.unproject(x, y)
-    offices_here = location_office(self, x, y)
     end = rec_i[:, _gf.REC_END_T]
     th = self._thresholds
     details = [json.dumps({
@@ -71,7 +70,7 @@ def geofence_alert_table(self, rec_i: np.ndarray, rec_f: np.ndarray) -> pa.Table
         "subject_id": pa.array(subject_id, pa.string()),
         "zone_id": pa.array(zone_id, pa.string()),
         "office_id": pa.array(self.subject_office[subj], pa.string()),
-        "location_office_id": pa.array(offices_here, pa.string()),
+        "location_office_id": pa.nulls(n, pa.string()),   # filled for every kind by Monitor._route
         "onset_ts": pa.array(onset, pa.int64()).cast(TS_TYPE),
         "confirmed_ts": pa.array(rec_i[:, _gf.REC_CONFIRM_T], pa.int64()).cast(TS_TYPE),
         "ended_ts": pa.array(np.where(end >= 0, end, 0), pa.int64(), mask=end < 0).cast(TS_TYPE),

@@ -286,7 +286,7 @@ class Monitor:
         return out if self.cameras is None else self.cameras.annotate(out)
 
     def _route(self, alerts: pa.Table) -> pa.Table:
-        """Fill ``location_office_id`` (the jurisdiction the alert's place lies in) where a detector left it null."""
+        """Fill ``location_office_id``, the office whose jurisdiction each alert's place lies in, for every kind."""
         office = alerts.column("location_office_id").to_numpy(zero_copy_only=False).astype(object)
         lon = alerts.column("lon").to_numpy(zero_copy_only=False)
         lat = alerts.column("lat").to_numpy(zero_copy_only=False)
