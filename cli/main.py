@@ -288,15 +288,21 @@ def _emit(text: str, out: Optional[Path]) -> None:
 def report_daily(db: _Db, office: Annotated[str, typer.Option(help="Supervising office.")],
                  date: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The day (China Standard Time).")],
                  fmt: _Fmt = "md", out: _Out = None, key_file: _KeyFile = None,
-                 clear_ids: Annotated[bool, typer.Option("--clear-ids", help="Subject ids in clear.")] = False) -> None:
+                 clear_ids: Annotated[bool, typer.Option("--clear-ids", help="Subject ids in clear.")] = False,
+                 subjects: Annotated[Optional[Path], typer.Option(
+                     help="The roster (subjects CSV/Parquet): lists the check-ins due today.")] = None,
+                 rules: Annotated[Optional[Path], typer.Option(
+                     help="Rules TOML for the check-in deadlines (default: the bundled rules).")] = None) -> None:
     """The day's morning reminder, noon review and evening summary for one office."""
     from geomon.export import load_key
+    from geomon.load_rules import load_rules
     from geomon.reports import daily_report, render
     from geomon.store import AlertStore
 
     key = load_key(key_file)
     with AlertStore(db, read_only=True) as store:
-        data = daily_report(store, office, date.date(), key=key, clear_ids=clear_ids)
+        data = daily_report(store, office, date.date(), key=key, clear_ids=clear_ids, subjects=subjects,
+                            rules=load_rules(rules) if rules is not None else None)
     _emit(render(data, fmt), out)
 
 

@@ -25,7 +25,7 @@ from geomon.detector_rows import SubjectDetector, alert_table, details_json, sub
 from geomon.kernels import checkins as _ck
 from geomon.periods import ThresholdSets
 
-__all__ = ["CHECKIN_KINDS", "DEFAULT_CHECKIN_DUE", "CheckinDetector"]
+__all__ = ["CHECKIN_KINDS", "DEFAULT_CHECKIN_DUE", "CheckinDetector", "minute_of_day"]
 
 #: Deadline when no profile sets ``checkin_due``.
 DEFAULT_CHECKIN_DUE = "20:00"
@@ -44,7 +44,8 @@ def _offset_ms(utc_offset: str) -> int:
     return -ms if m.group(1) == "-" else ms
 
 
-def _minute_of_day(hhmm: str) -> int:
+def minute_of_day(hhmm: str) -> int:
+    """Minutes after midnight of a local time of day "HH:MM"."""
     hours, minutes = hhmm.split(":")
     return int(hours) * 60 + int(minutes)
 
@@ -78,7 +79,7 @@ class CheckinDetector(SubjectDetector):
     def __init__(self, sets: ThresholdSets, subject_ids, subject_level, subject_office, utc_offset: str = "+08:00"):
         super().__init__(sets, subject_ids, subject_level, subject_office)
         self.offset_ms = _offset_ms(utc_offset)
-        self._due_min = np.array([_minute_of_day(v.get("checkin_due") or DEFAULT_CHECKIN_DUE) for v in sets.values],
+        self._due_min = np.array([minute_of_day(v.get("checkin_due") or DEFAULT_CHECKIN_DUE) for v in sets.values],
                                  dtype=np.int64)
         self._state = np.zeros((len(self.subject_ids), _ck.N_CHECKIN_STATE))
 

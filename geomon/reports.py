@@ -1,7 +1,8 @@
 """Office reports: the daily morning, noon and evening reports, and monthly or quarterly reviews.
 
 The supervision centre's day (智慧矫正中心): a morning reminder (alerts still
-open, subjects of the office), a noon trajectory review (subjects with alerts
+open, and the check-ins due today when the caller passes the roster and the
+rules), a noon trajectory review (subjects with alerts
 since the morning), an evening summary (the day's alerts by kind and status,
 and the day's service levels); monthly and quarterly reviews per office.
 :func:`daily_report` and :func:`period_report` build each as plain data
@@ -17,9 +18,11 @@ import json
 from collections import Counter
 from datetime import date, datetime, time, timedelta, timezone
 
+import numpy as np
+
 from geomon.export import pseudonym
 
-__all__ = ["daily_report", "period_report", "render"]
+__all__ = ["checkins_due", "daily_report", "period_report", "render"]
 
 CST = timezone(timedelta(hours=8))
 
@@ -35,8 +38,56 @@ def _alert_rows(alerts, key, clear_ids):
              "where_office": a["location_office_id"]} for a in alerts]
 
 
-def daily_report(store, office_id: str, day: date, *, key: bytes | None = None, clear_ids: bool = False) -> dict:
-    """The three reports of ``day`` (China Standard Time) for ``office_id``, as one dict."""
+def checkins_due(subjects, rules, office_id: str, day: date, *, profile: str | None = None) -> list[dict]:
+    """Each subject of ``office_id`` and the deadline of their check-in (签到) on ``day`` (China Standard Time).
+
+    Parameters
+    ----------
+    subjects : geomon.load.SubjectLoad, pyarrow.Table or path
+        The roster (``subject_id``, ``level``, ``office_id``).
+    rules : geomon.load_rules.Rules
+        The deadline is the ``checkin_due`` of the subject's level profile (or
+        ``profile`` for everyone), replaced by a special period's when one is
+        in force at that deadline (:class:`geomon.periods.ThresholdSets`).
+
+    Returns
+    -------
+    list of dict
+        ``subject_id``, ``level``, ``due`` (local "HH:MM") and ``period``
+        (the special period that set it, or None), ordered by deadline then id.
+    """
+    from geomon.checkins import DEFAULT_CHECKIN_DUE, minute_of_day
+    from geomon.load import load_subjects
+    from geomon.periods import ThresholdSets
+
+    if not hasattr(subjects, "table"):
+        subjects = load_subjects(subjects)
+    roster = [r for r in subjects.table.select(["subject_id", "level", "office_id"]).to_pylist()
+              if r["office_id"] == office_id]
+    if not roster:
+        return []
+    sets = ThresholdSets(rules, [profile or r["level"] for r in roster], [r["subject_id"] for r in roster],
+                         [r["office_id"] for r in roster])
+    midnight_ms = int(datetime.combine(day, time(0, 0), CST).timestamp() * 1000)
+    code = np.arange(len(roster), dtype=np.int64)
+    due = [None] * len(roster)
+    for _ in range(2):  # the base deadline, then the one in force at it (a period may move it)
+        at_ms = np.array([midnight_ms + (minute_of_day(d) if d else 0) * 60_000 for d in due], dtype=np.int64)
+        which = sets.set_of_fixes(code, at_ms)
+        due = [sets.values[s].get("checkin_due") or DEFAULT_CHECKIN_DUE for s in which]
+    out = [{"subject_id": r["subject_id"], "level": r["level"], "due": d, "period": sets.period[s]}
+           for r, d, s in zip(roster, due, which)]
+    return sorted(out, key=lambda r: (r["due"], r["subject_id"]))
+
+
+def daily_report(store, office_id: str, day: date, *, key: bytes | None = None, clear_ids: bool = False,
+                 subjects=None, rules=None, profile: str | None = None) -> dict:
+    """The three reports of ``day`` (China Standard Time) for ``office_id``, as one dict.
+
+    With ``subjects`` (the roster) the morning reminder also lists the
+    check-ins due today (:func:`checkins_due`, with ``rules``, by default the
+    bundled rules).
+    """
     start = datetime.combine(day, time(0, 0), CST)
     noon = datetime.combine(day, time(12, 0), CST)
     morning = datetime.combine(day, time(6, 0), CST)
@@ -45,9 +96,16 @@ def daily_report(store, office_id: str, day: date, *, key: bytes | None = None, 
     today = store.list_alerts(office_id=office_id, since=start, until=end).to_pylist()
     since_morning = [a for a in today if morning <= a["onset_ts"] < noon]
     sla = [r for r in store.service_levels("day", office_id).to_pylist() if r["period"] == day]
+    morning_part = {"open_alerts": _alert_rows(open_before, key, clear_ids)}
+    if subjects is not None:
+        if rules is None:
+            from geomon.load_rules import default_rules
+            rules = default_rules()
+        morning_part["checkins_due"] = [dict(r, subject_id=_who(r["subject_id"], key, clear_ids))
+                                        for r in checkins_due(subjects, rules, office_id, day, profile=profile)]
     return {
         "office_id": office_id, "date": day.isoformat(),
-        "morning": {"open_alerts": _alert_rows(open_before, key, clear_ids)},
+        "morning": morning_part,
         "noon": {"subjects_with_alerts": sorted({_who(a["subject_id"], key, clear_ids) for a in since_morning}),
                  "alerts": _alert_rows(since_morning, key, clear_ids)},
         "evening": {"alerts_by_kind": dict(sorted(Counter(a["kind"] for a in today).items())),
@@ -92,6 +150,10 @@ def render(report: dict, fmt: str) -> str:
     raise ValueError(f"format must be md, html or json, not {fmt!r}")
 
 
+def _text(value) -> str:
+    return "-" if value is None else str(value)
+
+
 def _markdown(value, depth: int, title: str | None = None) -> list[str]:
     lines = []
     if title is not None:
@@ -101,7 +163,7 @@ def _markdown(value, depth: int, title: str | None = None) -> list[str]:
         if title is None:
             lines.append("# Report: " + ", ".join(f"{k} {v}" for k, v in scalars.items()))
         else:
-            lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in scalars.items()]
+            lines += [f"- {k.replace('_', ' ')}: {_text(v)}" for k, v in scalars.items()]
         for k, v in value.items():
             if isinstance(v, (dict, list)):
                 lines += [""] + _markdown(v, depth + 1, k)
@@ -109,6 +171,6 @@ def _markdown(value, depth: int, title: str | None = None) -> list[str]:
         if not value:
             lines.append("- none")
         for item in value:
-            lines.append("- " + (", ".join(f"{k} {v}" for k, v in item.items()) if isinstance(item, dict)
-                                 else str(item)))
+            lines.append("- " + (", ".join(f"{k} {_text(v)}" for k, v in item.items()) if isinstance(item, dict)
+                                 else _text(item)))
     return lines

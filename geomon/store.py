@@ -136,6 +136,9 @@ class LifecycleError(GeomonError, ValueError):
 
 
 
+_VIEW = "CREATE OR REPLACE VIEW"
+
+
 def _in_list(column: str, values: str | Iterable[str], params: list) -> str:
     """Return a ``column = ?`` or ``column IN (?, ...)`` condition and extend *params*."""
     if isinstance(values, str):
@@ -252,6 +255,12 @@ class AlertStore(_RunLog):
             raise GeomonError(
                 f"{self.path}: store has schema version {rows[0][0]}, this geomon reads version {SCHEMA_VERSION}"
             )
+        if self.read_only:
+            # Views are derived: a store written by a geomon that predates one gets it for this session only.
+            have = {r[0] for r in cur.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+            for ddl in _DDL:
+                if ddl.startswith(_VIEW) and ddl[len(_VIEW):].split()[0] not in have:
+                    cur.execute("CREATE OR REPLACE TEMP VIEW" + ddl[len(_VIEW):])
 
     # -- alerts ----------------------------------------------------------------
 

@@ -71,3 +71,43 @@ def test_formats_and_commands(store_path, tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["report", "period", "--db", str(store_path), "--office", office,
                                       "--start", date(day.year, day.month, 1).isoformat(), "--format", "json"])
     assert result.exit_code == 0 and json.loads(result.output)["period"] == "month"
+
+
+def test_checkins_due_follow_level_and_special_period(tmp_path):
+    """The morning reminder's deadlines: the level's ``checkin_due``, replaced by a period's in force at it."""
+    from geomon.load_rules import load_rules
+    from geomon.reports import checkins_due
+
+    rules_text = (SAMPLE_DIR.parent / "rules.toml").read_text(encoding="utf-8")
+    rules_text = rules_text.replace('[profiles.strict]\ninherits = "ordinary"\n',
+                                    '[profiles.strict]\ninherits = "ordinary"\ncheckin_due = "18:00"\n')
+    rules_text += ('\n[[periods]]\nname = "congress"\nstart = "2026-11-03T00:00"\nend = "2026-11-04T00:00"\n'
+                   'overrides = { checkin_due = "12:00" }\noffices = ["office-a"]\n')
+    path = tmp_path / "rules.toml"
+    path.write_text(rules_text, encoding="utf-8")
+    rules = load_rules(path)
+    roster = tmp_path / "subjects.csv"
+    roster.write_text("subject_id,level,office_id,home_zone_id\nS2,ordinary,office-a,h2\nS1,strict,office-a,h1\n"
+                      "S3,strict,office-b,h3\n", encoding="utf-8")
+    plain = checkins_due(roster, rules, "office-a", date(2026, 11, 2))
+    assert [(r["subject_id"], r["due"], r["period"]) for r in plain] == [("S1", "18:00", None), ("S2", "20:00", None)]
+    during = checkins_due(roster, rules, "office-a", date(2026, 11, 3))
+    assert [(r["subject_id"], r["due"], r["period"]) for r in during] == [("S1", "12:00", "congress"),
+                                                                          ("S2", "12:00", "congress")]
+    assert [r["due"] for r in checkins_due(roster, rules, "office-b", date(2026, 11, 3))] == ["18:00"]
+    assert checkins_due(roster, rules, "office-z", date(2026, 11, 3)) == []
+
+
+def test_morning_reminder_lists_checkins_under_pseudonyms(store_path, monkeypatch):
+    with AlertStore(store_path, read_only=True) as store:
+        office, day, _ = _busiest(store)
+        report = daily_report(store, office, day, key=KEY, subjects=SAMPLE_DIR / "subjects.csv")
+    roster = [line.split(",") for line in (SAMPLE_DIR / "subjects.csv").read_text().splitlines()[1:]]
+    mine = {pseudonym(r[0], KEY) for r in roster if r[2] == office}
+    assert {r["subject_id"] for r in report["morning"]["checkins_due"]} == mine
+    monkeypatch.setenv("GEOMON_PSEUDONYM_KEY", KEY.decode())
+    result = CliRunner().invoke(app, ["report", "daily", "--db", str(store_path), "--office", office, "--date",
+                                      day.isoformat(), "--subjects", str(SAMPLE_DIR / "subjects.csv")],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "### checkins due" in result.output and next(iter(mine)) in result.output

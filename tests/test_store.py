@@ -400,6 +400,26 @@ def test_file_store_persists_across_reopen(tmp_path):
         assert s.list_alerts().num_rows == 3
 
 
+def test_read_only_open_of_a_store_without_the_views_defines_them(tmp_path):
+    """A store written before the service-level views existed still answers them when opened read-only."""
+    import duckdb
+
+    path = tmp_path / "old.duckdb"
+    with AlertStore(path) as s:
+        s.write_alerts(alerts(alert_rows(3)))
+        want = s.service_levels("day")
+    con = duckdb.connect(str(path))
+    for name in ("sla_daily", "sla_monthly", "sla_quarterly"):
+        con.execute(f"DROP VIEW {name}")
+    con.close()
+    with AlertStore(path, read_only=True) as s:
+        assert s.service_levels("day").equals(want)
+        assert sum(s.service_levels("quarter").column("n_alerts").to_pylist()) == 3
+    con = duckdb.connect(str(path), read_only=True)   # and the file was not changed
+    assert con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchall() == [(0,)]
+    con.close()
+
+
 def test_cursor_per_thread(store):
     errors = []
 
