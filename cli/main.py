@@ -16,6 +16,8 @@ alerts_app = typer.Typer(help="Read alerts from a geomon DuckDB store.", no_args
 app.add_typer(alerts_app, name="alerts")
 report_app = typer.Typer(help="Office reports from a geomon DuckDB store.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
+plot_app = typer.Typer(help="Pictures from a geomon DuckDB store: risk heat map, alert curves.", no_args_is_help=True)
+app.add_typer(plot_app, name="plot")
 
 #: The bundled sample (made by the command in data/README.md).
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -319,3 +321,84 @@ def report_period(db: _Db, office: Annotated[str, typer.Option(help="Supervising
     with AlertStore(db, read_only=True) as store:
         data = period_report(store, office, period, start.date())
     _emit(render(data, fmt), out)
+
+
+_Since = Annotated[Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="First day (China Standard Time).")]
+_Until = Annotated[Optional[datetime], typer.Option(formats=["%Y-%m-%d"], help="Day after the last (CST).")]
+_K = Annotated[int, typer.Option(help="Suppress cells or points with fewer than k distinct subjects.")]
+
+
+def _alerts_between(db: Path, since, until, **filters):
+    from geomon.pictures import CST
+    from geomon.store import AlertStore
+
+    if not db.exists():
+        raise FileNotFoundError(f"{db}: no such database")
+    with AlertStore(db, read_only=True) as store:
+        return store.list_alerts(since=since.replace(tzinfo=CST) if since else None,
+                                 until=until.replace(tzinfo=CST) if until else None, **filters)
+
+
+@plot_app.command("heatmap")
+@_one_line_errors
+def plot_heatmap(db: _Db, out: Annotated[Path, typer.Option(help="PNG to write.")],
+                 zones: Annotated[Optional[Path], typer.Option(
+                     help="Zones file: its jurisdictions are drawn, and fix the map's frame.")] = None,
+                 geojson: Annotated[Optional[Path], typer.Option(help="Also write the shown cells here.")] = None,
+                 cell_m: Annotated[float, typer.Option(help="Cell side in metres.")] = 1000.0, k: _K = 5,
+                 kind: Annotated[Optional[list[str]], typer.Option(help="Only these alert kinds.")] = None,
+                 since: _Since = None, until: _Until = None) -> None:
+    """Risk heat map: alerts per square cell, office boundaries drawn, small cells suppressed (PNG, GeoJSON)."""
+    import json
+
+    import numpy as np
+
+    from geomon.crs import choose_frame
+    from geomon.load import load_zones
+    from geomon.pictures import plot_risk_map, risk_grid
+
+    alerts = _alerts_between(db, since, until, kind=kind or None)
+    zone_load = load_zones(zones) if zones is not None else None
+    frame = None
+    if zone_load is not None and len(zone_load.geometry):
+        bounds = np.array([g.bounds for g in zone_load.geometry])
+        frame = choose_frame(bounds[:, [0, 2]].ravel(), bounds[:, [1, 3]].ravel())
+    grid = risk_grid(alerts, cell_m=cell_m, k=k, frame=frame)
+    plot_risk_map(grid, out, zones=zone_load)
+    if geojson is not None:
+        geojson.write_text(json.dumps(grid.to_geojson()), encoding="utf-8")
+    report.console.print(f"{grid.n_alerts} alerts in {grid.cells.num_rows} cells of {cell_m:g} m; "
+                         f"{grid.n_suppressed_cells} cells ({grid.n_suppressed_alerts} alerts) with fewer than "
+                         f"{k} subjects suppressed; written to {out}" + (f" and {geojson}" if geojson else ""))
+
+
+@plot_app.command("curves")
+@_one_line_errors
+def plot_curves_command(db: _Db, out: Annotated[Path, typer.Option(help="PNG to write.")],
+                        by: Annotated[str, typer.Option(help="office or subject.")] = "office",
+                        bin: Annotated[str, typer.Option(help="week or day.")] = "week",
+                        office: Annotated[Optional[list[str]], typer.Option(help="Only these offices.")] = None,
+                        subject: Annotated[Optional[list[str]], typer.Option(help="Only these subjects.")] = None,
+                        k: _K = 5, since: _Since = None, until: _Until = None,
+                        subjects: Annotated[Optional[Path], typer.Option(
+                            help="Roster: plot alerts per supervised subject (office curves).")] = None,
+                        csv: Annotated[Optional[Path], typer.Option(help="Also write the points as CSV.")] = None,
+                        key_file: _KeyFile = None) -> None:
+    """Correction-effect curves: alerts per week (or day) per office or subject (PNG)."""
+    import pyarrow.csv as pcsv
+
+    from geomon.export import load_key
+    from geomon.load import load_subjects
+    from geomon.pictures import alert_curves, plot_curves
+
+    alerts = _alerts_between(db, since, until, office_id=office or None, subject_id=subject or None)
+    key = load_key(key_file) if by == "subject" else None
+    roster = load_subjects(subjects).table if subjects is not None else None
+    curves = alert_curves(alerts, by=by, bin=bin, k=k, key=key, roster=roster)
+    plot_curves(curves, out, bin=bin, per_subject=roster is not None,
+                title=f"Alerts per {bin} per {by}" + (" and supervised subject" if roster is not None else ""))
+    if csv is not None:
+        pcsv.write_csv(curves, csv)
+    hidden = sum(curves.column("suppressed").to_pylist())
+    report.console.print(f"{alerts.num_rows} alerts, {len(set(curves.column('group').to_pylist()))} {by} curves, "
+                         f"{hidden} points suppressed (fewer than {k} subjects); written to {out}")
