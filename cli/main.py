@@ -206,6 +206,8 @@ def alerts_list(
     office: Annotated[Optional[str], typer.Option(help="Only alerts of subjects supervised by this office.")] = None,
     status: Annotated[Optional[str], typer.Option(help="Only this status: open, acknowledged, dispatched or closed.")] = None,
     subject: Annotated[Optional[str], typer.Option(help="Only this subject.")] = None,
+    where_office: Annotated[Optional[str], typer.Option(
+        help="Only alerts that happened in this office's jurisdiction.")] = None,
     since: Annotated[Optional[datetime], typer.Option(help="Only alerts with onset at or after this time (ISO 8601, UTC if no offset).")] = None,
     until: Annotated[Optional[datetime], typer.Option(help="Only alerts with onset before this time (ISO 8601, UTC if no offset).")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many rows, newest first.")] = 50,
@@ -213,8 +215,8 @@ def alerts_list(
     """List stored alerts, newest first, with optional filters."""
     if not db.exists():
         raise FileNotFoundError(f"{db}: no such database")
-    report.print_alerts(db, kind=kind, office_id=office, status=status, subject_id=subject, since=since,
-                        until=until, limit=limit)
+    report.print_alerts(db, kind=kind, office_id=office, status=status, subject_id=subject,
+                        location_office_id=where_office, since=since, until=until, limit=limit)
 
 
 def _lifecycle(target: str, ids, db, by, note, at, kind, office, status, subject):

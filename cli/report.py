@@ -146,7 +146,8 @@ def print_alerts(db: Path, *, since=None, until=None, limit: int = 50, **filters
 
     with AlertStore(db, read_only=True) as store:
         table = store.list_alerts(since=_utc(since), until=_utc(until), limit=limit, **filters)
-    columns = ["onset_ts", "confirmed_ts", "ended_ts", "kind", "severity", "subject_id", "zone_id", "office_id", "status"]
+    columns = ["onset_ts", "confirmed_ts", "ended_ts", "kind", "severity", "subject_id", "zone_id", "office_id",
+               "location_office_id", "status"]
     rows = [[("" if r[c] is None else (r[c].strftime("%Y-%m-%d %H:%M:%S") if isinstance(r[c], datetime) else r[c]))
              for c in columns] for r in table.select(columns).to_pylist()]
     console.print(_table(f"{table.num_rows} alerts (oldest first)", columns, rows))

@@ -405,15 +405,17 @@ class AlertStore(_RunLog):
         since: datetime | None = None,
         until: datetime | None = None,
         subject_id: str | Iterable[str] | None = None,
+        location_office_id: str | Iterable[str] | None = None,
         limit: int | None = None,
     ) -> pa.Table:
         """Return stored alerts, ordered by ``onset_ts`` then ``alert_id``.
 
         Parameters
         ----------
-        kind, office_id, status, subject_id : str or iterable of str, optional
+        kind, office_id, status, subject_id, location_office_id : str or iterable of str, optional
             Keep alerts whose column equals the value (or one of the values).
-            ``office_id`` is the supervising office.
+            ``office_id`` is the supervising office, ``location_office_id``
+            the office whose jurisdiction the alert happened in.
         since, until : datetime, optional
             Timezone-aware bounds on ``onset_ts``: ``since <= onset_ts < until``.
         limit : int, optional
@@ -426,7 +428,8 @@ class AlertStore(_RunLog):
         """
         conditions: list[str] = []
         params: list = []
-        for column, values in (("kind", kind), ("office_id", office_id), ("status", status), ("subject_id", subject_id)):
+        for column, values in (("kind", kind), ("office_id", office_id), ("status", status), ("subject_id", subject_id),
+                               ("location_office_id", location_office_id)):
             if values is not None:
                 conditions.append(_in_list(column, values, params))
         if since is not None:

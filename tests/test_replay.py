@@ -68,6 +68,8 @@ def test_cli_replay_prints_summary_and_alerts_list_reads_it(files, tmp_path):
     listed = runner.invoke(app, ["alerts", "list", "--db", str(db), "--kind", "permitted_exit"])
     assert listed.exit_code == 0, listed.output
     assert "s2" in listed.output and "s1" not in listed.output
+    nowhere = runner.invoke(app, ["alerts", "list", "--db", str(db), "--where-office", "no-such-office"])
+    assert nowhere.exit_code == 0 and "0 alerts" in nowhere.output
 
 
 def test_cli_errors_are_one_line_and_exit_1(files, tmp_path):

@@ -40,7 +40,7 @@ def alert_rows(n: int = 4, *, ended: bool = False, emitted_ms: int = BASE_MS + 1
             "subject_id": f"s{i % 3}",
             "zone_id": None if i % 2 == 0 else f"z{i}",
             "office_id": ("o1", "o2")[i % 2],
-            "location_office_id": None,
+            "location_office_id": (None, "o1", "o2")[i % 3],   # where it happened: not always the supervisor
             "onset_ts": BASE_MS + 60_000 * i,
             "confirmed_ts": BASE_MS + 60_000 * i + 5_000,
             "ended_ts": BASE_MS + 60_000 * i + 30_000 if ended else None,
@@ -215,6 +215,8 @@ def filled(store):
         ({"office_id": ["o1", "o2"]}, [f"a{i:04d}" for i in range(12)]),
         ({"office_id": []}, []),
         ({"subject_id": "s2"}, ["a0002", "a0005", "a0008", "a0011"]),
+        ({"location_office_id": "o2"}, ["a0002", "a0005", "a0008", "a0011"]),
+        ({"location_office_id": "o1", "office_id": "o1"}, ["a0004", "a0010"]),
         ({"since": T0 + timedelta(minutes=10)}, ["a0010", "a0011"]),
         ({"until": T0 + timedelta(minutes=2)}, ["a0000", "a0001"]),
         ({"status": "open", "limit": 3}, ["a0000", "a0001", "a0002"]),
