@@ -404,3 +404,61 @@ def plot_curves_command(db: _Db, out: Annotated[Path, typer.Option(help="PNG to 
     hidden = sum(curves.column("suppressed").to_pylist())
     report.console.print(f"{alerts.num_rows} alerts, {len(set(curves.column('group').to_pylist()))} {by} curves, "
                          f"{hidden} points suppressed (fewer than {k} subjects); written to {out}")
+
+
+@app.command()
+@_one_line_errors
+def watch(
+    directory: Annotated[Optional[Path], typer.Argument(
+        help="Directory where fix files land (Parquet, CSV, JSON lines); each is read once, in name order.")] = None,
+    zones: Annotated[Path, typer.Option(help="Zones: GeoJSON or GeoParquet.")] = ...,
+    subjects: Annotated[Path, typer.Option(help="Subjects: CSV or Parquet.")] = ...,
+    db: Annotated[Path, typer.Option(help="DuckDB store: alerts, checkpoints (created if missing).")] = ...,
+    rules: Annotated[Optional[Path], typer.Option(help="Rules TOML; the packaged defaults when omitted.")] = None,
+    stdin: Annotated[bool, typer.Option("--stdin", help="Also read JSON-lines fixes from stdin.")] = False,
+    socket: Annotated[Optional[Path], typer.Option(help="Also accept JSON-lines fixes on this Unix socket.")] = None,
+    stream_id: Annotated[str, typer.Option(help="Name of the stream; its checkpoint is resumed.")] = "live",
+    lateness: Annotated[float, typer.Option(min=0, help="Seconds a fix is held for out-of-order arrivals.")] = 0.0,
+    tick: Annotated[float, typer.Option(min=0.01, help="Seconds between micro-batches.")] = 1.0,
+    checkpoint_every: Annotated[float, typer.Option(min=0, help="Seconds between checkpoints (0: every tick).")] = 0.0,
+    clock: Annotated[str, typer.Option(help="wall (live) or event (recorded files: the newest fix is now).")] = "wall",
+    once: Annotated[bool, typer.Option("--once", help="Process what is there (a file per tick) and exit.")] = False,
+    idle_exit: Annotated[Optional[float], typer.Option(help="Exit after this many seconds without input.")] = None,
+    profile: Annotated[Optional[str], typer.Option(help="Rules profile for every subject.")] = None,
+    detectors: Annotated[Optional[str], typer.Option(help="Comma-separated behaviour detectors.")] = None,
+) -> None:
+    """Run live: consume fixes as they arrive, commit alerts and checkpoints; a restart resumes the stream."""
+    import signal
+    import sys
+    import threading
+
+    from geomon.behaviour import DEFAULT_DETECTORS
+    from geomon.live import DirectorySource, LineSource, LiveMonitor, run
+    from geomon.load_rules import load_rules
+
+    sources = []
+    if directory is not None:
+        sources.append(DirectorySource(directory))
+    if stdin:
+        sources.append(LineSource(sys.stdin))
+    if socket is not None:
+        sources.append(LineSource(socket_path=socket))
+    if not sources:
+        raise ValueError("nothing to watch: give a directory, --stdin or --socket")
+    chosen = tuple(d.strip() for d in detectors.split(",") if d.strip()) if detectors else DEFAULT_DETECTORS
+    live = LiveMonitor(zones, subjects, load_rules(rules) if rules is not None else None, db=db,
+                       stream_id=stream_id, lateness_s=lateness, clock=clock, checkpoint_every_s=checkpoint_every,
+                       profile=profile, detectors=chosen)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    report.console.print(f"stream {stream_id!r} {'resumed at micro-batch ' + str(live.seq) if live.resumed else 'started'}"
+                         f" (run {live.run_id}); {', '.join(type(s).__name__ for s in sources)}")
+    try:
+        n = run(live, sources, tick_s=tick, once=once, idle_exit_s=idle_exit, stop=stop,
+                on_tick=report.live_status())
+    except KeyboardInterrupt:
+        n = live.seq
+        live.tick(checkpoint=True)
+    finally:
+        live.close()
+    report.print_watch_summary(live, n)

@@ -156,3 +156,36 @@ def print_alerts(db: Path, *, since=None, until=None, limit: int = 50, **filters
 def print_simulation(result) -> None:
     rows = [[k, v] for k, v in vars(result).items()]
     console.print(_table("Simulation", ["item", "value"], rows))
+
+
+def live_status(every_s: float = 5.0):
+    """An on_tick callback printing one status line every ``every_s`` seconds and on every tick with alerts."""
+    import time
+
+    state = {"last": 0.0, "alerts": 0}
+
+    def on_tick(result) -> None:
+        state["alerts"] += result.alerts.num_rows
+        now = time.monotonic()
+        if result.alerts.num_rows or now - state["last"] >= every_s:
+            state["last"] = now
+            wm = datetime.fromtimestamp(result.watermark_ms / 1000, timezone.utc).isoformat(timespec="seconds") \
+                if result.watermark_ms >= 0 else "-"
+            worst = f", slowest {result.latency_s.max():.3f} s" if result.latency_s.size else ""
+            console.print(f"watermark {wm}: {result.n_released} fixes run, {result.n_held} held, "
+                          f"{result.alerts.num_rows} alert events{worst} ({state['alerts']} so far)")
+
+    return on_tick
+
+
+def print_watch_summary(live, ticks: int) -> None:
+    """Counts of a watch: read = refused on load + held + run (the Monitor's own refusals among them)."""
+    c = live.counts
+    m = live.monitor
+    console.print(_table(f"Stream {live.stream_id!r}: {ticks} micro-batches this process", ["", "fixes"], [
+        ["read from the sources (since the stream began)", f"{c.n_read:,}"],
+        ["refused on load (quarantine)", f"{c.n_refused_on_load:,}"],
+        ["held for lateness", f"{live._held.num_rows:,}"],
+        ["run through the Monitor", f"{m.n_accepted:,}"],
+        ["refused by the Monitor (late_fix, subject_unknown)", f"{m.n_read - m.n_accepted:,}"],
+    ]))

@@ -235,10 +235,15 @@ class Monitor:
 
     @property
     def quarantine(self) -> pa.Table:
-        """Every row refused so far (by the loader or by the Monitor), in the quarantine schema."""
+        """Every row refused (by the loader or by the Monitor) and not yet taken, in the quarantine schema."""
         if not self._quarantine:
             return QUARANTINE_SCHEMA.empty_table()
         return pa.concat_tables(self._quarantine)
+
+    def take_quarantine(self) -> pa.Table:
+        """The rows refused since the last call (live operation stores them with each micro-batch)."""
+        parts, self._quarantine = self._quarantine, []
+        return pa.concat_tables(parts) if parts else QUARANTINE_SCHEMA.empty_table()
 
     def process(self, batch, *, name: str | None = None, now_ms: int | None = None) -> pa.Table:
         """Validate, project and run one batch of fixes; return the alert events it produced.

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from geomon.errors import GeomonError
+from geomon.store_live import _LiveLog
 from geomon.store_runs import _RunLog
 from geomon.store_schema import (
     _DDL,
@@ -152,7 +153,7 @@ def _in_list(column: str, values: str | Iterable[str], params: list) -> str:
     params.extend(values)
     return f"{column} IN ({', '.join('?' * len(values))})"
 
-class AlertStore(_RunLog):
+class AlertStore(_RunLog, _LiveLog):
     """Alerts, quarantine and runs in one DuckDB database.
 
     Parameters
@@ -209,13 +210,34 @@ class AlertStore(_RunLog):
     @contextmanager
     def _transaction(self):
         cur = self._cursor()
+        if getattr(self._local, "depth", 0):   # inside atomic(): part of the caller's transaction
+            self._local.depth += 1
+            try:
+                yield cur
+            finally:
+                self._local.depth -= 1
+            return
         cur.begin()
+        self._local.depth = 1
         try:
             yield cur
         except BaseException:
+            self._local.depth = 0
             cur.rollback()
             raise
+        self._local.depth = 0
         cur.commit()
+
+    @contextmanager
+    def atomic(self):
+        """Everything written inside the block (alerts, stays, tracks, quarantine, checkpoints) commits together.
+
+        An exception inside rolls all of it back. Nested blocks join the
+        outer one. The live path writes each micro-batch's alerts and the
+        Monitor's checkpoint this way (:mod:`geomon.live`).
+        """
+        with self._transaction():
+            yield self
 
     def close(self) -> None:
         """Close every cursor and the connection (a file store is checkpointed)."""

@@ -239,6 +239,29 @@ _DDL = (
         ended_by VARCHAR NOT NULL CHECK (ended_by IN {STAY_ENDINGS!r}),
         run_id VARCHAR NOT NULL,
         PRIMARY KEY (subject_id, started_at))""",
+    # Live operation (geomon/live.py): per stream, the Monitor's global state, the fixes held back and the input
+    # consumed; per stream and subject, that subject's state row (only rows that changed are rewritten).
+    """CREATE TABLE IF NOT EXISTS checkpoints (
+        stream_id VARCHAR PRIMARY KEY,
+        run_id VARCHAR NOT NULL,
+        seq BIGINT NOT NULL,
+        config_hash VARCHAR NOT NULL,
+        watermark_ms BIGINT NOT NULL,
+        positions VARCHAR NOT NULL,
+        global_state BLOB NOT NULL,
+        pending BLOB NOT NULL,
+        saved_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS checkpoint_subjects (
+        stream_id VARCHAR NOT NULL,
+        subject_code INTEGER NOT NULL,
+        state BLOB NOT NULL,
+        PRIMARY KEY (stream_id, subject_code))""",
+    # When each alert's confirming fix arrived and when the alert was committed (live operation only).
+    """CREATE TABLE IF NOT EXISTS alert_latency (
+        alert_id VARCHAR PRIMARY KEY,
+        stream_id VARCHAR NOT NULL,
+        fix_arrived_at TIMESTAMPTZ NOT NULL,
+        committed_at TIMESTAMPTZ NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS runs (
         run_id VARCHAR PRIMARY KEY,
         status VARCHAR NOT NULL CHECK (status IN ('running', 'finished')),

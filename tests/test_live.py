@@ -1,0 +1,271 @@
+"""Live operation: checkpoints that hold every piece of state, resume equal to an uninterrupted run, SIGKILL at
+random moments, late and out-of-order fixes, JSON lines, the wall-clock watermark."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from geomon.checkpoint import GLOBAL, PER_SUBJECT
+from geomon.cli.main import SAMPLE_DIR
+from geomon.errors import GeomonError
+from geomon.live import DirectorySource, LineSource, LiveMonitor, run
+from geomon.monitor import Monitor
+from geomon.store import AlertStore
+
+ZONES, SUBJECTS = SAMPLE_DIR / "zones.geojson", SAMPLE_DIR / "subjects.csv"
+ALL_DETECTORS = ("contact", "checkins", "dwell", "night")
+#: Alert columns decided by the fixes (emitted_at and run_id say when and by which process).
+DECIDED = ["alert_id", "kind", "severity", "subject_id", "zone_id", "office_id", "location_office_id", "onset_ts",
+           "confirmed_ts", "ended_ts", "lon", "lat", "accuracy_m", "probability", "details"]
+
+
+@pytest.fixture(scope="module")
+def fixes():
+    """The sample's first 60 subjects over the day, in arrival (time) order."""
+    t = pq.read_table(SAMPLE_DIR / "fixes.parquet")
+    keep = pc.is_in(t.column("subject_id"), pa.array([f"S{i:04d}" for i in range(1, 61)]))
+    return t.filter(keep).sort_by("ts")
+
+
+def _files(table: pa.Table, folder, k: int) -> list:
+    folder.mkdir(parents=True, exist_ok=True)
+    step = -(-table.num_rows // k)
+    paths = []
+    for i in range(k):
+        path = folder / f"fixes-{i:03d}.parquet"
+        pq.write_table(table.slice(i * step, step), path)
+        paths.append(path)
+    return paths
+
+
+def _decided(db) -> list:
+    with AlertStore(db, read_only=True) as store:
+        return store.list_alerts().select(DECIDED).to_pylist()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(fixes, tmp_path_factory):
+    """The alerts of one uninterrupted live run over 12 files, and of a plain replay: they must agree."""
+    from geomon.replay import replay
+
+    root = tmp_path_factory.mktemp("live")
+    _files(fixes, root / "in", 12)
+    live = LiveMonitor(ZONES, SUBJECTS, db=root / "live.duckdb", clock="event")
+    run(live, [DirectorySource(root / "in")], once=True)
+    live.close()
+    replay(fixes, ZONES, SUBJECTS, db=root / "replay.duckdb")
+    assert _decided(root / "live.duckdb") == _decided(root / "replay.duckdb")
+    return root, _decided(root / "live.duckdb")
+
+
+def test_every_state_the_fixes_change_is_checkpointed(fixes):
+    """Process fixes with every detector on; any attribute that changed must be named in PER_SUBJECT or GLOBAL."""
+    m = Monitor(ZONES, SUBJECTS, detectors=ALL_DETECTORS)
+    parts = {"monitor": m, "contact": m.behaviour.contact, "checkins": m.behaviour.checkins,
+             "dwell": m.behaviour.dwell, "night": m.behaviour.night}
+    m.keep_tracks = True
+    plain = (np.ndarray, int, float, list, dict, tuple, str, type(None))
+    before = {(p, k): copy.deepcopy(v) for p, o in parts.items() for k, v in vars(o).items() if isinstance(v, plain)}
+    m.process(fixes.slice(0, 40_000))
+    m.process(fixes.slice(40_000, 40_000))
+    named = {(p, k) for table in (PER_SUBJECT, GLOBAL) for p, names in table.items() for k in names}
+    drained = {("monitor", "_tracks"), ("monitor", "_quarantine"), ("dwell", "_stays"), ("monitor", "timings")}
+    changed = set()
+    for (p, k), old in before.items():
+        new = getattr(parts[p], k)
+        same = (np.array_equal(old, new, equal_nan=old.dtype.kind == "f") and old.dtype == new.dtype
+                if isinstance(old, np.ndarray) else old == new)
+        if not same:
+            changed.add((p, k))
+    assert changed - drained <= named, f"state not checkpointed: {sorted(changed - drained - named)}"
+    assert ("monitor", "_fusion_state") in changed and ("night", "_state") in changed   # the check has teeth
+
+
+def test_resume_in_process_equals_uninterrupted(fixes, uninterrupted, tmp_path):
+    root, want = uninterrupted
+    db = tmp_path / "resumed.duckdb"
+    paths = sorted((root / "in").iterdir())
+    for cut in (3, 7, 12):            # several processes, each reading some files and then simply dropped
+        live = LiveMonitor(ZONES, SUBJECTS, db=db, clock="event")
+        while len(live.positions.get("files", [])) < cut:
+            DirectorySource(root / "in").poll(live, limit=1)
+            live.tick()
+        live.close()
+    assert _decided(db) == want
+    with AlertStore(db, read_only=True) as store:
+        assert store.runs().num_rows == 1                       # one run, resumed twice
+        assert store.latency().num_rows == len(want)            # a latency row per alert, none twice
+    assert len(paths) == 12
+
+
+def test_checkpoints_between_ticks_still_lose_and_duplicate_nothing(uninterrupted, tmp_path):
+    """With a checkpoint only every few ticks, a crash re-reads files after it; the alerts are still the same."""
+    root, want = uninterrupted
+    db = tmp_path / "sparse.duckdb"
+    clock = [0.0]
+    live = LiveMonitor(ZONES, SUBJECTS, db=db, clock="event", checkpoint_every_s=3, now=lambda: clock[0])
+    for i in range(8):                # checkpoints at ticks 0, 3 and 6
+        clock[0] = float(i)
+        DirectorySource(root / "in").poll(live, limit=1)
+        live.tick()
+    committed = len(_decided_rows(db))
+    live.close()                      # the files read since the last checkpoint are read again
+    live = LiveMonitor(ZONES, SUBJECTS, db=db, clock="event", checkpoint_every_s=3)
+    assert len(live.positions["files"]) == 7 and committed > 0
+    run(live, [DirectorySource(root / "in")], once=True)
+    live.close()
+    assert _decided(db) == want
+
+
+def _decided_rows(db):
+    with AlertStore(db) as store:
+        return store.list_alerts().to_pylist()
+
+
+def test_a_changed_configuration_is_not_resumed(uninterrupted, tmp_path):
+    root, _ = uninterrupted
+    db = tmp_path / "conf.duckdb"
+    live = LiveMonitor(ZONES, SUBJECTS, db=db, clock="event")
+    DirectorySource(root / "in").poll(live, limit=1)
+    live.tick()
+    live.close()
+    with pytest.raises(GeomonError, match="another configuration"):
+        LiveMonitor(ZONES, SUBJECTS, db=db, clock="event", lateness_s=5)
+    LiveMonitor(ZONES, SUBJECTS, db=db, clock="event", stream_id="other").close()
+
+
+_KILLER = """
+import sys
+from geomon.cli.main import app
+sys.argv = ["geomon", *sys.argv[1:]]
+app()
+"""
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_alerts(fixes, uninterrupted, tmp_path, seed):
+    """`geomon watch` over 40 files, killed with SIGKILL at random moments and restarted until it finishes.
+
+    The files are cut differently from the uninterrupted run's 12, so this also checks that the micro-batching
+    does not change the alerts.
+    """
+    _, want = uninterrupted
+    _files(fixes, tmp_path / "in", 40)
+    db = tmp_path / "killed.duckdb"
+    args = [sys.executable, "-c", _KILLER, "watch", str(tmp_path / "in"), "--zones", str(ZONES), "--subjects",
+            str(SUBJECTS), "--db", str(db), "--clock", "event", "--once"]
+    rng = random.Random(seed)
+    consumed_at_kill = []
+    for attempt in range(30):
+        # Kill a random short while after the k-th status line (a tick with alerts): anywhere in what follows,
+        # mid-transaction included. After five kills, let it finish.
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        k = rng.randint(1, 4) if len(consumed_at_kill) < 5 else None
+        seen = 0
+        for line in proc.stdout:
+            seen += line.startswith("watermark")
+            if k is not None and seen >= k:
+                time.sleep(rng.uniform(0.0, 0.2))
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+        proc.wait()
+        if proc.returncode == -signal.SIGKILL:
+            consumed_at_kill.append(_files_consumed(db))
+            continue
+        assert proc.returncode == 0, proc.stderr.read()
+        break
+    else:
+        pytest.fail("the watch never finished")
+    assert any(0 < n < 40 for n in consumed_at_kill), consumed_at_kill   # at least one kill mid-stream
+    assert _decided(db) == want
+    with AlertStore(db, read_only=True) as store:
+        assert store.latency().num_rows == len(want)
+        assert store.runs().num_rows == 1
+
+
+def _files_consumed(db) -> int:
+    if not db.exists():
+        return 0
+    with AlertStore(db) as store:
+        saved = store.load_checkpoint("live")
+    return len(saved["positions"].get("files", [])) if saved else 0
+
+
+def _table(rows: list[tuple]) -> pa.Table:
+    return pa.table({"subject_id": [r[0] for r in rows],
+                     "ts": pa.array([r[1] for r in rows], pa.timestamp("ms", tz="UTC")),
+                     "lon": [r[2] for r in rows], "lat": [r[3] for r in rows],
+                     "source": ["gnss"] * len(rows), "accuracy_m": pa.array([3.0] * len(rows), pa.float32())})
+
+
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=timezone.utc)
+
+
+def test_out_of_order_within_lateness_is_reordered_beyond_it_is_recorded(tmp_path):
+    db = tmp_path / "late.duckdb"
+    live = LiveMonitor(ZONES, SUBJECTS, db=db, clock="wall", lateness_s=10, now=lambda: 0.0)
+    s = "S0001"
+    at = [T0 + timedelta(seconds=k) for k in range(0, 60, 5)]
+    lon, lat = 117.70, 37.50
+    base = T0.timestamp()
+    live.offer(_table([(s, at[2], lon, lat), (s, at[0], lon, lat)]), source="a")    # out of order, within 10 s
+    r1 = live.tick(now=base + 12)       # watermark = T0 + 2 s: releases at[0] only
+    assert (r1.n_released, r1.n_held) == (1, 1)
+    live.offer(_table([(s, at[1], lon, lat)]), source="b")                          # still within the lateness
+    r2 = live.tick(now=base + 30)
+    assert r2.n_released == 2 and live.monitor.n_read - live.monitor.n_accepted == 0
+    live.offer(_table([(s, at[3], lon, lat), (s, at[1] + timedelta(seconds=1), lon, lat)]), source="c")
+    live.tick(now=base + 40)
+    live.close()
+    with AlertStore(db, read_only=True) as store:
+        q = store.quarantine_counts().to_pylist()
+    assert [(r["reason"], r["n_rows"]) for r in q] == [("late_fix", 1)]    # recorded, counted, not run
+    assert live.counts.n_read == 5
+
+
+def test_wall_clock_watermark_fires_lost_contact_without_fixes(tmp_path):
+    db = tmp_path / "wall.duckdb"
+    live = LiveMonitor(ZONES, SUBJECTS, db=db, clock="wall", now=lambda: 0.0)
+    live.offer(_table([("S0001", T0, 117.70, 37.50)]), source="a")
+    base = T0.timestamp()
+    assert live.tick(now=base + 1).alerts.num_rows == 0
+    quiet = live.tick(now=base + 4 * 3600)                  # no fix for four hours
+    kinds = quiet.alerts.column("kind").to_pylist()
+    assert "lost_contact" in kinds
+    live.close()
+
+
+def test_json_lines_from_a_stream_with_bad_lines(tmp_path):
+    import io
+
+    lines = [json.dumps({"subject_id": "S0001", "ts": "2026-11-02T01:00:00Z", "lon": 117.7, "lat": 37.5,
+                         "source": "gnss", "accuracy_m": 3}),
+             "{not json", "[1, 2]", "",
+             json.dumps({"subject_id": "S0002", "ts": "yesterday", "lon": 117.7, "lat": 37.5, "source": "gnss"}),
+             json.dumps({"subject_id": "S0003", "ts": "2026-11-02T01:00:05Z", "lon": 117.7, "lat": 37.5,
+                         "source": "gnss"})]
+    source = LineSource(io.StringIO("\n".join(lines) + "\n"))
+    source.closed.wait(5)
+    db = tmp_path / "lines.duckdb"
+    live = LiveMonitor(ZONES, SUBJECTS, db=db, clock="event")
+    run(live, [source], once=True)
+    live.close()
+    with AlertStore(db, read_only=True) as store:
+        refused = store._cursor().execute('SELECT "row", reason FROM quarantine ORDER BY "row"').fetchall()
+    assert refused == [(1, "bad_json"), (2, "bad_json"), (4, "ts_unparseable")]
+    assert live.counts.n_read == 5 and live.counts.n_offered == 2      # 5 = 2 accepted + 3 refused
+    assert live.positions["lines"] == 6
