@@ -269,3 +269,34 @@ def test_json_lines_from_a_stream_with_bad_lines(tmp_path):
     assert refused == [(1, "bad_json"), (2, "bad_json"), (4, "ts_unparseable")]
     assert live.counts.n_read == 5 and live.counts.n_offered == 2      # 5 = 2 accepted + 3 refused
     assert live.positions["lines"] == 6
+
+
+def test_a_late_batch_does_not_flap_a_breach(tmp_path):
+    """S0146 enters a forbidden zone; a batch of older fixes placed 2 km away then arrives late: recorded, not run,
+    and the alerts end exactly as without it (no exit and re-entry)."""
+    t = pq.read_table(SAMPLE_DIR / "fixes.parquet")
+    t = t.filter(pc.equal(t.column("subject_id"), "S0146")).sort_by("ts")
+    plain = LiveMonitor(ZONES, SUBJECTS, db=tmp_path / "plain.duckdb", clock="event")
+    plain.offer(t, source="all")
+    plain.tick()
+    plain.close()
+    want = _decided(tmp_path / "plain.duckdb")
+    entry = min(a["confirmed_ts"] for a in want if a["kind"] == "forbidden_entry")
+    ts = t.column("ts").to_pylist()
+    cut = next(i for i, v in enumerate(ts) if v > entry + timedelta(minutes=5))
+    late = t.slice(cut - 41, 40)                     # strictly older than the last fix run
+    late = late.set_column(late.schema.get_field_index("lon"), late.schema.field("lon"),
+                           pc.add(late.column("lon"), 0.025))                    # about 2 km east
+    live = LiveMonitor(ZONES, SUBJECTS, db=tmp_path / "late.duckdb", clock="event")
+    live.offer(t.slice(0, cut), source="first")
+    first = live.tick()
+    assert "forbidden_entry" in first.alerts.column("kind").to_pylist()
+    live.offer(late, source="late upload")
+    flap = live.tick()
+    assert flap.alerts.num_rows == 0 and flap.n_released == 40
+    live.offer(t.slice(cut), source="rest")
+    live.tick()
+    live.close()
+    assert _decided(tmp_path / "late.duckdb") == want
+    with AlertStore(tmp_path / "late.duckdb", read_only=True) as store:
+        assert [(r["reason"], r["n_rows"]) for r in store.quarantine_counts().to_pylist()] == [("late_fix", 40)]
