@@ -13,6 +13,7 @@ from benchmarks import alerts as alerts_suite
 from benchmarks import behaviour as behaviour_suite
 from benchmarks import encounters as encounters_suite
 from benchmarks import fusion as fusion_suite
+from benchmarks import latency as latency_suite
 from benchmarks import staypoints as staypoints_suite
 from benchmarks.pip import DEFAULT_OUT, PipConfig, run_pip
 from benchmarks.registry import GeomonMissing
@@ -235,6 +236,27 @@ def staypoints_command(
                        public_fixes=public_fixes, peer_fixes=peer_fixes, repeat=repeat, min_time_s=min_time)
     _run_suite(staypoints_suite.StaypointsConfig, staypoints_suite.run_staypoints, quick=quick, overrides=overrides,
                threads=threads, out=out, strict=strict)
+
+
+@app.command("latency")
+def latency_command(
+    out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = latency_suite.DEFAULT_OUT,
+    quick: Quick = False,
+    subjects: Annotated[Optional[list[int]], typer.Option(min=1, help="Subjects; repeat for several sizes "
+                                                          "(default 10,000 and 100,000).")] = None,
+    interval: Annotated[Optional[float], typer.Option(min=0.1, help="Seconds between a subject's fixes.")] = None,
+    duration: Annotated[Optional[float], typer.Option(min=1, help="Wall seconds per size, warm-up included.")] = None,
+    warmup: Annotated[Optional[float], typer.Option(min=0, help="Seconds not counted at the start.")] = None,
+    tick: Annotated[Optional[float], typer.Option(min=0.01, help="Seconds between micro-batches.")] = None,
+    checkpoint_every: Annotated[Optional[float], typer.Option(min=0, help="Seconds between checkpoints.")] = None,
+    seed: Seed = None,
+    strict: Strict = False,
+) -> None:
+    """Live path in real time: per micro-batch and per alert latency (fix arrival to commit) and CPU use."""
+    overrides = _given(subjects=tuple(subjects) if subjects else None, interval_s=interval, duration_s=duration,
+                       warmup_s=warmup, tick_s=tick, checkpoint_every_s=checkpoint_every, seed=seed)
+    _run_suite(latency_suite.LatencyConfig, latency_suite.run_latency, quick=quick, overrides=overrides,
+               threads=None, out=out, strict=strict)
 
 
 if __name__ == "__main__":
