@@ -458,7 +458,6 @@ def watch(
                 on_tick=report.live_status())
     except KeyboardInterrupt:
         n = live.seq
-        live.tick(checkpoint=True)
     finally:
-        live.close()
+        live.close()                   # a last checkpoint of what was processed
     report.print_watch_summary(live, n)

@@ -54,7 +54,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from geomon.behaviour import DEFAULT_DETECTORS
-from geomon.checkpoint import StateTracker, capture_global
+from geomon.checkpoint import StateTracker, capture_global, encode_rows
 from geomon.errors import GeomonError
 from geomon.load import load_fixes, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
@@ -175,6 +175,8 @@ class LiveMonitor:
         self._tracker = StateTracker(self.monitor)
         self._held = _HELD.empty_table()
         self._load_quarantine: list[pa.Table] = []
+        #: Stays, tracks and quarantine rows waiting for the next checkpoint's transaction.
+        self._deferred: dict[str, list[pa.Table]] = {"stays": [], "tracks": [], "quarantine": []}
         self.positions: dict = {}
         self.counts = _Counts()
         self.seq = 0
@@ -182,7 +184,9 @@ class LiveMonitor:
         self._newest_ms = -1
         self._next_arrival = 0
         self._last_checkpoint = -np.inf
+        self._checkpoint_seq = 0
         self.resumed = self._resume()
+        self._checkpoint_seq = self.seq
         if not self.resumed:
             self.run_id = self.store.start_run({"stream": stream_id, "clock": clock, "lateness_s": lateness_s},
                                                self.config_hash)
@@ -198,7 +202,7 @@ class LiveMonitor:
             raise GeomonError(f"stream {self.stream_id!r} was checkpointed with another configuration (zones, "
                               "subjects, rules or watch options changed); resume it with the same ones, or start "
                               "a new stream with another --stream-id")
-        self._tracker.restore(saved["codes"], saved["rows"], saved["global_state"])
+        self._tracker.restore(saved["codes"], saved["states"], saved["global_state"])
         self.run_id = saved["run_id"]
         self.seq = saved["seq"]
         self.watermark_ms = saved["watermark_ms"]
@@ -269,36 +273,46 @@ class LiveMonitor:
                        source_name=f"{self.stream_id} (arrival number)",
                        input_row=release.column("_seq").to_numpy())
         alerts = self.monitor.process(load, now_ms=self.watermark_ms if self.watermark_ms >= 0 else None)
-        stays = self.monitor.take_stays()
-        tracks = self.monitor.take_tracks() if self.monitor.keep_tracks else None
-        quarantine = pa.concat_tables([q.cast(QUARANTINE_SCHEMA) for q in self._load_quarantine]
-                                      + [self.monitor.take_quarantine()])
+        self._deferred["stays"].append(self.monitor.take_stays())
+        if self.monitor.keep_tracks:
+            self._deferred["tracks"].append(self.monitor.take_tracks())
+        self._deferred["quarantine"] += [q.cast(QUARANTINE_SCHEMA) for q in self._load_quarantine]
+        self._deferred["quarantine"].append(self.monitor.take_quarantine())
         self._load_quarantine = []
         arrived = self._arrivals(alerts, release, now_s)
         due = (self.checkpoint_every_s == 0 or now_s - self._last_checkpoint >= self.checkpoint_every_s) \
             if checkpoint is None else checkpoint
         codes = rows = None
-        with self.store.atomic():
-            if alerts.num_rows:
-                self.store.write_alerts(alerts)
-            if stays.num_rows:
-                self.store.write_stays(stays)
-            if tracks is not None and tracks.num_rows:
-                self.store.write_tracks(tracks)
-            if quarantine.num_rows:
-                self.store.write_quarantine(self.run_id, quarantine)
-            committed_at = datetime.fromtimestamp(self._now(), timezone.utc)
-            self.store.write_latency(self.stream_id, arrived, committed_at)
-            if due:
-                codes, rows = self._save_checkpoint()
+        if alerts.num_rows or due:
+            # Alerts go out at once; stays, tracks and quarantine rows ride with the next checkpoint (a restart
+            # derives them again from the input it reads again, like the state), so most ticks write nothing.
+            with self.store.atomic():
+                if alerts.num_rows:
+                    self.store.write_alerts(alerts)
+                    self.store.write_latency(self.stream_id, arrived,
+                                             datetime.fromtimestamp(self._now(), timezone.utc))
+                if due:
+                    self._write_deferred()
+                    codes, rows = self._save_checkpoint()
+        done = self._now()
+        self.seq += 1
         if codes is not None:
             self._tracker.saved(codes, rows)
             self._last_checkpoint = now_s
-        self.seq += 1
-        latency = (committed_at.timestamp() - arrived.column("fix_arrived_at").cast(pa.int64()).to_numpy() / 1e6
+            self._checkpoint_seq = self.seq
+            self._deferred = {what: [] for what in self._deferred}
+        latency = (done - arrived.column("fix_arrived_at").cast(pa.int64()).to_numpy() / 1e6
                    if arrived.num_rows else np.zeros(0))
         return TickResult(self.watermark_ms, release.num_rows, self._held.num_rows, alerts, latency, due,
                           time.perf_counter() - started)
+
+    def _write_deferred(self) -> None:
+        writers = {"stays": self.store.write_stays, "tracks": self.store.write_tracks,
+                   "quarantine": lambda table: self.store.write_quarantine(self.run_id, table)}
+        for what, tables in self._deferred.items():
+            tables = [t for t in tables if t.num_rows]
+            if tables:
+                writers[what](pa.concat_tables(tables))
 
     def _arrivals(self, alerts: pa.Table, release: pa.Table, now_s: float) -> pa.Table:
         """Arrival of each alert's confirming fix: the released fix of its subject at ``confirmed_ts``, else now."""
@@ -323,11 +337,14 @@ class LiveMonitor:
         self.store.save_checkpoint(self.stream_id, run_id=self.run_id, seq=self.seq + 1,
                                    config_hash=self.config_hash, watermark_ms=self.watermark_ms,
                                    positions=positions, global_state=capture_global(self.monitor),
-                                   pending=_ipc(self._held), codes=codes, rows=rows)
+                                   pending=_ipc(self._held), codes=codes, states=encode_rows(rows))
         return codes, rows
 
-    def close(self) -> None:
-        """Close the store if this object opened it (nothing held is lost: it is in the last checkpoint)."""
+    def close(self, *, flush: bool = True) -> None:
+        """Checkpoint what was processed since the last checkpoint (``flush``), and close the store if this
+        object opened it. ``flush=False`` leaves as a crash would: the next start resumes the last checkpoint."""
+        if flush and self.seq > self._checkpoint_seq:
+            self.tick(checkpoint=True)
         if self._own_store:
             self.store.close()
 

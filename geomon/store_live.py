@@ -14,7 +14,6 @@ whose state changed since the previous checkpoint
 from __future__ import annotations
 
 import json
-import zlib
 from datetime import datetime
 
 import numpy as np
@@ -34,11 +33,11 @@ class _LiveLog:
 
     def save_checkpoint(self, stream_id: str, *, run_id: str, seq: int, config_hash: str, watermark_ms: int,
                         positions: dict, global_state: bytes, pending: bytes, codes: np.ndarray,
-                        rows: np.ndarray) -> None:
-        """Replace the stream's checkpoint; upsert the state rows of ``codes`` (uint8 rows, one per code).
+                        states: list[bytes]) -> None:
+        """Replace the stream's checkpoint; upsert the state of subjects ``codes`` (one blob each).
 
-        Rows are stored zlib-compressed (about 5x smaller: most state is zeros), which keeps the DuckDB write-ahead
-        log, and the checkpoints DuckDB makes of it, small.
+        The blobs are :func:`geomon.checkpoint.encode_rows`' (about 5x smaller than the rows: most state is zeros),
+        which keeps the DuckDB write-ahead log, and the checkpoints DuckDB makes of it, small.
         """
         with self._transaction() as cur:
             cur.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -47,7 +46,7 @@ class _LiveLog:
             if len(codes):
                 table = pa.table({"stream_id": pa.array([stream_id] * len(codes), pa.string()),
                                   "subject_code": pa.array(np.asarray(codes, np.int32)),
-                                  "state": pa.array([zlib.compress(r.tobytes(), 1) for r in rows], pa.binary())})
+                                  "state": pa.array(states, pa.binary())})
                 cur.register(_INCOMING, table)
                 try:
                     cur.execute(f"INSERT OR REPLACE INTO checkpoint_subjects SELECT * FROM {_INCOMING}")
@@ -65,12 +64,9 @@ class _LiveLog:
         table = cur.sql("SELECT subject_code, state FROM checkpoint_subjects WHERE stream_id = ? "
                         "ORDER BY subject_code", params=[stream_id]).to_arrow_table()
         codes = table.column("subject_code").to_numpy().astype(np.int64)
-        states = [zlib.decompress(b) for b in table.column("state").to_pylist()]
-        rows = (np.frombuffer(b"".join(states), np.uint8).reshape(len(states), -1) if states
-                else np.zeros((0, 0), np.uint8))
         return {"run_id": run_id, "seq": seq, "config_hash": config_hash, "watermark_ms": watermark_ms,
                 "positions": json.loads(positions), "global_state": bytes(global_state), "pending": bytes(pending),
-                "codes": codes, "rows": rows}
+                "codes": codes, "states": table.column("state").to_pylist()}
 
     def write_latency(self, stream_id: str, table: pa.Table, committed_at: datetime) -> int:
         """Record when each new alert's confirming fix arrived and when it was committed; return rows added.
