@@ -45,7 +45,7 @@ import json
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -103,7 +103,6 @@ class _Counts:
     n_read: int = 0                 # rows read from every source
     n_refused_on_load: int = 0      # quarantined by validation
     n_offered: int = 0              # accepted and held
-    extra: dict = field(default_factory=dict)
 
 
 def _ipc(table: pa.Table) -> bytes:
@@ -253,6 +252,18 @@ class LiveMonitor:
         self._newest_ms = max(self._newest_ms, int(pc.max(table.column("ts").cast(pa.int64())).as_py()))
         self._held = pa.concat_tables([self._held, table])
         return n
+
+    def refuse_file(self, name: str, reason: str, *, position: tuple[str, object] | None = None) -> None:
+        """Quarantine a whole input that cannot be read (row -1, counted as one row read and refused), and move on:
+        a corrupt file must not stop the stream, nor stop it again at every restart."""
+        self._load_quarantine.append(pa.table({
+            "source_name": pa.array([name], pa.string()), "row": pa.array([-1], pa.int64()),
+            "field": pa.array([None], pa.string()), "reason": pa.array(["unreadable_file"], pa.string()),
+            "raw": pa.array([reason[:1000]], pa.string())}, schema=QUARANTINE_SCHEMA))
+        self.counts.n_read += 1
+        self.counts.n_refused_on_load += 1
+        if position is not None:
+            self.positions[position[0]] = position[1]
 
     # ----------------------------------------------------------------- tick
 
@@ -439,11 +450,14 @@ class DirectorySource:
             if limit is not None and n >= limit:
                 break
             consumed = sorted(done | {path.name})
-            if path.name.endswith((".jsonl", ".ndjson")):
-                lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-                _offer_lines(live, lines, name=str(path), first_line=0, position=("files", consumed))
-            else:
-                live.offer(path, source=str(path), position=("files", consumed))
+            try:
+                if path.name.endswith((".jsonl", ".ndjson")):
+                    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+                    _offer_lines(live, lines, name=str(path), first_line=0, position=("files", consumed))
+                else:
+                    live.offer(path, source=str(path), position=("files", consumed))
+            except (GeomonError, OSError, ValueError, pa.ArrowException) as exc:
+                live.refuse_file(str(path), f"unreadable file: {exc}", position=("files", consumed))
             done.add(path.name)
             n += 1
         return n

@@ -305,3 +305,22 @@ def test_a_late_batch_does_not_flap_a_breach(tmp_path):
     assert _decided(tmp_path / "late.duckdb") == want
     with AlertStore(tmp_path / "late.duckdb", read_only=True) as store:
         assert [(r["reason"], r["n_rows"]) for r in store.quarantine_counts().to_pylist()] == [("late_fix", 40)]
+
+
+def test_an_unreadable_file_is_quarantined_and_the_stream_goes_on(fixes, tmp_path):
+    folder = tmp_path / "in"
+    _files(fixes.slice(0, 2000), folder, 2)
+    (folder / "fixes-000b.parquet").write_bytes(b"this is not parquet")
+    (folder / "fixes-000c.csv").write_text("subject_id,ts\nS0001\n")          # malformed: missing columns
+    (folder / ".fixes-009.parquet").write_bytes(b"half written")               # not complete yet: never read
+    db = tmp_path / "bad.duckdb"
+    live = LiveMonitor(ZONES, SUBJECTS, db=db, clock="event")
+    run(live, [DirectorySource(folder)], once=True)
+    live.close()
+    with AlertStore(db, read_only=True) as store:
+        refused = store._cursor().execute('SELECT source_name, "row", reason FROM quarantine ORDER BY 1').fetchall()
+    assert [(r[0].rsplit("/", 1)[1], r[1], r[2]) for r in refused] == [
+        ("fixes-000b.parquet", -1, "unreadable_file"), ("fixes-000c.csv", -1, "unreadable_file")]
+    assert live.counts.n_read == 2000 + 2 and live.counts.n_offered == 2000
+    assert live.positions["files"] == ["fixes-000.parquet", "fixes-000b.parquet", "fixes-000c.csv",
+                                       "fixes-001.parquet"]
