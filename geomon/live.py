@@ -229,8 +229,8 @@ class LiveMonitor:
         position : (key, value), optional
             Input consumed once these fixes are committed: ``positions[key] =
             value`` is saved with the next checkpoint (sources use it to resume).
-        arrived : float, optional
-            Arrival wall time (seconds); default now.
+        arrived : float or array of float, optional
+            Arrival wall time (seconds), of all the fixes or of each; default now.
         """
         load = fixes if isinstance(fixes, FixLoad) else load_fixes(fixes, name=source)
         if load.n_quarantined:
@@ -242,9 +242,16 @@ class LiveMonitor:
         n = load.table.num_rows
         if n == 0:
             return 0
-        arrived_us = int(round((self._now() if arrived is None else arrived) * 1e6))
+        if arrived is None or np.ndim(arrived) == 0:
+            arrived_us = np.full(n, round((self._now() if arrived is None else float(arrived)) * 1e6), np.int64)
+        else:
+            per_row = np.asarray(arrived, np.float64)
+            if per_row.size != load.n_read:
+                raise ValueError(f"arrived: {per_row.size} times for {load.n_read} input rows")
+            rows = load.input_row if load.input_row is not None else np.arange(n)
+            arrived_us = np.round(per_row[rows] * 1e6).astype(np.int64)
         table = load.table.select(_FIX_COLUMNS).cast(FIX_SCHEMA)
-        table = table.append_column(_HELD.field("_arrived_us"), pa.array(np.full(n, arrived_us, np.int64)))
+        table = table.append_column(_HELD.field("_arrived_us"), pa.array(arrived_us))
         table = table.append_column(_HELD.field("_seq"), pa.array(np.arange(self._next_arrival,
                                                                             self._next_arrival + n, dtype=np.int64)))
         self._next_arrival += n
