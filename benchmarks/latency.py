@@ -17,7 +17,8 @@ Measured after ``warmup_s``:
   DuckDB transaction), p50 / p99 / max;
 * **per alert**: from the arrival of the fix that confirmed it (the moment the
   device took it: no transit time, so the wait for the next micro-batch is
-  counted) to the return of the commit that stored it, p50 / p99 / max;
+  counted) to the return of the commit that stored it
+  (:attr:`geomon.live.TickResult.latency_s`), p50 / p99 / max;
 * **CPU**: process CPU time spent in offer + tick over the wall time, in % of one
   core (the feed's own time is excluded; numba and DuckDB threads are included).
 
@@ -128,18 +129,16 @@ def run_one(n: int, config: LatencyConfig, progress: Console) -> dict:
                     live.offer(table, source="feed", arrived=table.column("ts").cast(pa.int64()).to_numpy() / 1e3)
                 result = live.tick()
                 wall1 = time.perf_counter()
-                done = time.time()
                 cpu1 = time.process_time()
                 if elapsed >= config.warmup_s:
                     batch_s.append(wall1 - wall0)
                     cpu_s += cpu1 - cpu0
                     n_fixes += 0 if table is None else table.num_rows
                     n_ticks += 1
-                    new = [a for a in result.alerts.column("alert_id").to_pylist() if a not in seen]
-                    if new:
-                        seen.update(new)
-                        arrived = _arrivals(live, new)
-                        alert_s += [done - arrived[a] for a in new]
+                    for alert_id, latency in zip(result.alerts.column("alert_id").to_pylist(), result.latency_s):
+                        if alert_id not in seen:         # a new alert (later events of one only end it)
+                            seen.add(alert_id)
+                            alert_s.append(float(latency))
                 time.sleep(max(0.0, config.tick_s - (time.time() - now)))
             measured = time.time() - start - config.warmup_s
         live.close()
@@ -163,14 +162,6 @@ def _fixes(due, ids_arrow, home, target, breacher, breach_at, phase, k, config, 
                      "lon": pa.array(np.asarray(lon, np.float64)), "lat": pa.array(np.asarray(lat, np.float64)),
                      "source": pa.array(["gnss"] * due.size, pa.string()),
                      "accuracy_m": pa.array(np.full(due.size, 3.0, np.float32))})
-
-
-def _arrivals(live, ids: list[str]) -> dict:
-    """Arrival (wall seconds) of each alert's confirming fix, as the store recorded it."""
-    rows = live.store._cursor().execute(
-        f"SELECT alert_id, epoch(fix_arrived_at) FROM alert_latency WHERE alert_id IN ({', '.join('?' * len(ids))})",
-        ids).fetchall()
-    return dict(rows)
 
 
 def run_latency(config: LatencyConfig, *, out: Path | None = DEFAULT_OUT, console: Console | None = None) -> dict:

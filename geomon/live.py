@@ -260,15 +260,20 @@ class LiveMonitor:
         self._held = pa.concat_tables([self._held, table])
         return n
 
+    def refuse(self, rows: pa.Table) -> None:
+        """Quarantine input rows a source refused before validation (each counted as read and refused)."""
+        if rows.num_rows:
+            self._load_quarantine.append(rows.cast(QUARANTINE_SCHEMA))
+            self.counts.n_read += rows.num_rows
+            self.counts.n_refused_on_load += rows.num_rows
+
     def refuse_file(self, name: str, reason: str, *, position: tuple[str, object] | None = None) -> None:
         """Quarantine a whole input that cannot be read (row -1, counted as one row read and refused), and move on:
         a corrupt file must not stop the stream, nor stop it again at every restart."""
-        self._load_quarantine.append(pa.table({
+        self.refuse(pa.table({
             "source_name": pa.array([name], pa.string()), "row": pa.array([-1], pa.int64()),
             "field": pa.array([None], pa.string()), "reason": pa.array(["unreadable_file"], pa.string()),
             "raw": pa.array([reason[:1000]], pa.string())}, schema=QUARANTINE_SCHEMA))
-        self.counts.n_read += 1
-        self.counts.n_refused_on_load += 1
         if position is not None:
             self.positions[position[0]] = position[1]
 
@@ -407,10 +412,7 @@ def read_json_lines(lines: list[str], *, name: str, first_line: int) -> tuple[pa
 def _offer_lines(live: LiveMonitor, lines: list[str], *, name: str, first_line: int,
                  position: tuple[str, object]) -> int:
     table, numbers, refused = read_json_lines(lines, name=name, first_line=first_line)
-    if refused.num_rows:
-        live._load_quarantine.append(refused)
-        live.counts.n_read += refused.num_rows
-        live.counts.n_refused_on_load += refused.num_rows
+    live.refuse(refused)
     load = _renumber(load_fixes(table, name=name), numbers)
     return live.offer(load, source=name, position=position)
 
@@ -511,6 +513,11 @@ class LineSource:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self.server = server
 
+    @property
+    def drained(self) -> bool:
+        """The stream has closed and every line it sent was offered."""
+        return self.closed.is_set() and self._queue.empty()
+
     def poll(self, live: LiveMonitor) -> int:
         """Offer the lines received since the last poll; return how many."""
         lines = []
@@ -553,8 +560,7 @@ def run(live: LiveMonitor, sources: list, *, tick_s: float = 1.0, once: bool = F
         if stop.is_set():
             return ticks
         if once:
-            streams_open = any(isinstance(s, LineSource) and not (s.closed.is_set() and s._queue.empty())
-                               for s in sources)
+            streams_open = any(isinstance(s, LineSource) and not s.drained for s in sources)
             if not got and not streams_open:
                 return ticks
             if not got:
