@@ -324,3 +324,37 @@ def test_an_unreadable_file_is_quarantined_and_the_stream_goes_on(fixes, tmp_pat
     assert live.counts.n_read == 2000 + 2 and live.counts.n_offered == 2000
     assert live.positions["files"] == ["fixes-000.parquet", "fixes-000b.parquet", "fixes-000c.csv",
                                        "fixes-001.parquet"]
+
+
+def test_socket_source_and_sigterm_leave_a_checkpoint(fixes, tmp_path):
+    """JSON lines sent to a Unix socket are run; SIGTERM ends `geomon watch` cleanly with its input checkpointed."""
+    import socket as socketlib
+
+    source = LineSource(socket_path=tmp_path / "feed.sock")
+    rows = fixes.slice(0, 50).to_pylist()
+    with socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM) as client:
+        client.connect(str(tmp_path / "feed.sock"))
+        client.sendall("".join(json.dumps({**r, "ts": r["ts"].isoformat()}) + "\n" for r in rows).encode())
+    live = LiveMonitor(ZONES, SUBJECTS, db=tmp_path / "sock.duckdb", clock="event")
+    deadline = time.monotonic() + 10
+    while live.counts.n_read < 50 and time.monotonic() < deadline:
+        source.poll(live)
+        time.sleep(0.05)
+    live.tick()
+    live.close()
+    source.server.shutdown()
+    assert live.counts.n_read == live.counts.n_offered == 50 and live.positions["lines"] == 50
+
+    folder = tmp_path / "in"
+    _files(fixes.slice(0, 3000), folder, 3)
+    db = tmp_path / "term.duckdb"
+    proc = subprocess.Popen([sys.executable, "-c", _KILLER, "watch", str(folder), "--zones", str(ZONES),
+                             "--subjects", str(SUBJECTS), "--db", str(db), "--clock", "event", "--tick", "0.2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if "started" in line:
+            break
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    assert _files_consumed(db) == 3
