@@ -342,8 +342,14 @@ class Monitor:
         clock = time.perf_counter()
         table = load.table
         rows = load.input_row if load.input_row is not None else np.arange(table.num_rows, dtype=np.int64)
-        code = pc.index_in(table.column("subject_id"), value_set=self._subject_ids_arrow)
-        code = pc.fill_null(code, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        ids = table.column("subject_id")
+        if table.num_rows * 8 < len(self.subject_ids):
+            # A micro-batch of a large roster: looking up its few ids beats hashing the whole roster again.
+            lookup = self.subject_code.get
+            code = np.fromiter((lookup(s, -1) for s in ids.to_pylist()), np.int64, table.num_rows)
+        else:
+            code = pc.fill_null(pc.index_in(ids, value_set=self._subject_ids_arrow), -1)
+            code = code.to_numpy(zero_copy_only=False).astype(np.int64)
         t = table.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
         unknown = code < 0
         late = np.zeros(len(code), dtype=bool)

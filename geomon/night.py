@@ -251,9 +251,8 @@ class NightDetector(SubjectDetector):
         _, offsets, subjects = subject_runs(code)
         started = self._state[:, _night.NS_STARTED] != 0
         # The window table must cover every subject's clock up to the watermark.
-        candidates = self._state[started, _night.NS_CLOCK].astype(np.int64).tolist()
-        if t_ms.size:
-            candidates.append(int(t_ms.min()))
+        clocks = self._state[started, _night.NS_CLOCK]
+        candidates = ([int(clocks.min())] if clocks.size else []) + ([int(t_ms.min())] if t_ms.size else [])
         if not candidates:
             return ALERT_SCHEMA.empty_table()
         win_start, win_end = self._windows.table(min(candidates), self.watermark_ms)
