@@ -419,8 +419,9 @@ def watch(
     socket: Annotated[Optional[Path], typer.Option(help="Also accept JSON-lines fixes on this Unix socket.")] = None,
     stream_id: Annotated[str, typer.Option(help="Name of the stream; its checkpoint is resumed.")] = "live",
     lateness: Annotated[float, typer.Option(min=0, help="Seconds a fix is held for out-of-order arrivals.")] = 0.0,
-    tick: Annotated[float, typer.Option(min=0.01, help="Seconds between micro-batches.")] = 1.0,
-    checkpoint_every: Annotated[float, typer.Option(min=0, help="Seconds between checkpoints (0: every tick).")] = 0.0,
+    tick: Annotated[float, typer.Option(min=0.01, help="Seconds between micro-batches.")] = 0.25,
+    checkpoint_every: Annotated[float, typer.Option(min=0, help="Seconds between checkpoints (0: every tick; use it "
+                                                    "for --stdin/--socket when the sender cannot resend).")] = 5.0,
     clock: Annotated[str, typer.Option(help="wall (live) or event (recorded files: the newest fix is now).")] = "wall",
     once: Annotated[bool, typer.Option("--once", help="Process what is there (a file per tick) and exit.")] = False,
     idle_exit: Annotated[Optional[float], typer.Option(help="Exit after this many seconds without input.")] = None,

@@ -100,7 +100,7 @@ def test_resume_in_process_equals_uninterrupted(fixes, uninterrupted, tmp_path):
     db = tmp_path / "resumed.duckdb"
     paths = sorted((root / "in").iterdir())
     for cut in (3, 7, 12):            # several processes, each reading some files and then simply dropped
-        live = LiveMonitor(ZONES, SUBJECTS, db=db, clock="event")
+        live = LiveMonitor(ZONES, SUBJECTS, db=db, clock="event", checkpoint_every_s=0)
         while len(live.positions.get("files", [])) < cut:
             DirectorySource(root / "in").poll(live, limit=1)
             live.tick()
@@ -172,7 +172,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_alerts(fi
     _files(fixes, tmp_path / "in", 40)
     db = tmp_path / "killed.duckdb"
     args = [sys.executable, "-c", _KILLER, "watch", str(tmp_path / "in"), "--zones", str(ZONES), "--subjects",
-            str(SUBJECTS), "--db", str(db), "--clock", "event", "--once"]
+            str(SUBJECTS), "--db", str(db), "--clock", "event", "--once", "--checkpoint-every", "0"]
     rng = random.Random(seed)
     consumed_at_kill = []
     for attempt in range(30):
