@@ -242,15 +242,16 @@ def test_out_of_order_within_lateness_is_reordered_beyond_it_is_recorded(tmp_pat
     assert live.counts.n_read == 5
 
 
-def test_wall_clock_watermark_fires_lost_contact_without_fixes(tmp_path):
+def test_wall_clock_watermark_fires_lost_contact_and_missed_checkin_without_fixes(tmp_path):
     db = tmp_path / "wall.duckdb"
-    live = LiveMonitor(ZONES, SUBJECTS, db=db, clock="wall", now=lambda: 0.0)
-    live.offer(_table([("S0001", T0, 117.70, 37.50)]), source="a")
+    live = LiveMonitor(ZONES, SUBJECTS, db=db, clock="wall", now=lambda: 0.0, detectors=ALL_DETECTORS)
+    live.offer(_table([("S0001", T0, 117.70, 37.50)]), source="a")      # 09:00 local, then silence
     base = T0.timestamp()
     assert live.tick(now=base + 1).alerts.num_rows == 0
     quiet = live.tick(now=base + 4 * 3600)                  # no fix for four hours
-    kinds = quiet.alerts.column("kind").to_pylist()
-    assert "lost_contact" in kinds
+    assert quiet.alerts.column("kind").to_pylist() == ["lost_contact"]
+    evening = live.tick(now=base + 11.5 * 3600)             # 20:30 local: the 20:00 check-in deadline has passed
+    assert evening.alerts.column("kind").to_pylist() == ["missed_checkin"]
     live.close()
 
 
