@@ -32,7 +32,7 @@ def _one_line_errors(func):
 
         try:
             return func(*args, **kwargs)
-        except (GeomonError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        except (GeomonError, ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError) as exc:
             typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
             raise typer.Exit(code=1) from None
 

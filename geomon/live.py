@@ -504,8 +504,10 @@ class LineSource:
     def _serve(self, path: Path) -> None:
         import socketserver
 
-        if path.exists():
+        if path.is_socket():          # left by an earlier run
             path.unlink()
+        elif path.exists():
+            raise FileExistsError(f"{path} exists and is not a socket; not replacing it")
         source = self
 
         class Handler(socketserver.StreamRequestHandler):

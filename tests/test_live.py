@@ -331,6 +331,10 @@ def test_socket_source_and_sigterm_leave_a_checkpoint(fixes, tmp_path):
     """JSON lines sent to a Unix socket are run; SIGTERM ends `geomon watch` cleanly with its input checkpointed."""
     import socket as socketlib
 
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not a socket"):
+        LineSource(socket_path=tmp_path / "precious.txt")
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
     source = LineSource(socket_path=tmp_path / "feed.sock")
     rows = fixes.slice(0, 50).to_pylist()
     with socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM) as client:
