@@ -168,8 +168,6 @@ def sla(
     """Service levels per office and period: received (acknowledged) within 30 s, dispatched within 5 minutes."""
     from geomon.store import AlertStore
 
-    if not db.exists():
-        raise FileNotFoundError(f"{db}: no such database")
     with AlertStore(db, read_only=True) as store:
         table = store.service_levels(period, office)
     report.print_sla(table, period)
@@ -188,8 +186,6 @@ def export(
     from geomon.export import export_table, load_key, store_table
     from geomon.store import AlertStore
 
-    if not db.exists():
-        raise FileNotFoundError(f"{db}: no such database")
     key = load_key(key_file)
     with AlertStore(db, read_only=True) as store:
         table = store_table(store, what)
@@ -213,8 +209,6 @@ def alerts_list(
     limit: Annotated[int, typer.Option(min=1, help="At most this many rows, newest first.")] = 50,
 ) -> None:
     """List stored alerts, newest first, with optional filters."""
-    if not db.exists():
-        raise FileNotFoundError(f"{db}: no such database")
     report.print_alerts(db, kind=kind, office_id=office, status=status, subject_id=subject,
                         location_office_id=where_office, since=since, until=until, limit=limit)
 
@@ -334,8 +328,6 @@ def _alerts_between(db: Path, since, until, **filters):
     from geomon.pictures import CST
     from geomon.store import AlertStore
 
-    if not db.exists():
-        raise FileNotFoundError(f"{db}: no such database")
     with AlertStore(db, read_only=True) as store:
         return store.list_alerts(since=since.replace(tzinfo=CST) if since else None,
                                  until=until.replace(tzinfo=CST) if until else None, **filters)

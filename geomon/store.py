@@ -183,6 +183,8 @@ class AlertStore(_RunLog, _LiveLog):
         self.path = ":memory:" if path is None or str(path) == ":memory:" else str(Path(path))
         if read_only and self.path == ":memory:":
             raise ValueError("an in-memory store cannot be read-only")
+        if read_only and not Path(self.path).exists():
+            raise FileNotFoundError(f"{self.path}: no such database")
         self.read_only = read_only
         self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(self.path, read_only=read_only)
         self._local = threading.local()

@@ -531,3 +531,19 @@ def test_docs_example_sql_runs(filled):
     cur = filled._cursor()
     results = [cur.execute(sql).fetchall() for sql in blocks]
     assert all(results[:2])  # per-office-day counts and dispatch times have rows
+
+
+def test_read_only_open_of_a_missing_file_names_it_and_creates_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from geomon.cli.main import app
+
+    missing = tmp_path / "nowhere.duckdb"
+    with pytest.raises(FileNotFoundError, match="nowhere.duckdb: no such database"):
+        AlertStore(missing, read_only=True)
+    for command in (["sla"], ["alerts", "list"], ["export", "alerts", "--out", str(tmp_path / "a.csv")],
+                    ["plot", "heatmap", "--out", str(tmp_path / "h.png")]):
+        result = CliRunner().invoke(app, [*command, "--db", str(missing)],
+                                    env={"COLUMNS": "200", "GEOMON_PSEUDONYM_KEY": "a key of sixteen bytes or more"})
+        assert result.exit_code == 1 and "no such database" in result.output, (command, result.output)
+    assert not missing.exists()
