@@ -68,16 +68,18 @@ def _world(n: int, n_forbidden: int, rng: np.random.Generator, folder: Path):
     import json
 
     from geomon.crs import transverse_mercator
+    from geomon.sim_output import zone_collection
 
     frame = transverse_mercator(CENTRE[0])
     cx, cy = (float(v[0]) for v in frame.project([CENTRE[0]], [CENTRE[1]]))
     half = 20_000.0
     discs = np.column_stack([cx + rng.uniform(-half + 500, half - 500, n_forbidden),
                              cy + rng.uniform(-half + 500, half - 500, n_forbidden)])
-    features = [_feature("county", "permitted", shapely.box(cx - half, cy - half, cx + half, cy + half), frame)]
-    features += [_feature(f"forbidden-{i:04d}", "forbidden", shapely.Point(x, y).buffer(80.0, 16), frame)
-                 for i, (x, y) in enumerate(discs)]
-    (folder / "zones.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    geoms = [shapely.box(cx - half, cy - half, cx + half, cy + half)]
+    geoms += [shapely.Point(x, y).buffer(80.0, 16) for x, y in discs]
+    props = [{"zone_id": "county", "kind": "permitted"}]
+    props += [{"zone_id": f"forbidden-{i:04d}", "kind": "forbidden"} for i in range(n_forbidden)]
+    (folder / "zones.geojson").write_text(json.dumps(zone_collection(frame, geoms, props)))
     home = np.column_stack([cx + rng.uniform(-half + 1000, half - 1000, n), cy + rng.uniform(-half + 1000, half - 1000, n)])
     tree = shapely.STRtree(shapely.points(discs))
     near = tree.query_nearest(shapely.points(home), max_distance=400.0, return_distance=False)
@@ -87,13 +89,6 @@ def _world(n: int, n_forbidden: int, rng: np.random.Generator, folder: Path):
     (folder / "subjects.csv").write_text("\n".join(lines) + "\n")
     target = discs[rng.integers(0, n_forbidden, n)]
     return frame, np.array(ids, dtype=object), home, target
-
-
-def _feature(zone_id, kind, geometry_m, frame) -> dict:
-    ring = np.asarray(geometry_m.exterior.coords)
-    lon, lat = frame.unproject(ring[:, 0], ring[:, 1])
-    return {"type": "Feature", "properties": {"zone_id": zone_id, "kind": kind},
-            "geometry": {"type": "Polygon", "coordinates": [[[float(a), float(b)] for a, b in zip(lon, lat)]]}}
 
 
 def run_one(n: int, config: LatencyConfig, progress: Console) -> dict:

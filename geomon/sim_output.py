@@ -21,7 +21,7 @@ from geomon.sim_geography import N_OFFICES, forbidden_id
 from geomon.sim_noise import SOURCE_NAMES
 from geomon.sim_routines import HOME
 
-__all__ = ["write_fixes", "write_subjects", "write_zones"]
+__all__ = ["write_fixes", "write_subjects", "write_zones", "zone_collection"]
 
 
 def write_fixes(path: Path, frame, x0: float, y0: float, subjects, fix_parts, start_ms: int) -> int:
@@ -72,6 +72,23 @@ def _geojson_polygon(g: shapely.Polygon) -> dict:
     return {"type": "Polygon", "coordinates": [shapely.get_coordinates(r).tolist() for r in rings]}
 
 
+def zone_collection(frame, geoms_m, props: list[dict], *, x0: float = 0.0, y0: float = 0.0) -> dict:
+    """A GeoJSON FeatureCollection of polygons given in metres of ``frame`` (shifted by ``x0``, ``y0``).
+
+    Converted to WGS84 lon/lat, exterior rings counter-clockwise; ``props[i]``
+    are the properties of ``geoms_m[i]``. Every simulator (and the latency
+    benchmark) writes its zones through this.
+    """
+    def to_lonlat(xy):
+        lon, lat = frame.unproject(xy[:, 0] + x0, xy[:, 1] + y0)
+        return np.column_stack([lon, lat])
+
+    geoms = shapely.orient_polygons(shapely.transform(np.asarray(geoms_m, dtype=object), to_lonlat),
+                                    exterior_cw=False)
+    features = [{"type": "Feature", "properties": p, "geometry": _geojson_polygon(g)} for p, g in zip(props, geoms)]
+    return {"type": "FeatureCollection", "features": features}
+
+
 def write_zones(path: Path, frame, x0, y0, geo, subjects) -> int:
     """Write every zone (county, jurisdictions, forbidden places, homes) as GeoJSON; return the feature count."""
     n_sub = len(subjects)
@@ -84,11 +101,6 @@ def write_zones(path: Path, frame, x0, y0, geo, subjects) -> int:
         ]
     )
 
-    def to_lonlat(xy):
-        lon, lat = frame.unproject(xy[:, 0] + x0, xy[:, 1] + y0)
-        return np.column_stack([lon, lat])
-
-    geoms = shapely.orient_polygons(shapely.transform(geoms, to_lonlat), exterior_cw=False)
     props = [{"zone_id": "county", "kind": "permitted", "subject_ids": None, "office_id": None}]
     for k in range(N_OFFICES):
         zone_id, office_id = f"jurisdiction-{k + 1:02d}", f"office-{k + 1:02d}"
@@ -105,7 +117,6 @@ def write_zones(path: Path, frame, x0, y0, geo, subjects) -> int:
         )
     props += [{"zone_id": f"home-{s.sid}", "kind": "home", "subject_ids": [s.sid], "office_id": None} for s in subjects]
     assert len(props) == len(geoms) == 1 + N_OFFICES + len(geo.zone_poly) + n_sub
-    features = [{"type": "Feature", "properties": p, "geometry": _geojson_polygon(g)} for p, g in zip(props, geoms)]
-    doc = {"type": "FeatureCollection", "features": features}
+    doc = zone_collection(frame, geoms, props, x0=x0, y0=y0)
     path.write_text(json.dumps(doc, separators=(",", ":"), ensure_ascii=False) + "\n", encoding="utf-8")
     return len(props)

@@ -74,6 +74,7 @@ import shapely
 from geomon.crs import LocalFrame, transverse_mercator
 from geomon.schema import FIX_SCHEMA, TS_TYPE
 from geomon.sim_geography import forbidden_id
+from geomon.sim_output import zone_collection
 from geomon.sim_noise import (
     CELL_SIGMA_M,
     INDOOR_P_GNSS,
@@ -228,19 +229,12 @@ def _breach_plan(rng, kinds: list[str], span_s: float) -> dict[int, list]:
 
 
 def _zones_geojson(frame: LocalFrame, geoms_m: dict) -> dict:
-    def to_lonlat(xy):
-        return np.column_stack(frame.unproject(xy[:, 0], xy[:, 1]))
-
-    features = []
-    for zone_id, g in geoms_m.items():
-        g = shapely.orient_polygons(shapely.transform(g, to_lonlat), exterior_cw=False)
+    props = []
+    for zone_id in geoms_m:
         kind = "permitted" if zone_id == PERMITTED_ID else "forbidden"
-        props = {"zone_id": zone_id, "kind": kind, "subject_ids": None, "office_id": None}
-        if kind == "forbidden":
-            props["category"] = "place_of_concern"
-        coords = [shapely.get_coordinates(r).tolist() for r in (g.exterior, *g.interiors)]
-        features.append({"type": "Feature", "properties": props, "geometry": {"type": "Polygon", "coordinates": coords}})
-    return {"type": "FeatureCollection", "features": features}
+        props.append({"zone_id": zone_id, "kind": kind, "subject_ids": None, "office_id": None,
+                      **({"category": "place_of_concern"} if kind == "forbidden" else {})})
+    return zone_collection(frame, list(geoms_m.values()), props)
 
 
 def _truth(site: _Site, sids: list[str], paths: list, fix_ts: list, span_s: float) -> pa.Table:
