@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from geomon.crs import LocalFrame, choose_frame
+from geomon.stays import positive_number
 
 __all__ = ["CURVE_SCHEMA", "GRID_SCHEMA", "RiskGrid", "alert_curves", "plot_curves", "plot_risk_map",
            "risk_grid"]
@@ -143,8 +144,7 @@ def risk_grid(alerts: pa.Table, *, cell_m: float = 1000.0, k: int = 5, frame: Lo
         Default: :func:`geomon.crs.choose_frame` of the alert positions. Pass
         the same frame (e.g. chosen from the county's zones) to compare maps.
     """
-    if not cell_m > 0:
-        raise ValueError(f"cell_m must be > 0, got {cell_m!r}")
+    cell_m = positive_number("cell_m", cell_m)
     k = _check_k(k)
     lon = np.asarray(alerts.column("lon").to_numpy(zero_copy_only=False), dtype=np.float64)
     lat = np.asarray(alerts.column("lat").to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -152,7 +152,7 @@ def risk_grid(alerts: pa.Table, *, cell_m: float = 1000.0, k: int = 5, frame: Lo
     if frame is None:
         frame = choose_frame(lon, lat) if lon.size else LocalFrame(32650)
     if not lon.size:
-        return RiskGrid(GRID_SCHEMA.empty_table(), frame, float(cell_m), k)
+        return RiskGrid(GRID_SCHEMA.empty_table(), frame, cell_m, k)
     x, y = frame.project(lon, lat)
     ix = np.floor(x / cell_m).astype(np.int64)
     iy = np.floor(y / cell_m).astype(np.int64)
@@ -165,7 +165,7 @@ def risk_grid(alerts: pa.Table, *, cell_m: float = 1000.0, k: int = 5, frame: Lo
     c_lon, c_lat = frame.unproject((cells[:, 0] + 0.5) * cell_m, (cells[:, 1] + 0.5) * cell_m)
     table = pa.table([cells[:, 0], cells[:, 1], c_lon, c_lat, n_alerts.astype(np.int64),
                       n_subjects.astype(np.int64), n_subjects < k], schema=GRID_SCHEMA)
-    return RiskGrid(table, frame, float(cell_m), k)
+    return RiskGrid(table, frame, cell_m, k)
 
 
 def _jurisdictions(zones):

@@ -18,7 +18,7 @@ from geomon.crs import transverse_mercator
 from geomon.fusion import trusted_sigma_m
 from geomon.kernels import encounters as _enc
 from geomon.schema import TS_TYPE
-from geomon.stays import _fix_table, _positive, fix_tracks
+from geomon.stays import fix_tracks, positive_number, track_table
 
 __all__ = ["ENCOUNTER_SCHEMA", "encounters"]
 
@@ -92,14 +92,14 @@ def encounters(fixes, distance_m: float, min_duration_s: float, max_gap_s: float
     >>> row["subject_a"], row["subject_b"], round(row["min_distance_m"], 1)
     ('a', 'b', 10.0)
     """
-    table = _fix_table(fixes)
-    distance_m = _positive("distance_m", distance_m)
+    table = track_table(fixes)
+    distance_m = positive_number("distance_m", distance_m)
     min_duration_s = float(min_duration_s)
     if not math.isfinite(min_duration_s) or min_duration_s < 0:
         raise ValueError(f"min_duration_s must be a finite number >= 0, not {min_duration_s!r}")
-    max_gap_s = _positive("max_gap_s", max_gap_s)
-    slice_s = _positive("slice_s", 120.0 if slice_s is None else slice_s)
-    cell_m = _positive("cell_m", max(5.0 * distance_m, 150.0) if cell_m is None else cell_m)
+    max_gap_s = positive_number("max_gap_s", max_gap_s)
+    slice_s = positive_number("slice_s", 120.0 if slice_s is None else slice_s)
+    cell_m = positive_number("cell_m", max(5.0 * distance_m, 150.0) if cell_m is None else cell_m)
 
     z = 0.0
     if sure_p is not None:

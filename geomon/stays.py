@@ -25,12 +25,14 @@ from geomon.kernels.staypoints import NO_GAP_MS, find_staypoints
 from geomon.load_common import _duplicates, _plain, fix_table
 from geomon.schema import STAYPOINT_SCHEMA, TS_TYPE
 
-__all__ = ["STAYPOINT_SCHEMA", "fix_tracks", "staypoints"]
+__all__ = ["STAYPOINT_SCHEMA", "TRACK_COLUMNS", "fix_tracks", "positive_number", "staypoints", "track_table"]
 
-_REQUIRED = ("subject_id", "ts", "lon", "lat")
+#: Columns a track-reading function (stays, encounters) needs.
+TRACK_COLUMNS = ("subject_id", "ts", "lon", "lat")
 
 
-def _positive(name: str, value, *, none_ok: bool = False) -> float | None:
+def positive_number(name: str, value, *, none_ok: bool = False) -> float | None:
+    """``value`` as a positive finite float (``none_ok``: None or inf give None), else an error naming ``name``."""
     if value is None and none_ok:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
@@ -41,8 +43,9 @@ def _positive(name: str, value, *, none_ok: bool = False) -> float | None:
     return None if math.isinf(value) else value
 
 
-def _fix_table(fixes) -> pa.Table:
-    return fix_table(fixes, _REQUIRED)
+def track_table(fixes) -> pa.Table:
+    """The fixes as an Arrow table with :data:`TRACK_COLUMNS` (a FixLoad's table, or checked)."""
+    return fix_table(fixes, TRACK_COLUMNS)
 
 
 def _degrees(table: pa.Table, name: str, limit: float) -> np.ndarray:
@@ -201,10 +204,10 @@ def staypoints(fixes, dist_threshold_m: float, time_threshold_s: float, gap_thre
     >>> round(row["lon"], 6), round(row["lat"], 6)
     (116.40001, 39.900002)
     """
-    table = _fix_table(fixes)
-    dist_threshold_m = _positive("dist_threshold_m", dist_threshold_m)
-    time_threshold_s = _positive("time_threshold_s", time_threshold_s)
-    gap_threshold_s = _positive("gap_threshold_s", gap_threshold_s, none_ok=True)
+    table = track_table(fixes)
+    dist_threshold_m = positive_number("dist_threshold_m", dist_threshold_m)
+    time_threshold_s = positive_number("time_threshold_s", time_threshold_s)
+    gap_threshold_s = positive_number("gap_threshold_s", gap_threshold_s, none_ok=True)
     if not isinstance(include_last, (bool, np.bool_)):
         raise TypeError(f"include_last must be a bool, got {type(include_last).__name__}")
     # Times are whole milliseconds: "at least T" is at least ceil(T), "longer than G" is longer than floor(G).
