@@ -185,7 +185,7 @@ def print_watch_summary(live, ticks: int) -> None:
     console.print(_table(f"Stream {live.stream_id!r}: {ticks} micro-batches this process", ["", "fixes"], [
         ["read from the sources (since the stream began)", f"{c.n_read:,}"],
         ["refused on load (quarantine)", f"{c.n_refused_on_load:,}"],
-        ["held for lateness", f"{live._held.num_rows:,}"],
+        ["held for lateness", f"{live.n_held:,}"],
         ["run through the Monitor", f"{m.n_accepted:,}"],
         ["refused by the Monitor (late_fix, subject_unknown)", f"{m.n_read - m.n_accepted:,}"],
     ]))

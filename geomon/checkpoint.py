@@ -60,10 +60,6 @@ def _parts(monitor) -> dict:
     return {"monitor": monitor, "contact": b.contact, "checkins": b.checkins, "dwell": b.dwell, "night": b.night}
 
 
-def _per_subject_arrays(monitor) -> list[np.ndarray]:
-    return [a for _, a in _named_arrays(monitor)]
-
-
 def _named_arrays(monitor) -> list[tuple[tuple[str, str], np.ndarray]]:
     parts = _parts(monitor)
     n = len(monitor.subject_ids)
@@ -142,7 +138,7 @@ class StateTracker:
 
     def __init__(self, monitor):
         self.monitor = monitor
-        self._saved = [self._words(a).copy() for a in _per_subject_arrays(monitor)]
+        self._saved = [self._words(a).copy() for a in [a for _, a in _named_arrays(monitor)]]
 
     def _words(self, a: np.ndarray) -> np.ndarray:
         n = len(self.monitor.subject_ids)
@@ -187,7 +183,7 @@ class StateTracker:
                 raise ValueError("checkpoint names subject codes this Monitor does not have")
             _set_rows(self.monitor, codes, decode_rows(blobs, self.row_bytes))
         restore_global(self.monitor, global_blob)
-        self._saved = [self._words(a).copy() for a in _per_subject_arrays(self.monitor)]
+        self._saved = [self._words(a).copy() for a in [a for _, a in _named_arrays(self.monitor)]]
 
 
 def encode_rows(rows: np.ndarray) -> list[bytes]:

@@ -196,6 +196,11 @@ class LiveMonitor:
                                                self.config_hash)
         self.monitor.run_id = self.run_id
 
+    @property
+    def n_held(self) -> int:
+        """Fixes offered and held until the watermark passes them."""
+        return self._held.num_rows
+
     # ----------------------------------------------------------------- resume
 
     def _resume(self) -> bool:
@@ -331,7 +336,7 @@ class LiveMonitor:
             self._deferred = {what: [] for what in self._deferred}
         latency = (done - arrived.column("fix_arrived_at").cast(pa.int64()).to_numpy() / 1e6
                    if arrived.num_rows else np.zeros(0))
-        return TickResult(self.watermark_ms, release.num_rows, self._held.num_rows, alerts, latency, due,
+        return TickResult(self.watermark_ms, release.num_rows, self.n_held, alerts, latency, due,
                           time.perf_counter() - started)
 
     def _write_deferred(self) -> None:

@@ -336,8 +336,8 @@ def plot_curves(curves: pa.Table, out: str | Path, *, bin: str = "week", title: 
             ax.set_title(name, fontsize=9)
     for ax in axes[len(names):] if panels else ():
         ax.set_visible(False)
-    if len(set(periods)) == 1:   # one bin: give the axis a width the date locator can tick
-        ax.set_xlim(periods[0] - timedelta(days=4), periods[0] + timedelta(days=4))
+    if len(set(periods)) == 1:   # one bin: give the (shared) axis a width the date locator can tick
+        axes[0].set_xlim(periods[0] - timedelta(days=4), periods[0] + timedelta(days=4))
     for ax in axes:
         ax.grid(alpha=0.3)
         locator = AutoDateLocator(maxticks=6)
