@@ -102,7 +102,6 @@ class TickResult:
 class _Counts:
     n_read: int = 0                 # rows read from every source
     n_refused_on_load: int = 0      # quarantined by validation
-    n_offered: int = 0              # accepted and held
 
 
 def _ipc(table: pa.Table) -> bytes:
@@ -201,6 +200,11 @@ class LiveMonitor:
         """Fixes offered and held until the watermark passes them."""
         return self._held.num_rows
 
+    @property
+    def n_offered(self) -> int:
+        """Fixes accepted from the sources since the stream began: those held and those run."""
+        return self.n_held + self.monitor.n_read
+
     # ----------------------------------------------------------------- resume
 
     def _resume(self) -> bool:
@@ -265,7 +269,6 @@ class LiveMonitor:
         table = table.append_column(_HELD.field("_seq"), pa.array(np.arange(self._next_arrival,
                                                                             self._next_arrival + n, dtype=np.int64)))
         self._next_arrival += n
-        self.counts.n_offered += n
         self._newest_ms = max(self._newest_ms, int(pc.max(table.column("ts").cast(pa.int64())).as_py()))
         self._held = pa.concat_tables([self._held, table])
         return n

@@ -273,7 +273,7 @@ def test_json_lines_from_a_stream_with_bad_lines(tmp_path):
     with AlertStore(db, read_only=True) as store:
         refused = store._cursor().execute('SELECT "row", reason FROM quarantine ORDER BY "row"').fetchall()
     assert refused == [(1, "bad_json"), (2, "bad_json"), (4, "ts_unparseable")]
-    assert live.counts.n_read == 5 and live.counts.n_offered == 2      # 5 = 2 accepted + 3 refused
+    assert live.counts.n_read == 5 and live.n_offered == 2      # 5 = 2 accepted + 3 refused
     assert live.positions["lines"] == 6
 
 
@@ -322,7 +322,7 @@ def test_an_unreadable_file_is_quarantined_and_the_stream_goes_on(fixes, tmp_pat
         refused = store._cursor().execute('SELECT source_name, "row", reason FROM quarantine ORDER BY 1').fetchall()
     assert [(r[0].rsplit("/", 1)[1], r[1], r[2]) for r in refused] == [
         ("fixes-000b.parquet", -1, "unreadable_file"), ("fixes-000c.csv", -1, "unreadable_file")]
-    assert live.counts.n_read == 2000 + 2 and live.counts.n_offered == 2000
+    assert live.counts.n_read == 2000 + 2 and live.n_offered == 2000
     assert live.positions["files"] == ["fixes-000.parquet", "fixes-000b.parquet", "fixes-000c.csv",
                                        "fixes-001.parquet"]
 
@@ -348,7 +348,7 @@ def test_socket_source_and_sigterm_leave_a_checkpoint(fixes, tmp_path):
     live.tick()
     live.close()
     source.server.shutdown()
-    assert live.counts.n_read == live.counts.n_offered == 50 and live.positions["lines"] == 50
+    assert live.counts.n_read == live.n_offered == 50 and live.positions["lines"] == 50
 
     folder = tmp_path / "in"
     _files(fixes.slice(0, 3000), folder, 3)
