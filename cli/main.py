@@ -345,19 +345,13 @@ def plot_heatmap(db: _Db, out: Annotated[Path, typer.Option(help="PNG to write."
     """Risk heat map: alerts per square cell, office boundaries drawn, small cells suppressed (PNG, GeoJSON)."""
     import json
 
-    import numpy as np
-
-    from geomon.crs import choose_frame
     from geomon.load import load_zones
     from geomon.pictures import plot_risk_map, risk_grid
+    from geomon.zones import zones_frame
 
     alerts = _alerts_between(db, since, until, kind=kind or None)
     zone_load = load_zones(zones) if zones is not None else None
-    frame = None
-    if zone_load is not None and len(zone_load.geometry):
-        bounds = np.array([g.bounds for g in zone_load.geometry])
-        frame = choose_frame(bounds[:, [0, 2]].ravel(), bounds[:, [1, 3]].ravel())
-    grid = risk_grid(alerts, cell_m=cell_m, k=k, frame=frame)
+    grid = risk_grid(alerts, cell_m=cell_m, k=k, frame=zones_frame(zone_load) if zone_load is not None else None)
     plot_risk_map(grid, out, zones=zone_load)
     if geojson is not None:
         geojson.write_text(json.dumps(grid.to_geojson()), encoding="utf-8")

@@ -98,13 +98,19 @@ def _column(props: pa.Table, name: str, n: int) -> list:
     return props.column(name).to_pylist() if name in props.column_names else [None] * n
 
 
+def zones_frame(zones: ZoneLoad) -> LocalFrame:
+    """The metric frame the engine works in for these zones (:func:`geomon.crs.choose_frame` of their vertices)."""
+    geoms = np.asarray(zones.geometry, dtype=object)
+    coords = shapely.get_coordinates(geoms) if len(geoms) else np.array([[0.0, 0.0]])
+    return choose_frame(coords[:, 0], coords[:, 1])
+
+
 def compile_zones(zones: ZoneLoad, frame: LocalFrame | None = None) -> CompiledZones:
-    """Project and index loaded zones; the frame is chosen from the zones' extent unless given."""
+    """Project and index loaded zones; the frame is chosen from the zones' extent (:func:`zones_frame`) unless given."""
     geoms = np.asarray(zones.geometry, dtype=object)
     n = len(geoms)
     if frame is None:
-        coords = shapely.get_coordinates(geoms) if n else np.array([[0.0, 0.0]])
-        frame = choose_frame(coords[:, 0], coords[:, 1])
+        frame = zones_frame(zones)
     geoms_m = project_geometries(geoms, frame) if n else geoms
     props = zones.properties
     buffer_m = np.array([np.nan if v is None else float(v) for v in _column(props, "buffer_m", n)], dtype=np.float64)
