@@ -44,6 +44,10 @@ GLOBAL = {
     "checkins": ("watermark_ms",),
     "dwell": ("watermark_ms",),
     "night": ("watermark_ms",),
+    # Frequent contact and victim protection: the other people's filters, the recent positions, the open
+    # stretches and meetings and the counted ones (empty unless a concern list or protection orders are given).
+    "meetings": ("_fusion_state", "_seen_t", "_run_source", "_run_length", "_hist", "_last_t", "_done_ms", "_open",
+                 "_counted", "watermark_ms", "n_late"),
 }
 
 #: Columns of per-subject arrays that change for every subject at every tick (the night detector's clock
@@ -57,7 +61,8 @@ _DRAINED = (("monitor", "_tracks"), ("monitor", "_quarantine"), ("dwell", "_stay
 
 def _parts(monitor) -> dict:
     b = monitor.behaviour
-    return {"monitor": monitor, "contact": b.contact, "checkins": b.checkins, "dwell": b.dwell, "night": b.night}
+    return {"monitor": monitor, "contact": b.contact, "checkins": b.checkins, "dwell": b.dwell, "night": b.night,
+            "meetings": monitor.meetings}
 
 
 def _named_arrays(monitor) -> list[tuple[tuple[str, str], np.ndarray]]:

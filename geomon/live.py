@@ -139,6 +139,9 @@ class LiveMonitor:
         of a core against 10 % at the default (docs/performance.md).
     profile, detectors, keep_tracks
         As :func:`geomon.replay.replay`.
+    concern, protections
+        Persons of concern and protection orders (as :class:`geomon.monitor.Monitor`
+        takes them): frequent-contact and victim alerts, live (:mod:`geomon.meeting_watch`).
     now : callable
         Wall clock in seconds (``time.time``); tests pass their own.
 
@@ -151,7 +154,8 @@ class LiveMonitor:
 
     def __init__(self, zones, subjects, rules=None, *, db, stream_id: str = "live", lateness_s: float = 0.0,
                  clock: str = "wall", checkpoint_every_s: float = 5.0, profile: str | None = None,
-                 detectors=DEFAULT_DETECTORS, keep_tracks: bool = True, now=time.time):
+                 detectors=DEFAULT_DETECTORS, keep_tracks: bool = True, concern=None, protections=None,
+                 now=time.time):
         from geomon.monitor import Monitor
         from geomon.replay import _as_rules, config_hash
 
@@ -162,7 +166,11 @@ class LiveMonitor:
         zone_load = zones if isinstance(zones, ZoneLoad) else load_zones(zones)
         subject_load = subjects if isinstance(subjects, SubjectLoad) else load_subjects(subjects)
         rule_set = _as_rules(rules)
-        self.monitor = Monitor(zone_load, subject_load, rule_set, profile=profile, detectors=detectors)
+        if concern is not None and not isinstance(concern, dict):
+            concern = {str(p): None for p in concern}
+        protections = [dict(o) for o in protections] if protections else []
+        self.monitor = Monitor(zone_load, subject_load, rule_set, profile=profile, detectors=detectors,
+                               concern=concern, protections=protections)
         self.monitor.keep_tracks = keep_tracks
         self.store = db if isinstance(db, AlertStore) else AlertStore(db)
         self._own_store = not isinstance(db, AlertStore)
@@ -173,7 +181,9 @@ class LiveMonitor:
         self._now = now
         params = {"profile": profile, "detectors": sorted(detectors), "lateness_ms": self.lateness_ms,
                   "clock": clock, "crossing_min_m": self.monitor.crossing_min_m,
-                  "max_gap_ms": self.monitor.max_gap_ms}
+                  "max_gap_ms": self.monitor.max_gap_ms,
+                  "concern": sorted((p, sorted(v) if v is not None else None) for p, v in (concern or {}).items()),
+                  "protections": sorted(json.dumps(o, sort_keys=True, default=str) for o in protections)}
         self.config_hash = config_hash(zone_load, subject_load, rule_set, params)
         self._tracker = StateTracker(self.monitor)
         self._held = _HELD.empty_table()

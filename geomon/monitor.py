@@ -38,6 +38,7 @@ from geomon.fusion import CORRELATED_CODES, SOURCE_CODE, correlated_run_length, 
 from geomon.load import load_fixes, load_rules, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.load_rules import Rules, default_rules
+from geomon.meeting_watch import MeetingWatch
 from geomon.periods import ThresholdSets
 from geomon.schema import QUARANTINE_SCHEMA, TS_TYPE
 from geomon.store import ALERT_SCHEMA, TRACK_SCHEMA
@@ -122,6 +123,17 @@ class Monitor:
     cameras : path, table or geomon.cameras.CameraLayer, optional
         Surveillance cameras (``camera_id``, ``lon``, ``lat``); every alert's
         ``details`` then lists the nearest ones within 300 m (``cameras``).
+    concern : iterable of str or dict, optional
+        Persons of concern (as :func:`geomon.frequent_contacts` takes them, or
+        :func:`geomon.contact_run.load_concern` reads them): ``frequent_contact``
+        alerts (:mod:`geomon.meeting_watch`). Their fixes are admitted and
+        fused beside the subjects' but never judged.
+    protections : iterable of dict, optional
+        Protection orders (:func:`geomon.contact_run.load_protections`):
+        ``victim_warning`` and ``victim_breach`` alerts; the protected persons'
+        fixes are admitted like the persons of concern's.
+    subject_pairs : bool
+        Also count meetings between two supervised subjects as frequent contact.
 
     Notes
     -----
@@ -147,7 +159,8 @@ class Monitor:
 
     def __init__(self, zones, subjects, rules=None, *, profile: str | None = None,
                  crossing_min_m: float = 5.0, max_gap_s: float = 120.0, frame=None, fusion_params=None,
-                 tz: str = "Asia/Shanghai", detectors=DEFAULT_DETECTORS, cameras=None):
+                 tz: str = "Asia/Shanghai", detectors=DEFAULT_DETECTORS, cameras=None, concern=None,
+                 protections=None, subject_pairs: bool = False):
         self.zones: CompiledZones = compile_zones(_as_zones(zones), frame)
         #: Keep each batch's fused positions for :meth:`take_tracks` (the incident look-back reads them).
         self.keep_tracks = False
@@ -168,6 +181,13 @@ class Monitor:
                                    self.subject_ids, self.subject_office)
 
         self._thresholds = self._set_thresholds()
+        #: Frequent contact and victim protection (geomon/meeting_watch.py); watches nothing without a concern list
+        #: or protection orders.
+        self.meetings = MeetingWatch(
+            self.subject_ids, self.subject_level, self.subject_office,
+            [self.rules.profile(profile or level) for level in self.subject_level], concern=concern,
+            protections=protections, frame=self.zones.frame, max_gap_s=max_gap_s, subject_pairs=subject_pairs)
+        self._person_ids_arrow = pa.array(self.meetings.person_ids.tolist(), pa.string())
         self._assign_keys = self.zones.assignment_keys(self.subject_code)
         self._permitted_of = self._permitted_zone_of_subjects()
         self._zone_half_radius = self._half_radius()
@@ -274,16 +294,19 @@ class Monitor:
         self.n_read += load.n_read
         if load.n_quarantined:
             self._quarantine.append(load.quarantine)
-        fixes = self._admit(load)
-        self.n_accepted += len(fixes["t"])
+        fixes, others = self._admit(load)
+        self.n_accepted += len(fixes["t"]) + len(others["t"])
         self.n_quarantined = self.n_read - self.n_accepted
         clock = time.perf_counter()
         events = self.behaviour.admitted(fixes, now_ms, self.run_id)
         clock = self._tick("behaviour", clock)
-        fused = self._fuse(fixes) if len(fixes["t"]) else Behaviour.empty_fused()
+        fused, track = self._fuse(fixes) if len(fixes["t"]) else (Behaviour.empty_fused(), None)
         clock = time.perf_counter()
         events += self.behaviour.fused(fused, self.run_id)
-        self._tick("behaviour", clock)
+        clock = self._tick("behaviour", clock)
+        if self.meetings.active:
+            events.append(self._meet(track, others, now_ms))
+            self._tick("meetings", clock)
         if len(fused["t"]):
             events.insert(0, self._run(fused))
         events = [e for e in events if e.num_rows]
@@ -337,23 +360,33 @@ class Monitor:
         self.timings[step] = self.timings.get(step, 0.0) + (now - since)
         return now
 
-    def _admit(self, load: FixLoad) -> dict:
-        """Subject codes, time order and lateness; refused rows go to the quarantine."""
+    def _admit(self, load: FixLoad) -> tuple[dict, dict]:
+        """Person codes, time order and lateness; refused rows go to the quarantine.
+
+        Returns the subjects' fixes and the other people's (persons of concern,
+        protected persons: codes from 0, in :attr:`meetings`' numbering less
+        the number of subjects).
+        """
         clock = time.perf_counter()
         table = load.table
         rows = load.input_row if load.input_row is not None else np.arange(table.num_rows, dtype=np.int64)
         ids = table.column("subject_id")
-        if table.num_rows * 8 < len(self.subject_ids):
+        n = len(self.subject_ids)
+        others = self.meetings
+        if table.num_rows * 8 < len(self._person_ids_arrow):
             # A micro-batch of a large roster: looking up its few ids beats hashing the whole roster again.
-            lookup = self.subject_code.get
+            lookup = others.code_of.get
             code = np.fromiter((lookup(s, -1) for s in ids.to_pylist()), np.int64, table.num_rows)
         else:
-            code = pc.fill_null(pc.index_in(ids, value_set=self._subject_ids_arrow), -1)
+            code = pc.fill_null(pc.index_in(ids, value_set=self._person_ids_arrow), -1)
             code = code.to_numpy(zero_copy_only=False).astype(np.int64)
         t = table.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
         unknown = code < 0
-        late = np.zeros(len(code), dtype=bool)
-        late[~unknown] = t[~unknown] < self._seen_t[code[~unknown]]
+        subject, other = ~unknown & (code < n), code >= n
+        seen = np.full(len(code), -1, np.int64)
+        seen[subject] = self._seen_t[code[subject]]
+        seen[other] = others._seen_t[code[other] - n]
+        late = ~unknown & (t < seen)
         self._refuse(load, rows, unknown, "subject_id", "subject_unknown")
         self._refuse(load, rows, late, "ts", "late_fix")
         keep = np.flatnonzero(~(unknown | late))
@@ -361,7 +394,10 @@ class Monitor:
         code, t = code[order], t[order]
         if order.size:
             last = np.r_[code[1:] != code[:-1], True]
-            self._seen_t[code[last]] = t[last]
+            mine = last & (code < n)
+            self._seen_t[code[mine]] = t[mine]
+            theirs = last & (code >= n)
+            others._seen_t[code[theirs] - n] = t[theirs]
         lon = table.column("lon").to_numpy()[order]
         lat = table.column("lat").to_numpy()[order]
         clock = self._tick("admit", clock)
@@ -370,38 +406,55 @@ class Monitor:
         acc = table.column("accuracy_m").to_numpy(zero_copy_only=False).astype(np.float64)[order]
         # Loaded fixes have valid sources: codes into SOURCES, for cheap comparisons.
         source = pc.index_in(table.column("source"), value_set=_SOURCES).to_numpy(zero_copy_only=False)[order]
-        return {"code": code, "t": t, "x": np.ascontiguousarray(x), "y": np.ascontiguousarray(y), "lon": lon,
-                "lat": lat, "accuracy_m": acc, "source": source, "tset": self._sets.set_of_fixes(code, t)}
+        f = {"code": code, "t": t, "x": np.ascontiguousarray(x), "y": np.ascontiguousarray(y), "lon": lon,
+             "lat": lat, "accuracy_m": acc, "source": source}
+        split = int(np.searchsorted(code, n))   # sorted by code: the subjects' fixes come first
+        mine = {k: v[:split] for k, v in f.items()}
+        theirs = {k: v[split:] for k, v in f.items()}
+        theirs["code"] = theirs["code"] - n
+        mine["tset"] = self._sets.set_of_fixes(mine["code"], mine["t"])
+        return mine, theirs
 
-    def _noise(self, f: dict, first: np.ndarray) -> np.ndarray:
+    def _noise(self, bank, f: dict, first: np.ndarray) -> np.ndarray:
         """Per-axis sigma of each fix as :func:`geomon.fuse` takes it, correlated-source runs carried across batches."""
         code, source = f["code"], f["source"].astype(np.int64)
-        run = correlated_run_length(source, first, self._run_source[code], self._run_length[code])
+        run = correlated_run_length(source, first, bank._run_source[code], bank._run_length[code])
         last = np.r_[first[1:], True]
         correlated = np.isin(source[last], CORRELATED_CODES)
-        self._run_source[code[last]] = np.where(correlated, source[last], -1)
-        self._run_length[code[last]] = np.where(correlated, run[last], 0)
+        bank._run_source[code[last]] = np.where(correlated, source[last], -1)
+        bank._run_length[code[last]] = np.where(correlated, run[last], 0)
         return sigma_from_codes(f["accuracy_m"], source) * np.sqrt(run)
 
-    def _fuse(self, f: dict) -> dict:
-        """Replace each fix's position by the causal fused one, with its covariance; keep the decidable fixes."""
-        clock = time.perf_counter()
+    def _filter(self, bank, f: dict):
+        """The causal filter over fixes sorted by code, state carried in ``bank`` (this Monitor, or the other
+        people's in :attr:`meetings`): positions, covariance, doubt, jump spread and the trusted 1-sigma."""
         code = f["code"]
         first, offsets, subjects = subject_runs(code)
-        sigma = self._noise(f, first)
-        state = np.ascontiguousarray(self._fusion_state[subjects])
+        sigma = self._noise(bank, f, first)
+        state = np.ascontiguousarray(bank._fusion_state[subjects])
         x, y, var_x, var_y, cov_xy, _, _, _, _, doubt, jump_var = _kf.fuse_step(
             offsets, f["t"], f["x"], f["y"], sigma, state, **self.fusion_params)
-        self._fusion_state[subjects] = state
-        # Fixes vaguer than the profile's max_accuracy_m (cell fixes, mostly)
-        # feed the filter but cannot confirm or clear a boundary decision.
-        # The 1-sigma decisions lean on (night, stays) and the stored tracks carry: the fused one (its jump
-        # spread included), never below the fix's own accuracy.
+        bank._fusion_state[subjects] = state
+        # The 1-sigma decisions lean on (night, stays, meetings) and the stored tracks carry: the fused one (its
+        # jump spread included), never below the fix's own accuracy.
         satellite = f["source"] == SOURCE_CODE["gnss"]
         trusted = trusted_sigma_m(np.sqrt(0.5 * (var_x + var_y)), f["accuracy_m"], satellite)
+        return x, y, var_x, var_y, cov_xy, doubt, jump_var, trusted
+
+    def _fuse(self, f: dict) -> tuple[dict, tuple]:
+        """Replace each fix's position by the causal fused one, with its covariance; keep the decidable fixes.
+
+        Also returns the fused track (code, t, x, y, trusted sigma) of every fix with a position.
+        """
+        clock = time.perf_counter()
+        code = f["code"]
+        x, y, var_x, var_y, cov_xy, doubt, jump_var, trusted = self._filter(self, f)
+        ok = np.isfinite(x) & np.isfinite(y)
+        track = (code[ok], f["t"][ok], x[ok], y[ok], trusted[ok])
         if self.keep_tracks:
-            ok = np.isfinite(x) & np.isfinite(y)
-            self._tracks.append((code[ok], f["t"][ok], x[ok], y[ok], trusted[ok]))
+            self._tracks.append(track)
+        # Fixes vaguer than the profile's max_accuracy_m (cell fixes, mostly)
+        # feed the filter but cannot confirm or clear a boundary decision.
         decide = np.isfinite(x) & ~(f["accuracy_m"] > self._thresholds.max_accuracy_m[f["tset"]])
         self.n_vague += int(code.size - decide.sum())
         self._tick("fuse", clock)
@@ -412,7 +465,22 @@ class Monitor:
                 "rx": f["x"][decide], "ry": f["y"][decide],
                 "var_x": (var_x - jump_var)[decide], "var_y": (var_y - jump_var)[decide], "cov_xy": cov_xy[decide],
                 "doubt": doubt[decide], "jump_var": jump_var[decide], "accuracy_m": f["accuracy_m"][decide],
-                "tset": f["tset"][decide], "sigma": trusted[decide]}
+                "tset": f["tset"][decide], "sigma": trusted[decide]}, track
+
+    def _meet(self, track, others: dict, now_ms: int | None) -> pa.Table:
+        """Meeting alerts: the subjects' fused track and the other people's, filtered here, to the watch."""
+        n = len(self.subject_ids)
+        parts = [track] if track is not None else []
+        if len(others["t"]):
+            x, y, *_, trusted = self._filter(self.meetings, others)
+            ok = np.isfinite(x) & np.isfinite(y)
+            parts.append((others["code"][ok] + n, others["t"][ok], x[ok], y[ok], trusted[ok]))
+        if parts:
+            code, t, x, y, sigma = (np.concatenate(c) for c in zip(*parts))
+        else:
+            code, t, x, y, sigma = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0)
+        self.meetings.run_id = self.run_id
+        return self.meetings.step(code, t, x, y, sigma, now_ms)
 
     def _refuse(self, load: FixLoad, rows: np.ndarray, mask: np.ndarray, field: str, reason: str) -> None:
         idx = np.flatnonzero(mask)

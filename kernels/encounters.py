@@ -241,16 +241,22 @@ def _boxes_meet(box, i, j, half):
 
 
 @jit
-def _check(out, n, i, j, rec_s, offsets, t, x, y, sig, z, ws, we, max_gap_s, distance_m):
+def _check(out, n, i, j, rec_s, offsets, t, x, y, sig, z, ws, we, max_gap_s, distance_m, done, until):
     a, b = rec_s[i], rec_s[j]
     if a > b:
         a, b = b, a
+    # Only the pair's open window: after what both tracks had before (done), up to what both have now (until).
+    ws = max(ws, min(done[a], done[b]))
+    we = min(we, min(until[a], until[b]))
+    if ws >= we:
+        return out, n
     return _pair_within(out, n, a, b, offsets[a], offsets[a + 1], offsets[b], offsets[b + 1],
                         t, x, y, sig, z, ws, we, max_gap_s, distance_m)
 
 
 @jit
-def _slice_pairs(out, n, r0, r1, rec_s, box, offsets, t, x, y, sig, z, ws, we, max_gap_s, distance_m, cell_m):
+def _slice_pairs(out, n, r0, r1, rec_s, box, offsets, t, x, y, sig, z, ws, we, max_gap_s, distance_m, cell_m, done,
+                 until):
     """Candidates of one slice's records [r0, r1) by grid hashing, each checked exactly."""
     half = 0.5 * distance_m
     big = np.zeros(r1 - r0, np.bool_)
@@ -270,7 +276,8 @@ def _slice_pairs(out, n, r0, r1, rec_s, box, offsets, t, x, y, sig, z, ws, we, m
             if q == r or (big[q - r0] and q < r):
                 continue
             if _boxes_meet(box, r, q, half):
-                out, n = _check(out, n, r, q, rec_s, offsets, t, x, y, sig, z, ws, we, max_gap_s, distance_m)
+                out, n = _check(out, n, r, q, rec_s, offsets, t, x, y, sig, z, ws, we, max_gap_s, distance_m, done,
+                                until)
     keys = np.empty(n_cells, np.int64)
     owner = np.empty(n_cells, np.int64)
     c = 0
@@ -301,7 +308,8 @@ def _slice_pairs(out, n, r0, r1, rec_s, box, offsets, t, x, y, sig, z, ws, we, m
                 ry = np.int64(math.floor((max(box[i, 1], box[j, 1]) - half) / cell_m))
                 if _cell_key(rx, ry) != key:
                     continue
-                out, n = _check(out, n, i, j, rec_s, offsets, t, x, y, sig, z, ws, we, max_gap_s, distance_m)
+                out, n = _check(out, n, i, j, rec_s, offsets, t, x, y, sig, z, ws, we, max_gap_s, distance_m, done,
+                                until)
         g0 = g1
     return out, n
 
@@ -351,7 +359,7 @@ def slice_records(offsets, t, x, y, max_gap_s, slice_s):
 
 @jit
 def slices_within(per, track, box, k_lo, k_from, k_to, offsets, t, x, y, sig, z, distance_m, max_gap_s, slice_s,
-                  cell_m):
+                  cell_m, done, until):
     """Stretches within of slices ``k_from <= k < k_to`` (rows of ``per``); releases the GIL, so threads can split
     the slices."""
     out = np.empty((64, N_ENC))
@@ -362,11 +370,12 @@ def slices_within(per, track, box, k_lo, k_from, k_to, offsets, t, x, y, sig, z,
             continue
         ws = (k + k_lo) * slice_s
         out, n = _slice_pairs(out, n, r0, r1, track, box, offsets, t, x, y, sig, z, ws, ws + slice_s,
-                              max_gap_s, distance_m, cell_m)
+                              max_gap_s, distance_m, cell_m, done, until)
     return out[:n].copy()
 
 
-def encounter_intervals(offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m, threads=1, sigma=None, z=0.0):
+def encounter_intervals(offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m, threads=1, sigma=None, z=0.0,
+                        done=None, until=None):
     """Every stretch of time two tracks are within ``distance_m``, per slice (merge them with :func:`merge_intervals`).
 
     Parameters
@@ -394,6 +403,12 @@ def encounter_intervals(offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m
         (each the larger sigma of its segment's two fixes): sure to be within.
     z : float
         How many sigmas of margin (0: the plain distance, sigma unused).
+    done, until : float64 (n_tracks,), optional
+        Per track, the time (s) up to which it was already searched and up to
+        which it may be searched now: a pair is searched only over
+        ``[min(done_a, done_b), min(until_a, until_b))``, so that a stream
+        searches each stretch of each pair once (:mod:`geomon.contact_watch`).
+        Default: everything.
 
     Returns
     -------
@@ -404,7 +419,11 @@ def encounter_intervals(offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m
     n_slices = per.size - 1
     args = (per, track, box, k_lo)
     sig = np.zeros(t.size) if sigma is None else np.ascontiguousarray(sigma, dtype=np.float64)
-    rest = (offsets, t, x, y, sig, float(z), float(distance_m), float(max_gap_s), float(slice_s), float(cell_m))
+    n_tracks = offsets.size - 1
+    done = np.full(n_tracks, -np.inf) if done is None else np.ascontiguousarray(done, dtype=np.float64)
+    until = np.full(n_tracks, np.inf) if until is None else np.ascontiguousarray(until, dtype=np.float64)
+    rest = (offsets, t, x, y, sig, float(z), float(distance_m), float(max_gap_s), float(slice_s), float(cell_m),
+            done, until)
     if threads <= 1 or n_slices < 2:
         return slices_within(*args, 0, n_slices, *rest)
     # Chunks of about equal record counts (the work grows with them), a few per thread.

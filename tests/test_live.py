@@ -74,9 +74,10 @@ def uninterrupted(fixes, tmp_path_factory):
 
 def test_every_state_the_fixes_change_is_checkpointed(fixes):
     """Process fixes with every detector on; any attribute that changed must be named in PER_SUBJECT or GLOBAL."""
-    m = Monitor(ZONES, SUBJECTS, detectors=ALL_DETECTORS)
+    m = Monitor(ZONES, SUBJECTS, detectors=ALL_DETECTORS, concern={"S0002": None},
+                protections=[{"subject_id": "S0003", "victim_id": "S0004", "warning_m": 500.0, "alert_m": 100.0}])
     parts = {"monitor": m, "contact": m.behaviour.contact, "checkins": m.behaviour.checkins,
-             "dwell": m.behaviour.dwell, "night": m.behaviour.night}
+             "dwell": m.behaviour.dwell, "night": m.behaviour.night, "meetings": m.meetings}
     m.keep_tracks = True
     plain = (np.ndarray, int, float, list, dict, tuple, str, type(None))
     before = {(p, k): copy.deepcopy(v) for p, o in parts.items() for k, v in vars(o).items() if isinstance(v, plain)}
@@ -92,7 +93,7 @@ def test_every_state_the_fixes_change_is_checkpointed(fixes):
         if not same:
             changed.add((p, k))
     assert changed - drained <= named, f"state not checkpointed: {sorted(changed - drained - named)}"
-    assert ("monitor", "_fusion_state") in changed and ("night", "_state") in changed   # the check has teeth
+    assert {("monitor", "_fusion_state"), ("night", "_state"), ("meetings", "_hist")} <= changed   # it has teeth
 
 
 def test_resume_in_process_equals_uninterrupted(fixes, uninterrupted, tmp_path):
