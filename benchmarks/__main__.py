@@ -249,12 +249,15 @@ def latency_command(
     warmup: Annotated[Optional[float], typer.Option(min=0, help="Seconds not counted at the start.")] = None,
     tick: Annotated[Optional[float], typer.Option(min=0.01, help="Seconds between micro-batches.")] = None,
     checkpoint_every: Annotated[Optional[float], typer.Option(min=0, help="Seconds between checkpoints.")] = None,
+    companions: Annotated[Optional[float], typer.Option(min=0, max=1, help="Share of subjects with a person of "
+                                                        "concern walking beside them (frequent-contact load).")] = None,
     seed: Seed = None,
     strict: Strict = False,
 ) -> None:
     """Live path in real time: per micro-batch and per alert latency (fix arrival to commit) and CPU use."""
     overrides = _given(subjects=tuple(subjects) if subjects else None, interval_s=interval, duration_s=duration,
-                       warmup_s=warmup, tick_s=tick, checkpoint_every_s=checkpoint_every, seed=seed)
+                       warmup_s=warmup, tick_s=tick, checkpoint_every_s=checkpoint_every, companion_share=companions,
+                       seed=seed)
     _run_suite(latency_suite.LatencyConfig, latency_suite.run_latency, quick=quick, overrides=overrides,
                threads=None, out=out, strict=strict)
 

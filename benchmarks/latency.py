@@ -22,6 +22,11 @@ Measured after ``warmup_s``:
 * **CPU**: process CPU time spent in offer + tick over the wall time, in % of one
   core (the feed's own time is excluded; numba and DuckDB threads are included).
 
+With ``companion_share`` > 0, that share of the subjects each has a person of
+concern (``C`` + its id) who reports like a subject, 10 m from it all the time:
+every such pair is one open meeting, so the frequent-contact watch
+(:mod:`geomon.meeting_watch`) searches and carries them at every micro-batch.
+
 Targets (issue 8): at 10,000 subjects reporting every 15 s, p99 alert latency
 <= 1 s with the engine under 20 % of one core.
 """
@@ -57,6 +62,7 @@ class LatencyConfig(harness.QuickRun):
     checkpoint_every_s: float = 5.0
     breach_share: float = 0.01
     n_forbidden: int = 400
+    companion_share: float = 0.0
     seed: int = 0
     quick: bool = False
 
@@ -102,9 +108,16 @@ def run_one(n: int, config: LatencyConfig, progress: Console) -> dict:
         phase = rng.uniform(0, config.interval_s, n)
         breacher = rng.random(n) < config.breach_share
         breach_at = rng.uniform(config.warmup_s, max(config.warmup_s, config.duration_s - 45.0), n)
+        # Companions: persons of concern walking 10 m from a share of the subjects (tracked people, not subjects).
+        walked = np.flatnonzero(rng.random(n) < config.companion_share)
+        concern = {f"C{ids[i]}": [ids[i]] for i in walked} or None
         with report.step(progress, f"{n:,} subjects: building the engine"):
             live = LiveMonitor(folder / "zones.geojson", folder / "subjects.csv", db=folder / "live.duckdb",
-                               clock="wall", checkpoint_every_s=config.checkpoint_every_s)
+                               clock="wall", checkpoint_every_s=config.checkpoint_every_s, concern=concern)
+        ids = np.concatenate([ids, np.array([f"C{ids[i]}" for i in walked], dtype=object)])
+        home = np.concatenate([home, home[walked] + [10.0, 0.0]])
+        target, breacher = np.concatenate([target, target[walked]]), np.r_[breacher, np.zeros(walked.size, bool)]
+        breach_at, phase = np.r_[breach_at, breach_at[walked]], np.r_[phase, rng.uniform(0, config.interval_s, walked.size)]
         ids_arrow = pa.array(ids.tolist(), pa.string())
         start = time.time()
         last_k = np.floor((0.0 - phase) / config.interval_s)
@@ -139,7 +152,7 @@ def run_one(n: int, config: LatencyConfig, progress: Console) -> dict:
         live.close()
     batch = report.quantiles(np.array(batch_s), (50, 99, 100))
     alerts = report.quantiles(np.array(alert_s), (50, 99, 100))
-    return {"subjects": n, "fixes_per_s": n_fixes / measured, "ticks": n_ticks, "alerts": len(alert_s),
+    return {"subjects": n, "companions": int(walked.size), "fixes_per_s": n_fixes / measured, "ticks": n_ticks, "alerts": len(alert_s),
             "breaching_subjects": int(breacher.sum()), "batch_s": batch, "alert_latency_s": alerts,
             "cpu_pct": 100.0 * cpu_s / measured, "measured_s": measured}
 
@@ -186,7 +199,8 @@ def print_report(payload: dict, console: Console, *, out: Path | None = None) ->
         table.add_column(name, justify="right")
     for r in payload["runs"]:
         b, a = r["batch_s"], r["alert_latency_s"]
-        table.add_row(f"{r['subjects']:,}", f"{r['fixes_per_s']:,.0f}",
+        walked = f" (+{r['companions']:,} companions)" if r.get("companions") else ""
+        table.add_row(f"{r['subjects']:,}{walked}", f"{r['fixes_per_s']:,.0f}",
                       " / ".join(report.fmt(None if v is None else 1000 * v, ",.1f") for v in b.values()),
                       f"{r['alerts']:,}", " / ".join(report.fmt(v, ".3f") for v in a.values()), f"{r['cpu_pct']:.1f}")
     console.print(report.machine_line(payload["machine"]))

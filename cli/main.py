@@ -68,6 +68,14 @@ def simulate(
     report.print_simulation(result)
 
 
+def _meeting_files(concern: Optional[Path], protections: Optional[Path]) -> dict:
+    """The persons of concern and protection orders files, read (errors name the row and field)."""
+    from geomon.contact_run import load_concern, load_protections
+
+    return {"concern": load_concern(concern) if concern else None,
+            "protections": load_protections(protections) if protections else None}
+
+
 @app.command()
 @_one_line_errors
 def replay(
@@ -84,13 +92,15 @@ def replay(
     detectors: Annotated[Optional[str], typer.Option(
         help="Behaviour detectors, comma-separated, of contact, checkins, dwell, night "
              "(default: contact,dwell,night; add checkins where the app's check-ins are in the fixes).")] = None,
+    concern: Annotated[Optional[Path], typer.Option(help="Persons of concern: person_id[, subject_id] (CSV or Parquet); their fixes come with the subjects'.")] = None,
+    protections: Annotated[Optional[Path], typer.Option(help="Protection orders: subject_id, victim_id, warning_m, alert_m; the protected persons' fixes come with the subjects'.")] = None,
 ) -> None:
     """Replay recorded fixes through the engine; print alerts by kind and office, quarantine and speed."""
     from geomon.behaviour import DEFAULT_DETECTORS
 
     chosen = DEFAULT_DETECTORS if detectors is None else tuple(d.strip() for d in detectors.split(",") if d.strip())
     result = report.run_replay(fixes, zones, subjects, rules, db=db, profile=profile, datum=datum,
-                               batch_rows=batch_rows, detectors=chosen, cameras=cameras)
+                               batch_rows=batch_rows, detectors=chosen, cameras=cameras, **_meeting_files(concern, protections))
     report.print_replay(result, truth=truth, db=db)
 
 
@@ -413,6 +423,8 @@ def watch(
     idle_exit: Annotated[Optional[float], typer.Option(help="Exit after this many seconds without input.")] = None,
     profile: Annotated[Optional[str], typer.Option(help="Rules profile for every subject.")] = None,
     detectors: Annotated[Optional[str], typer.Option(help="Comma-separated behaviour detectors.")] = None,
+    concern: Annotated[Optional[Path], typer.Option(help="Persons of concern: person_id[, subject_id] (CSV or Parquet); their fixes come with the subjects'.")] = None,
+    protections: Annotated[Optional[Path], typer.Option(help="Protection orders: subject_id, victim_id, warning_m, alert_m; the protected persons' fixes come with the subjects'.")] = None,
 ) -> None:
     """Run live: consume fixes as they arrive, commit alerts and checkpoints; a restart resumes the stream."""
     import signal
@@ -435,7 +447,7 @@ def watch(
     chosen = tuple(d.strip() for d in detectors.split(",") if d.strip()) if detectors else DEFAULT_DETECTORS
     live = LiveMonitor(zones, subjects, load_rules(rules) if rules is not None else None, db=db,
                        stream_id=stream_id, lateness_s=lateness, clock=clock, checkpoint_every_s=checkpoint_every,
-                       profile=profile, detectors=chosen)
+                       profile=profile, detectors=chosen, **_meeting_files(concern, protections))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     report.console.print(f"stream {stream_id!r} {'resumed at micro-batch ' + str(live.seq) if live.resumed else 'started'}"

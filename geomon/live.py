@@ -156,6 +156,7 @@ class LiveMonitor:
                  clock: str = "wall", checkpoint_every_s: float = 5.0, profile: str | None = None,
                  detectors=DEFAULT_DETECTORS, keep_tracks: bool = True, concern=None, protections=None,
                  now=time.time):
+        from geomon.meeting_watch import meeting_config
         from geomon.monitor import Monitor
         from geomon.replay import _as_rules, config_hash
 
@@ -166,9 +167,7 @@ class LiveMonitor:
         zone_load = zones if isinstance(zones, ZoneLoad) else load_zones(zones)
         subject_load = subjects if isinstance(subjects, SubjectLoad) else load_subjects(subjects)
         rule_set = _as_rules(rules)
-        if concern is not None and not isinstance(concern, dict):
-            concern = {str(p): None for p in concern}
-        protections = [dict(o) for o in protections] if protections else []
+        concern, protections, meeting_params = meeting_config(concern, protections)
         self.monitor = Monitor(zone_load, subject_load, rule_set, profile=profile, detectors=detectors,
                                concern=concern, protections=protections)
         self.monitor.keep_tracks = keep_tracks
@@ -181,9 +180,7 @@ class LiveMonitor:
         self._now = now
         params = {"profile": profile, "detectors": sorted(detectors), "lateness_ms": self.lateness_ms,
                   "clock": clock, "crossing_min_m": self.monitor.crossing_min_m,
-                  "max_gap_ms": self.monitor.max_gap_ms,
-                  "concern": sorted((p, sorted(v) if v is not None else None) for p, v in (concern or {}).items()),
-                  "protections": sorted(json.dumps(o, sort_keys=True, default=str) for o in protections)}
+                  "max_gap_ms": self.monitor.max_gap_ms, **meeting_params}
         self.config_hash = config_hash(zone_load, subject_load, rule_set, params)
         self._tracker = StateTracker(self.monitor)
         self._held = _HELD.empty_table()

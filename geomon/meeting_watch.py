@@ -57,7 +57,7 @@ from geomon.kernels import encounters as _enc
 from geomon.kernels import fusion as _kf
 from geomon.store import ALERT_SCHEMA
 
-__all__ = ["MeetingWatch"]
+__all__ = ["MeetingWatch", "meeting_config"]
 
 #: Columns of an open stretch or meeting (float64): channel, persons a < b, start and end (s), closest distance,
 #: its time and place (x, y), the place where it began (x0, y0), and the state of each direction (a judged for
@@ -73,6 +73,20 @@ H_PERSON, H_T, H_X, H_Y, H_SIGMA = range(5)
 
 _NEVER_MS = -(2 ** 62)
 _JOIN_MS = int(JOIN_S * 1000)
+
+
+def meeting_config(concern, protections) -> tuple[dict | None, list[dict], dict]:
+    """Persons of concern as a dict (person -> subjects or None), protection orders as a list, and both as plain
+    data for a configuration hash (empty when neither is given, so that other runs' hashes stay as they were)."""
+    if concern is not None and not isinstance(concern, dict):
+        concern = {str(p): None for p in concern}
+    orders = [dict(o) for o in protections] if protections else []
+    params = {}
+    if concern:
+        params["concern"] = sorted((str(p), sorted(v) if v is not None else None) for p, v in concern.items())
+    if orders:
+        params["protections"] = sorted(json.dumps(o, sort_keys=True, default=str) for o in orders)
+    return concern, orders, params
 
 
 class _Channel:

@@ -25,6 +25,7 @@ import shapely
 from geomon.load import load_fixes, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.behaviour import DEFAULT_DETECTORS
+from geomon.meeting_watch import meeting_config
 from geomon.monitor import Monitor, _as_rules, fold_alerts
 from geomon.schema import QUARANTINE_SCHEMA
 from geomon.store import ALERT_SCHEMA, STAY_SCHEMA, AlertStore
@@ -111,7 +112,7 @@ def time_ordered_batches(load: FixLoad, batch_rows: int):
 def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250_000,
            profile: str | None = None, datum: str = "wgs84",
            progress: Callable[[int, int], None] | None = None, detectors=DEFAULT_DETECTORS,
-           cameras=None, keep_tracks: bool = True) -> ReplayResult:
+           cameras=None, keep_tracks: bool = True, concern=None, protections=None) -> ReplayResult:
     """Replay recorded fixes through a Monitor, optionally into a DuckDB store.
 
     Parameters
@@ -140,6 +141,10 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
     keep_tracks : bool
         With ``db``, also write the fused track of every admitted fix to the
         store's ``tracks`` table, for the incident look-back (``geomon near``).
+    concern, protections : optional
+        Persons of concern and protection orders, as :class:`geomon.monitor.Monitor`
+        takes them: frequent-contact and victim alerts (the other people's
+        fixes are in ``fixes``).
 
     Returns
     -------
@@ -151,7 +156,9 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
     zone_load = zones if isinstance(zones, ZoneLoad) else load_zones(zones)
     subject_load = subjects if isinstance(subjects, SubjectLoad) else load_subjects(subjects)
     rule_set = _as_rules(rules)
-    monitor = Monitor(zone_load, subject_load, rule_set, profile=profile, detectors=detectors, cameras=cameras)
+    concern, protections, meeting_params = meeting_config(concern, protections)
+    monitor = Monitor(zone_load, subject_load, rule_set, profile=profile, detectors=detectors, cameras=cameras,
+                      concern=concern, protections=protections)
     monitor.keep_tracks = db is not None and keep_tracks
     setup_s = time.perf_counter() - started
     clock = time.perf_counter()
@@ -164,7 +171,8 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
     if db is not None:
         store = db if isinstance(db, AlertStore) else AlertStore(db)
         own_store = not isinstance(db, AlertStore)
-        params = {"profile": profile, "crossing_min_m": monitor.crossing_min_m, "max_gap_ms": monitor.max_gap_ms}
+        params = {"profile": profile, "crossing_min_m": monitor.crossing_min_m, "max_gap_ms": monitor.max_gap_ms,
+                  **meeting_params}
         if tuple(detectors) != DEFAULT_DETECTORS:  # only then, so hashes of default runs stay as they were
             params["detectors"] = sorted(detectors)
         run_id = store.start_run(

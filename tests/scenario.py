@@ -74,3 +74,21 @@ def walk(subject_id, start_m, end_m, *, t0_ms=T0_MS, step_s=30, speed_mps=1.2):
     pts = start + frac[:, None] * (end - start)
     t = t0_ms + np.round(frac * length / speed_mps * 1000).astype(np.int64)
     return fixes(subject_id, pts[:, 0], pts[:, 1], t)
+
+
+def companion(fixes: pa.Table, subject: str, person: str, starts_ms, east_m: float, minutes: float = 20.0) -> pa.Table:
+    """Fixes of ``person`` one second behind ``subject`` and ``east_m`` east of it for ``minutes`` from each start:
+    someone walking with the subject (a person of concern, or a protected person it comes near)."""
+    import pyarrow.compute as pc
+
+    ts = fixes.column("ts").cast(pa.int64()).to_numpy()
+    keep = np.zeros(fixes.num_rows, bool)
+    for start in starts_ms:
+        keep |= (ts >= start) & (ts < start + minutes * 60_000)
+    keep &= pc.equal(fixes.column("subject_id"), subject).to_numpy(zero_copy_only=False)
+    c = fixes.filter(pa.array(keep))
+    lon = c.column("lon").to_numpy() + east_m / (111_320.0 * np.cos(np.radians(c.column("lat").to_numpy())))
+    c = c.set_column(c.schema.get_field_index("lon"), "lon", pa.array(lon))
+    later = pc.add(c.column("ts").cast(pa.int64()), 1000).cast(fixes.schema.field("ts").type)
+    c = c.set_column(c.schema.get_field_index("ts"), "ts", later)
+    return c.set_column(0, "subject_id", pa.array([person] * c.num_rows, pa.string())).cast(fixes.schema)

@@ -25,6 +25,7 @@ from geomon.errors import GeomonError
 from geomon.live import DirectorySource, LineSource, LiveMonitor, run
 from geomon.monitor import Monitor
 from geomon.store import AlertStore
+from tests.scenario import companion
 
 ZONES, SUBJECTS = SAMPLE_DIR / "zones.geojson", SAMPLE_DIR / "subjects.csv"
 ALL_DETECTORS = ("contact", "checkins", "dwell", "night")
@@ -135,6 +136,29 @@ def test_checkpoints_between_ticks_still_lose_and_duplicate_nothing(uninterrupte
         assert got.list_stays().drop_columns(["run_id"]).equals(ref.list_stays().drop_columns(["run_id"]))
         count = "SELECT count(*) FROM tracks"
         assert got._cursor().execute(count).fetchall() == ref._cursor().execute(count).fetchall() != [(0,)]
+
+
+def test_meetings_open_across_a_crash_resume_to_the_uninterrupted_alerts(fixes, tmp_path):
+    """Frequent contact and victim alerts live: 50 files cut meetings in two; crashes every few files resume them."""
+    at = lambda h: int((datetime(2026, 11, 2, h, 10, tzinfo=timezone.utc)).timestamp() * 1000)   # noqa: E731
+    stream = pa.concat_tables([fixes, companion(fixes, "S0001", "P1", [at(0), at(6), at(8)], 5.0),
+                               companion(fixes, "S0001", "V1", [at(7)], 20.0)]).sort_by("ts")
+    _files(stream, tmp_path / "in", 50)
+    kw = {"clock": "event", "checkpoint_every_s": 0, "concern": {"P1": None},
+          "protections": [{"subject_id": "S0001", "victim_id": "V1", "warning_m": 300.0, "alert_m": 50.0}]}
+    live = LiveMonitor(ZONES, SUBJECTS, db=tmp_path / "once.duckdb", **kw)
+    run(live, [DirectorySource(tmp_path / "in")], once=True)
+    live.close()
+    want = _decided(tmp_path / "once.duckdb")
+    assert {"frequent_contact", "victim_warning", "victim_breach"} <= {r["kind"] for r in want}
+    db = tmp_path / "crashed.duckdb"
+    for cut in (1, 4, 13, 14, 17, 18, 50):   # meetings run across files 1-2, 13-14 and 17-18
+        live = LiveMonitor(ZONES, SUBJECTS, db=db, **kw)
+        while len(live.positions.get("files", [])) < cut:
+            DirectorySource(tmp_path / "in").poll(live, limit=1)
+            live.tick()
+        live.close(flush=False)
+    assert _decided(db) == want
 
 
 def _decided_rows(db):
