@@ -358,16 +358,20 @@ class LiveMonitor:
                 writers[what](pa.concat_tables(tables))
 
     def _arrivals(self, alerts: pa.Table, release: pa.Table, now_s: float) -> pa.Table:
-        """Arrival of each alert's confirming fix: the released fix of its subject at ``confirmed_ts``, else now."""
+        """Arrival of each alert's confirming fix: the released fix of its subject at ``confirmed_ts``; for an alert
+        confirmed between fixes (a meeting that has lasted long enough), the subject's latest fix released now;
+        with none (confirmed by the watermark alone: lost contact, a deadline), now."""
         if alerts.num_rows == 0:
             return LATENCY_SCHEMA.empty_table()
-        key = {(s, t): a for s, t, a in zip(release.column("subject_id").to_pylist(),
-                                            release.column("ts").cast(pa.int64()).to_pylist(),
-                                            release.column("_arrived_us").to_pylist())}
+        key, latest = {}, {}
+        for s, t, a in zip(release.column("subject_id").to_pylist(), release.column("ts").cast(pa.int64()).to_pylist(),
+                           release.column("_arrived_us").to_pylist()):
+            key[(s, t)] = a
+            latest[s] = max(latest.get(s, a), a)
         fallback = int(round(now_s * 1e6))
         subjects = alerts.column("subject_id").to_pylist()
         confirmed = alerts.column("confirmed_ts").cast(pa.int64()).to_pylist()
-        arrived = [key.get((s, t), fallback) for s, t in zip(subjects, confirmed)]
+        arrived = [key.get((s, t), latest.get(s, fallback)) for s, t in zip(subjects, confirmed)]
         return pa.table({"alert_id": alerts.column("alert_id"),
                          "fix_arrived_at": pa.array(arrived, pa.int64()).cast(pa.timestamp("us", tz="UTC"))},
                         schema=LATENCY_SCHEMA)
