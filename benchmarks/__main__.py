@@ -13,6 +13,7 @@ from benchmarks import alerts as alerts_suite
 from benchmarks import behaviour as behaviour_suite
 from benchmarks import encounters as encounters_suite
 from benchmarks import fusion as fusion_suite
+from benchmarks import huge as huge_suite
 from benchmarks import latency as latency_suite
 from benchmarks import staypoints as staypoints_suite
 from benchmarks.pip import DEFAULT_OUT, PipConfig, run_pip
@@ -236,6 +237,22 @@ def staypoints_command(
                        public_fixes=public_fixes, peer_fixes=peer_fixes, repeat=repeat, min_time_s=min_time)
     _run_suite(staypoints_suite.StaypointsConfig, staypoints_suite.run_staypoints, quick=quick, overrides=overrides,
                threads=threads, out=out, strict=strict)
+
+
+@app.command("huge")
+def huge_command(
+    out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = huge_suite.DEFAULT_OUT,
+    quick: Quick = False,
+    fixes: Annotated[Optional[int], typer.Option(min=1, help="Fixes in the file (default 200,000,000).")] = None,
+    subjects: Annotated[Optional[int], typer.Option(min=1, help="Subjects reporting (default 20,000).")] = None,
+    db: Annotated[bool, typer.Option("--db", help="Replay into a DuckDB store (alerts, stays, tracks).")] = False,
+    folder: Annotated[Optional[Path], typer.Option(help="Where to write the file (a temporary folder under it).")] = None,
+    strict: Strict = False,
+) -> None:
+    """Replay one huge Parquet file (streamed by row groups): time, fixes per second and peak memory."""
+    overrides = _given(fixes=fixes, subjects=subjects, db=db or None, folder=str(folder) if folder else None)
+    _run_suite(huge_suite.HugeConfig, huge_suite.run_huge, quick=quick, overrides=overrides, threads=None, out=out,
+               strict=strict)
 
 
 @app.command("latency")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pyarrow as pa
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
 
 console = Console()
@@ -19,7 +20,8 @@ def run_replay(fixes, zones, subjects, rules, **kwargs):
     from geomon.replay import replay
 
     with Progress(TextColumn("[bold]replay"), BarColumn(), MofNCompleteColumn(), TextColumn("fixes"),
-                  TimeElapsedColumn(), console=console, transient=False) as bar:
+                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                  transient=False) as bar:
         task = bar.add_task("replay", total=None)
 
         def progress(done: int, total: int) -> None:

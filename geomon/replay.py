@@ -19,15 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import shapely
 
 from geomon.load import load_fixes, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.behaviour import DEFAULT_DETECTORS
 from geomon.meeting_watch import meeting_config
+from geomon.stream_parquet import ParquetFeed, ordered_batches, parquet_rows
 from geomon.monitor import Monitor, _as_rules, fold_alerts
-from geomon.schema import QUARANTINE_SCHEMA
 from geomon.store import ALERT_SCHEMA, STAY_SCHEMA, AlertStore
 
 
@@ -100,19 +99,14 @@ def time_ordered_batches(load: FixLoad, batch_rows: int):
     """Split accepted fixes into consecutive chunks in event-time order, as a feed delivers them."""
     table = load.table
     rows = load.input_row if load.input_row is not None else np.arange(table.num_rows, dtype=np.int64)
-    order = pc.sort_indices(table, sort_keys=[("ts", "ascending"), ("subject_id", "ascending")]).to_numpy()
-    for start in range(0, len(order), batch_rows):
-        idx = order[start:start + batch_rows]
-        part = table.take(pa.array(idx))
-        yield FixLoad(table=part, quarantine=QUARANTINE_SCHEMA.empty_table(), n_read=part.num_rows,
-                      n_accepted=part.num_rows, n_quarantined=0, source_name=load.source_name,
-                      datum=load.datum, input_row=rows[idx])
+    yield from ordered_batches(table, rows, batch_rows, source_name=load.source_name, datum=load.datum)
 
 
 def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250_000,
            profile: str | None = None, datum: str = "wgs84",
            progress: Callable[[int, int], None] | None = None, detectors=DEFAULT_DETECTORS,
-           cameras=None, keep_tracks: bool = True, concern=None, protections=None) -> ReplayResult:
+           cameras=None, keep_tracks: bool = True, concern=None, protections=None,
+           stream_rows: int | None = 5_000_000) -> ReplayResult:
     """Replay recorded fixes through a Monitor, optionally into a DuckDB store.
 
     Parameters
@@ -145,6 +139,11 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
         Persons of concern and protection orders, as :class:`geomon.monitor.Monitor`
         takes them: frequent-contact and victim alerts (the other people's
         fixes are in ``fixes``).
+    stream_rows : int or None
+        A Parquet input (file or directory) with more rows than this is read
+        a row group at a time and fed in event-time order, in bounded memory
+        (:class:`geomon.stream_parquet.ParquetFeed`); smaller inputs, and
+        every input when None, are read whole.
 
     Returns
     -------
@@ -162,7 +161,14 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
     monitor.keep_tracks = db is not None and keep_tracks
     setup_s = time.perf_counter() - started
     clock = time.perf_counter()
-    load = load_fixes(fixes, datum=datum, name=_label(fixes) if not isinstance(fixes, (str, Path)) else None)
+    size = parquet_rows(fixes) if isinstance(fixes, (str, Path)) and stream_rows is not None else None
+    if size is not None and size > stream_rows:
+        # Too large to hold: row groups in turn, in event-time order (validation happens as they are read).
+        load = ParquetFeed(fixes, datum=datum, batch_rows=batch_rows)
+        batches, total = iter(load), load.total_rows
+    else:
+        load = load_fixes(fixes, datum=datum, name=_label(fixes) if not isinstance(fixes, (str, Path)) else None)
+        batches, total = time_ordered_batches(load, batch_rows), load.n_accepted
     load_s = time.perf_counter() - clock
 
     store = None
@@ -188,7 +194,7 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
     store_s = 0.0
     done = 0
     try:
-        for batch in time_ordered_batches(load, batch_rows):
+        for batch in batches:
             out = monitor.process(batch)
             closed = monitor.take_stays()
             track = monitor.take_tracks()
@@ -204,7 +210,7 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
                 events.append(out)
             done += batch.n_read
             if progress is not None:
-                progress(done, load.n_accepted)
+                progress(done + (load.n_quarantined if isinstance(load, ParquetFeed) else 0), total)
         quarantine = pa.concat_tables([load.quarantine, monitor.quarantine])
         n_quarantined = quarantine.num_rows
         all_events = pa.concat_tables(events) if events else ALERT_SCHEMA.empty_table()

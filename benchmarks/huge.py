@@ -1,0 +1,142 @@
+"""Huge-input suite: a replay of hundreds of millions of fixes from one Parquet file, in bounded memory.
+
+The file is written here, a row group at a time (``row_group_rows``), in event
+time order as a feed records it: ``subjects`` people in the latency suite's
+synthetic county, each reporting every ``interval_s`` seconds a few metres
+around home, 1 % of them visiting a forbidden disc now and then. Then
+``geomon replay`` runs on it in a child process, with its progress bar, and
+the suite reports the child's wall time, fixes per second and peak resident
+memory (``ru_maxrss`` of the child).
+
+Target (issue 9): peak memory under 2 GB for 200 million fixes.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks import harness, report
+from benchmarks.latency import _world
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "huge.json"
+PEAK_RSS_TARGET_GB = 2.0
+SCHEMA = pa.schema([pa.field("subject_id", pa.string()), pa.field("ts", pa.timestamp("ms", tz="UTC")),
+                    pa.field("lon", pa.float64()), pa.field("lat", pa.float64()), pa.field("source", pa.string()),
+                    pa.field("accuracy_m", pa.float32())])
+
+
+@dataclass(frozen=True)
+class HugeConfig(harness.QuickRun):
+    fixes: int = 200_000_000
+    subjects: int = 20_000
+    interval_s: float = 15.0
+    row_group_rows: int = 1_000_000
+    batch_rows: int = 250_000
+    db: bool = False
+    folder: str = ""
+    seed: int = 0
+    quick: bool = False
+
+    QUICK = {"fixes": 400_000, "subjects": 2_000, "row_group_rows": 100_000}
+
+
+def write_fixes(path: Path, config: HugeConfig, home: np.ndarray, target: np.ndarray, ids: np.ndarray, frame,
+                progress: Console) -> float:
+    """Write the fixes file in time order, a row group at a time; return the seconds it took."""
+    rng = np.random.default_rng(config.seed)
+    n = config.subjects
+    start_ms = 1_762_041_600_000   # 2025-11-02T00:00Z
+    visitor = rng.random(n) < 0.01
+    ids_arrow = pa.array(ids.tolist(), pa.string())
+    steps_per_group = max(1, config.row_group_rows // n)
+    phase = rng.integers(0, int(config.interval_s * 1000), n)
+    clock = time.perf_counter()
+    written = 0
+    with pq.ParquetWriter(path, SCHEMA) as writer, report.step(progress, f"writing {config.fixes:,} fixes"):
+        step = 0
+        while written < config.fixes:
+            k = np.arange(step, step + steps_per_group)
+            step += steps_per_group
+            t = (start_ms + phase[None, :] + (k[:, None] * config.interval_s * 1000)).astype(np.int64).ravel()
+            who = np.tile(np.arange(n), k.size)
+            # A visitor spends 5 minutes of every 6 hours at its forbidden disc.
+            inside = visitor[who] & ((t - start_ms) % 21_600_000 < 300_000)
+            x = np.where(inside, target[who, 0], home[who, 0]) + rng.normal(0, 3.0, who.size)
+            y = np.where(inside, target[who, 1], home[who, 1]) + rng.normal(0, 3.0, who.size)
+            order = np.argsort(t, kind="stable")
+            take = order[:config.fixes - written]
+            lon, lat = frame.unproject(x[take], y[take])
+            writer.write_table(pa.table({
+                "subject_id": ids_arrow.take(pa.array(who[take])), "ts": pa.array(t[take]).cast(SCHEMA.field("ts").type),
+                "lon": np.asarray(lon, np.float64), "lat": np.asarray(lat, np.float64),
+                "source": pa.array(["gnss"] * take.size, pa.string()),
+                "accuracy_m": pa.array(np.full(take.size, 3.0, np.float32))}, schema=SCHEMA),
+                row_group_size=config.row_group_rows)
+            written += take.size
+    return time.perf_counter() - clock
+
+
+def run_huge(config: HugeConfig, *, out: Path | None = DEFAULT_OUT, console: Console | None = None) -> dict:
+    progress = report.progress_console(console)
+    machine = harness.machine_info()
+    with tempfile.TemporaryDirectory(dir=config.folder or None) as tmp:
+        folder = Path(tmp)
+        rng = np.random.default_rng(config.seed)
+        frame, ids, home, target = _world(config.subjects, 400, rng, folder)
+        fixes = folder / "fixes.parquet"
+        write_s = write_fixes(fixes, config, home, target, ids, frame, progress)
+        size_gb = fixes.stat().st_size / 1e9
+        args = [sys.executable, "-c", "from geomon.cli.main import app; app()", "replay", str(fixes), "--zones", str(folder / "zones.geojson"),
+                "--subjects", str(folder / "subjects.csv"), "--batch-rows", str(config.batch_rows)]
+        if config.db:
+            args += ["--db", str(folder / "store.duckdb")]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        clock = time.perf_counter()
+        done = subprocess.run(args, capture_output=True, text=True)
+        wall = time.perf_counter() - clock
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        if done.returncode != 0:
+            raise RuntimeError(f"geomon replay failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        db_gb = (folder / "store.duckdb").stat().st_size / 1e9 if config.db else None
+    peak_gb = max(peak_kb, before) * 1024 / 1e9
+    row = {"fixes": config.fixes, "subjects": config.subjects, "file_gb": size_gb, "write_s": write_s,
+           "replay_s": wall, "fixes_per_s": config.fixes / wall, "peak_rss_gb": peak_gb, "db_gb": db_gb,
+           "output_tail": done.stdout[-1500:]}
+    targets = [report.target(f"{config.fixes:,} fixes: peak resident memory of the replay", peak_gb, "<",
+                             PEAK_RSS_TARGET_GB, unit=" GB")]
+    payload = {"suite": "huge", "config": asdict(config), "machine": machine, "runs": [row], "targets": targets}
+    return harness.publish(payload, targets, out=out, console=console, print_report=print_report)
+
+
+def print_report(payload: dict, console: Console, *, out: Path | None = None) -> None:
+    c = payload["config"]
+    table = Table(title=f"Replay of one Parquet file, {c['subjects']:,} subjects, a fix every {c['interval_s']:g} s, "
+                        f"row groups of {c['row_group_rows']:,}{', into DuckDB' if c['db'] else ''}",
+                  title_justify="left")
+    for name in ("fixes", "file GB", "write s", "replay s", "fixes/s", "peak RSS GB"):
+        table.add_column(name, justify="right")
+    for r in payload["runs"]:
+        table.add_row(f"{r['fixes']:,}", f"{r['file_gb']:.2f}", f"{r['write_s']:,.0f}", f"{r['replay_s']:,.0f}",
+                      f"{r['fixes_per_s']:,.0f}", f"{r['peak_rss_gb']:.2f}")
+    console.print(report.machine_line(payload["machine"]))
+    console.print(table)
+    console.print(report.targets_table(payload["targets"]))
+    if out is not None:
+        console.print(f"JSON: {out}")
+
+
+if __name__ == "__main__":   # pragma: no cover
+    print(json.dumps(run_huge(HugeConfig.quick_run(), out=None), default=str)[:2000])
