@@ -143,6 +143,43 @@ def near(
 
 @app.command()
 @_one_line_errors
+def purge(
+    subject: Annotated[Optional[str], typer.Argument(help="Subject (or other tracked person) whose data to remove.")] = None,
+    db: Annotated[Path, typer.Option(help="DuckDB store.")] = ...,
+    older_than: Annotated[Optional[float], typer.Option(min=0, help="Instead: remove tracks, stays and quarantined "
+                                                        "input older than this many days.")] = None,
+    alerts: Annotated[bool, typer.Option("--alerts", help="With --older-than: alerts too (kept by default).")] = False,
+    key_file: Annotated[Optional[Path], typer.Option(help="Pseudonym key file (default: $GEOMON_PSEUDONYM_KEY): the "
+                                                     "purge record names the subject by its pseudonym.")] = None,
+    by: Annotated[Optional[str], typer.Option(help="Who asked for it (recorded).")] = None,
+    reason: Annotated[Optional[str], typer.Option(help="Why, e.g. a court order or the end of supervision (recorded).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove a subject's data, or everything older than N days; the removal is recorded in the store."""
+    import os
+
+    from geomon.export import KEY_ENV, load_key
+    from geomon.purge import purge_older, purge_subject
+    from geomon.store import AlertStore
+
+    if (subject is None) == (older_than is None):
+        raise ValueError("give a SUBJECT, or --older-than DAYS")
+    if not db.exists():
+        raise FileNotFoundError(f"{db}: no such database")
+    what = "this subject's data" if subject is not None else f"data older than {older_than:g} days"
+    if not yes and not typer.confirm(f"Remove {what} from {db}? This cannot be undone", default=False):
+        raise typer.Exit(code=1)
+    with AlertStore(db) as store:
+        if subject is not None:
+            key = load_key(key_file) if key_file is not None or os.environ.get(KEY_ENV) else None
+            counts = purge_subject(store, subject, key=key, by=by, reason=reason)
+        else:
+            counts = purge_older(store, older_than, alerts=alerts, by=by, reason=reason)
+    report.print_purge(counts, what)
+
+
+@app.command()
+@_one_line_errors
 def contacts(
     fixes: Annotated[Path, typer.Argument(help="Fixes of the subjects and of the other people (Parquet or CSV).")],
     subjects: Annotated[Path, typer.Option(help="Supervised subjects: CSV or Parquet (subject_id, level, office_id).")],

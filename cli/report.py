@@ -191,3 +191,10 @@ def print_watch_summary(live, ticks: int) -> None:
         ["run through the Monitor", f"{m.n_accepted:,}"],
         ["refused by the Monitor (late_fix, subject_unknown)", f"{m.n_read - m.n_accepted:,}"],
     ]))
+
+
+def print_purge(counts: dict, what: str) -> None:
+    """Rows removed per table (the subject is never printed)."""
+    rows = [[table, f"{n:,}"] for table, n in sorted(counts.items())]
+    rows.append(["total", f"{sum(counts.values()):,}"])
+    console.print(_table(f"Removed {what} (recorded in the purges table)", ["table", "rows"], rows))

@@ -262,6 +262,16 @@ _DDL = (
         stream_id VARCHAR NOT NULL,
         fix_arrived_at TIMESTAMPTZ NOT NULL,
         committed_at TIMESTAMPTZ NOT NULL)""",
+    # What was removed on request (geomon purge): a subject's data, or everything older than a cutoff. The subject
+    # is recorded only as its keyed pseudonym (null without a key); never in clear.
+    """CREATE TABLE IF NOT EXISTS purges (
+        purged_at TIMESTAMPTZ NOT NULL,
+        what VARCHAR NOT NULL CHECK (what IN ('subject', 'older_than')),
+        subject_ref VARCHAR,
+        cutoff TIMESTAMPTZ,
+        rows_removed VARCHAR NOT NULL,
+        by_whom VARCHAR,
+        reason VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS runs (
         run_id VARCHAR PRIMARY KEY,
         status VARCHAR NOT NULL CHECK (status IN ('running', 'finished')),
