@@ -25,3 +25,12 @@ class InputError(GeomonError, ValueError):
         if field is not None:
             where += f", field {field!r}"
         super().__init__(f"{where}: {problem}")
+
+
+class StoreError(GeomonError):
+    """The alert store could not be opened or written: busy (another writer), not permitted, or the disk failed.
+
+    The message names the store and says what happened and what was kept: a
+    failed write rolls its whole transaction back, so everything committed
+    before it is intact.
+    """

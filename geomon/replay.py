@@ -118,7 +118,10 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
     rules : path or Rules, optional
         Alert rules; the packaged defaults when omitted.
     db : path or AlertStore, optional
-        DuckDB file (created if needed) or open store to write into.
+        DuckDB file (created if needed) or open store to write into. Each
+        batch's alerts, stays and tracks are one transaction. A store opened
+        here is let go of between batches, so that readers (``geomon alerts
+        list``, reports) can open it while the replay runs.
     batch_rows : int
         Fixes per chunk fed to the Monitor.
     profile : str, optional
@@ -202,9 +205,12 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
                 stays.append(closed)
             if store is not None:
                 clock = time.perf_counter()
-                new_rows += store.write_alerts(out) if out.num_rows else 0
-                new_stays += store.write_stays(closed) if closed.num_rows else 0
-                store.write_tracks(track)
+                with store.atomic():   # a batch is stored whole or not at all
+                    new_rows += store.write_alerts(out) if out.num_rows else 0
+                    new_stays += store.write_stays(closed) if closed.num_rows else 0
+                    store.write_tracks(track)
+                if own_store:
+                    store.release()    # readers may open the store between batches
                 store_s += time.perf_counter() - clock
             if out.num_rows:
                 events.append(out)

@@ -21,7 +21,10 @@ The table layout (Arrow schemas, DDL, input checks) lives in
 
 from __future__ import annotations
 
+import os
+import re
 import threading
+import time
 from collections.abc import Iterable
 from contextlib import contextmanager
 from datetime import datetime
@@ -32,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from geomon.errors import GeomonError
+from geomon.errors import GeomonError, StoreError
 from geomon.store_live import _LiveLog
 from geomon.store_runs import _RunLog
 from geomon.store_schema import (
@@ -153,6 +156,29 @@ def _in_list(column: str, values: str | Iterable[str], params: list) -> str:
     params.extend(values)
     return f"{column} IN ({', '.join('?' * len(values))})"
 
+#: Seconds an opening waits while another process holds the file (``$GEOMON_STORE_WAIT_S``; default 10).
+WAIT_ENV = "GEOMON_STORE_WAIT_S"
+
+
+def default_wait_s() -> float:
+    """How long opening a store waits for another process to let go of it (``$GEOMON_STORE_WAIT_S``, else 10 s)."""
+    try:
+        return max(0.0, float(os.environ.get(WAIT_ENV, "10")))
+    except ValueError:
+        return 10.0
+
+
+def _first(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def _rollback(cur) -> None:
+    try:
+        cur.rollback()
+    except duckdb.Error:
+        pass   # the transaction is already gone (DuckDB aborted it)
+
+
 class AlertStore(_RunLog, _LiveLog):
     """Alerts, quarantine and runs in one DuckDB database.
 
@@ -179,14 +205,15 @@ class AlertStore(_RunLog, _LiveLog):
     0
     """
 
-    def __init__(self, path: str | Path | None = None, *, read_only: bool = False):
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False, wait_s: float | None = None):
         self.path = ":memory:" if path is None or str(path) == ":memory:" else str(Path(path))
         if read_only and self.path == ":memory:":
             raise ValueError("an in-memory store cannot be read-only")
         if read_only and not Path(self.path).exists():
             raise FileNotFoundError(f"{self.path}: no such database")
         self.read_only = read_only
-        self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(self.path, read_only=read_only)
+        self.wait_s = default_wait_s() if wait_s is None else float(wait_s)
+        self._con: duckdb.DuckDBPyConnection | None = self._connect()
         self._local = threading.local()
         self._lock = threading.Lock()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
@@ -198,7 +225,46 @@ class AlertStore(_RunLog, _LiveLog):
 
     # -- connection handling -------------------------------------------------
 
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """Open the file, waiting up to ``wait_s`` while another process holds it (DuckDB: one writer, or readers)."""
+        deadline = time.monotonic() + self.wait_s
+        pause = 0.02
+        while True:
+            try:
+                return duckdb.connect(self.path, read_only=self.read_only)
+            except duckdb.IOException as exc:
+                text = str(exc)
+                if "lock" not in text.lower():
+                    raise StoreError(f"{self.path}: cannot open the store: {_first(text)}") from None
+                if time.monotonic() >= deadline:
+                    holder = re.search(r"PID (\d+)", text)
+                    who = f"process {holder.group(1)}" if holder else "another process"
+                    if self.read_only:
+                        raise StoreError(f"{self.path}: {who} is writing the store and did not let go within "
+                                         f"{self.wait_s:g} s (a live `geomon watch` keeps it); try again later")
+                    raise StoreError(f"{self.path}: the store is in use by {who}; it takes one writer at a time "
+                                     f"(wait for it to finish, or write into another --db)") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.25)
+            except duckdb.Error as exc:
+                raise StoreError(f"{self.path}: cannot open the store: {_first(str(exc))}") from None
+
+    def release(self) -> None:
+        """Let go of the file between batches (readers may open it then); the next write opens it again."""
+        with self._lock:
+            for cur in self._cursors:
+                cur.close()
+            self._cursors.clear()
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+        self._local = threading.local()
+        self._released = True
+
     def _cursor(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None and getattr(self, "_released", False):
+            self._con = self._connect()
+            self._released = False
         if self._con is None:
             raise GeomonError(f"alert store {self.path} is closed")
         cur = getattr(self._local, "cursor", None)
@@ -223,12 +289,22 @@ class AlertStore(_RunLog, _LiveLog):
         self._local.depth = 1
         try:
             yield cur
+        except duckdb.Error as exc:
+            self._local.depth = 0
+            _rollback(cur)
+            raise StoreError(f"{self.path}: writing failed ({_first(str(exc))}); nothing of this batch was stored, "
+                             f"everything committed before it is intact") from None
         except BaseException:
             self._local.depth = 0
-            cur.rollback()
+            _rollback(cur)
             raise
         self._local.depth = 0
-        cur.commit()
+        try:
+            cur.commit()
+        except duckdb.Error as exc:
+            _rollback(cur)
+            raise StoreError(f"{self.path}: the commit failed ({_first(str(exc))}); nothing of this batch was "
+                             f"stored, everything committed before it is intact") from None
 
     @contextmanager
     def atomic(self):
