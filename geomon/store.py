@@ -251,13 +251,7 @@ class AlertStore(_RunLog, _LiveLog):
 
     def release(self) -> None:
         """Let go of the file between batches (readers may open it then); the next write opens it again."""
-        with self._lock:
-            for cur in self._cursors:
-                cur.close()
-            self._cursors.clear()
-            if self._con is not None:
-                self._con.close()
-                self._con = None
+        self.close()
         self._local = threading.local()
         self._released = True
 
