@@ -141,9 +141,9 @@ class MeetingWatch:
         self.max_gap_ms = int(round(max_gap_s * 1000))
         self.confirm_ms = int(round(confirm_s * 1000))
         orders = [dict(o) for o in (protections or ())]
-        for o in orders:
+        for i, o in enumerate(orders):   # named by position: error messages carry no subject id in clear
             if not 0 < float(o["alert_m"]) <= float(o["warning_m"]):
-                raise ValueError(f"protection of {o['subject_id']}: need 0 < alert_m <= warning_m, got "
+                raise ValueError(f"protection order {i}: need 0 < alert_m <= warning_m, got "
                                  f"alert_m={o['alert_m']!r}, warning_m={o['warning_m']!r}")
         concern_of = _concern_map(concern, ids) if concern else {s: set() for s in ids}
         if subject_pairs:
@@ -193,9 +193,9 @@ class MeetingWatch:
         for kind, key, z in (("victim_warning", "warning_m", 0.0),
                              ("victim_breach", "alert_m", NormalDist().inv_cdf(breach_sure_p))):
             radii: dict = {}
-            for o in orders:
+            for i, o in enumerate(orders):
                 if str(o["subject_id"]) not in code:
-                    raise ValueError(f"protection order names {o['subject_id']!r}, who is not a supervised subject")
+                    raise ValueError(f"protection order {i} names a subject_id that is not a supervised subject")
                 radii.setdefault(float(o[key]), {})[(code[str(o["subject_id"])], code[str(o["victim_id"])])] = ()
             out += [_Channel(len(out) + i, kind, r, z, directions) for i, (r, directions) in enumerate(sorted(radii.items()))]
         return out

@@ -58,9 +58,9 @@ def victim_alerts(fixes: pa.Table, protections, *, office_of=None, sure_p: float
         Alerts in :data:`geomon.store.ALERT_SCHEMA`.
     """
     orders = list(protections)
-    for o in orders:
+    for i, o in enumerate(orders):   # named by position: error messages carry no subject id in clear
         if not 0 < float(o["alert_m"]) <= float(o["warning_m"]):
-            raise ValueError(f"protection of {o['subject_id']}: need 0 < alert_m <= warning_m, got "
+            raise ValueError(f"protection order {i}: need 0 < alert_m <= warning_m, got "
                              f"alert_m={o['alert_m']!r}, warning_m={o['warning_m']!r}")
     fused = "var_x_m2" in fixes.column_names
     office_of = office_of or {}
