@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pyarrow as pa
 
 from geomon.errors import InputError
@@ -21,6 +22,7 @@ from geomon.frequent_contact import frequent_contacts
 from geomon.fusion import fuse
 from geomon.load import load_fixes, load_subjects
 from geomon.load_common import _read_tabular, _require_columns
+from geomon.load_tables import _float_column, _text_column
 from geomon.store import ALERT_SCHEMA
 from geomon.victims import victim_alerts
 
@@ -28,12 +30,20 @@ __all__ = ["contact_alerts", "load_concern", "load_protections"]
 
 
 def _text(table: pa.Table, field: str, src: str, *, required: bool = True) -> list:
-    values = table.column(field).cast(pa.string()).to_pylist()
-    if required:
-        for r, v in enumerate(values):
-            if v is None or v == "":
-                raise InputError(src, f"{field} is empty", row=r, field=field)
-    return [None if v == "" else v for v in values]
+    """Column ``field`` as trimmed text, blank as None (text or integer columns, as for the loaders)."""
+    values, missing = _text_column(table, field, src)
+    if required and missing.any():
+        raise InputError(src, f"{field} is empty", row=int(np.argmax(missing)), field=field)
+    return values.to_pylist()
+
+
+def _metres(table: pa.Table, field: str, src: str) -> list:
+    """Column ``field`` as float metres (numbers or numeric text); the first row that is not one is an error."""
+    values, missing, unparseable = _float_column(table, field, src)
+    if unparseable.any():
+        r = int(np.argmax(unparseable))
+        raise InputError(src, f"{table.column(field)[r].as_py()!r} is not a number", row=r, field=field)
+    return values.to_pylist()
 
 
 def load_concern(source, *, name: str | None = None) -> dict:
@@ -66,12 +76,7 @@ def load_protections(source, *, name: str | None = None) -> list[dict]:
         raise InputError(src, f"malformed CSV record {malformed[0][1]!r}", row=malformed[0][0])
     _require_columns(table, ("subject_id", "victim_id", "warning_m", "alert_m"), src)
     subjects, victims = _text(table, "subject_id", src), _text(table, "victim_id", src)
-    radii = {}
-    for field in ("warning_m", "alert_m"):
-        try:
-            radii[field] = table.column(field).cast(pa.float64()).to_pylist()
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            raise InputError(src, "not a number", field=field) from None
+    radii = {field: _metres(table, field, src) for field in ("warning_m", "alert_m")}
     orders = []
     for r, (s, v, w, a) in enumerate(zip(subjects, victims, radii["warning_m"], radii["alert_m"])):
         for field, value in (("warning_m", w), ("alert_m", a)):

@@ -415,20 +415,30 @@ def read_json_lines(lines: list[str], *, name: str, first_line: int) -> tuple[pa
             continue
         try:
             obj = json.loads(text)
-        except ValueError as exc:
-            bad.append((first_line + i, f"not JSON ({exc.msg})", text))
+        except (ValueError, RecursionError) as exc:   # RecursionError: hostile nesting
+            reason = getattr(exc, "msg", None) or str(exc).strip().splitlines()[0][:200]
+            bad.append((first_line + i, f"not JSON ({reason})", text))
             continue
         if not isinstance(obj, dict):
             bad.append((first_line + i, "not a JSON object", text))
             continue
-        rows.append({c: None if obj.get(c) is None else str(obj[c]) for c in _FIX_TEXT_COLUMNS})
+        try:
+            row = {c: None if obj.get(c) is None else str(obj[c]) for c in _FIX_TEXT_COLUMNS}
+            for v in row.values():
+                if v is not None:
+                    v.encode("utf-8")        # a lone surrogate ("\ud800") is not text Arrow can hold
+        except (ValueError, UnicodeEncodeError) as exc:   # ValueError: an integer too long to print
+            bad.append((first_line + i, f"not usable text ({str(exc).strip().splitlines()[0][:200]})", text))
+            continue
+        rows.append(row)
         numbers.append(first_line + i)
     table = pa.table({c: pa.array([r[c] for r in rows], pa.string()) for c in _FIX_TEXT_COLUMNS})
     refused = pa.table({"source_name": pa.array([name] * len(bad), pa.string()),
                         "row": pa.array([b[0] for b in bad], pa.int64()),
                         "field": pa.array([None] * len(bad), pa.string()),
                         "reason": pa.array(["bad_json"] * len(bad), pa.string()),
-                        "raw": pa.array([f"{b[1]}: {b[2][:500]}" for b in bad], pa.string())},
+                        "raw": pa.array([f"{b[1]}: {b[2][:500]}".encode("utf-8", "backslashreplace").decode("utf-8")
+                                         for b in bad], pa.string())},
                        schema=QUARANTINE_SCHEMA)
     return table, np.array(numbers, dtype=np.int64), refused
 

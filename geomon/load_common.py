@@ -15,6 +15,7 @@ import csv
 import gzip
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,9 @@ class ZoneLoad(_Load):
 _CSV_SUFFIXES = (".csv", ".csv.gz")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _SNIFF_BYTES = 1 << 16
+_CSV_BLOCK_BYTES = 1 << 20  # pyarrow's default block size: the longest record it can read
+#: Deepest nesting of lists and objects written into a quarantine ``raw`` (deeper parts become "...").
+MAX_RAW_DEPTH = 64
 
 
 def _first_line(exc: BaseException) -> str:
@@ -171,13 +175,37 @@ def _csv_header(path: Path) -> list[str]:
         raise InputError(str(path), "empty file, no CSV header")
     if b"\x00" in head:
         raise InputError(str(path), "binary content, not CSV text")
-    line = head.split(b"\n", 1)[0]
+    line = re.split(rb"\r\n|\n|\r", head, maxsplit=1)[0]  # pyarrow also ends a line at a lone CR
     try:
         text = line.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(str(path), "CSV header is not UTF-8 text") from None
-    names = next(csv.reader([text.rstrip("\r")]))
+    try:
+        names = next(csv.reader([text]))
+    except csv.Error as exc:
+        raise InputError(str(path), f"CSV header cannot be read: {_first_line(exc)}") from None
     return [n.strip() for n in names]
+
+
+def _csv_input(path: Path) -> Path | pa.BufferReader:
+    """The file, or its text plus a line end when the whole file is a header without one.
+
+    pyarrow cannot infer the columns of a header with no line end; with one it
+    reads a header-only file as zero rows, which is what the file means.
+    """
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES + 1)
+    if len(head) <= _SNIFF_BYTES and not re.search(rb"[\r\n]", head.rstrip(b" \t")):
+        return pa.BufferReader(head + b"\n")
+    return path
+
+
+def _csv_problem(exc: BaseException) -> str:
+    text = _first_line(exc)
+    if "straddl" in text:  # pyarrow's wording for a record longer than a block
+        return f"a record is longer than {_CSV_BLOCK_BYTES} bytes (or a quote is never closed)"
+    return text
 
 
 def _read_csv(path: Path, text_columns: tuple[str, ...]) -> tuple[pa.Table, list[tuple[int | None, str]]]:
@@ -187,11 +215,17 @@ def _read_csv(path: Path, text_columns: tuple[str, ...]) -> tuple[pa.Table, list
         null_values=[""],
         strings_can_be_null=True,
     )
+    source = _csv_input(path)
+    if not isinstance(source, Path):
+        try:
+            return pacsv.read_csv(source, convert_options=convert), []
+        except pa.ArrowException as exc:
+            raise InputError(str(path), f"not a readable CSV file: {_csv_problem(exc)}") from None
     try:
         return pacsv.read_csv(path, convert_options=convert), []
     except pa.ArrowInvalid as exc:
         if "Expected" not in str(exc) or "columns" not in str(exc):
-            raise InputError(str(path), f"not a readable CSV file: {_first_line(exc)}") from None
+            raise InputError(str(path), f"not a readable CSV file: {_csv_problem(exc)}") from None
     # Rows with the wrong number of fields: read again, single-threaded so that
     # pyarrow reports their line numbers, and quarantine them.
     malformed: list[tuple[int | None, str]] = []
@@ -208,15 +242,19 @@ def _read_csv(path: Path, text_columns: tuple[str, ...]) -> tuple[pa.Table, list
             convert_options=convert,
         )
     except pa.ArrowException as exc:
-        raise InputError(str(path), f"not a readable CSV file: {_first_line(exc)}") from None
+        raise InputError(str(path), f"not a readable CSV file: {_csv_problem(exc)}") from None
     return table, malformed
 
 
 def _read_parquet(path: Path) -> pa.Table:
     try:
-        return pq.read_table(path)
+        table = pq.read_table(path)
+        table.schema.names  # decoded on access: a damaged file can hold names that are not UTF-8
+        return table
     except (pa.ArrowException, OSError) as exc:
         raise InputError(str(path), f"not a readable Parquet file: {_first_line(exc)}") from None
+    except UnicodeDecodeError:
+        raise InputError(str(path), "not a readable Parquet file: a column name is not UTF-8") from None
 
 
 def _read_tabular(
@@ -241,6 +279,10 @@ def _read_tabular(
             raise InputError(src, f"unsupported file type; expected one of {_CSV_SUFFIXES + _PARQUET_SUFFIXES}")
     else:
         raise TypeError(f"source must be a path or a pyarrow.Table, not {type(source).__name__}")
+    try:
+        table.schema.names  # decoded on access; the header check only saw the first line
+    except UnicodeDecodeError:
+        raise InputError(src, "column names are not UTF-8 text") from None
     dupes = sorted({c for c in table.column_names if table.column_names.count(c) > 1})
     if dupes:
         raise InputError(src, f"duplicate column names {dupes}")
@@ -300,22 +342,67 @@ class _Reasons:
         return self.code < 0
 
 
-def _json_value(v: Any) -> Any:
+def _json_value(v: Any, depth: int = 0) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return repr(v)
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 10_000:
+        return f"<integer of {v.bit_length()} bits>"  # str() refuses more than 4300 digits
+    if isinstance(v, (dict, list, tuple)) and depth >= MAX_RAW_DEPTH:
+        return "..."  # hostile nesting: json.dumps would hit the recursion limit
     if isinstance(v, dict):
-        return {k: _json_value(x) for k, x in v.items()}
+        return {k if isinstance(k, str) else str(k): _json_value(x, depth + 1) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_json_value(x) for x in v]
+        return [_json_value(x, depth + 1) for x in v]
     return v
 
 
 def _to_json(v: Any) -> str:
-    return json.dumps(_json_value(v), default=str, ensure_ascii=False)
+    try:  # fast path (C encoder): plain JSON values, finite floats, not too deep
+        return json.dumps(v, default=str, ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError, RecursionError):
+        return json.dumps(_json_value(v), default=str, ensure_ascii=False)
+
+
+class _Unrepresentable:
+    """A value Python cannot hold, such as a time beyond year 9999: text in ``raw``, never a valid property."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__
+
+
+def _pylist(arr: pa.Array | pa.ChunkedArray) -> list:
+    """Python values of ``arr``, with :class:`_Unrepresentable` for those Python cannot hold."""
+    try:
+        return arr.to_pylist()
+    except (pa.ArrowException, OverflowError, ValueError):
+        pass
+    out = []
+    for scalar in arr:
+        try:
+            out.append(scalar.as_py())
+        except (pa.ArrowException, OverflowError, ValueError):
+            try:
+                out.append(_Unrepresentable(f"<{scalar.type} {pc.cast(scalar, pa.int64()).as_py()}>"))
+            except (pa.ArrowException, TypeError, ValueError):
+                out.append(_Unrepresentable(f"<unreadable {scalar.type}>"))
+    return out
+
+
+def _table_pylist(table: pa.Table) -> list[dict[str, Any]]:
+    """``table.to_pylist()``, but values Python cannot hold do not fail it (see :func:`_pylist`)."""
+    columns = [_pylist(table.column(i)) for i in range(table.num_columns)]
+    return [dict(zip(table.column_names, values)) for values in zip(*columns)] if columns else []
 
 
 def _rows_json(raw: pa.Table, rows: np.ndarray) -> list[str]:
-    return [_to_json(r) for r in raw.take(pa.array(rows, pa.int64())).to_pylist()]
+    return [_to_json(r) for r in _table_pylist(raw.take(pa.array(rows, pa.int64())))]
 
 
 def _quarantine_table(
@@ -363,7 +450,7 @@ def _duplicates(table: pa.Table, candidates: np.ndarray) -> np.ndarray:
             continue  # all null: equal everywhere, no information
         if pa.types.is_nested(col.type):
             # Arrow cannot group on nested types; their JSON text compares the same way.
-            col = pa.array([None if v is None else _to_json(v) for v in col.to_pylist()], pa.string())
+            col = pa.array([None if v is None else _to_json(v) for v in _pylist(col)], pa.string())
         keys[f"k{len(keys)}"] = col.take(pa.array(candidates, pa.int64()))
     keys["row"] = pa.array(candidates, pa.int64())
     grouped = pa.table(keys).group_by([k for k in keys if k != "row"]).aggregate([("row", "min")])

@@ -158,28 +158,37 @@ def _parse_profiles(src: str, raw_profiles: Any) -> tuple[dict, dict]:
     resolved: dict[str, dict[str, Any]] = {}
     origin: dict[str, dict[str, str]] = {}
 
-    def resolve(pname: str, chain: tuple[str, ...]) -> None:
-        if pname in resolved:
-            return
-        parent = own[pname].get("inherits")
-        values: dict[str, Any] = {}
-        where: dict[str, str] = {}
-        if parent is not None:
+    def resolve(pname: str) -> None:
+        # Walk up to the first resolved ancestor (or the root), then resolve downwards:
+        # a loop, not recursion, so a long inheritance chain cannot exhaust the stack.
+        chain = [pname]
+        while chain[-1] not in resolved:
+            child = chain[-1]
+            parent = own[child].get("inherits")
+            if parent is None:
+                break
             if parent not in own:
-                raise InputError(src, f"inherits unknown profile {parent!r}", field=f"profiles.{pname}.inherits")
-            if parent in chain + (pname,):
-                cycle = " -> ".join(chain + (pname, parent))
-                raise InputError(src, f"inheritance cycle {cycle}", field=f"profiles.{pname}.inherits")
-            resolve(parent, chain + (pname,))
-            values = {k: v for k, v in resolved[parent].items() if k != "description"}
-            where = {k: origin[parent][k] for k in values}
-        for k, v in own[pname].items():
-            if k != "inherits":
-                values[k], where[k] = v, pname
-        resolved[pname], origin[pname] = values, where
+                raise InputError(src, f"inherits unknown profile {parent!r}", field=f"profiles.{child}.inherits")
+            if parent in chain:
+                cycle = " -> ".join(chain + [parent])
+                raise InputError(src, f"inheritance cycle {cycle}", field=f"profiles.{child}.inherits")
+            chain.append(parent)
+        for name in reversed(chain):
+            if name in resolved:
+                continue
+            parent = own[name].get("inherits")
+            values: dict[str, Any] = {}
+            where: dict[str, str] = {}
+            if parent is not None:
+                values = {k: v for k, v in resolved[parent].items() if k != "description"}
+                where = {k: origin[parent][k] for k in values}
+            for k, v in own[name].items():
+                if k != "inherits":
+                    values[k], where[k] = v, name
+            resolved[name], origin[name] = values, where
 
     for pname in own:
-        resolve(pname, ())
+        resolve(pname)
     return resolved, origin
 
 
@@ -341,7 +350,7 @@ def load_rules(path: str | Path) -> Rules:
     path = Path(path)
     src = str(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark (Windows editors) is skipped
     except FileNotFoundError:
         raise InputError(src, "no such file") from None
     except IsADirectoryError:
@@ -352,6 +361,8 @@ def load_rules(path: str | Path) -> Rules:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(src, f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise InputError(src, "not valid TOML: arrays or tables nested too deeply to parse") from None
     return _parse_rules(src, doc)
 
 

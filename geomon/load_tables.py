@@ -45,6 +45,10 @@ _EPOCH_TEXT = r"^[+-]?\d{1,18}$"
 _ZONE_TEXT = r"(Z|[+-]\d{2}(:?\d{2})?)$"
 _ISO_TEXT = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}[0-9:.]*(Z|[+-]\d{2}(:?\d{2})?)$"
 _TS_NS = pa.timestamp("ns", tz="UTC")
+#: Accepted ``ts`` range in epoch ms: that of int64 nanoseconds (1677-09-21 to 2262-04-11), the
+#: range ISO text is parsed in, so every accepted time also fits a Python datetime.
+TS_MIN_MS, TS_MAX_MS = -(2**63 // 10**6), 2**63 // 10**6
+_UNIT_PER_MS = {"s": None, "ms": 1, "us": 10**3, "ns": 10**6}
 
 
 def _np_bool(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -95,7 +99,8 @@ def _float_column(table: pa.Table, name: str, src: str) -> tuple[pa.Array, np.nd
             values = _cast_or_null(pc.if_else(looks, text, pa.scalar(None, pa.string())), pa.float64())
         return values, missing, ~missing & ~_np_bool(pc.is_valid(values))
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_null(t):
-        values = pc.cast(arr, pa.float64())
+        # Unsafe for integers: beyond 2**53 they round (and are out of any range) instead of failing the cast.
+        values = pc.cast(arr, pa.float64(), safe=not pa.types.is_integer(t))
         return values, ~_np_bool(pc.is_valid(values)), np.zeros(len(values), dtype=bool)
     raise InputError(src, f"column type {t} cannot be read as a number", field=name)
 
@@ -124,25 +129,40 @@ def _parse_ts_text(text: pa.Array) -> pa.Array:
     return pc.if_else(is_epoch, epoch, pc.cast(iso, TS_TYPE, safe=False))
 
 
-def _ts_column(table: pa.Table, name: str, src: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """Read a column as UTC ms timestamps. Returns values, missing, unparseable masks."""
+def _ts_column(table: pa.Table, name: str, src: str) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+    """Read a column as UTC ms timestamps.
+
+    Returns values (null where unusable), missing, unparseable and out-of-range
+    (outside ``[TS_MIN_MS, TS_MAX_MS]``) masks.
+    """
     arr = _plain(table.column(name))
     t = arr.type
     if _is_text(t):
         text, missing = _trimmed_text(arr)
         values = _parse_ts_text(text)
-        return values, missing, ~missing & ~_np_bool(pc.is_valid(values))
-    if pa.types.is_timestamp(t):
-        values = pc.cast(arr, TS_TYPE, safe=False)
+        bad = ~missing & ~_np_bool(pc.is_valid(values))
+    elif pa.types.is_timestamp(t):
+        # Range-check in the column's own unit: casting seconds to ms with
+        # safe=False would silently wrap values beyond int64 ms.
+        per_ms = _UNIT_PER_MS[t.unit]
+        lo, hi = (TS_MIN_MS // 1000 + 1, TS_MAX_MS // 1000) if per_ms is None else (TS_MIN_MS * per_ms, TS_MAX_MS * per_ms)
+        native = pc.cast(arr, pa.int64())
+        out = _np_bool(pc.or_(pc.less(native, lo), pc.greater(native, hi)))
+        kept = pc.if_else(pa.array(out), pa.scalar(None, t), arr)
+        values = pc.cast(kept, TS_TYPE, safe=False)
+        return values, ~_np_bool(pc.is_valid(arr)), np.zeros(len(arr), dtype=bool), out
     elif pa.types.is_integer(t) or pa.types.is_null(t):
         ms = _cast_or_null(arr, pa.int64())  # uint64 beyond int64: unparseable, not fatal
         values = pc.cast(ms, TS_TYPE)
-        return values, ~_np_bool(pc.is_valid(arr)), ~_np_bool(pc.is_valid(ms)) & _np_bool(pc.is_valid(arr))
+        missing = ~_np_bool(pc.is_valid(arr))
+        bad = ~_np_bool(pc.is_valid(ms)) & ~missing
     else:
         raise InputError(
             src, f"column type {t} cannot be read as a timestamp (use timestamp, epoch-ms integer or ISO-8601 text)", field=name
         )
-    return values, ~_np_bool(pc.is_valid(values)), np.zeros(len(values), dtype=bool)
+    ms_values = pc.cast(values, pa.int64())
+    out = _np_bool(pc.or_(pc.less(ms_values, TS_MIN_MS), pc.greater(ms_values, TS_MAX_MS)))
+    return pc.if_else(pa.array(out), pa.scalar(None, TS_TYPE), values), missing, bad, out
 
 
 # --------------------------------------------------------------------------- results
@@ -214,7 +234,8 @@ def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str
     -----
     Reason codes, in the order they are tested (the first found is recorded):
     ``csv_malformed_row``, ``subject_missing``, ``ts_missing``,
-    ``ts_unparseable``, ``lon_missing``, ``lon_unparseable``,
+    ``ts_unparseable``, ``ts_out_of_range`` (outside 1677-09-21 to 2262-04-11,
+    the range of int64 nanoseconds), ``lon_missing``, ``lon_unparseable``,
     ``lon_not_finite``, ``lon_out_of_range`` (outside [-180, 180]), the same
     four for ``lat`` ([-90, 90]), ``source_missing``, ``source_unknown``,
     ``accuracy_unparseable``, ``accuracy_not_finite``, ``accuracy_negative``,
@@ -229,7 +250,7 @@ def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str
     row_numbers, malformed_rows = _row_numbers(n, malformed)
 
     subject, subject_missing = _text_column(raw, "subject_id", src)
-    ts, ts_missing, ts_bad = _ts_column(raw, "ts", src)
+    ts, ts_missing, ts_bad, ts_out = _ts_column(raw, "ts", src)
     lon, lon_missing, lon_bad = _float_column(raw, "lon", src)
     lat, lat_missing, lat_bad = _float_column(raw, "lat", src)
     fix_source, source_missing = _text_column(raw, "source", src)
@@ -248,6 +269,7 @@ def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str
     reasons.add("subject_id", "subject_missing", subject_missing)
     reasons.add("ts", "ts_missing", ts_missing)
     reasons.add("ts", "ts_unparseable", ts_bad)
+    reasons.add("ts", "ts_out_of_range", ts_out)
     with np.errstate(invalid="ignore"):
         for axis, values, missing, bad, limit in (
             ("lon", lon_np, lon_missing, lon_bad, 180.0),

@@ -31,6 +31,7 @@ from geomon.load_common import (
     _quarantine_table,
     _read_parquet,
     _Reasons,
+    _table_pylist,
     _to_json,
 )
 from geomon.schema import REPAIR_SCHEMA, ZONE_KINDS, ZONE_PROPERTIES_SCHEMA
@@ -39,6 +40,15 @@ __all__ = ["load_zones"]
 
 
 _POLYGONAL = ("Polygon", "MultiPolygon")
+#: Deepest nesting of lists and objects allowed in a feature's properties (a schedule needs a few).
+MAX_PROPERTY_DEPTH = 32
+#: An invalid geometry whose edges cross more often than this is not repaired: ``make_valid`` time
+#: grows with the crossings (minutes for a few thousand random vertices), so it is quarantined.
+MAX_REPAIR_CROSSINGS = 1_000
+#: Segment pairs with overlapping bounding boxes examined when counting crossings, at most.
+_MAX_REPAIR_CANDIDATES = 2_000_000
+#: Geometries with more vertices have their crossings counted before the (slower) validity test.
+_PRECHECK_VERTICES = 100_000
 _LONLAT_CRS = {("OGC", "CRS84"), ("EPSG", "4326"), ("EPSG", "4490")}  # 4490: CGCS2000
 
 
@@ -51,10 +61,46 @@ class _Reject(Exception):
         self.reason = reason
 
 
+def _deeper_than(value: Any, limit: int) -> bool:
+    """True if lists/dicts nest more than ``limit`` levels in ``value`` (iterative: no recursion limit)."""
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (list, tuple, dict)):
+            if depth >= limit:
+                return True
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return False
+
+
+_SEQUENCES = (list, tuple, np.ndarray)
+
+
+def _is_position(p: Any) -> bool:
+    # A position is an array of numbers (RFC 7946 section 3.1.1): not text, whose
+    # characters would index as digits, and not true/false, which float() accepts.
+    return isinstance(p, _SEQUENCES) and type(p[0]) is not bool and type(p[1]) is not bool
+
+
+def _ring_coords(ring: Any) -> np.ndarray:
+    """The first two numbers of each position of ``ring`` as an (n, 2) array; TypeError/ValueError if unreadable."""
+    if not isinstance(ring, _SEQUENCES):
+        raise TypeError
+    try:  # fast path for a ring of equal-length numeric positions (a million vertices in a fraction of a second)
+        arr = np.array(ring, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        arr = None
+    if arr is not None and arr.ndim == 2 and arr.shape[1] >= 2 and all(_is_position(p) for p in ring):
+        return arr[:, :2]
+    if not all(_is_position(p) for p in ring):
+        raise TypeError
+    return np.array([[float(p[0]), float(p[1])] for p in ring], dtype=np.float64).reshape(-1, 2)
+
+
 def _geojson_ring(ring: Any, row: int, repairs: list[tuple[int, str, str]]) -> np.ndarray:
     try:
-        coords = np.array([[float(p[0]), float(p[1])] for p in ring], dtype=np.float64)
-    except (TypeError, ValueError, IndexError):
+        coords = _ring_coords(ring)
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: an integer beyond float range
         raise _Reject("geometry", "geometry_unparseable") from None
     if not np.isfinite(coords).all():
         raise _Reject("geometry", "geometry_not_finite")
@@ -104,7 +150,7 @@ def _check_crs_name(src: str, crs: Any) -> None:
     elif isinstance(crs, str):
         ident = _crs_ident(crs)
     if ident not in _LONLAT_CRS:
-        shown = json.dumps(crs)
+        shown = _to_json(crs)
         shown = shown if len(shown) <= 120 else shown[:117] + "..."
         raise InputError(src, f"unsupported CRS {shown}; expected lon/lat (OGC:CRS84, EPSG:4326 or EPSG:4490)")
 
@@ -113,9 +159,11 @@ def _read_geojson(src: str, path: Path | None, doc: Any):
     """Yield ``(row, properties, geometry or _Reject, raw json, repairs)`` per feature."""
     if path is not None:
         try:
-            doc = json.loads(path.read_bytes())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            doc = json.loads(path.read_bytes())  # a UTF-8 byte-order mark is skipped
+        except ValueError as exc:  # not JSON, not UTF-8, or an integer of more than 4300 digits
             raise InputError(src, f"not a GeoJSON file: {_first_line(exc)}") from None
+        except RecursionError:
+            raise InputError(src, "not a GeoJSON file: lists or objects nested too deeply to parse") from None
     if not isinstance(doc, dict) or doc.get("type") not in ("FeatureCollection", "Feature"):
         raise InputError(src, "not a GeoJSON FeatureCollection")
     _check_crs_name(src, doc.get("crs"))
@@ -129,6 +177,8 @@ def _read_geojson(src: str, path: Path | None, doc: Any):
         try:
             if not isinstance(feat, dict) or feat.get("type") != "Feature" or not isinstance(props, (dict, type(None))):
                 raise _Reject(None, "feature_invalid")
+            if props and (not all(isinstance(k, str) for k in props) or _deeper_than(props, MAX_PROPERTY_DEPTH)):
+                raise _Reject(None, "feature_invalid")  # not a JSON object, or hostile nesting
             geom: Any = _geojson_geometry(feat.get("geometry"), row, repairs)
         except _Reject as rej:
             geom = rej
@@ -145,7 +195,9 @@ def _read_geoparquet(src: str, path: Path):
         geo = json.loads(meta)
         column = geo["primary_column"]
         info = geo["columns"][column]
-    except (ValueError, KeyError, TypeError):
+        if not isinstance(info, dict):
+            raise TypeError
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise InputError(src, "GeoParquet 'geo' metadata lacks primary_column or its columns entry") from None
     if str(info.get("encoding", "")).upper() != "WKB":
         raise InputError(src, f"GeoParquet encoding {info.get('encoding')!r} not supported; expected WKB")
@@ -160,16 +212,20 @@ def _read_geoparquet(src: str, path: Path):
     wkb_values = wkb.to_pylist()
     geoms = shapely.from_wkb(np.array(wkb_values, dtype=object), on_invalid="ignore")
     covering = info.get("covering") if isinstance(info.get("covering"), dict) else {}
-    bbox_columns = {v[0] for v in (covering.get("bbox") or {}).values() if isinstance(v, list) and v}
+    bbox = covering.get("bbox") if isinstance(covering.get("bbox"), dict) else {}
+    bbox_columns = {v[0] for v in bbox.values() if isinstance(v, list) and v and isinstance(v[0], str)}
     # Covering columns describe the input geometry, which datum conversion and repair change.
-    props_table = table.drop_columns([column] + sorted(bbox_columns & set(table.column_names)))
+    props_table = table.drop_columns([column] + sorted((bbox_columns - {column}) & set(table.column_names)))
     out = []
-    for row, (blob, geom, props) in enumerate(zip(wkb_values, geoms, props_table.to_pylist())):
+    for row, (blob, geom, props) in enumerate(zip(wkb_values, geoms, _table_pylist(props_table))):
         repairs: list[tuple[int, str, str]] = []
         if blob is None:
             geom = _Reject("geometry", "geometry_missing")
         elif geom is None:
-            fixed = shapely.from_wkb(blob, on_invalid="fix")
+            try:
+                fixed = shapely.from_wkb(blob, on_invalid="fix")
+            except shapely.errors.GEOSException:  # e.g. a NaN vertex: the ring cannot be closed
+                fixed = None
             if fixed is None:
                 geom = _Reject("geometry", "geometry_unparseable")
             else:
@@ -186,7 +242,10 @@ def _zone_properties(props: Mapping[str, Any]) -> dict[str, Any]:
     zid = props.get("zone_id")
     if isinstance(zid, bool) or not isinstance(zid, (str, int, type(None))):
         raise _Reject("zone_id", "zone_id_invalid")
-    zid = None if zid is None else str(zid).strip()
+    try:
+        zid = None if zid is None else str(zid).strip()
+    except ValueError:  # an integer of more than 4300 digits
+        raise _Reject("zone_id", "zone_id_invalid") from None
     if not zid:
         raise _Reject("zone_id", "zone_id_missing")
     kind = props.get("kind")
@@ -201,7 +260,7 @@ def _zone_properties(props: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(buffer_m, bool):
                 raise ValueError
             buffer_m = float(buffer_m)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise _Reject("buffer_m", "buffer_invalid") from None
         if not math.isfinite(buffer_m):
             raise _Reject("buffer_m", "buffer_invalid")
@@ -210,23 +269,31 @@ def _zone_properties(props: Mapping[str, Any]) -> dict[str, Any]:
         if schedule.strip():
             try:
                 json.loads(schedule)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON, or nested too deeply to parse
                 raise _Reject("schedule", "schedule_invalid") from None
         else:
             schedule = None
     elif schedule is not None:
-        schedule = json.dumps(schedule, sort_keys=True, ensure_ascii=False)
+        try:
+            schedule = json.dumps(schedule, sort_keys=True, ensure_ascii=False)
+        except (TypeError, ValueError):  # not a JSON value (a set, a huge integer): only from a dict source
+            raise _Reject("schedule", "schedule_invalid") from None
     subject_ids = props.get("subject_ids")
     if isinstance(subject_ids, str):
         subject_ids = subject_ids.split(",")
     if subject_ids is not None:
         if not isinstance(subject_ids, (list, tuple)) or not all(
-            isinstance(s, (str, int)) and not isinstance(s, bool) for s in subject_ids
+            isinstance(s, str) or (isinstance(s, int) and not isinstance(s, bool) and s.bit_length() < 10_000)
+            for s in subject_ids
         ):
             raise _Reject("subject_ids", "subject_ids_invalid")
         subject_ids = [str(s).strip() for s in subject_ids if str(s).strip()] or None
     office = props.get("office_id")
-    office = None if office is None or str(office).strip() == "" else str(office).strip()
+    try:
+        office = None if office is None else str(office).strip()
+    except ValueError:  # an integer of more than 4300 digits: keep a description, not the digits
+        office = _to_json(office).strip('"')
+    office = office or None
     return {
         "zone_id": zid,
         "kind": kind,
@@ -257,6 +324,44 @@ def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry:
         return shapely.from_wkt("MULTIPOLYGON EMPTY")
     merged = shapely.union_all(polys)
     return merged
+
+
+def _too_tangled(geom: shapely.Geometry) -> bool:
+    """True if the ring edges of ``geom`` cross more than :data:`MAX_REPAIR_CROSSINGS` times.
+
+    Edges are tested in batches of doubling size against an STRtree of all
+    edges, stopping as soon as the budget of crossings, or of candidate pairs
+    (edges with overlapping bounding boxes), is spent; so a hostile polygon
+    costs a few seconds at most, while a large polygon with a few crossings
+    (a county boundary with a sliver) is counted in full and repaired. Only
+    proper crossings count (the interiors of two edges meet at one point).
+    """
+    rings = shapely.get_rings(shapely.get_parts(geom))
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    same_ring = ring_of[:-1] == ring_of[1:]
+    start, end = xy[:-1][same_ring], xy[1:][same_ring]
+    tree = shapely.STRtree(shapely.linestrings(np.stack([start, end], axis=1)))
+
+    def side(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Sign of the turn a -> b -> c."""
+        return np.sign((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+
+    crossings = candidates = done = 0
+    size = 1
+    while done < len(start):
+        left, right = tree.query(tree.geometries[done : done + size])
+        left = left + done
+        candidates += len(left)
+        if candidates > _MAX_REPAIR_CANDIDATES + 4 * len(start):
+            return True
+        p1, p2, q1, q2 = start[left], end[left], start[right], end[right]
+        crossing = (side(q1, q2, p1) * side(q1, q2, p2) < 0) & (side(p1, p2, q1) * side(p1, p2, q2) < 0)
+        crossings += int(crossing.sum())
+        if crossings > 2 * MAX_REPAIR_CROSSINGS:  # each crossing is seen from both edges
+            return True
+        done += size
+        size *= 2
+    return False
 
 
 def _extra_column(values: list[Any]) -> pa.Array:
@@ -305,6 +410,8 @@ def load_zones(source: str | Path | Mapping[str, Any], *, datum: str = "wgs84", 
     ``geometry_missing``, ``geometry_unparseable``, ``geometry_not_polygonal``,
     ``ring_too_short``, ``geometry_not_finite``, ``geometry_out_of_range``
     (checked in the input datum), ``geometry_empty``,
+    ``geometry_unrepairable`` (invalid, with more than
+    :data:`MAX_REPAIR_CROSSINGS` edge crossings, or GEOS failed to repair it),
     ``geometry_empty_after_repair``, ``zone_id_duplicate`` (first kept).
 
     Geometries are never changed silently: each change is a row of
@@ -359,10 +466,26 @@ def load_zones(source: str | Path | Mapping[str, Any], *, datum: str = "wgs84", 
         xy = shapely.get_coordinates(g)
         lon, lat = _lonlat_to_wgs84(xy[:, 0].copy(), xy[:, 1].copy(), datum)
         g = shapely.set_coordinates(g, np.column_stack([lon, lat]))
-        valid = shapely.is_valid(g)
+        # GEOS validity takes seconds on a hostile million-vertex polygon: count the
+        # crossings of large geometries first (a valid geometry has none).
+        big = shapely.get_num_coordinates(g) > _PRECHECK_VERTICES
+        tangled = np.zeros(len(g), dtype=bool)
+        tangled[big] = [_too_tangled(x) for x in g[big]]
+        valid = np.zeros(len(g), dtype=bool)
+        valid[~tangled] = shapely.is_valid(g[~tangled])
+        unrepairable = np.zeros(n, dtype=bool)
         for i in np.flatnonzero(~valid):
-            repairs.append((int(ok[i]), "made_valid", shapely.is_valid_reason(g[i])))
-            g[i] = _polygonal_part(shapely.make_valid(g[i]))
+            try:
+                if tangled[i] or (not big[i] and _too_tangled(g[i])):
+                    raise shapely.errors.GEOSException("too many crossings")
+                reason = shapely.is_valid_reason(g[i])
+                g[i] = _polygonal_part(shapely.make_valid(g[i]))
+            except shapely.errors.GEOSException:
+                unrepairable[ok[i]] = True
+                g[i] = shapely.from_wkt("MULTIPOLYGON EMPTY")
+                continue
+            repairs.append((int(ok[i]), "made_valid", reason))
+        reasons.add("geometry", "geometry_unrepairable", unrepairable)
         oriented = shapely.orient_polygons(g)
         for i in np.flatnonzero(valid & ~shapely.equals_exact(g, oriented, tolerance=0.0)):
             detail = "exterior clockwise or hole counter-clockwise (RFC 7946 section 3.1.6)"
