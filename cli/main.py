@@ -94,11 +94,22 @@ def replay(
              "(default: contact,dwell,night; add checkins where the app's check-ins are in the fixes).")] = None,
     concern: Annotated[Optional[Path], typer.Option(help="Persons of concern: person_id[, subject_id] (CSV or Parquet); their fixes come with the subjects'.")] = None,
     protections: Annotated[Optional[Path], typer.Option(help="Protection orders: subject_id, victim_id, warning_m, alert_m; the protected persons' fixes come with the subjects'.")] = None,
+    dask: Annotated[Optional[str], typer.Option(help="Run on Dask: local:N (N local workers) or a scheduler address "
+                                                "(needs geomon[distributed]; Parquet input).")] = None,
+    partitions: Annotated[Optional[int], typer.Option(min=1, help="With --dask: subject partitions (default: twice "
+                                                      "the workers).")] = None,
 ) -> None:
     """Replay recorded fixes through the engine; print alerts by kind and office, quarantine and speed."""
     from geomon.behaviour import DEFAULT_DETECTORS
 
     chosen = DEFAULT_DETECTORS if detectors is None else tuple(d.strip() for d in detectors.split(",") if d.strip())
+    if dask is not None:
+        from geomon.distributed import replay_distributed
+
+        result = replay_distributed(fixes, zones, subjects, rules, scheduler=dask, partitions=partitions, db=db,
+                                    profile=profile, datum=datum, detectors=chosen, **_meeting_files(concern, protections))
+        report.print_distributed(result, db=db)
+        return
     result = report.run_replay(fixes, zones, subjects, rules, db=db, profile=profile, datum=datum,
                                batch_rows=batch_rows, detectors=chosen, cameras=cameras, **_meeting_files(concern, protections))
     report.print_replay(result, truth=truth, db=db)

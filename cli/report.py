@@ -198,3 +198,17 @@ def print_purge(counts: dict, what: str) -> None:
     rows = [[table, f"{n:,}"] for table, n in sorted(counts.items())]
     rows.append(["total", f"{sum(counts.values()):,}"])
     console.print(_table(f"Removed {what} (recorded in the purges table)", ["table", "rows"], rows))
+
+
+def print_distributed(result, *, db=None) -> None:
+    """A distributed replay's alerts by kind, its counts and speed."""
+    kinds: dict = {}
+    for k in result.alerts.column("kind").to_pylist():
+        kinds[k] = kinds.get(k, 0) + 1
+    console.print(_table("Alerts by kind", ["kind", "alerts"], [[k, f"{n:,}"] for k, n in sorted(kinds.items())]))
+    console.print(f"read = accepted + quarantined: {result.n_read:,} = {result.n_accepted:,} + {result.n_quarantined:,}")
+    slowest = max(result.partition_seconds, default=0.0)
+    console.print(f"{result.n_read:,} fixes in {result.seconds:.1f} s ({result.fixes_per_s:,.0f} fixes/s); "
+                  f"{len(result.partition_seconds)} partitions, the slowest {slowest:.1f} s")
+    if db is not None:
+        console.print(f"{result.alerts.num_rows} alerts written to {db} (run {result.run_id})")

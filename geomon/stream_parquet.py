@@ -39,7 +39,7 @@ from geomon.load import load_fixes
 from geomon.load_common import FixLoad, _duplicates
 from geomon.schema import QUARANTINE_SCHEMA
 
-__all__ = ["ParquetFeed", "ordered_batches", "parquet_rows"]
+__all__ = ["ParquetFeed", "ordered_batches", "parquet_rows", "renumbered"]
 
 _NO_LIMIT = np.iinfo(np.int64).max
 
@@ -214,11 +214,7 @@ class ParquetFeed:
             load = load_fixes(raw, datum=self.datum, name=self.source_name)
             self.n_read += load.n_read
             rows = number[load.input_row if load.input_row is not None else np.arange(load.table.num_rows)]
-            quarantine = load.quarantine
-            if quarantine.num_rows:
-                local = quarantine.column("row").to_numpy(zero_copy_only=False)
-                mapped = pa.array(np.where(local >= 0, number[np.maximum(local, 0)], local), pa.int64())
-                quarantine = quarantine.set_column(quarantine.schema.get_field_index("row"), "row", mapped)
+            quarantine = renumbered(load.quarantine, number)
             table = load.table
             if held is not None and held.num_rows and table.num_rows:
                 table, rows, again = self._drop_held_duplicates(held, table, rows)
@@ -272,6 +268,16 @@ class ParquetFeed:
 
     def _batches(self, table: pa.Table, rows: np.ndarray):
         yield from ordered_batches(table, rows, self.batch_rows, source_name=self.source_name, datum=self.datum)
+
+
+def renumbered(quarantine: pa.Table, number: np.ndarray) -> pa.Table:
+    """Quarantine rows of a piece of the input, numbered in the whole input (``number``: each piece row's number;
+    a file-level row, -1, stays)."""
+    if quarantine.num_rows == 0:
+        return quarantine
+    local = quarantine.column("row").to_numpy(zero_copy_only=False)
+    mapped = pa.array(np.where(local >= 0, number[np.maximum(local, 0)], local), pa.int64())
+    return quarantine.set_column(quarantine.schema.get_field_index("row"), "row", mapped)
 
 
 def ordered_batches(table: pa.Table, rows: np.ndarray, batch_rows: int, *, source_name: str, datum: str):
