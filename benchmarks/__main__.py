@@ -15,6 +15,7 @@ from benchmarks import encounters as encounters_suite
 from benchmarks import fusion as fusion_suite
 from benchmarks import huge as huge_suite
 from benchmarks import latency as latency_suite
+from benchmarks import scale as scale_suite
 from benchmarks import staypoints as staypoints_suite
 from benchmarks.pip import DEFAULT_OUT, PipConfig, run_pip
 from benchmarks.registry import GeomonMissing
@@ -252,6 +253,21 @@ def huge_command(
     """Replay one huge Parquet file (streamed by row groups): time, fixes per second and peak memory."""
     overrides = _given(fixes=fixes, subjects=subjects, db=db or None, folder=str(folder) if folder else None)
     _run_suite(huge_suite.HugeConfig, huge_suite.run_huge, quick=quick, overrides=overrides, threads=None, out=out,
+               strict=strict)
+
+
+@app.command("scale")
+def scale_command(
+    out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = scale_suite.DEFAULT_OUT,
+    quick: Quick = False,
+    fixes: Annotated[Optional[int], typer.Option(min=1, help="Fixes (default 50,000,000).")] = None,
+    subjects: Annotated[Optional[int], typer.Option(min=1, help="Subjects reporting (default 20,000).")] = None,
+    workers: Annotated[Optional[list[int]], typer.Option(min=1, help="Dask local workers; repeat (default 1 and 2).")] = None,
+    strict: Strict = False,
+) -> None:
+    """One machine against Dask local clusters on the same input: time, fixes per second, equal alerts."""
+    overrides = _given(fixes=fixes, subjects=subjects, workers=tuple(workers) if workers else None)
+    _run_suite(scale_suite.ScaleConfig, scale_suite.run_scale, quick=quick, overrides=overrides, threads=None, out=out,
                strict=strict)
 
 
