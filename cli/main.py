@@ -98,6 +98,8 @@ def replay(
                                                 "(needs geomon[distributed]; Parquet input).")] = None,
     partitions: Annotated[Optional[int], typer.Option(min=1, help="With --dask: subject partitions (default: twice "
                                                       "the workers).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="With --dask, instead of --db: a directory the workers write "
+                                                "partitioned Parquet into (alerts/, stays/, quarantine/).")] = None,
 ) -> None:
     """Replay recorded fixes through the engine; print alerts by kind and office, quarantine and speed."""
     from geomon.behaviour import DEFAULT_DETECTORS
@@ -107,9 +109,12 @@ def replay(
         from geomon.distributed import replay_distributed
 
         result = replay_distributed(fixes, zones, subjects, rules, scheduler=dask, partitions=partitions, db=db,
-                                    profile=profile, datum=datum, detectors=chosen, **_meeting_files(concern, protections))
-        report.print_distributed(result, db=db)
+                                    profile=profile, datum=datum, detectors=chosen, out=out,
+                                    **_meeting_files(concern, protections))
+        report.print_distributed(result, db=db, out=out)
         return
+    if out is not None:
+        raise ValueError("--out is for --dask runs; a replay on one machine writes into --db")
     result = report.run_replay(fixes, zones, subjects, rules, db=db, profile=profile, datum=datum,
                                batch_rows=batch_rows, detectors=chosen, cameras=cameras, **_meeting_files(concern, protections))
     report.print_replay(result, truth=truth, db=db)

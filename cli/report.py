@@ -200,7 +200,7 @@ def print_purge(counts: dict, what: str) -> None:
     console.print(_table(f"Removed {what} (recorded in the purges table)", ["table", "rows"], rows))
 
 
-def print_distributed(result, *, db=None) -> None:
+def print_distributed(result, *, db=None, out=None) -> None:
     """A distributed replay's alerts by kind, its counts and speed."""
     kinds: dict = {}
     for k in result.alerts.column("kind").to_pylist():
@@ -212,3 +212,6 @@ def print_distributed(result, *, db=None) -> None:
                   f"{len(result.partition_seconds)} partitions, the slowest {slowest:.1f} s")
     if db is not None:
         console.print(f"{result.alerts.num_rows} alerts written to {db} (run {result.run_id})")
+    if out is not None:
+        console.print(f"{result.alerts.num_rows} alerts, the stays and the quarantine written to {out}/ (a file per "
+                      f"partition)")

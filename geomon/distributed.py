@@ -112,10 +112,11 @@ class _Part:
     quarantine: pa.Table
     n_read: int
     seconds: float
+    n_quarantined: int = 0
 
 
 def _run_partition(part: int, n_parts: int, files: list[str], offsets: list[int], zones: ZoneLoad,
-                   subjects: SubjectLoad, rules, options: dict, clock: list) -> _Part:
+                   subjects: SubjectLoad, rules, options: dict, clock: list, out: str | None = None) -> _Part:
     """One partition's replay: its rows of every file, validated, fed window by window under the global clock."""
     started = time.perf_counter()
     mine_subjects = subjects.table.filter(pa.array(partition_of(subjects.table.column("subject_id").to_pylist(),
@@ -154,9 +155,21 @@ def _run_partition(part: int, n_parts: int, files: list[str], offsets: list[int]
     quarantine.append(monitor.quarantine.cast(QUARANTINE_SCHEMA))
     events = [e for e in events if e.num_rows]
     stays = [s for s in stays if s.num_rows]
-    return _Part(pa.concat_tables(events) if events else ALERT_SCHEMA.empty_table(),
-                 pa.concat_tables(stays) if stays else STAY_SCHEMA.empty_table(),
-                 pa.concat_tables(quarantine), n_read, time.perf_counter() - started)
+    result = _Part(pa.concat_tables(events) if events else ALERT_SCHEMA.empty_table(),
+                   pa.concat_tables(stays) if stays else STAY_SCHEMA.empty_table(),
+                   pa.concat_tables(quarantine), n_read, 0.0)
+    result.n_quarantined = result.quarantine.num_rows
+    if out is not None:
+        # The worker writes its own part of each output (partitioned Parquet); only counts go back to the client.
+        for what, table in (("alerts", fold_alerts(result.events)), ("stays", result.stays),
+                            ("quarantine", result.quarantine)):
+            folder = Path(out) / what
+            folder.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, folder / f"part-{part:05d}.parquet")
+        result.events, result.stays = ALERT_SCHEMA.empty_table(), STAY_SCHEMA.empty_table()
+        result.quarantine = QUARANTINE_SCHEMA.empty_table()
+    result.seconds = time.perf_counter() - started
+    return result
 
 
 def _empty_load(datum: str):
@@ -198,7 +211,7 @@ class DistributedResult:
 
 def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "local:2", partitions: int | None = None,
                        db=None, profile: str | None = None, datum: str = "wgs84",
-                       detectors=DEFAULT_DETECTORS, concern=None, protections=None) -> DistributedResult:
+                       detectors=DEFAULT_DETECTORS, concern=None, protections=None, out=None) -> DistributedResult:
     """Replay a (partitioned) Parquet input on a Dask cluster; the alerts equal a single-machine replay's.
 
     Parameters
@@ -213,7 +226,17 @@ def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "
         Subject partitions (default: twice the workers).
     db : path, optional
         DuckDB store the client writes the alerts, stays and quarantine into.
+    out : path, optional
+        Instead: a directory the workers write partitioned Parquet into
+        (``alerts/``, ``stays/``, ``quarantine/``, a file per partition; the
+        alerts folded, one row per alert); nothing but counts goes through
+        the client. The result's ``alerts`` are read back from it; its stays
+        and quarantine are left in the files.
     """
+    if db is not None and out is not None:
+        raise ValueError("give db or out, not both")
+    if out is not None and Path(out).exists() and any(Path(out).iterdir()):
+        raise FileExistsError(f"{out}: the output directory is not empty")
     if concern or protections:
         raise ValueError("frequent contact and victim protection are not distributed yet: replay them on one machine")
     started = time.perf_counter()
@@ -239,7 +262,7 @@ def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "
         clock = list(zip(keys, [int(v) for v in running]))
         zones_f = client.scatter(zone_load, broadcast=True)
         futures = [client.submit(_run_partition, p, n_parts, names, offsets, zones_f, subjects_f, rule_set, options,
-                                 clock, pure=False) for p in range(n_parts)]
+                                 clock, None if out is None else str(out), pure=False) for p in range(n_parts)]
         parts = client.gather(futures)
     finally:
         client.close()
@@ -250,6 +273,7 @@ def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "
                                                                 ("started_at", "ascending")])
     quarantine = pa.concat_tables([p.quarantine for p in parts]).sort_by([("row", "ascending")])
     n_read = sum(p.n_read for p in parts)
+    n_quarantined = sum(p.n_quarantined for p in parts)
     run_id = None
     if db is not None:
         from geomon.replay import config_hash
@@ -271,6 +295,9 @@ def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "
                              n_quarantined=quarantine.num_rows, n_alerts=len(set(events.column("alert_id").to_pylist())),
                              timings={"total": time.perf_counter() - started},
                              fixes_per_s=n_read / (time.perf_counter() - started))
+    alerts = fold_alerts(events)
+    if out is not None:
+        alerts = pq.read_table(Path(out) / "alerts").sort_by("alert_id")
     seconds = time.perf_counter() - started
-    return DistributedResult(fold_alerts(events), stays, quarantine, n_read, n_read - quarantine.num_rows,
-                             quarantine.num_rows, seconds, [p.seconds for p in parts], run_id)
+    return DistributedResult(alerts, stays, quarantine, n_read, n_read - n_quarantined, n_quarantined, seconds,
+                             [p.seconds for p in parts], run_id)

@@ -58,6 +58,23 @@ def test_the_command_runs_on_a_local_cluster_and_refuses_contacts(parts, tmp_pat
     result = CliRunner().invoke(app, [*args, "--db", str(tmp_path / "c.duckdb")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "read = accepted + quarantined" in result.output and "partitions" in result.output
+    written = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "parquet")], env={"COLUMNS": "200"})
+    assert written.exit_code == 0, written.output
+    assert pq.read_table(tmp_path / "parquet" / "alerts").num_rows > 100
     (tmp_path / "concern.csv").write_text("person_id,subject_id\nP1,\n")
     refused = CliRunner().invoke(app, [*args, "--concern", str(tmp_path / "concern.csv")], env={"COLUMNS": "200"})
     assert refused.exit_code == 1 and "not distributed yet" in refused.output
+
+
+def test_workers_write_partitioned_parquet_equal_to_the_single_machine_replay(parts, tmp_path):
+    folder, n = parts
+    one = replay(folder, ZONES, SUBJECTS)
+    out = tmp_path / "out"
+    dist = replay_distributed(folder, ZONES, SUBJECTS, scheduler="local:2", partitions=3, out=out)
+    assert sorted(p.name for p in (out / "alerts").iterdir()) == [f"part-{i:05d}.parquet" for i in range(3)]
+    assert dist.alerts.num_rows > 100
+    assert dist.alerts.cast(one.alerts.schema).equals(one.alerts)
+    assert pq.read_table(out / "stays").num_rows == one.stays.num_rows
+    assert pq.read_table(out / "quarantine").num_rows == dist.n_quarantined == 2 and dist.n_read == n
+    with pytest.raises(FileExistsError):
+        replay_distributed(folder, ZONES, SUBJECTS, scheduler="local:1", out=out)
