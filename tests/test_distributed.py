@@ -6,6 +6,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from geomon.cli.main import SAMPLE_DIR, app
@@ -78,3 +79,26 @@ def test_workers_write_partitioned_parquet_equal_to_the_single_machine_replay(pa
     assert pq.read_table(out / "quarantine").num_rows == dist.n_quarantined == 2 and dist.n_read == n
     with pytest.raises(FileExistsError):
         replay_distributed(folder, ZONES, SUBJECTS, scheduler="local:1", out=out)
+
+
+def test_a_larger_simulated_county_gives_the_single_machine_replay(tmp_path):
+    """1.2 million fixes of 2,000 simulated subjects (visits to forbidden zones among them), in 4 files."""
+    import numpy as np
+
+    from benchmarks.huge import HugeConfig, write_fixes
+    from benchmarks.latency import _world
+
+    frame, ids, home, target = _world(2_000, 400, np.random.default_rng(3), tmp_path)
+    whole = tmp_path / "whole.parquet"
+    write_fixes(whole, HugeConfig(fixes=1_200_000, subjects=2_000, row_group_rows=300_000, seed=3), home, target,
+                ids, frame, progress=Console(quiet=True))
+    (tmp_path / "in").mkdir()
+    pf = pq.ParquetFile(whole)
+    for g in range(pf.metadata.num_row_groups):
+        pq.write_table(pf.read_row_group(g), tmp_path / "in" / f"part-{g}.parquet")
+    zones, subjects = tmp_path / "zones.geojson", tmp_path / "subjects.csv"
+    one = replay(tmp_path / "in", zones, subjects)
+    dist = replay_distributed(tmp_path / "in", zones, subjects, scheduler="local:2")
+    assert pf.metadata.num_row_groups == 4 and one.n_read == dist.n_read == 1_200_000
+    assert {"forbidden_entry"} <= set(one.alerts.column("kind").to_pylist())
+    assert dist.alerts.equals(one.alerts) and dist.stays.num_rows == one.stays.num_rows
