@@ -159,6 +159,20 @@ def near(
 
 @app.command()
 @_one_line_errors
+def bucket(
+    source: Annotated[Path, typer.Argument(help="Fixes: a Parquet file or a directory of them.")],
+    target: Annotated[Path, typer.Argument(help="New directory for the copy: target/bucket=K/*.parquet.")],
+    buckets: Annotated[int, typer.Option(min=1, help="Buckets: the partitions of the later `replay --dask`.")] = 8,
+) -> None:
+    """Copy fixes into buckets by subject, so that each task of `geomon replay --dask` reads only its own."""
+    from geomon.distributed import bucket_input
+
+    n = bucket_input(source, target, buckets)
+    report.console.print(f"{n:,} fixes written into {buckets} buckets under {target}")
+
+
+@app.command()
+@_one_line_errors
 def purge(
     subject: Annotated[Optional[str], typer.Argument(help="Subject (or other tracked person) whose data to remove.")] = None,
     db: Annotated[Path, typer.Option(help="DuckDB store.")] = ...,

@@ -40,7 +40,7 @@ from geomon.schema import QUARANTINE_SCHEMA
 from geomon.store import ALERT_SCHEMA, STAY_SCHEMA
 from geomon.stream_parquet import ordered_batches, renumbered
 
-__all__ = ["replay_distributed", "partition_of"]
+__all__ = ["bucket_input", "partition_of", "replay_distributed"]
 
 #: Event-time step (ms) at which the partitions' watermark advances.
 WINDOW_MS = 3_600_000
@@ -53,6 +53,55 @@ def partition_of(ids, n_parts: int) -> np.ndarray:
 
 def _files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*.parquet") if p.is_file()) if path.is_dir() else [path]
+
+
+#: Name of the column holding each row's number in the original input, in a bucketed copy.
+ROW_COLUMN = "_input_row"
+
+
+def _buckets(path: Path) -> int | None:
+    """Number of buckets of an input written by :func:`bucket_input` (directories ``bucket=K``), else None."""
+    if not path.is_dir():
+        return None
+    found = sorted(int(d.name.split("=", 1)[1]) for d in path.iterdir()
+                   if d.is_dir() and d.name.startswith("bucket=") and d.name.split("=", 1)[1].isdigit())
+    return len(found) if found and found == list(range(len(found))) else None
+
+
+def bucket_input(source, target, buckets: int) -> int:
+    """Copy a Parquet input into ``target/bucket=K/`` by the partition of each row's subject (CRC-32 modulo
+    ``buckets``), a row group at a time, each row keeping its input number (:data:`ROW_COLUMN`).
+
+    A distributed replay of the copy with ``buckets`` partitions then reads in
+    each task only its own bucket. Returns the rows written.
+    """
+    files = _files(Path(source))
+    target = Path(target)
+    for k in range(buckets):
+        (target / f"bucket={k}").mkdir(parents=True, exist_ok=False)
+    written, first = 0, 0
+    for i, file in enumerate(files):
+        pf = pq.ParquetFile(file)
+        for g in range(pf.metadata.num_row_groups):
+            raw = pf.read_row_group(g)
+            raw = raw.append_column(ROW_COLUMN, pa.array(np.arange(first, first + raw.num_rows, dtype=np.int64)))
+            first += raw.num_rows
+            owner = _owner(raw, buckets)
+            for k in np.unique(owner):
+                part = raw.filter(pa.array(owner == k))
+                pq.write_table(part, target / f"bucket={k}" / f"part-{i:05d}-{g:05d}.parquet")
+                written += part.num_rows
+    return written
+
+
+def _owner(raw: pa.Table, n_parts: int) -> np.ndarray:
+    """Partition of each row of a table (by its subject id; a table without the column: all in partition 0)."""
+    if "subject_id" not in raw.column_names:
+        return np.zeros(raw.num_rows, np.int64)
+    ids = raw.column("subject_id").cast(pa.string())
+    uniq = pc.unique(ids)
+    at = pc.index_in(ids, value_set=uniq, skip_nulls=False).to_numpy(zero_copy_only=False)
+    return partition_of(uniq.to_pylist(), n_parts)[at]
 
 
 def _file_offsets(files: list[Path]) -> list[int]:
@@ -88,15 +137,7 @@ def _rows_of_partition(file: str, part: int, n_parts: int) -> tuple[pa.Table, np
     tables, numbers, first = [], [], 0
     for g in range(pf.metadata.num_row_groups):
         raw = pf.read_row_group(g)
-        if "subject_id" in raw.column_names:
-            ids = raw.column("subject_id").cast(pa.string())
-            uniq = pc.unique(ids)
-            owner = partition_of(uniq.to_pylist(), n_parts)
-            at = pc.index_in(ids, value_set=uniq, skip_nulls=False).to_numpy(zero_copy_only=False)
-            keep = owner[at] == part
-        else:   # the loader refuses the file; one partition says so
-            keep = np.full(raw.num_rows, part == 0)
-        idx = np.flatnonzero(keep)
+        idx = np.flatnonzero(_owner(raw, n_parts) == part)   # without subject_id the loader refuses it in part 0
         tables.append(raw.take(pa.array(idx)))
         numbers.append(idx + first)
         first += raw.num_rows
@@ -123,18 +164,31 @@ def _run_partition(part: int, n_parts: int, files: list[str], offsets: list[int]
                                                                  n_parts) == part))
     monitor = Monitor(zones, load_subjects(mine_subjects), rules, profile=options["profile"],
                       detectors=options["detectors"])
-    tables, rows, quarantine, n_read = [], [], [], 0
+    raws, numbers = [], []
+    bucket = f"bucket={part}"
     for file, offset in zip(files, offsets):
-        raw, idx = _rows_of_partition(file, part, n_parts)
-        load = load_fixes(raw, datum=options["datum"], name=file)
-        n_read += load.n_read
-        number = idx + offset
+        if options.get("bucketed"):   # a bucketed copy: only this partition's files, numbered by the original input
+            if Path(file).parent.name != bucket:
+                continue
+            raw = pq.read_table(file)
+            idx = raw.column(ROW_COLUMN).to_numpy(zero_copy_only=False) - offset
+            raw = raw.drop_columns([ROW_COLUMN])
+        else:
+            raw, idx = _rows_of_partition(file, part, n_parts)
+        raws.append(raw)
+        numbers.append(idx + offset)
+    # One validation over the partition, as one machine validates the whole input: a subject's rows are all here,
+    # so duplicates across files are found too.
+    raw = pa.concat_tables(raws, promote_options="default") if raws else None
+    number = np.concatenate(numbers) if numbers else np.zeros(0, np.int64)
+    quarantine, n_read, table = [], 0, None
+    if raw is not None:
+        load = load_fixes(raw, datum=options["datum"], name=options["name"])
+        n_read = load.n_read
         if load.quarantine.num_rows:
             quarantine.append(renumbered(load.quarantine, number).cast(QUARANTINE_SCHEMA))
-        tables.append(load.table)
-        rows.append(number[load.input_row if load.input_row is not None else np.arange(load.table.num_rows)])
-    table = pa.concat_tables(tables) if tables else None
-    number = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        table = load.table
+        number = number[load.input_row if load.input_row is not None else np.arange(table.num_rows)]
     events, stays = [], []
     if table is not None and table.num_rows:
         windows = dict(clock)
@@ -245,8 +299,15 @@ def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "
     rule_set = _as_rules(rules)
     files = _files(Path(fixes))
     offsets = _file_offsets(files)
+    buckets = _buckets(Path(fixes))
+    if buckets is not None:
+        # Written by bucket_input: partition K reads bucket=K alone; row numbers come from the copy.
+        if partitions is not None and partitions != buckets:
+            raise ValueError(f"{fixes} holds {buckets} buckets: replay it with {buckets} partitions")
+        partitions, offsets = buckets, [0] * len(files)
     names = [str(f) for f in files]
-    options = {"profile": profile, "detectors": tuple(detectors), "datum": datum}
+    options = {"profile": profile, "detectors": tuple(detectors), "datum": datum, "bucketed": buckets is not None,
+               "name": str(fixes)}
     client, cluster = _client(scheduler)
     try:
         n_workers = max(1, len(client.scheduler_info()["workers"]))

@@ -10,7 +10,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from geomon.cli.main import SAMPLE_DIR, app
-from geomon.distributed import partition_of, replay_distributed
+from geomon.distributed import bucket_input, partition_of, replay_distributed
 from geomon.replay import replay
 from geomon.store import AlertStore
 
@@ -102,3 +102,20 @@ def test_a_larger_simulated_county_gives_the_single_machine_replay(tmp_path):
     assert pf.metadata.num_row_groups == 4 and one.n_read == dist.n_read == 1_200_000
     assert {"forbidden_entry"} <= set(one.alerts.column("kind").to_pylist())
     assert dist.alerts.equals(one.alerts) and dist.stays.num_rows == one.stays.num_rows
+
+
+def test_a_bucketed_copy_is_read_a_bucket_per_task_with_the_same_result(parts, tmp_path):
+    folder, n = parts
+    one = replay(folder, ZONES, SUBJECTS)
+    result = CliRunner().invoke(app, ["bucket", str(folder), str(tmp_path / "b"), "--buckets", "3"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and f"{n:,} fixes written into 3 buckets" in result.output
+    with pytest.raises(FileExistsError):
+        bucket_input(folder, tmp_path / "b", 3)        # never into an existing copy
+    assert sorted(d.name for d in (tmp_path / "b").iterdir()) == ["bucket=0", "bucket=1", "bucket=2"]
+    dist = replay_distributed(tmp_path / "b", ZONES, SUBJECTS, scheduler="local:2")
+    assert dist.alerts.equals(one.alerts) and len(dist.partition_seconds) == 3 and dist.n_read == n
+    assert sorted((r["row"], r["reason"]) for r in dist.quarantine.to_pylist()) == \
+        sorted((r["row"], r["reason"]) for r in one.quarantine.to_pylist())
+    with pytest.raises(ValueError, match="3 buckets"):
+        replay_distributed(tmp_path / "b", ZONES, SUBJECTS, scheduler="local:1", partitions=2)
