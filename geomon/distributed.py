@@ -38,7 +38,7 @@ from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.monitor import Monitor, _as_rules, fold_alerts
 from geomon.schema import QUARANTINE_SCHEMA
 from geomon.store import ALERT_SCHEMA, STAY_SCHEMA
-from geomon.stream_parquet import ordered_batches, renumbered
+from geomon.stream_parquet import file_offsets, ordered_batches, parquet_files, renumbered
 
 __all__ = ["bucket_input", "partition_of", "replay_distributed"]
 
@@ -51,8 +51,6 @@ def partition_of(ids, n_parts: int) -> np.ndarray:
     return np.array([zlib.crc32(("" if s is None else str(s)).encode()) % n_parts for s in ids], np.int64)
 
 
-def _files(path: Path) -> list[Path]:
-    return sorted(p for p in path.rglob("*.parquet") if p.is_file()) if path.is_dir() else [path]
 
 
 #: Name of the column holding each row's number in the original input, in a bucketed copy.
@@ -75,7 +73,7 @@ def bucket_input(source, target, buckets: int) -> int:
     A distributed replay of the copy with ``buckets`` partitions then reads in
     each task only its own bucket. Returns the rows written.
     """
-    files = _files(Path(source))
+    files = parquet_files(source)
     target = Path(target)
     for k in range(buckets):
         (target / f"bucket={k}").mkdir(parents=True, exist_ok=False)
@@ -104,15 +102,7 @@ def _owner(raw: pa.Table, n_parts: int) -> np.ndarray:
     return partition_of(uniq.to_pylist(), n_parts)[at]
 
 
-def _file_offsets(files: list[Path]) -> list[int]:
-    out, first = [], 0
-    for f in files:
-        out.append(first)
-        first += pq.ParquetFile(f).metadata.num_rows
-    return out
-
-
-def _watermarks(file: str, offset: int, subjects: SubjectLoad, datum: str) -> dict:
+def _watermarks(file: str, subjects: SubjectLoad, datum: str) -> dict:
     """Newest accepted fix of a supervised subject per event-time window of one file (the first pass)."""
     out: dict = {}
     pf = pq.ParquetFile(file)
@@ -297,8 +287,8 @@ def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "
     zone_load = zones if isinstance(zones, ZoneLoad) else load_zones(zones)
     subject_load = subjects if isinstance(subjects, SubjectLoad) else load_subjects(subjects)
     rule_set = _as_rules(rules)
-    files = _files(Path(fixes))
-    offsets = _file_offsets(files)
+    files = parquet_files(fixes)
+    offsets = file_offsets(files)
     buckets = _buckets(Path(fixes))
     if buckets is not None:
         # Written by bucket_input: partition K reads bucket=K alone; row numbers come from the copy.
@@ -313,7 +303,7 @@ def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "
         n_workers = max(1, len(client.scheduler_info()["workers"]))
         n_parts = partitions or 2 * n_workers
         subjects_f = client.scatter(subject_load, broadcast=True)
-        marks = client.gather(client.map(_watermarks, names, offsets, subjects=subjects_f, datum=datum, pure=False))
+        marks = client.gather(client.map(_watermarks, names, subjects=subjects_f, datum=datum, pure=False))
         newest: dict = {}
         for m in marks:
             for k, v in m.items():

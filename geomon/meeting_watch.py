@@ -92,12 +92,15 @@ def meeting_config(concern, protections) -> tuple[dict | None, list[dict], dict]
 class _Channel:
     """One search: a distance, a margin (z sigmas) and the directed pairs it judges."""
 
-    def __init__(self, index: int, kind: str, distance_m: float, z: float, directions: dict):
+    def __init__(self, index: int, kind: str, distance_m: float, z: float, directions: dict, n_persons: int):
         self.index, self.kind, self.distance_m, self.z = index, kind, float(distance_m), float(z)
         #: (me, other) person codes -> what that direction needs (contact: need, window_ms, least_ms, level).
         self.directions = directions
         self.pairs = {(min(me, other), max(me, other)) for me, other in directions}
         self.persons = np.array(sorted({p for pair in self.pairs for p in pair}), np.int64)
+        #: The pairs as keys a * n_persons + b, to filter the search's rows in one vectorised step.
+        self.n_persons = n_persons
+        self.keys = np.array(sorted(a * n_persons + b for a, b in self.pairs), np.int64)
 
     def __eq__(self, other) -> bool:   # configuration, compared as such (tests/test_live.py)
         return isinstance(other, _Channel) and (self.index, self.kind, self.distance_m, self.z, self.directions) \
@@ -168,6 +171,9 @@ class MeetingWatch:
             involved[ch.persons] = True
         #: Persons in some pair: only their positions are kept.
         self.involved = involved
+        # Per channel: how long a counted meeting may still count (its window, ms; victims count none).
+        self._keep_ms = np.array([max(d[1] for d in ch.directions.values()) if ch.kind == "frequent_contact" else 0
+                                  for ch in self.channels], np.int64)
         self._hist = np.zeros((0, 5))
         self._last_t = np.full(n + m, -1, np.int64)
         self._done_ms = np.full(n + m, _NEVER_MS, np.int64)
@@ -188,7 +194,8 @@ class MeetingWatch:
                 by_distance.setdefault(float(p["meeting_distance_m"]), {})[(code[s], code[person])] = (
                     int(p["meeting_repeat_count"]), int(round(float(p["meeting_window_s"]) * 1000)),
                     int(round(float(p["meeting_s"]) * 1000)), float(p["meeting_window_s"]))
-        out = [_Channel(i, "frequent_contact", d, NormalDist().inv_cdf(contact_sure_p), directions)
+        n_persons = len(self.person_ids)
+        out = [_Channel(i, "frequent_contact", d, NormalDist().inv_cdf(contact_sure_p), directions, n_persons)
                for i, (d, directions) in enumerate(sorted(by_distance.items()))]
         for kind, key, z in (("victim_warning", "warning_m", 0.0),
                              ("victim_breach", "alert_m", NormalDist().inv_cdf(breach_sure_p))):
@@ -197,7 +204,8 @@ class MeetingWatch:
                 if str(o["subject_id"]) not in code:
                     raise ValueError(f"protection order {i} names a subject_id that is not a supervised subject")
                 radii.setdefault(float(o[key]), {})[(code[str(o["subject_id"])], code[str(o["victim_id"])])] = ()
-            out += [_Channel(len(out) + i, kind, r, z, directions) for i, (r, directions) in enumerate(sorted(radii.items()))]
+            out += [_Channel(len(out) + i, kind, r, z, directions, n_persons)
+                    for i, (r, directions) in enumerate(sorted(radii.items()))]
         return out
 
     @property
@@ -230,7 +238,7 @@ class MeetingWatch:
         for ch in self.channels:
             events += self._channel_step(ch, until, searched=new.shape[0] > 0)
         self._done_ms = until
-        self._prune(int(until[self.involved].min()), w)
+        self._prune(int(until[self.involved].min()))
         events = [e for e in events if e.num_rows]
         return pa.concat_tables(events) if events else ALERT_SCHEMA.empty_table()
 
@@ -258,8 +266,8 @@ class MeetingWatch:
         if iv.shape[0]:
             iv[:, _enc.E_A] = people[iv[:, _enc.E_A].astype(np.int64)]
             iv[:, _enc.E_B] = people[iv[:, _enc.E_B].astype(np.int64)]
-            wanted = np.array([(int(a), int(b)) in ch.pairs for a, b in iv[:, :2]], bool)
-            iv = iv[wanted]
+            key = iv[:, _enc.E_A].astype(np.int64) * ch.n_persons + iv[:, _enc.E_B].astype(np.int64)
+            iv = iv[np.isin(key, ch.keys)]
             iv = iv[np.lexsort((iv[:, _enc.E_START], iv[:, _enc.E_B], iv[:, _enc.E_A]))]
         return iv, (people, offsets, t, x, y)
 
@@ -418,7 +426,7 @@ class MeetingWatch:
 
     # ----------------------------------------------------------------- memory
 
-    def _prune(self, front_ms: int, now_ms: int) -> None:
+    def _prune(self, front_ms: int) -> None:
         """Drop positions no window will reach again (each person's last one before ``front_ms`` is kept)."""
         h = self._hist
         if h.shape[0]:
@@ -430,10 +438,8 @@ class MeetingWatch:
         c = self._counted
         if c.shape[0]:
             # A waiting meeting counts only for one that starts within the window; none can start before the front.
-            horizon = np.array([max(d[1] for d in ch.directions.values()) if ch.kind == "frequent_contact" else 0
-                                for ch in self.channels])
             old = (c[:, C_ALERT] < 0) & (np.round(c[:, C_START] * 1000.0)
-                                         <= front_ms - horizon[c[:, C_CH].astype(np.int64)])
+                                         <= front_ms - self._keep_ms[c[:, C_CH].astype(np.int64)])
             self._counted = c[~old]
 
 

@@ -241,7 +241,7 @@ class AlertStore(_RunLog, _LiveLog):
                     who = f"process {holder.group(1)}" if holder else "another process"
                     if self.read_only:
                         raise StoreError(f"{self.path}: {who} is writing the store and did not let go within "
-                                         f"{self.wait_s:g} s (a live `geomon watch` keeps it); try again later")
+                                         f"{self.wait_s:g} s (a live `geomon watch` keeps it); try again later") from None
                     raise StoreError(f"{self.path}: the store is in use by {who}; it takes one writer at a time "
                                      f"(wait for it to finish, or write into another --db)") from None
                 time.sleep(pause)

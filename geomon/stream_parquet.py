@@ -39,9 +39,23 @@ from geomon.load import load_fixes
 from geomon.load_common import FixLoad, _duplicates
 from geomon.schema import QUARANTINE_SCHEMA
 
-__all__ = ["ParquetFeed", "ordered_batches", "parquet_rows", "renumbered"]
+__all__ = ["ParquetFeed", "file_offsets", "ordered_batches", "parquet_files", "parquet_rows", "renumbered"]
 
 _NO_LIMIT = np.iinfo(np.int64).max
+
+
+def parquet_files(path: Path) -> list[Path]:
+    """The Parquet files of an input: the file itself, or a directory's ``*.parquet`` (recursively) in name order."""
+    return _files(Path(path))
+
+
+def file_offsets(files: list[Path]) -> list[int]:
+    """Row number, in the whole input, of each file's first row (files in the order given)."""
+    out, first = [], 0
+    for f in files:
+        out.append(first)
+        first += pq.ParquetFile(f).metadata.num_rows
+    return out
 
 
 def _files(path: Path) -> list[Path]:
@@ -164,10 +178,7 @@ class ParquetFeed:
 
         self._tmp = tempfile.TemporaryDirectory(prefix="geomon-sort-")
         out = Path(self._tmp.name) / "sorted.parquet"
-        offsets, first = [], 0
-        for f in self.files:
-            offsets.append((str(f), first))
-            first += pq.ParquetFile(f).metadata.num_rows
+        offsets = list(zip(map(str, self.files), file_offsets(self.files)))
         row = " ".join(f"WHEN {_sql(name)} THEN {start}" for name, start in offsets)
         files = "[" + ", ".join(_sql(name) for name, _ in offsets) + "]"
         con = duckdb.connect()
@@ -192,9 +203,9 @@ class ParquetFeed:
 
     def _lows(self) -> np.ndarray:
         """For each row group, the smallest ts any later group may hold (ms; unknown counts as no bound)."""
-        lows = np.array([_NO_LIMIT if g[3] is None else g[3] for g in self._groups] + [_NO_LIMIT], np.int64)
         if any(g[3] is None for g in self._groups):
             return np.full(len(self._groups), _NO_LIMIT, np.int64)   # without statistics nothing is held
+        lows = np.array([g[3] for g in self._groups] + [_NO_LIMIT], np.int64)
         return np.minimum.accumulate(lows[::-1])[::-1][1:]
 
     def __iter__(self):
