@@ -100,6 +100,8 @@ def replay(
                                                       "the workers).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="With --dask, instead of --db: a directory the workers write "
                                                 "partitioned Parquet into (alerts/, stays/, quarantine/).")] = None,
+    encounter_window: Annotated[float, typer.Option(min=1, help="With --dask and --concern/--protections: hours of "
+                                                    "event time per encounter search task.")] = 24.0,
 ) -> None:
     """Replay recorded fixes through the engine; print alerts by kind and office, quarantine and speed."""
     from geomon.behaviour import DEFAULT_DETECTORS
@@ -110,7 +112,7 @@ def replay(
 
         result = replay_distributed(fixes, zones, subjects, rules, scheduler=dask, partitions=partitions, db=db,
                                     profile=profile, datum=datum, detectors=chosen, out=out,
-                                    **_meeting_files(concern, protections))
+                                    encounter_window_s=encounter_window * 3600.0, **_meeting_files(concern, protections))
         report.print_distributed(result, db=db, out=out)
         return
     if out is not None:

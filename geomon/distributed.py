@@ -15,16 +15,26 @@ client and written by it alone into DuckDB.
 A worker's memory is that of its partition: choose ``partitions`` so that
 the input divided by them fits a worker (docs/scale.md).
 
-Frequent contact and victim protection pair people across partitions; they are
-not distributed yet (a replay with a concern list or protection orders is
-refused here).
+Frequent contact and victim protection pair people across partitions, so they
+are split by time instead. The subject partitions fuse everyone in a pair of
+interest (persons of concern and protected persons too, each in the partition
+of its id) and hand over the fused positions, cut into event-time windows
+(``encounter_window_s``, a day by default). A task per window searches every
+pair over that window, reading the window's positions and, as overlap, those
+of the previous windows from ``2 * max_gap_s`` before their watermark (what a
+track segment crossing into the window can start from). The windows' searches
+are exactly the searches of a single-machine meeting watch batched by window
+(its search of a pair covers only what it has not searched yet, cut at fix
+times: geomon/meeting_watch.py), so one last task joins their stretches into
+meetings in time order, counts them over ``meeting_window_s`` and raises the
+alerts, with the same result. That task holds stretches, not positions.
 """
 
 from __future__ import annotations
 
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +45,7 @@ import pyarrow.parquet as pq
 from geomon.behaviour import DEFAULT_DETECTORS
 from geomon.load import load_fixes, load_subjects, load_zones
 from geomon.load_common import FixLoad, SubjectLoad, ZoneLoad
+from geomon.meeting_watch import meeting_config
 from geomon.monitor import Monitor, _as_rules, fold_alerts
 from geomon.schema import QUARANTINE_SCHEMA
 from geomon.store import ALERT_SCHEMA, STAY_SCHEMA
@@ -44,6 +55,10 @@ __all__ = ["bucket_input", "partition_of", "replay_distributed"]
 
 #: Event-time step (ms) at which the partitions' watermark advances.
 WINDOW_MS = 3_600_000
+#: Overlap of an encounter window, in ``max_gap_s``, before the previous window's watermark: a pair's search starts
+#: at the earlier of its two frontiers, no more than ``max_gap_s`` before that watermark, on a track segment of at
+#: most ``max_gap_s`` that began up to ``max_gap_s`` earlier.
+OVERLAP_GAPS = 2
 
 
 def partition_of(ids, n_parts: int) -> np.ndarray:
@@ -144,6 +159,10 @@ class _Part:
     n_read: int
     seconds: float
     n_quarantined: int = 0
+    #: Fused positions of the people in pairs of interest, per encounter window (key: event time // window).
+    positions: dict | None = None
+    #: Newest fused position of anyone per encounter window (the window's watermark reads it).
+    newest: dict | None = None
 
 
 def _run_partition(part: int, n_parts: int, files: list[str], offsets: list[int], zones: ZoneLoad,
@@ -152,8 +171,10 @@ def _run_partition(part: int, n_parts: int, files: list[str], offsets: list[int]
     started = time.perf_counter()
     mine_subjects = subjects.table.filter(pa.array(partition_of(subjects.table.column("subject_id").to_pylist(),
                                                                  n_parts) == part))
+    meetings = options.get("meetings")
     monitor = Monitor(zones, load_subjects(mine_subjects), rules, profile=options["profile"],
-                      detectors=options["detectors"])
+                      detectors=options["detectors"], collect=meetings["collect"] if meetings else None)
+    positions: list = []
     raws, numbers = [], []
     bucket = f"bucket={part}"
     for file, offset in zip(files, offsets):
@@ -193,6 +214,8 @@ def _run_partition(part: int, n_parts: int, files: list[str], offsets: list[int]
                                 datum=batch.datum, input_row=batch.input_row[a:b])
                 events.append(monitor.process(piece, now_ms=windows.get(int(k[a]))))
                 stays.append(monitor.take_stays())
+                if meetings:
+                    positions.append(monitor.meetings.take_positions())
     if clock:
         events.append(monitor.process(_empty_load(options["datum"]), now_ms=int(clock[-1][1])))
         stays.append(monitor.take_stays())
@@ -203,6 +226,8 @@ def _run_partition(part: int, n_parts: int, files: list[str], offsets: list[int]
                    pa.concat_tables(stays) if stays else STAY_SCHEMA.empty_table(),
                    pa.concat_tables(quarantine), n_read, 0.0)
     result.n_quarantined = result.quarantine.num_rows
+    if meetings:
+        result.positions, result.newest = _by_window(positions, meetings["window_ms"])
     if out is not None:
         # The worker writes its own part of each output (partitioned Parquet); only counts go back to the client.
         for what, table in (("alerts", fold_alerts(result.events)), ("stays", result.stays),
@@ -214,6 +239,125 @@ def _run_partition(part: int, n_parts: int, files: list[str], offsets: list[int]
         result.quarantine = QUARANTINE_SCHEMA.empty_table()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _by_window(positions: list, window_ms: int) -> tuple[dict, dict]:
+    """Collected positions cut by encounter window, and the newest position of anyone per window."""
+    table = pa.concat_tables([p for p, _ in positions]) if positions else None
+    every = np.concatenate([e for _, e in positions]) if positions else np.zeros(0, np.int64)
+    newest: dict = {}
+    if every.size:
+        uniq, inverse = np.unique(every // window_ms, return_inverse=True)
+        top = np.full(uniq.size, np.iinfo(np.int64).min)
+        np.maximum.at(top, inverse, every)
+        newest = dict(zip(uniq.tolist(), top.tolist()))
+    cut: dict = {}
+    if table is not None and table.num_rows:
+        key = table.column("t").to_numpy() // window_ms
+        for k in np.unique(key).tolist():
+            cut[k] = table.filter(pa.array(key == k))
+    return cut, newest
+
+
+def _window_index(part: _Part) -> tuple[dict, dict]:
+    """A partition's positions per window (rows), and its newest position per window: all the client reads."""
+    return {k: v.num_rows for k, v in part.positions.items()}, part.newest
+
+
+def _piece(part: _Part, key: int, since_ms: int | None = None) -> pa.Table:
+    """A partition's positions of one window (from ``since_ms`` on, for an overlap)."""
+    table = part.positions[key]
+    return table if since_ms is None else table.filter(pc.greater_equal(table.column("t"), since_ms))
+
+
+def _without_positions(part: _Part) -> _Part:
+    """A copy of a partition's result without its positions (the windows' tasks still read the original)."""
+    return replace(part, positions=None, newest=None)
+
+
+def _meeting_monitor(zones: ZoneLoad, subjects: SubjectLoad, rules, options: dict) -> Monitor:
+    """The single-machine Monitor's meeting watch: every subject, the concern list and protection orders."""
+    m = options["meetings"]
+    return Monitor(zones, subjects, rules, profile=options["profile"], detectors=options["detectors"],
+                   concern=m["concern"], protections=m["protections"])
+
+
+def _add_positions(watch, tables: list) -> None:
+    """Feed positions (any partitions) to a meeting watch, as its step would (sorted by person, then time)."""
+    table = pa.concat_tables(tables) if tables else None
+    if table is None or table.num_rows == 0:
+        return
+    code = pc.index_in(table.column("person_id"), value_set=pa.array(watch.person_ids.tolist(), pa.string()))
+    code = code.to_numpy(zero_copy_only=False).astype(np.int64)
+    t = table.column("t").to_numpy()
+    order = np.lexsort((t, code))
+    watch.add(code[order], t[order], table.column("x").to_numpy()[order], table.column("y").to_numpy()[order],
+              table.column("sigma").to_numpy()[order])
+
+
+def _search_window(zones: ZoneLoad, subjects: SubjectLoad, rules, options: dict, before: list, now: list,
+                   w_prev: int | None, w_now: int) -> tuple[list, np.ndarray]:
+    """One encounter window: the stretches a single-machine meeting watch would find in its batch of this window,
+    and every involved person's frontier after it."""
+    watch = _meeting_monitor(zones, subjects, rules, options).meetings
+    if w_prev is not None:
+        # The overlap: where the single-machine watch stood after the previous window.
+        _add_positions(watch, before)
+        watch.watermark_ms = w_prev
+        watch._done_ms = watch.frontiers(w_prev)
+    _add_positions(watch, now)
+    watch.watermark_ms = w_now
+    until = watch.frontiers(w_now)
+    return watch.search(until), until[watch.involved]
+
+
+def _judge_windows(zones: ZoneLoad, subjects: SubjectLoad, rules, options: dict, found: list, marks: list,
+                   out: str | None) -> pa.Table:
+    """Join the windows' stretches in time order into meetings and raise the alerts (one task: stretches only)."""
+    monitor = _meeting_monitor(zones, subjects, rules, options)
+    watch = monitor.meetings
+    events = []
+    for (stretches, frontier), w in zip(found, marks):
+        until = np.full(watch.person_ids.size, w, np.int64)
+        until[watch.involved] = frontier
+        watch.watermark_ms = w
+        events.append(watch.judge(stretches, until))
+    events = [e for e in events if e.num_rows]
+    table = monitor._route(pa.concat_tables(events)) if events else ALERT_SCHEMA.empty_table()
+    if out is not None:
+        folder = Path(out) / "alerts"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(fold_alerts(table), folder / "part-meetings.parquet")
+        return ALERT_SCHEMA.empty_table()
+    return table
+
+
+def _meeting_stage(client, parts: list, zones_f, subjects_f, rules, options: dict, out: str | None):
+    """Submit the encounter windows' searches and the judging over the partitions' positions; a future of the
+    meeting alert events."""
+    window_ms, gap_ms = options["meetings"]["window_ms"], options["meetings"]["max_gap_ms"]
+    index = client.gather([client.submit(_window_index, f, pure=False) for f in parts])
+    newest: dict = {}
+    for _, top in index:
+        for k, v in top.items():
+            newest[k] = max(newest.get(k, v), v)
+    keys = sorted(newest)
+    marks = np.maximum.accumulate(np.array([newest[k] for k in keys], np.int64)).tolist() if keys else []
+    found = []
+    for i, key in enumerate(keys):
+        now = [client.submit(_piece, f, key, pure=False) for f, (rows, _) in zip(parts, index) if rows.get(key)]
+        before, w_prev = [], None
+        if i:
+            w_prev = marks[i - 1]
+            since = w_prev - OVERLAP_GAPS * gap_ms   # a segment crossing into this window starts no earlier
+            for j in range(i - 1, -1, -1):
+                if (keys[j] + 1) * window_ms <= since:
+                    break
+                before += [client.submit(_piece, f, keys[j], since, pure=False)
+                           for f, (rows, _) in zip(parts, index) if rows.get(keys[j])]
+        found.append(client.submit(_search_window, zones_f, subjects_f, rules, options, before, now, w_prev,
+                                   marks[i], pure=False))
+    return client.submit(_judge_windows, zones_f, subjects_f, rules, options, found, marks, out, pure=False)
 
 
 def _empty_load(datum: str):
@@ -255,7 +399,8 @@ class DistributedResult:
 
 def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "local:2", partitions: int | None = None,
                        db=None, profile: str | None = None, datum: str = "wgs84",
-                       detectors=DEFAULT_DETECTORS, concern=None, protections=None, out=None) -> DistributedResult:
+                       detectors=DEFAULT_DETECTORS, concern=None, protections=None, out=None,
+                       encounter_window_s: float = 86_400.0) -> DistributedResult:
     """Replay a (partitioned) Parquet input on a Dask cluster; the alerts equal a single-machine replay's.
 
     Parameters
@@ -276,13 +421,18 @@ def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "
         alerts folded, one row per alert); nothing but counts goes through
         the client. The result's ``alerts`` are read back from it; its stays
         and quarantine are left in the files.
+    concern, protections : optional
+        Persons of concern and protection orders, as :func:`geomon.replay.replay`:
+        their encounters are searched by time window (module docstring).
+    encounter_window_s : float
+        Event-time span of an encounter search task (a day by default).
     """
     if db is not None and out is not None:
         raise ValueError("give db or out, not both")
     if out is not None and Path(out).exists() and any(Path(out).iterdir()):
         raise FileExistsError(f"{out}: the output directory is not empty")
-    if concern or protections:
-        raise ValueError("frequent contact and victim protection are not distributed yet: replay them on one machine")
+    if encounter_window_s <= 0:
+        raise ValueError(f"encounter_window_s must be > 0, got {encounter_window_s}")
     started = time.perf_counter()
     zone_load = zones if isinstance(zones, ZoneLoad) else load_zones(zones)
     subject_load = subjects if isinstance(subjects, SubjectLoad) else load_subjects(subjects)
@@ -297,7 +447,15 @@ def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "
         partitions, offsets = buckets, [0] * len(files)
     names = [str(f) for f in files]
     options = {"profile": profile, "detectors": tuple(detectors), "datum": datum, "bucketed": buckets is not None,
-               "name": str(fixes)}
+               "name": str(fixes), "meetings": None}
+    concern, orders, meeting_params = meeting_config(concern, protections)
+    if concern or orders:
+        options["meetings"] = {"concern": concern, "protections": orders,
+                               "window_ms": int(round(encounter_window_s * 1000))}
+        watch = _meeting_monitor(zone_load, subject_load, rule_set, options).meetings
+        # Positions to collect: everyone in a pair; people to admit: every other person named (as one machine does).
+        options["meetings"].update(collect=sorted(set(watch.person_ids[watch.involved]) | set(watch.other_ids)),
+                                   max_gap_ms=watch.max_gap_ms)
     client, cluster = _client(scheduler)
     try:
         n_workers = max(1, len(client.scheduler_info()["workers"]))
@@ -314,12 +472,18 @@ def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "
         zones_f = client.scatter(zone_load, broadcast=True)
         futures = [client.submit(_run_partition, p, n_parts, names, offsets, zones_f, subjects_f, rule_set, options,
                                  clock, None if out is None else str(out), pure=False) for p in range(n_parts)]
+        met = None
+        if options["meetings"]:
+            met = _meeting_stage(client, futures, zones_f, subjects_f, rule_set, options,
+                                 None if out is None else str(out))
+            futures = [client.submit(_without_positions, f, pure=False) for f in futures]
         parts = client.gather(futures)
+        meeting_events = client.gather(met) if met is not None else ALERT_SCHEMA.empty_table()
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
-    events = pa.concat_tables([p.events for p in parts])
+    events = pa.concat_tables([p.events for p in parts] + [meeting_events])
     stays = pa.concat_tables([p.stays for p in parts]).sort_by([("subject_id", "ascending"),
                                                                 ("started_at", "ascending")])
     quarantine = pa.concat_tables([p.quarantine for p in parts]).sort_by([("row", "ascending")])
@@ -327,12 +491,13 @@ def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "
     n_quarantined = sum(p.n_quarantined for p in parts)
     run_id = None
     if db is not None:
-        from geomon.replay import config_hash
+        from geomon.replay import config_hash, run_params
         from geomon.store import AlertStore
 
         with AlertStore(db) as store:
             run_id = store.start_run({"fixes": str(fixes), "scheduler": scheduler, "partitions": n_parts},
-                                     config_hash(zone_load, subject_load, rule_set, {"profile": profile}))
+                                     config_hash(zone_load, subject_load, rule_set,
+                                                 run_params(profile, detectors, meeting_params)))
             with store.atomic():
                 events = events.set_column(events.schema.get_field_index("run_id"), "run_id",
                                            pa.array([run_id] * events.num_rows, pa.string()))

@@ -70,6 +70,9 @@ C_CH, C_ME, C_OTHER, C_START, C_END, C_DMIN, C_X, C_Y, C_ALERT = range(9)
 N_COUNTED = 9
 #: Columns of a kept position (float64): person, time (ms), x, y (m), trusted 1-sigma (m).
 H_PERSON, H_T, H_X, H_Y, H_SIGMA = range(5)
+#: Columns of a stretch found by a search: the encounter kernel's, then the place where it began (x0, y0).
+F_X0, F_Y0 = _enc.N_ENC, _enc.N_ENC + 1
+N_FOUND = _enc.N_ENC + 2
 
 _NEVER_MS = -(2 ** 62)
 _JOIN_MS = int(JOIN_S * 1000)
@@ -130,11 +133,16 @@ class MeetingWatch:
     contact_sure_p, breach_sure_p, confirm_s : float
         As :func:`geomon.frequent_contacts` (``sure_p``) and
         :func:`geomon.victim_alerts` (``sure_p``, ``confirm_s``).
+    collect : iterable of str, optional
+        Instead of judging: the ids of the people whose positions to keep
+        (those of them that are not subjects are admitted as other people);
+        :meth:`take_positions` hands them over. ``concern``, ``protections``
+        and ``subject_pairs`` are then ignored.
     """
 
     def __init__(self, subject_ids, subject_level, subject_office, profiles, *, concern=None, protections=None,
                  frame=None, max_gap_s: float = 120.0, subject_pairs: bool = False, contact_sure_p: float = 0.9,
-                 breach_sure_p: float = 0.95, confirm_s: float = 30.0):
+                 breach_sure_p: float = 0.95, confirm_s: float = 30.0, collect=None):
         ids = [str(s) for s in subject_ids]
         n = len(ids)
         self.n_subjects = n
@@ -148,13 +156,17 @@ class MeetingWatch:
             if not 0 < float(o["alert_m"]) <= float(o["warning_m"]):
                 raise ValueError(f"protection order {i}: need 0 < alert_m <= warning_m, got "
                                  f"alert_m={o['alert_m']!r}, warning_m={o['warning_m']!r}")
-        concern_of = _concern_map(concern, ids) if concern else {s: set() for s in ids}
-        if subject_pairs:
-            for s in ids:
-                concern_of[s] |= set(ids) - {s}
         known = set(ids)
-        others = sorted(({p for people in concern_of.values() for p in people}
-                         | {str(o["victim_id"]) for o in orders}) - known)
+        if collect is None:
+            concern_of = _concern_map(concern, ids) if concern else {s: set() for s in ids}
+            if subject_pairs:
+                for s in ids:
+                    concern_of[s] |= set(ids) - {s}
+            others = sorted(({p for people in concern_of.values() for p in people}
+                             | {str(o["victim_id"]) for o in orders}) - known)
+        else:   # positions only: every person named, nothing judged
+            collect = {str(p) for p in collect}
+            concern_of, orders, others = {}, [], sorted(collect - known)
         #: Persons of concern and protected persons who are not supervised subjects (codes n, n + 1, ...).
         self.other_ids = np.array(others, dtype=object)
         self.person_ids = np.array(ids + others, dtype=object)
@@ -169,6 +181,12 @@ class MeetingWatch:
         involved = np.zeros(n + m, bool)
         for ch in self.channels:
             involved[ch.persons] = True
+        if collect is not None:
+            involved[[i for i, p in enumerate(self.person_ids) if p in collect]] = True
+        #: Whether this watch only keeps its people's positions (:meth:`take_positions`), for a distributed replay
+        #: that searches them elsewhere, by time window (geomon/distributed.py).
+        self.collecting = collect is not None
+        self._collected: list = []
         #: Persons in some pair: only their positions are kept.
         self.involved = involved
         # Per channel: how long a counted meeting may still count (its window, ms; victims count none).
@@ -210,8 +228,8 @@ class MeetingWatch:
 
     @property
     def active(self) -> bool:
-        """Whether any pair is watched."""
-        return bool(self.channels)
+        """Whether any pair is watched (or positions are collected)."""
+        return bool(self.channels) or self.collecting
 
     # ----------------------------------------------------------------- the step
 
@@ -220,8 +238,21 @@ class MeetingWatch:
         """Take a batch's fused positions (any person code, sorted by code then time) and return alert events."""
         newest = int(t_ms.max()) if t_ms.size else -1
         self.watermark_ms = w = max(self.watermark_ms, newest, -1 if now_ms is None else int(now_ms))
+        if self.collecting:
+            keep = self.involved[code]
+            self._collected.append((code[keep], t_ms[keep], x[keep], y[keep], sigma[keep], t_ms))
+            return ALERT_SCHEMA.empty_table()
         if not self.channels:
             return ALERT_SCHEMA.empty_table()
+        new = self.add(code, t_ms, x, y, sigma)
+        until = self.frontiers(w)
+        found = self.search(until) if new else [np.zeros((0, N_FOUND))] * len(self.channels)
+        events = self.judge(found, until)
+        self._prune_history(int(until[self.involved].min()))
+        return events
+
+    def add(self, code, t_ms, x, y, sigma) -> int:
+        """Keep the positions of people in some pair (sorted by person, then time); return how many."""
         keep = self.involved[code]
         new = np.column_stack([code[keep], t_ms[keep], x[keep], y[keep], np.nan_to_num(sigma[keep], nan=np.inf)]) \
             .astype(np.float64)
@@ -232,15 +263,38 @@ class MeetingWatch:
             self._hist = hist[np.lexsort((hist[:, H_T], hist[:, H_PERSON]))]
             last = np.r_[pid[1:] != pid[:-1], True]
             self._last_t[pid[last]] = new[last, H_T].astype(np.int64)
+        return new.shape[0]
+
+    def frontiers(self, w: int) -> np.ndarray:
+        """Each person's frontier (ms) under watermark ``w``: its last position, or ``w`` once it has been silent
+        for longer than ``max_gap_s`` (never before what was searched already)."""
         present = (self._last_t >= 0) & (self._last_t >= w - self.max_gap_ms)
-        until = np.maximum(np.where(present, self._last_t, w), self._done_ms)
+        return np.maximum(np.where(present, self._last_t, w), self._done_ms)
+
+    def search(self, until: np.ndarray) -> list[np.ndarray]:
+        """Per channel, the stretches of its pairs over their open windows (:meth:`_search`)."""
+        return [self._search(ch, until) for ch in self.channels]
+
+    def judge(self, found: list[np.ndarray], until: np.ndarray) -> pa.Table:
+        """Join the stretches ``found`` per channel (:meth:`search`) into the open ones, raise and end alerts, and
+        mark everything up to ``until`` searched."""
         events = []
-        for ch in self.channels:
-            events += self._channel_step(ch, until, searched=new.shape[0] > 0)
+        for ch, iv in zip(self.channels, found):
+            events += self._channel_step(ch, iv, until)
         self._done_ms = until
-        self._prune(int(until[self.involved].min()))
+        self._prune_counted(int(until[self.involved].min()))
         events = [e for e in events if e.num_rows]
         return pa.concat_tables(events) if events else ALERT_SCHEMA.empty_table()
+
+    def take_positions(self) -> tuple[pa.Table, np.ndarray]:
+        """The positions collected so far (``collect``): person id, time (ms), x, y (m) and the trusted 1-sigma;
+        and the times of every position the watch was given (the watermark of a search reads them)."""
+        parts, self._collected = self._collected, []
+        code, t, x, y, sigma, every = (np.concatenate(c) for c in zip(*parts)) if parts else (
+            np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
+        table = pa.table({"person_id": pa.array(self.person_ids[code].tolist(), pa.string()),
+                          "t": pa.array(t, pa.int64()), "x": x, "y": y, "sigma": sigma})
+        return table, every
 
     def _tracks(self, ch: _Channel):
         h = self._hist
@@ -252,12 +306,12 @@ class MeetingWatch:
         return people, offsets, np.ascontiguousarray(sub[:, H_T] / 1000.0), np.ascontiguousarray(sub[:, H_X]), \
             np.ascontiguousarray(sub[:, H_Y]), np.ascontiguousarray(sub[:, H_SIGMA])
 
-    def _search(self, ch: _Channel, until: np.ndarray):
-        """Kernel rows of the channel's wanted pairs over their open windows (persons as codes), sorted."""
+    def _search(self, ch: _Channel, until: np.ndarray) -> np.ndarray:
+        """Kernel rows of the channel's wanted pairs over their open windows (persons as codes), sorted, with the
+        place each began (columns F_X0, F_Y0)."""
         people, offsets, t, x, y, sig = self._tracks(ch)
-        empty = np.zeros((0, _enc.N_ENC))
         if people.size < 2:
-            return empty, (people, offsets, t, x, y)
+            return np.zeros((0, N_FOUND))
         threads = numba.get_num_threads() if t.size > 200_000 else 1
         iv = _enc.encounter_intervals(offsets, t, x, y, ch.distance_m, self.max_gap_ms / 1000.0, 120.0,
                                       max(5.0 * ch.distance_m, 150.0), threads=threads,
@@ -269,12 +323,20 @@ class MeetingWatch:
             key = iv[:, _enc.E_A].astype(np.int64) * ch.n_persons + iv[:, _enc.E_B].astype(np.int64)
             iv = iv[np.isin(key, ch.keys)]
             iv = iv[np.lexsort((iv[:, _enc.E_START], iv[:, _enc.E_B], iv[:, _enc.E_A]))]
-        return iv, (people, offsets, t, x, y)
+        # Where each stretch began: the midpoint of the two positions then (an alert is placed there).
+        began = np.zeros((iv.shape[0], 2))
+        for i, r in enumerate(iv):
+            where = []
+            for person in (int(r[_enc.E_A]), int(r[_enc.E_B])):
+                k = int(np.searchsorted(people, person))
+                a, b = offsets[k], offsets[k + 1]
+                where.append(_position_at(t[a:b], x[a:b], y[a:b], r[_enc.E_START]))
+            began[i] = 0.5 * (where[0][0] + where[1][0]), 0.5 * (where[0][1] + where[1][1])
+        return np.concatenate([iv, began], axis=1)
 
-    def _channel_step(self, ch: _Channel, until: np.ndarray, *, searched: bool) -> list[pa.Table]:
+    def _channel_step(self, ch: _Channel, iv: np.ndarray, until: np.ndarray) -> list[pa.Table]:
         mine = self._open[:, O_CH] == ch.index
         old = {(int(r[O_A]), int(r[O_B])): r.copy() for r in self._open[mine]}
-        iv, tracks = self._search(ch, until) if searched else (np.zeros((0, _enc.N_ENC)), None)
         new: dict = {}
         for r in iv:
             new.setdefault((int(r[_enc.E_A]), int(r[_enc.E_B])), []).append(r)
@@ -290,7 +352,7 @@ class MeetingWatch:
                 else:
                     if cur is not None:
                         events += self._judge(ch, cur, final=True)
-                    cur = self._opened(ch, r, tracks)
+                    cur = self._opened(ch, r)
                 events += self._judge(ch, cur, final=False)
             front_ms = int(min(until[pair[0]], until[pair[1]]))
             if self._final(ch, cur, front_ms):
@@ -317,19 +379,11 @@ class MeetingWatch:
             return front_ms - self._ms(cur[O_END]) >= _JOIN_MS
         return cur[O_END] < front_ms / 1000.0
 
-    def _opened(self, ch: _Channel, r: np.ndarray, tracks) -> np.ndarray:
+    def _opened(self, ch: _Channel, r: np.ndarray) -> np.ndarray:
         cur = np.zeros(N_OPEN)
         cur[O_CH] = ch.index
-        cur[[O_A, O_B, O_START, O_END, O_DMIN, O_TMIN, O_X, O_Y]] = r[[_enc.E_A, _enc.E_B, _enc.E_START, _enc.E_END,
-                                                                         _enc.E_DMIN, _enc.E_TMIN, _enc.E_X, _enc.E_Y]]
-        people, offsets, t, x, y = tracks
-        where = []
-        for person in (int(r[_enc.E_A]), int(r[_enc.E_B])):
-            k = int(np.searchsorted(people, person))
-            where.append(_position_at(t[offsets[k]:offsets[k + 1]], x[offsets[k]:offsets[k + 1]],
-                                      y[offsets[k]:offsets[k + 1]], r[_enc.E_START]))
-        cur[O_X0] = 0.5 * (where[0][0] + where[1][0])
-        cur[O_Y0] = 0.5 * (where[0][1] + where[1][1])
+        cur[[O_A, O_B, O_START, O_END, O_DMIN, O_TMIN, O_X, O_Y, O_X0, O_Y0]] = r[
+            [_enc.E_A, _enc.E_B, _enc.E_START, _enc.E_END, _enc.E_DMIN, _enc.E_TMIN, _enc.E_X, _enc.E_Y, F_X0, F_Y0]]
         return cur
 
     # ----------------------------------------------------------------- judging
@@ -426,7 +480,7 @@ class MeetingWatch:
 
     # ----------------------------------------------------------------- memory
 
-    def _prune(self, front_ms: int) -> None:
+    def _prune_history(self, front_ms: int) -> None:
         """Drop positions no window will reach again (each person's last one before ``front_ms`` is kept)."""
         h = self._hist
         if h.shape[0]:
@@ -435,6 +489,9 @@ class MeetingWatch:
             nxt_t = np.r_[h[1:, H_T], np.inf]
             keep = (h[:, H_T] >= front_ms) | ~nxt_same | (nxt_same & (nxt_t >= front_ms))
             self._hist = h[keep]
+
+    def _prune_counted(self, front_ms: int) -> None:
+        """Drop counted meetings no later one can count with."""
         c = self._counted
         if c.shape[0]:
             # A waiting meeting counts only for one that starts within the window; none can start before the front.

@@ -134,6 +134,11 @@ class Monitor:
         fixes are admitted like the persons of concern's.
     subject_pairs : bool
         Also count meetings between two supervised subjects as frequent contact.
+    collect : iterable of str, optional
+        Instead of judging meetings here: the people (subjects or others,
+        admitted like persons of concern) whose fused positions
+        ``self.meetings.take_positions()`` hands over, for a distributed
+        replay that searches them by time window (:mod:`geomon.distributed`).
 
     Notes
     -----
@@ -160,7 +165,7 @@ class Monitor:
     def __init__(self, zones, subjects, rules=None, *, profile: str | None = None,
                  crossing_min_m: float = 5.0, max_gap_s: float = 120.0, frame=None, fusion_params=None,
                  tz: str = "Asia/Shanghai", detectors=DEFAULT_DETECTORS, cameras=None, concern=None,
-                 protections=None, subject_pairs: bool = False):
+                 protections=None, subject_pairs: bool = False, collect=None):
         self.zones: CompiledZones = compile_zones(_as_zones(zones), frame)
         #: Keep each batch's fused positions for :meth:`take_tracks` (the incident look-back reads them).
         self.keep_tracks = False
@@ -186,7 +191,8 @@ class Monitor:
         self.meetings = MeetingWatch(
             self.subject_ids, self.subject_level, self.subject_office,
             [self.rules.profile(profile or level) for level in self.subject_level], concern=concern,
-            protections=protections, frame=self.zones.frame, max_gap_s=max_gap_s, subject_pairs=subject_pairs)
+            protections=protections, frame=self.zones.frame, max_gap_s=max_gap_s, subject_pairs=subject_pairs,
+            collect=collect)
         self._person_ids_arrow = pa.array(self.meetings.person_ids.tolist(), pa.string())
         self._assign_keys = self.zones.assignment_keys(self.subject_code)
         self._permitted_of = self._permitted_zone_of_subjects()

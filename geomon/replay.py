@@ -95,6 +95,15 @@ def config_hash(zones: ZoneLoad, subjects: SubjectLoad, rules, params: dict) -> 
     return h.hexdigest()[:16]
 
 
+def run_params(profile, detectors, meeting_params: dict, *, crossing_min_m: float = 5.0,
+               max_gap_ms: int = 120_000) -> dict:
+    """The parameters a run's configuration hash covers besides zones, subjects and rules (one machine or many)."""
+    params = {"profile": profile, "crossing_min_m": crossing_min_m, "max_gap_ms": max_gap_ms, **meeting_params}
+    if tuple(detectors) != DEFAULT_DETECTORS:  # only then, so hashes of default runs stay as they were
+        params["detectors"] = sorted(detectors)
+    return params
+
+
 def time_ordered_batches(load: FixLoad, batch_rows: int):
     """Split accepted fixes into consecutive chunks in event-time order, as a feed delivers them."""
     table = load.table
@@ -180,10 +189,8 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
     if db is not None:
         store = db if isinstance(db, AlertStore) else AlertStore(db)
         own_store = not isinstance(db, AlertStore)
-        params = {"profile": profile, "crossing_min_m": monitor.crossing_min_m, "max_gap_ms": monitor.max_gap_ms,
-                  **meeting_params}
-        if tuple(detectors) != DEFAULT_DETECTORS:  # only then, so hashes of default runs stay as they were
-            params["detectors"] = sorted(detectors)
+        params = run_params(profile, detectors, meeting_params, crossing_min_m=monitor.crossing_min_m,
+                            max_gap_ms=monitor.max_gap_ms)
         run_id = store.start_run(
             {"fixes": _label(fixes), "zones": _label(zones), "subjects": _label(subjects),
              "rules": _label(rules) if rules is not None else "<default>", "datum": datum, "batch_rows": batch_rows},
