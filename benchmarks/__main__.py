@@ -263,10 +263,15 @@ def scale_command(
     fixes: Annotated[Optional[int], typer.Option(min=1, help="Fixes (default 50,000,000).")] = None,
     subjects: Annotated[Optional[int], typer.Option(min=1, help="Subjects reporting (default 20,000).")] = None,
     workers: Annotated[Optional[list[int]], typer.Option(min=1, help="Dask local workers; repeat (default 1 and 2).")] = None,
+    concern: Annotated[Optional[int], typer.Option(min=0, help="Subjects that are persons of concern to every "
+                                                   "subject (frequent contact, searched by encounter windows).")] = None,
+    encounter_window: Annotated[Optional[float], typer.Option(min=1, help="Seconds of event time per encounter "
+                                                              "window on Dask (default 3,600).")] = None,
     strict: Strict = False,
 ) -> None:
     """One machine against Dask local clusters on the same input: time, fixes per second, equal alerts."""
-    overrides = _given(fixes=fixes, subjects=subjects, workers=tuple(workers) if workers else None)
+    overrides = _given(fixes=fixes, subjects=subjects, workers=tuple(workers) if workers else None, concern=concern,
+                       encounter_window_s=encounter_window)
     _run_suite(scale_suite.ScaleConfig, scale_suite.run_scale, quick=quick, overrides=overrides, threads=None, out=out,
                strict=strict)
 
@@ -293,6 +298,25 @@ def latency_command(
                        seed=seed)
     _run_suite(latency_suite.LatencyConfig, latency_suite.run_latency, quick=quick, overrides=overrides,
                threads=None, out=out, strict=strict)
+
+
+@app.command("bench")
+def bench_command(
+    scenario: Annotated[str, typer.Option(help="ci, county or province.")] = "county",
+    suite: Annotated[Optional[list[str]], typer.Option(help="A suite to run; repeat for several (default all).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the JSON and the pictures.")] = Path("bench-results"),
+    repeat: Annotated[int, typer.Option(min=1, help="Runs of each suite (median reported).")] = 1,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when a target is missed.")] = False,
+    compare: Annotated[Optional[Path], typer.Option(help="An earlier bench-<scenario>.json.")] = None,
+    tolerance: Annotated[float, typer.Option(min=0, help="Least relative change --compare counts.")] = 0.05,
+) -> None:
+    """Every suite at one scenario's sizes, as `geomon bench` (benchmarks/bench.py)."""
+    from benchmarks.bench import main as bench_main
+
+    code = bench_main(scenario, suite, out_dir=out, repeat=repeat, check=check, compare_with=compare,
+                      tolerance=tolerance, console=_console())
+    if code:
+        raise typer.Exit(code=code)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,8 @@ def _targets(rows: list[dict]) -> list[dict]:
             values = [(r[metric], r["kind"]) for r in mine if r[metric] is not None]
             worst, kind = min(values) if values else (None, "")
             named = f" ({kind})" if worst is not None and worst < 1.0 else ""
-            out.append(report.target(f"lowest {metric}, {noise}{named}", worst, ">=", goal))
+            out.append(report.target(f"lowest {metric}, {noise}{named}", worst, ">=", goal,
+                                     key=f"lowest_{metric}@{noise}"))
     return out
 
 

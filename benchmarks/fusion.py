@@ -236,11 +236,11 @@ def _targets(rows: list[dict], throughput: dict) -> list[dict]:
     targets = []
     for name, label, key, op, threshold, unit in ACCURACY_TARGETS:
         measured = by_label[label][key] if label in by_label else None
-        targets.append(report.target(name, measured, op, threshold, unit=unit, row=label))
+        targets.append(report.target(name, measured, op, threshold, unit=unit, row=label, key=f"{key}@{label}"))
     void = f"{throughput['nonfinite']:,} non-finite outputs" if throughput["nonfinite"] else ""
     targets.append(report.target(f"fuse_tracks throughput, {throughput['numba_threads']} numba threads",
                                  throughput["geomon"]["fixes_per_s"] / 1e6, ">=", THROUGHPUT_TARGET_M,
-                                 unit=" M fixes/s", void=void))
+                                 unit=" M fixes/s", void=void, key="fuse_tracks_mfixes_per_s"))
     return targets
 
 

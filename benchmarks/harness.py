@@ -200,7 +200,11 @@ def write_json(path: Path, payload: dict) -> Path:
 
 
 def publish(payload: dict, targets: list[dict], *, out: Path | None, console, print_report) -> dict:
-    """Finish a suite's payload: whether every target was met, the JSON at ``out`` and the report on ``console``."""
+    """Finish a suite's payload: its targets held to ``benchmarks/targets.toml``, whether every one was met, the
+    JSON at ``out`` and the report on ``console``."""
+    from benchmarks import targets as thresholds
+
+    thresholds.apply(targets, payload["suite"], thresholds.load())
     payload["targets_met"] = all(t["status"] != "FAIL" for t in targets)
     if out is not None:
         write_json(out, payload)

@@ -116,7 +116,7 @@ def run_huge(config: HugeConfig, *, out: Path | None = DEFAULT_OUT, console: Con
            "replay_s": wall, "fixes_per_s": config.fixes / wall, "peak_rss_gb": peak_gb, "db_gb": db_gb,
            "output_tail": done.stdout[-1500:]}
     targets = [report.target(f"{config.fixes:,} fixes: peak resident memory of the replay", peak_gb, "<",
-                             PEAK_RSS_TARGET_GB, unit=" GB")]
+                             PEAK_RSS_TARGET_GB, unit=" GB", key="peak_rss_gb")]
     payload = {"suite": "huge", "config": asdict(config), "machine": machine, "runs": [row], "targets": targets}
     return harness.publish(payload, targets, out=out, console=console, print_report=print_report)
 

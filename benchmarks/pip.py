@@ -165,13 +165,17 @@ def _targets(rows: list[dict]) -> list[dict]:
             continue
         if row["outline"] == "zones":
             name = f"ZoneIndex {row['n_points']:,} points x {row['n_zones']:,} zones vs STRtree"
+            key = "zoneindex_vs_strtree"
         else:
             name = f"contains_xy {row['outline']} {row['n_vertices']:,} vertices vs shapely"
+            key = f"contains_xy_vs_shapely@{row['outline']}_{row['n_vertices']}"
         targets.append(
-            {"name": name, "measured": row["ratio"], "unit": "x", **row["target"], "mismatches": row["mismatches"]}
+            {"key": key, "name": name, "measured": row["ratio"], "unit": "x", **row["target"], "mismatches": row["mismatches"]}
         )
 
     smooth = {r["n_vertices"]: r for r in rows if r["outline"] == "smooth"}
+    if not smooth:   # a run of the zones alone
+        return targets
     spread = None
     if all(n in smooth for n in SPREAD_RANGE):
         per_point = [r["geomon"]["ns_per_point"] for r in smooth.values()]
@@ -179,6 +183,7 @@ def _targets(rows: list[dict]) -> list[dict]:
     wrong = sum(r["mismatches"] for r in smooth.values())
     targets.append(
         {
+            "key": "ns_per_point_spread",
             "name": f"geomon ns/point max/min, smooth {SPREAD_RANGE[0]:,}..{SPREAD_RANGE[1]:,} vertices",
             "measured": spread,
             "unit": "",

@@ -36,11 +36,16 @@ def judge(measured: float | None, op: str, threshold) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def target(name: str, measured: float | None, op: str, threshold, *, unit: str = "", void: str = "", **extra) -> dict:
-    """One target row; a non-empty ``void`` (why the measurement cannot be trusted) makes it FAIL."""
+def target(name: str, measured: float | None, op: str, threshold, *, key: str, unit: str = "", void: str = "",
+           **extra) -> dict:
+    """One target row; a non-empty ``void`` (why the measurement cannot be trusted) makes it FAIL.
+
+    ``key`` names the metric in ``benchmarks/targets.toml`` and in ``geomon bench --compare``: a base name, and
+    after ``@`` the size or variant it was measured at (``cpu_pct@100000``).
+    """
     status = "FAIL" if void else judge(measured, op, threshold)
     threshold = list(threshold) if op == "in" else threshold
-    return {"name": name, "measured": measured, "unit": unit, "op": op, "threshold": threshold,
+    return {"key": key, "name": name, "measured": measured, "unit": unit, "op": op, "threshold": threshold,
             "status": status, "void": void, **extra}
 
 
@@ -100,6 +105,9 @@ def targets_table(targets: list[dict], *, peer: str | None = None) -> Table:
     if peer:
         columns.append((peer, "right"))
     columns += [("required", "right"), ("result", "center")]
+    goals = any("goal" in t for t in targets)
+    if goals:
+        columns.append(("goal (not gating)", "right"))
     for name, justify in columns:
         table.add_column(name, justify=justify)
     for t in targets:
@@ -109,8 +117,18 @@ def targets_table(targets: list[dict], *, peer: str | None = None) -> Table:
             cells.append("n/a" if other is None else f"{other:,.3g}{t['unit']}")
         note = f" ({t['void']})" if t["void"] else ""
         cells += [fmt_threshold(t), styled_status(t["status"], note)]
+        if goals:
+            cells.append(fmt_goal(t))
         table.add_row(*cells)
     return table
+
+
+def fmt_goal(t: dict) -> str:
+    """A target's goal and whether it is met (``met`` / ``open``), or nothing."""
+    if "goal" not in t:
+        return ""
+    word = {"PASS": "met", "FAIL": "open"}.get(t.get("goal_status"), "n/a")
+    return f"{fmt_threshold({**t, 'threshold': t['goal']})} {word}"
 
 
 def progress_console(console: Console | None) -> Console:

@@ -274,10 +274,12 @@ def run_staypoints(config: StaypointsConfig, *, out: Path | None = DEFAULT_OUT,
 def _targets(kernel: dict, public: dict, peers: dict) -> list[dict]:
     void = "" if kernel["same_as_first_call"] and public["same_as_kernel"] else "results differ between runs or paths"
     targets = [report.target(f"find_staypoints throughput, {kernel['numba_threads']} numba threads",
-                             kernel["fixes_per_s"] / 1e6, ">=", THROUGHPUT_TARGET_M, unit=" M fixes/s", void=void)]
+                             kernel["fixes_per_s"] / 1e6, ">=", THROUGHPUT_TARGET_M, unit=" M fixes/s", void=void,
+                             key="find_staypoints_mfixes_per_s")]
     ti = peers["trackintel"]
     targets.append(report.target("stay points differing from trackintel (geomon on its sphere)",
-                                 None if ti["skipped"] else ti["mismatches_sphere"], "<=", 0))
+                                 None if ti["skipped"] else ti["mismatches_sphere"], "<=", 0,
+                                 key="trackintel_differences"))
     return targets
 
 

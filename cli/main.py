@@ -122,6 +122,47 @@ def replay(
     report.print_replay(result, truth=truth, db=db)
 
 
+def _benchmarks():
+    """The benchmarks package of a source checkout (it is not installed with geomon)."""
+    import importlib
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "benchmarks" / "bench.py").exists():
+        raise FileNotFoundError("geomon bench runs from a source checkout of geomon (its benchmarks/ folder); "
+                                "install it with pip install -e . from the checkout")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module("benchmarks.bench")
+
+
+@app.command()
+@_one_line_errors
+def bench(
+    scenario: Annotated[str, typer.Option(help="Sizes: ci (smoke, seconds), county (about 15 minutes), province "
+                                          "(the suites' full sizes, an hour or more).")] = "county",
+    suite: Annotated[Optional[list[str]], typer.Option(help="A suite to run; repeat for several (default: all of "
+                                                       "pip, zones, fusion, stay, encounters, replay, latency, "
+                                                       "alerts, behaviour).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the suites' JSON, bench-<scenario>.json and the pictures.")]
+    = Path("bench-results"),
+    repeat: Annotated[int, typer.Option(min=1, help="Runs of each suite; the median is reported, the spread "
+                                        "sets the noise --compare allows.")] = 1,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when a target of benchmarks/targets.toml is "
+                                        "missed (or, with --compare, a metric regressed).")] = False,
+    compare: Annotated[Optional[Path], typer.Option(help="An earlier bench-<scenario>.json: show what got worse "
+                                                    "beyond the noise.")] = None,
+    tolerance: Annotated[float, typer.Option(min=0, help="With --compare: the least relative change counted, "
+                                             "when the runs' spread is smaller.")] = 0.05,
+) -> None:
+    """The benchmark suites at one scenario's sizes: geomon beside its peers, held to benchmarks/targets.toml."""
+    bench_mod = _benchmarks()
+    code = bench_mod.main(scenario, suite, out_dir=out, repeat=repeat, check=check, compare_with=compare,
+                          tolerance=tolerance, console=report.console)
+    if code:
+        raise typer.Exit(code=code)
+
+
 @app.command()
 @_one_line_errors
 def demo(

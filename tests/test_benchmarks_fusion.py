@@ -16,7 +16,7 @@ import pytest
 import shapely
 from typer.testing import CliRunner
 
-from benchmarks import alerts, fusion, report
+from benchmarks import alerts, fusion, report, targets
 from benchmarks.__main__ import app
 
 TINY_FUSION = {"n_subjects": 2, "hours": 0.5, "throughput_fixes": 20_000, "filterpy_fixes": 300, "repeat": 1}
@@ -264,7 +264,9 @@ def test_cli_alerts_strict_exits_1_on_a_missed_target(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "raw PIP" in result.output and "Targets" in result.output
-    monkeypatch.setattr(alerts, "FALSE_PER_SUBJECT_DAY_TARGET", -1.0)  # no run can meet it
+    strict = tmp_path / "targets.toml"   # no run can meet it
+    strict.write_text('[alerts]\nfalse_alerts_per_subject_day = { op = "<=", value = -1.0 }\n')
+    monkeypatch.setattr(targets, "DEFAULT_PATH", strict)
     result = CliRunner().invoke(app, [*args, "--strict"])
     assert result.exit_code == 1, result.output
     assert "FAIL" in result.output
