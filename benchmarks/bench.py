@@ -67,7 +67,7 @@ SUITES: tuple[Suite, ...] = (
           {"ci": {"outlines": (), "n_zones": 300}, "county": {"outlines": (), "repeat": 3},
            "province": {"outlines": ()}}),
     Suite("fusion", "fused track error, NEES and throughput", "filterpy Kalman filter", "fusion", "FusionConfig",
-          "run_fusion", {"county": {"throughput_fixes": 5_000_000, "filterpy_fixes": 20_000, "repeat": 3}}),
+          "run_fusion", {"county": {"filterpy_fixes": 20_000, "repeat": 3}}),
     Suite("stay", "stay points", "trackintel, MovingPandas", "staypoints", "StaypointsConfig", "run_staypoints",
           {"county": {"throughput_fixes": 5_000_000, "public_fixes": 1_000_000, "peer_fixes": 20_000,
                       "repeat": 3}}),
@@ -81,7 +81,7 @@ SUITES: tuple[Suite, ...] = (
     Suite("alerts", "geofence alert quality: false alerts, missed breaches, delay", "raw point in polygon",
           "alerts", "AlertsConfig", "run_alerts"),
     Suite("behaviour", "lost contact, check-ins, dwell, night: precision and recall", "-", "behaviour",
-          "BehaviourConfig", "run_behaviour", {"county": {"n_subjects": 40}}),
+          "BehaviourConfig", "run_behaviour"),
 )
 BY_NAME = {s.name: s for s in SUITES}
 
@@ -149,8 +149,10 @@ def run_bench(scenario: str, names=None, *, out_dir: Path, repeat: int = 1, cons
     thresholds.load()   # a broken targets file fails now, not after the suites have run
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    from benchmarks import floor
+
     payload = {"bench": scenario, "machine": harness.machine_info(), "versions": versions(), "repeat": repeat,
-               "suites": {}}
+               "suites": {}, "memory_bandwidth": floor.memory_bandwidth(0.25 if scenario == "ci" else 1.0)}
     for name in names:
         suite = BY_NAME[name]
         config, run = suite.build(scenario)
@@ -169,6 +171,8 @@ def run_bench(scenario: str, names=None, *, out_dir: Path, repeat: int = 1, cons
     from benchmarks import bench_plots
 
     payload["pictures"] = bench_plots.draw(payload, out_dir)
+    suites = {name: bench_plots.read_suite(out_dir, payload, name) for name in payload["suites"]}
+    payload["floor"] = floor.gaps(floor.measured_rates(suites), payload["memory_bandwidth"])
     harness.write_json(out_dir / f"bench-{scenario}.json", payload)
     return payload
 
@@ -190,6 +194,20 @@ def summary_table(payload: dict) -> Table:
                                                                    if m["wrong"] else ""),
                      report.fmt_goal(m)]
             table.add_row(*cells)
+    return table
+
+
+def floor_table(payload: dict) -> Table:
+    """Each streaming kernel's throughput against the memory-bandwidth floor of the bytes it moves per item."""
+    bw = payload["memory_bandwidth"]
+    table = Table(title=f"Against the memory-bandwidth floor (read {bw['read_gbs']:.1f} GB/s, copy "
+                        f"{bw['copy_gbs']:.1f} GB/s, {bw['threads']} threads)", title_justify="left")
+    for name, justify in (("kernel", "left"), ("bytes per item", "right"), ("measured items/s", "right"),
+                          ("floor items/s", "right"), ("share of the floor", "right")):
+        table.add_column(name, justify=justify)
+    for r in payload["floor"]:
+        table.add_row(r["what"], f"{r['bytes_per_item']}", f"{r['items_per_s']:,.3g}", f"{r['floor_items_per_s']:,.3g}",
+                      f"{100 * r['share_of_floor']:.1f} %")
     return table
 
 
@@ -272,6 +290,7 @@ def main(scenario: str, names, *, out_dir: Path, repeat: int, check: bool, compa
     console.print("versions: " + ", ".join(f"{k} {v}" for k, v in payload["versions"].items() if v))
     console.print(suites_table(payload))
     console.print(summary_table(payload))
+    console.print(floor_table(payload))
     for name in payload["pictures"]:
         console.print(f"picture: {Path(out_dir) / name}")
     console.print(f"JSON: {Path(out_dir) / f'bench-{scenario}.json'}")

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 
-def _read(out_dir: Path, payload: dict, suite: str) -> dict | None:
+def read_suite(out_dir: Path, payload: dict, suite: str) -> dict | None:
+    """The JSON of a suite's first run in a bench run's folder (None: the suite did not run)."""
     s = payload["suites"].get(suite)
     if not s:
         return None
@@ -115,10 +116,10 @@ def draw(payload: dict, out_dir: Path) -> list[str]:
     made = []
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.5))
     drawn = [
-        _pip_panel(axes[0], _read(out_dir, payload, "pip") or {"cases": []}, "Point in polygon"),
-        _encounter_panel(axes[1], _read(out_dir, payload, "encounters") or {}, "Encounter search"),
-        _bars_panel(axes[2], _read(out_dir, payload, "fusion"), _read(out_dir, payload, "stay"),
-                    _read(out_dir, payload, "replay"), "Throughput beside the peers"),
+        _pip_panel(axes[0], read_suite(out_dir, payload, "pip") or {"cases": []}, "Point in polygon"),
+        _encounter_panel(axes[1], read_suite(out_dir, payload, "encounters") or {}, "Encounter search"),
+        _bars_panel(axes[2], read_suite(out_dir, payload, "fusion"), read_suite(out_dir, payload, "stay"),
+                    read_suite(out_dir, payload, "replay"), "Throughput beside the peers"),
     ]
     if any(drawn):
         for ax, ok in zip(axes, drawn):
@@ -134,7 +135,7 @@ def draw(payload: dict, out_dir: Path) -> list[str]:
         fig.savefig(out_dir / name, dpi=110)
         made.append(name)
     plt.close(fig)
-    latency = _read(out_dir, payload, "latency")
+    latency = read_suite(out_dir, payload, "latency")
     if latency is not None:
         name = f"bench-{scenario}-latency.png"
         if _latency_figure(latency, out_dir / name):

@@ -115,7 +115,7 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
            profile: str | None = None, datum: str = "wgs84",
            progress: Callable[[int, int], None] | None = None, detectors=DEFAULT_DETECTORS,
            cameras=None, keep_tracks: bool = True, concern=None, protections=None,
-           stream_rows: int | None = 5_000_000) -> ReplayResult:
+           stream_rows: int | None = 1_000_000) -> ReplayResult:
     """Replay recorded fixes through a Monitor, optionally into a DuckDB store.
 
     Parameters

@@ -34,6 +34,16 @@ def test_the_ci_scenario_runs_every_suite_and_names_every_metric_in_targets_toml
             assert m["key"] and m["source"] == "targets.toml", (name, m["key"])
             assert m["status"] in ("PASS", "FAIL", "SKIP")
     assert payload["versions"]["numpy"] and payload["machine"]["nproc"] >= 1
+    # The floor: every streaming kernel's rate set against the bandwidth measured at the start.
+    bw = payload["memory_bandwidth"]
+    assert bw["read_gbs"] > 0.1 and bw["copy_gbs"] > 0.1
+    rows = {r["suite"]: r for r in payload["floor"]}
+    assert set(rows) == {"pip", "fusion", "stay", "encounters", "replay"}
+    for r in rows.values():
+        assert r["floor_items_per_s"] == pytest.approx(
+            (bw["copy_gbs"] if r["suite"] == "fusion" or r["suite"] == "pip" else bw["read_gbs"]) * 1e9
+            / r["bytes_per_item"]) and r["share_of_floor"] > 0
+    assert "memory-bandwidth floor" in output
     assert "geomon bench --scenario ci" in output and "Suites" in output
 
 
