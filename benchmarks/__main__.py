@@ -309,12 +309,14 @@ def bench_command(
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when a target is missed.")] = False,
     compare: Annotated[Optional[Path], typer.Option(help="An earlier bench-<scenario>.json.")] = None,
     tolerance: Annotated[float, typer.Option(min=0, help="Least relative change --compare counts.")] = 0.05,
+    against: Annotated[Optional[Path], typer.Option(help="A later bench-<scenario>.json to compare instead of "
+                                                    "running.")] = None,
 ) -> None:
     """Every suite at one scenario's sizes, as `geomon bench` (benchmarks/bench.py)."""
     from benchmarks.bench import main as bench_main
 
     code = bench_main(scenario, suite, out_dir=out, repeat=repeat, check=check, compare_with=compare,
-                      tolerance=tolerance, console=_console())
+                      tolerance=tolerance, console=_console(), against=against)
     if code:
         raise typer.Exit(code=code)
 

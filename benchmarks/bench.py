@@ -273,17 +273,39 @@ def compare_table(rows: list[dict], old_name: str) -> Table:
     return table
 
 
-def main(scenario: str, names, *, out_dir: Path, repeat: int, check: bool, compare_with: Path | None,
-         tolerance: float, console: Console) -> int:
-    """What ``geomon bench`` does: run, print the tables, compare, and the exit code (1: a target missed under
-    ``check``, or a regression under ``check`` with ``compare_with``)."""
-    old = None
-    if compare_with is not None:   # read first: a bad file fails before the run
-        import json
+def read_result(path: Path) -> dict:
+    """A ``bench-<scenario>.json``, checked to be one."""
+    import json
 
-        old = json.loads(Path(compare_with).read_text())
-        if "suites" not in old or "bench" not in old:
-            raise ValueError(f"{compare_with}: not a geomon bench result (bench-<scenario>.json)")
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict) or "suites" not in data or "bench" not in data:
+        raise ValueError(f"{path}: not a geomon bench result (bench-<scenario>.json)")
+    return data
+
+
+def _print_comparison(console: Console, old: dict, new: dict, old_name: str, tolerance: float) -> int:
+    """The comparison table and its counts; the number of regressions."""
+    rows = compare(old, new, tolerance=tolerance)
+    if old.get("bench") != new.get("bench"):
+        console.print(f"[yellow]note:[/] {old_name} is a {old.get('bench')} run, this one {new.get('bench')}")
+    console.print(compare_table(rows, old_name))
+    worse = sum(r["verdict"] == "regression" for r in rows)
+    console.print(f"{worse} regression(s), {sum(r['verdict'] == 'better' for r in rows)} better, "
+                  f"{sum(r['verdict'] == 'same' for r in rows)} within noise")
+    return worse
+
+
+def main(scenario: str, names, *, out_dir: Path, repeat: int, check: bool, compare_with: Path | None,
+         tolerance: float, console: Console, against: Path | None = None) -> int:
+    """What ``geomon bench`` does: run, print the tables, compare, and the exit code (1: a target missed under
+    ``check``, or a regression under ``check`` with ``compare_with``). With ``against`` (an earlier result), it
+    runs nothing and compares that result with ``compare_with``."""
+    old = read_result(compare_with) if compare_with is not None else None   # a bad file fails before the run
+    if against is not None:
+        if old is None:
+            raise ValueError("--against compares two results: give --compare OLD.json too")
+        worse = _print_comparison(console, old, read_result(against), str(compare_with), tolerance)
+        return 1 if worse and check else 0
     payload = run_bench(scenario, names, out_dir=out_dir, repeat=repeat, console=console)
     console.rule("[bold]geomon bench[/]")
     console.print(report.machine_line(payload["machine"]))
@@ -301,14 +323,6 @@ def main(scenario: str, names, *, out_dir: Path, repeat: int, check: bool, compa
         code = 1 if check else 0
     else:
         console.print("[bold green]every target met[/]")
-    if old is not None:
-        rows = compare(old, payload, tolerance=tolerance)
-        if old.get("bench") != scenario:
-            console.print(f"[yellow]note:[/] {compare_with} is a {old.get('bench')} run, this one {scenario}")
-        console.print(compare_table(rows, str(compare_with)))
-        worse = [r for r in rows if r["verdict"] == "regression"]
-        console.print(f"{len(worse)} regression(s), {sum(r['verdict'] == 'better' for r in rows)} better, "
-                      f"{sum(r['verdict'] == 'same' for r in rows)} within noise")
-        if worse and check:
-            code = 1
+    if old is not None and _print_comparison(console, old, payload, str(compare_with), tolerance) and check:
+        code = 1
     return code

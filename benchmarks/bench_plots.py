@@ -42,6 +42,10 @@ def _encounter_panel(ax, data: dict, title: str) -> bool:
         return False
     n = [r["n_tracks"] for r in rows]
     ax.plot(n, [r["fixes_per_s"] for r in rows], marker="o", label="geomon encounter search")
+    peer = data.get("peer") or {}
+    if peer.get("extrapolated_s") and data.get("n_fixes"):
+        ax.plot([data["config"]["n_tracks"]], [data["n_fixes"] / peer["extrapolated_s"]], marker="s", linestyle="",
+                color="C1", label="shapely STRtree dwithin per instant")
     ax.set(xscale="log", yscale="log", xlabel="tracks (a day each)", ylabel="fixes per second", title=title)
     return True
 

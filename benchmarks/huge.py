@@ -14,7 +14,7 @@ Target (issue 9): peak memory under 2 GB for 200 million fixes.
 from __future__ import annotations
 
 import json
-import resource
+import re
 import subprocess
 import sys
 import tempfile
@@ -89,6 +89,12 @@ def write_fixes(path: Path, config: HugeConfig, home: np.ndarray, target: np.nda
     return time.perf_counter() - clock
 
 
+#: The child process: ``geomon`` with its own peak resident memory written to stderr at exit. (The parent's
+#: RUSAGE_CHILDREN would report the largest of all its children so far, in a bench run another suite's too.)
+_CHILD = ("import resource, sys\nfrom geomon.cli.main import app\ntry:\n    app()\nfinally:\n"
+          "    sys.stderr.write(f'\\npeak_rss_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')")
+
+
 def run_huge(config: HugeConfig, *, out: Path | None = DEFAULT_OUT, console: Console | None = None) -> dict:
     progress = report.progress_console(console)
     machine = harness.machine_info()
@@ -99,19 +105,18 @@ def run_huge(config: HugeConfig, *, out: Path | None = DEFAULT_OUT, console: Con
         fixes = folder / "fixes.parquet"
         write_s = write_fixes(fixes, config, home, target, ids, frame, progress)
         size_gb = fixes.stat().st_size / 1e9
-        args = [sys.executable, "-c", "from geomon.cli.main import app; app()", "replay", str(fixes), "--zones", str(folder / "zones.geojson"),
+        args = [sys.executable, "-c", _CHILD, "replay", str(fixes), "--zones", str(folder / "zones.geojson"),
                 "--subjects", str(folder / "subjects.csv"), "--batch-rows", str(config.batch_rows)]
         if config.db:
             args += ["--db", str(folder / "store.duckdb")]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         clock = time.perf_counter()
         done = subprocess.run(args, capture_output=True, text=True)
         wall = time.perf_counter() - clock
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         if done.returncode != 0:
             raise RuntimeError(f"geomon replay failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        peak_kb = int(re.findall(r"peak_rss_kb=(\d+)", done.stderr)[-1])
         db_gb = (folder / "store.duckdb").stat().st_size / 1e9 if config.db else None
-    peak_gb = max(peak_kb, before) * 1024 / 1e9
+    peak_gb = peak_kb * 1024 / 1e9
     row = {"fixes": config.fixes, "subjects": config.subjects, "file_gb": size_gb, "write_s": write_s,
            "replay_s": wall, "fixes_per_s": config.fixes / wall, "peak_rss_gb": peak_gb, "db_gb": db_gb,
            "output_tail": done.stdout[-1500:]}

@@ -154,11 +154,13 @@ def bench(
                                                     "beyond the noise.")] = None,
     tolerance: Annotated[float, typer.Option(min=0, help="With --compare: the least relative change counted, "
                                              "when the runs' spread is smaller.")] = 0.05,
+    against: Annotated[Optional[Path], typer.Option(help="With --compare: a later bench-<scenario>.json to compare "
+                                                    "with it, instead of running the suites.")] = None,
 ) -> None:
     """The benchmark suites at one scenario's sizes: geomon beside its peers, held to benchmarks/targets.toml."""
     bench_mod = _benchmarks()
     code = bench_mod.main(scenario, suite, out_dir=out, repeat=repeat, check=check, compare_with=compare,
-                          tolerance=tolerance, console=report.console)
+                          tolerance=tolerance, console=report.console, against=against)
     if code:
         raise typer.Exit(code=code)
 

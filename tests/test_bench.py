@@ -93,6 +93,14 @@ def test_check_exits_1_on_a_missed_target_or_a_regression(ci_run, tmp_path, monk
     (tmp_path / "old.json").write_text(json.dumps(old))
     compared = CliRunner().invoke(app, [*args, "--check", "--compare", str(tmp_path / "old.json")], env=ENV)
     assert compared.exit_code == 1 and "1 regression(s)" in compared.output
+    # Two results compared without running anything.
+    (tmp_path / "new.json").write_text(json.dumps(payload))
+    both = CliRunner().invoke(app, ["bench", "--compare", str(tmp_path / "old.json"), "--against",
+                                    str(tmp_path / "new.json"), "--check"], env=ENV)
+    assert both.exit_code == 1 and "1 regression(s)" in both.output and "Suites" not in both.output
+    same = CliRunner().invoke(app, ["bench", "--compare", str(tmp_path / "new.json"), "--against",
+                                    str(tmp_path / "new.json"), "--check"], env=ENV)
+    assert same.exit_code == 0 and "0 regression(s)" in same.output
     strict = tmp_path / "targets.toml"
     strict.write_text('[replay]\npeak_rss_gb = { op = "<", value = 0.001 }\n')
     monkeypatch.setattr(targets, "DEFAULT_PATH", strict)
