@@ -89,10 +89,16 @@ def write_fixes(path: Path, config: HugeConfig, home: np.ndarray, target: np.nda
     return time.perf_counter() - clock
 
 
-#: The child process: ``geomon`` with its own peak resident memory written to stderr at exit. (The parent's
-#: RUSAGE_CHILDREN would report the largest of all its children so far, in a bench run another suite's too.)
-_CHILD = ("import resource, sys\nfrom geomon.cli.main import app\ntry:\n    app()\nfinally:\n"
-          "    sys.stderr.write(f'\\npeak_rss_kb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')")
+#: The child process: ``geomon`` with its own peak resident memory written to stderr at exit, read from
+#: /proc/self/status (VmHWM, the high-water mark of its own address space). Neither rusage figure will do: the
+#: parent's RUSAGE_CHILDREN is the largest of all its children so far, and Linux carries a process's ru_maxrss
+#: across fork and exec, so a child of a large bench process starts out "using" the parent's memory.
+_CHILD = ("import re, resource, sys\nfrom geomon.cli.main import app\ntry:\n    app()\nfinally:\n"
+          "    try:\n"
+          "        kb = int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
+          "    except (OSError, AttributeError):\n"
+          "        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+          "    sys.stderr.write(f'\\npeak_rss_kb={kb}\\n')")
 
 
 def run_huge(config: HugeConfig, *, out: Path | None = DEFAULT_OUT, console: Console | None = None) -> dict:
