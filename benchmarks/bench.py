@@ -8,7 +8,7 @@ scenario sets the suites' sizes:
 - ``ci``: smoke sizes, seconds per suite; it checks the harness, not the speed
   (CI runs it);
 - ``county``: a county's load (2,000-10,000 subjects, millions of fixes), about
-  a quarter of an hour on two cores;
+  six minutes on two cores;
 - ``province``: the suites' full sizes (10,000-100,000 subjects, tens of
   millions of fixes), an hour or more.
 

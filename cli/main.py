@@ -139,7 +139,7 @@ def _benchmarks():
 @app.command()
 @_one_line_errors
 def bench(
-    scenario: Annotated[str, typer.Option(help="Sizes: ci (smoke, seconds), county (about 15 minutes), province "
+    scenario: Annotated[str, typer.Option(help="Sizes: ci (smoke, seconds), county (about 6 minutes), province "
                                           "(the suites' full sizes, an hour or more).")] = "county",
     suite: Annotated[Optional[list[str]], typer.Option(help="A suite to run; repeat for several (default: all of "
                                                        "pip, zones, fusion, stay, encounters, replay, latency, "
