@@ -19,6 +19,7 @@ from benchmarks import scale as scale_suite
 from benchmarks import staypoints as staypoints_suite
 from benchmarks.pip import DEFAULT_OUT, PipConfig, run_pip
 from benchmarks.registry import GeomonMissing
+from geomon.cli.main import bench as geomon_bench
 
 app = typer.Typer(help="geomon benchmarks: geomon timed beside its peers, from one registry.", no_args_is_help=True)
 
@@ -300,25 +301,8 @@ def latency_command(
                threads=None, out=out, strict=strict)
 
 
-@app.command("bench")
-def bench_command(
-    scenario: Annotated[str, typer.Option(help="ci, county or province.")] = "county",
-    suite: Annotated[Optional[list[str]], typer.Option(help="A suite to run; repeat for several (default all).")] = None,
-    out: Annotated[Path, typer.Option(help="Folder for the JSON and the pictures.")] = Path("bench-results"),
-    repeat: Annotated[int, typer.Option(min=1, help="Runs of each suite (median reported).")] = 1,
-    check: Annotated[bool, typer.Option("--check", help="Exit 1 when a target is missed.")] = False,
-    compare: Annotated[Optional[Path], typer.Option(help="An earlier bench-<scenario>.json.")] = None,
-    tolerance: Annotated[float, typer.Option(min=0, help="Least relative change --compare counts.")] = 0.05,
-    against: Annotated[Optional[Path], typer.Option(help="A later bench-<scenario>.json to compare instead of "
-                                                    "running.")] = None,
-) -> None:
-    """Every suite at one scenario's sizes, as `geomon bench` (benchmarks/bench.py)."""
-    from benchmarks.bench import main as bench_main
-
-    code = bench_main(scenario, suite, out_dir=out, repeat=repeat, check=check, compare_with=compare,
-                      tolerance=tolerance, console=_console(), against=against)
-    if code:
-        raise typer.Exit(code=code)
+# `python -m benchmarks bench` is `geomon bench`: the same command, registered here too.
+app.command("bench")(geomon_bench)
 
 
 if __name__ == "__main__":

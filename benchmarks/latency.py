@@ -102,18 +102,17 @@ def _world(n: int, n_forbidden: int, rng: np.random.Generator, folder: Path):
     return frame, np.array(ids, dtype=object), home, target
 
 
-def _rules(config: LatencyConfig, folder: Path):
-    """The packaged rules, or a copy whose ordinary profile confirms a breach after ``config.confirm_s``."""
+def _rules(config: LatencyConfig):
+    """The packaged rules, with the ordinary profile (every subject here) confirming after ``config.confirm_s``."""
     if config.confirm_s is None:
         return None
-    from importlib.resources import files
+    from dataclasses import replace
 
-    text = files("geomon").joinpath("rules_default.toml").read_text()
-    head, sep, rest = text.partition("[profiles.ordinary]")
-    rest = rest.replace("confirm_s = 30", f"confirm_s = {config.confirm_s:g}", 1)
-    path = folder / "rules.toml"
-    path.write_text(head + sep + rest)
-    return path
+    from geomon.load_rules import default_rules
+
+    rules = default_rules()
+    ordinary = {**rules.profiles["ordinary"], "confirm_s": float(config.confirm_s)}
+    return replace(rules, profiles={**rules.profiles, "ordinary": ordinary})
 
 
 def run_one(n: int, config: LatencyConfig, progress: Console) -> dict:
@@ -132,7 +131,7 @@ def run_one(n: int, config: LatencyConfig, progress: Console) -> dict:
         walked = np.flatnonzero(rng.random(n) < config.companion_share)
         concern = {f"C{ids[i]}": [ids[i]] for i in walked} or None
         with report.step(progress, f"{n:,} subjects: building the engine"):
-            live = LiveMonitor(folder / "zones.geojson", folder / "subjects.csv", _rules(config, folder),
+            live = LiveMonitor(folder / "zones.geojson", folder / "subjects.csv", _rules(config),
                                db=folder / "live.duckdb",
                                clock="wall", checkpoint_every_s=config.checkpoint_every_s, concern=concern)
         ids = np.concatenate([ids, np.array([f"C{ids[i]}" for i in walked], dtype=object)])

@@ -66,6 +66,31 @@ def partition_of(ids, n_parts: int) -> np.ndarray:
     return np.array([zlib.crc32(("" if s is None else str(s)).encode()) % n_parts for s in ids], np.int64)
 
 
+def _newest_by_window(t: np.ndarray, window_ms: int) -> dict:
+    """The newest of the times ``t`` (ms) in each event-time window (key: time // window_ms)."""
+    if t.size == 0:
+        return {}
+    uniq, inverse = np.unique(t // window_ms, return_inverse=True)
+    newest = np.full(uniq.size, np.iinfo(np.int64).min)
+    np.maximum.at(newest, inverse, t)
+    return dict(zip(uniq.tolist(), newest.tolist()))
+
+
+def _merge_newest(maps) -> dict:
+    """Several :func:`_newest_by_window` results as one (the newest per window over all)."""
+    out: dict = {}
+    for m in maps:
+        for k, v in m.items():
+            out[k] = max(out.get(k, v), v)
+    return out
+
+
+def _clock(maps) -> list[tuple[int, int]]:
+    """The watermark at the end of each window: (window, newest time in it or any earlier one), in window order."""
+    newest = _merge_newest(maps)
+    keys = sorted(newest)
+    running = np.maximum.accumulate(np.array([newest[k] for k in keys], np.int64)).tolist() if keys else []
+    return list(zip(keys, running))
 
 
 #: Name of the column holding each row's number in the original input, in a bucketed copy.
@@ -125,13 +150,7 @@ def _watermarks(file: str, subjects: SubjectLoad, datum: str) -> dict:
         load = load_fixes(pf.read_row_group(g), datum=datum, name=file)
         known = pc.is_in(load.table.column("subject_id"), value_set=subjects.table.column("subject_id"))
         t = load.table.column("ts").cast(pa.int64()).filter(known).to_numpy(zero_copy_only=False)
-        if t.size == 0:
-            continue
-        uniq, inverse = np.unique(t // WINDOW_MS, return_inverse=True)
-        newest = np.full(uniq.size, np.iinfo(np.int64).min)
-        np.maximum.at(newest, inverse, t)
-        for k, v in zip(uniq.tolist(), newest.tolist()):
-            out[k] = max(out.get(k, v), v)
+        out = _merge_newest([out, _newest_by_window(t, WINDOW_MS)])
     return out
 
 
@@ -174,7 +193,7 @@ def _run_partition(part: int, n_parts: int, files: list[str], offsets: list[int]
     meetings = options.get("meetings")
     monitor = Monitor(zones, load_subjects(mine_subjects), rules, profile=options["profile"],
                       detectors=options["detectors"], collect=meetings["collect"] if meetings else None)
-    positions: list = []
+    positions, newest = [], {}
     raws, numbers = [], []
     bucket = f"bucket={part}"
     for file, offset in zip(files, offsets):
@@ -215,7 +234,9 @@ def _run_partition(part: int, n_parts: int, files: list[str], offsets: list[int]
                 events.append(monitor.process(piece, now_ms=windows.get(int(k[a]))))
                 stays.append(monitor.take_stays())
                 if meetings:
-                    positions.append(monitor.meetings.take_positions())
+                    table, every = monitor.meetings.take_positions()
+                    positions.append(table)
+                    newest = _merge_newest([newest, _newest_by_window(every, meetings["window_ms"])])
     if clock:
         events.append(monitor.process(_empty_load(options["datum"]), now_ms=int(clock[-1][1])))
         stays.append(monitor.take_stays())
@@ -227,7 +248,7 @@ def _run_partition(part: int, n_parts: int, files: list[str], offsets: list[int]
                    pa.concat_tables(quarantine), n_read, 0.0)
     result.n_quarantined = result.quarantine.num_rows
     if meetings:
-        result.positions, result.newest = _by_window(positions, meetings["window_ms"])
+        result.positions, result.newest = _by_window(positions, meetings["window_ms"]), newest
     if out is not None:
         # The worker writes its own part of each output (partitioned Parquet); only counts go back to the client.
         for what, table in (("alerts", fold_alerts(result.events)), ("stays", result.stays),
@@ -241,22 +262,13 @@ def _run_partition(part: int, n_parts: int, files: list[str], offsets: list[int]
     return result
 
 
-def _by_window(positions: list, window_ms: int) -> tuple[dict, dict]:
-    """Collected positions cut by encounter window, and the newest position of anyone per window."""
-    table = pa.concat_tables([p for p, _ in positions]) if positions else None
-    every = np.concatenate([e for _, e in positions]) if positions else np.zeros(0, np.int64)
-    newest: dict = {}
-    if every.size:
-        uniq, inverse = np.unique(every // window_ms, return_inverse=True)
-        top = np.full(uniq.size, np.iinfo(np.int64).min)
-        np.maximum.at(top, inverse, every)
-        newest = dict(zip(uniq.tolist(), top.tolist()))
-    cut: dict = {}
-    if table is not None and table.num_rows:
-        key = table.column("t").to_numpy() // window_ms
-        for k in np.unique(key).tolist():
-            cut[k] = table.filter(pa.array(key == k))
-    return cut, newest
+def _by_window(positions: list, window_ms: int) -> dict:
+    """Collected positions cut by encounter window (key: time // window_ms)."""
+    table = pa.concat_tables(positions) if positions else None
+    if table is None or table.num_rows == 0:
+        return {}
+    key = table.column("t").to_numpy() // window_ms
+    return {k: table.filter(pa.array(key == k)) for k in np.unique(key).tolist()}
 
 
 def _window_index(part: _Part) -> tuple[dict, dict]:
@@ -303,8 +315,7 @@ def _search_window(zones: ZoneLoad, subjects: SubjectLoad, rules, options: dict,
     if w_prev is not None:
         # The overlap: where the single-machine watch stood after the previous window.
         _add_positions(watch, before)
-        watch.watermark_ms = w_prev
-        watch._done_ms = watch.frontiers(w_prev)
+        watch.resume_at(w_prev)
     _add_positions(watch, now)
     watch.watermark_ms = w_now
     until = watch.frontiers(w_now)
@@ -337,12 +348,8 @@ def _meeting_stage(client, parts: list, zones_f, subjects_f, rules, options: dic
     meeting alert events."""
     window_ms, gap_ms = options["meetings"]["window_ms"], options["meetings"]["max_gap_ms"]
     index = client.gather([client.submit(_window_index, f, pure=False) for f in parts])
-    newest: dict = {}
-    for _, top in index:
-        for k, v in top.items():
-            newest[k] = max(newest.get(k, v), v)
-    keys = sorted(newest)
-    marks = np.maximum.accumulate(np.array([newest[k] for k in keys], np.int64)).tolist() if keys else []
+    clock = _clock(top for _, top in index)
+    keys, marks = [k for k, _ in clock], [w for _, w in clock]
     found = []
     for i, key in enumerate(keys):
         now = [client.submit(_piece, f, key, pure=False) for f, (rows, _) in zip(parts, index) if rows.get(key)]
@@ -461,14 +468,7 @@ def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "
         n_workers = max(1, len(client.scheduler_info()["workers"]))
         n_parts = partitions or 2 * n_workers
         subjects_f = client.scatter(subject_load, broadcast=True)
-        marks = client.gather(client.map(_watermarks, names, subjects=subjects_f, datum=datum, pure=False))
-        newest: dict = {}
-        for m in marks:
-            for k, v in m.items():
-                newest[k] = max(newest.get(k, v), v)
-        keys = sorted(newest)
-        running = np.maximum.accumulate(np.array([newest[k] for k in keys], np.int64)) if keys else []
-        clock = list(zip(keys, [int(v) for v in running]))
+        clock = _clock(client.gather(client.map(_watermarks, names, subjects=subjects_f, datum=datum, pure=False)))
         zones_f = client.scatter(zone_load, broadcast=True)
         futures = [client.submit(_run_partition, p, n_parts, names, offsets, zones_f, subjects_f, rule_set, options,
                                  clock, None if out is None else str(out), pure=False) for p in range(n_parts)]

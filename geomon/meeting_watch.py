@@ -271,6 +271,12 @@ class MeetingWatch:
         present = (self._last_t >= 0) & (self._last_t >= w - self.max_gap_ms)
         return np.maximum(np.where(present, self._last_t, w), self._done_ms)
 
+    def resume_at(self, w: int) -> None:
+        """Stand where a watch that had run every batch up to watermark ``w`` would stand, given the positions
+        added so far (those its searches after ``w`` can reach): everything up to the frontiers is searched."""
+        self.watermark_ms = w
+        self._done_ms = self.frontiers(w)
+
     def search(self, until: np.ndarray) -> list[np.ndarray]:
         """Per channel, the stretches of its pairs over their open windows (:meth:`_search`)."""
         return [self._search(ch, until) for ch in self.channels]
