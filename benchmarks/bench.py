@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks import harness, report
+from benchmarks import targets as thresholds
 
 SCENARIOS = ("ci", "county", "province")
 
@@ -124,16 +125,13 @@ def merge_metrics(payloads: list[dict]) -> list[dict]:
         row["spread"] = max(good) - min(good) if len(good) > 1 else 0.0
         peers = _finite(row["peer_values"])
         row["peer_measured"] = statistics.median(peers) if peers else None
-        row["status"] = "FAIL" if row["wrong"] else report.judge(row["measured"], row["op"], row["threshold"])
-        if row.get("goal") is not None:
-            row["goal_status"] = report.judge(row["measured"], row["op"], row["goal"])
-        else:
+        row.update(thresholds.verdict(row["measured"], row, wrong=bool(row["wrong"])))
+        if row.get("goal") is None:
             row.pop("goal", None)
     return list(rows.values())
 
 
-def run_bench(scenario: str, names=None, *, out_dir: Path, repeat: int = 1, console: Console | None = None,
-              quiet_suites: bool = False) -> dict:
+def run_bench(scenario: str, names=None, *, out_dir: Path, repeat: int = 1, console: Console | None = None) -> dict:
     """Run the chosen suites (all by default) at ``scenario``'s sizes; write their JSON, the bench JSON and the
     pictures into ``out_dir``; return the bench payload."""
     if scenario not in SCENARIOS:
@@ -144,8 +142,6 @@ def run_bench(scenario: str, names=None, *, out_dir: Path, repeat: int = 1, cons
         raise ValueError(f"unknown suite(s) {', '.join(unknown)}: choose from {', '.join(BY_NAME)}")
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat}")
-    from benchmarks import targets as thresholds
-
     thresholds.load()   # a broken targets file fails now, not after the suites have run
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -163,7 +159,7 @@ def run_bench(scenario: str, names=None, *, out_dir: Path, repeat: int = 1, cons
             if console is not None:
                 console.rule(f"[bold]{name}[/] ({scenario}{f', run {i + 1} of {repeat}' if repeat > 1 else ''}): "
                              f"{suite.what}")
-            runs.append(run(config, out=path, console=None if quiet_suites else console))
+            runs.append(run(config, out=path, console=console))
             files.append(path.name)
         payload["suites"][name] = {"what": suite.what, "peer": suite.peer, "seconds": time.perf_counter() - started,
                                    "files": files, "metrics": merge_metrics(runs)}

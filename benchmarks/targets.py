@@ -68,7 +68,14 @@ def apply(targets: list[dict], suite: str, table: dict) -> list[dict]:
         t["source"] = "targets.toml"
         if "goal" in entry:
             t["goal"] = entry["goal"]
-            t["goal_status"] = report.judge(t["measured"], entry["op"], entry["goal"])
-        wrong = t.get("void") or t.get("mismatches")
-        t["status"] = "FAIL" if wrong else report.judge(t["measured"], t["op"], t["threshold"])
+        t.update(verdict(t["measured"], t, wrong=bool(t.get("void") or t.get("mismatches"))))
     return targets
+
+
+def verdict(measured: float | None, target: dict, *, wrong: bool) -> dict:
+    """``status`` of a measurement against a target's gate (FAIL whatever its value when it was found wrong), and
+    ``goal_status`` when the target has a goal."""
+    out = {"status": "FAIL" if wrong else report.judge(measured, target["op"], target["threshold"])}
+    if target.get("goal") is not None:
+        out["goal_status"] = report.judge(measured, target["op"], target["goal"])
+    return out
