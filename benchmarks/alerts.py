@@ -1,6 +1,6 @@
 """Alerts suite: false alerts and detection delay, plain point-in-polygon on raw fixes against geomon's Monitor.
 
-One ``"mixed"`` scenario (:func:`geomon.sim_scenarios.scenario`: subjects living
+One ``"mixed"`` scenario (:func:`geomon.sim.scenarios.scenario`: subjects living
 5-20 m inside the permitted edge, walking along it, parked, and routine
 subjects of whom about half breach for 2.5-19 minutes) is fed to
 
@@ -12,7 +12,7 @@ subjects of whom about half breach for 2.5-19 minutes) is fed to
   the next fix back on the right side (:func:`raw_pip_alerts`);
 * **geomon**: ``fold_alerts(Monitor(zones, subjects, frame=sc.frame).process(fixes))``.
 
-Both are scored with :func:`geomon.evaluate.score` against the exact truth: an
+Both are scored with :func:`geomon.office.evaluate.score` against the exact truth: an
 alert is a true positive when its onset lies within the true interval widened
 by ``slack_s`` (same subject, kind and zone); every other alert is false.
 """
@@ -45,7 +45,7 @@ DELAY_P95_TARGET_S = 30.0
 #: The zones' GeoJSON, projected with the scenario's frame, must lie this close to ``zone_geometry_m``.
 FRAME_TOLERANCE_M = 0.5
 
-#: What :func:`raw_pip_alerts` returns; the columns :func:`geomon.evaluate.score` reads, and the end.
+#: What :func:`raw_pip_alerts` returns; the columns :func:`geomon.office.evaluate.score` reads, and the end.
 RAW_ALERT_SCHEMA = pa.schema([
     pa.field("kind", pa.string(), nullable=False),
     pa.field("subject_id", pa.string(), nullable=False),
@@ -196,7 +196,7 @@ def geofence_only(alerts: pa.Table) -> pa.Table:
 
 def summarise(alerts: pa.Table, truth: pa.Table, *, slack_s: float, subject_days: float) -> dict:
     """Per alert kind and in total: counts, recall, false alerts (per subject-day) and delay quantiles."""
-    from geomon.evaluate import score
+    from geomon.office.evaluate import score
 
     scores = {s.kind: s for s in score(alerts, truth, slack_s=slack_s)}
     kinds = {}
@@ -217,7 +217,7 @@ def _of_subjects(table: pa.Table, subjects: list[str]) -> pa.Table:
 def false_by_subject_kind(alerts: pa.Table, truth: pa.Table, kind_of_subject: Mapping[str, str], *,
                           slack_s: float, hours: float) -> dict:
     """False alerts per subject kind; matching is per subject, so the kinds add up to the total."""
-    from geomon.evaluate import score
+    from geomon.office.evaluate import score
 
     out = {}
     for kind in dict.fromkeys(kind_of_subject.values()):
@@ -237,7 +237,7 @@ def long_breaches(truth: pa.Table, min_s: float) -> pa.Table:
 
 
 def _method(label: str, timing: harness.Measurement, alerts: pa.Table, sc, config: AlertsConfig, long: pa.Table):
-    from geomon.evaluate import score
+    from geomon.office.evaluate import score
 
     n = sc.fixes.num_rows
     return {
@@ -264,9 +264,9 @@ def _targets(geo: dict, raw: dict, n_long: int) -> list[dict]:
 
 def run_alerts(config: AlertsConfig, *, out: Path | None = DEFAULT_OUT, console: Console | None = None) -> dict:
     """Run the suite, print its tables on ``console`` and write JSON to ``out`` (each if given); return the payload."""
-    from geomon.load import load_subjects, load_zones
-    from geomon.monitor import Monitor, fold_alerts
-    from geomon.sim_scenarios import scenario
+    from geomon.io.load import load_subjects, load_zones
+    from geomon.engine.monitor import Monitor, fold_alerts
+    from geomon.sim.scenarios import scenario
 
     progress = report.progress_console(console)
     machine = harness.machine_info()
@@ -277,7 +277,7 @@ def run_alerts(config: AlertsConfig, *, out: Path | None = DEFAULT_OUT, console:
         zones, subjects = load_zones(sc.zones), load_subjects(sc.subjects)
     timing = {"repeat": config.repeat, "min_time_s": config.min_time_s}
     with report.step(progress, f"geomon Monitor on {sc.fixes.num_rows:,} fixes"):
-        geo_timing = harness.measure_fresh("geomon.monitor.Monitor.process",
+        geo_timing = harness.measure_fresh("geomon.engine.monitor.Monitor.process",
                                            lambda: Monitor(zones, subjects, config.rules, profile=config.profile,
                                                            frame=sc.frame),
                                            lambda monitor: monitor.process(sc.fixes), **timing)

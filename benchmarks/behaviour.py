@@ -1,10 +1,10 @@
 """Behaviour suite: precision, recall and detection delay of every behaviour detector against labels.
 
-Each detector family (:data:`geomon.sim_labelled.FAMILIES`: contact, check-ins,
+Each detector family (:data:`geomon.sim.labelled.FAMILIES`: contact, check-ins,
 dwell, night) gets its labelled simulation in each noise regime
 (``augmented`` 0.3 m, which is noise off in effect, ``open_sky``, ``urban``
 with multipath, ``indoor`` with cell fixes during stays), replayed through the
-Monitor and scored per alert kind (:func:`geomon.sim_labelled.labelled_run`).
+Monitor and scored per alert kind (:func:`geomon.sim.labelled.labelled_run`).
 There is no peer: no open-source tracker implements these rules, so the
 targets are absolute: precision and recall of 1 with noise off; with noise,
 precision at least 0.95 everywhere and recall at least 0.95 (0.85 indoors,
@@ -83,7 +83,7 @@ def _targets(rows: list[dict]) -> list[dict]:
 
 def run_behaviour(config: BehaviourConfig, *, out: Path | None = DEFAULT_OUT, console: Console | None = None) -> dict:
     """Run the suite, print its tables on ``console`` and write JSON to ``out`` (each if given); return the payload."""
-    from geomon.sim_labelled import FAMILIES, labelled_run
+    from geomon.sim.labelled import FAMILIES, labelled_run
 
     progress = report.progress_console(console)
     machine = harness.machine_info()

@@ -17,7 +17,7 @@ purpose: a few hundred thousand stretches within 30 m a day at 10,000 tracks.
   ``peer_instants`` instants spread over the day, extrapolated to all of them.
 
 Quality: labelled meetings, brief meetings and near misses
-(:func:`meeting_quality`, :mod:`geomon.sim_meetings`) in four noise regimes,
+(:func:`meeting_quality`, :mod:`geomon.sim.meetings`) in four noise regimes,
 scored for encounters on raw fixes, fused tracks and fused tracks sure at
 0.95, and for ``frequent_contact`` alerts.
 
@@ -62,7 +62,7 @@ class EncountersConfig(harness.QuickRun):
     slice_s: float = 120.0
     cell_m: float = 150.0
     peer_instants: int = 48
-    #: Labelled meetings (geomon.sim_meetings) per noise regime, for precision and recall.
+    #: Labelled meetings (geomon.sim.meetings) per noise regime, for precision and recall.
     quality_subjects: int = 40
     quality_hours: float = 96.0
     repeat: int = 3
@@ -162,10 +162,10 @@ def meeting_quality(noise: str, c: EncountersConfig) -> list[dict]:
     import pyarrow.compute as pc
 
     import geomon
-    from geomon.evaluate import score
-    from geomon.load_rules import default_rules
-    from geomon.sim_meetings import add_meetings, encounter_truth, frequent_contact_truth, random_meetings
-    from geomon.sim_scenarios import scenario
+    from geomon.office.evaluate import score
+    from geomon.rules.load import default_rules
+    from geomon.sim.meetings import add_meetings, encounter_truth, frequent_contact_truth, random_meetings
+    from geomon.sim.scenarios import scenario
 
     sc = scenario(noise, n_subjects=c.quality_subjects, hours=c.quality_hours, seed=c.seed)
     ids = sc.subjects.column("subject_id").to_pylist()
@@ -299,7 +299,7 @@ def print_report(payload: dict, console: Console, *, out: Path | None = None) ->
             grow.add_row(f"{g['n_tracks']:,}", f"{g['n_fixes']:,}", f"{g['median_s']:.2f}", f"{g['fixes_per_s']:,.0f}",
                          f"{g['stretches']:,}")
     console.print(grow)
-    qual = Table(title="Against labelled meetings (geomon.sim_meetings): precision and recall")
+    qual = Table(title="Against labelled meetings (geomon.sim.meetings): precision and recall")
     for name in ("noise", "what", "labels", "found", "precision", "recall"):
         qual.add_column(name, justify="left" if name in ("noise", "what") else "right")
     for q in payload["quality"]:

@@ -1,6 +1,6 @@
 """Fusion suite: raw against fused horizontal error, honesty of the fused covariance, and filter throughput.
 
-Accuracy, per simulated scenario (:func:`geomon.sim_scenarios.scenario`, the
+Accuracy, per simulated scenario (:func:`geomon.sim.scenarios.scenario`, the
 same seed and paths for every row, noise differing): every raw fix projected
 to the scenario's frame and every output of :func:`geomon.fuse` is compared
 with the true position at that fix. Reported: the p50/p90/p99 of both errors,
@@ -79,7 +79,7 @@ class FusionConfig(harness.QuickRun):
 
 
 def _scenario(name: str, config: FusionConfig, sigma_m: float | None = None):
-    from geomon.sim_scenarios import scenario
+    from geomon.sim.scenarios import scenario
 
     return scenario(name, n_subjects=config.n_subjects, hours=config.hours, interval_s=config.interval_s,
                     seed=config.seed, sigma_m=sigma_m)
@@ -94,8 +94,8 @@ def nees_2d(ex: np.ndarray, ey: np.ndarray, var_x: np.ndarray, var_y: np.ndarray
 
 
 def _noise(name: str, sigma_m: float | None) -> str:
-    """The scenario's noise model in a few words (its constants live in geomon.sim_noise)."""
-    from geomon import sim_noise
+    """The scenario's noise model in a few words (its constants live in geomon.sim.noise)."""
+    from geomon.sim import noise as sim_noise
 
     if name == "augmented":
         return f"{sim_noise.SIGMA_AUGMENTED_M:g} m"
@@ -110,7 +110,7 @@ def _noise(name: str, sigma_m: float | None) -> str:
 def accuracy_row(label: str, name: str, sigma_m: float | None, config: FusionConfig) -> dict:
     """Errors and NEES of one scenario (see the module docstring)."""
     import geomon
-    from geomon.fusion import STATUS_NAMES
+    from geomon.tracks.fusion import STATUS_NAMES
 
     sc = _scenario(name, config, sigma_m)
     raw_x, raw_y = tracks.projected(sc.fixes, sc.frame)

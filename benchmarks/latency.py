@@ -1,4 +1,4 @@
-"""Latency suite: the live path (geomon.live.LiveMonitor) driven in real time by N subjects at a reporting interval.
+"""Latency suite: the live path (geomon.run.live.LiveMonitor) driven in real time by N subjects at a reporting interval.
 
 A synthetic county (a 40 km square permitted area, 400 forbidden discs of 80 m)
 holds ``subjects`` people who each report a fix every ``interval_s`` seconds at
@@ -18,14 +18,14 @@ Measured after ``warmup_s``:
 * **per alert**: from the arrival of the fix that confirmed it (the moment the
   device took it: no transit time, so the wait for the next micro-batch is
   counted) to the return of the commit that stored it
-  (:attr:`geomon.live.TickResult.latency_s`), p50 / p99 / max;
+  (:attr:`geomon.run.live.TickResult.latency_s`), p50 / p99 / max;
 * **CPU**: process CPU time spent in offer + tick over the wall time, in % of one
   core (the feed's own time is excluded; numba and DuckDB threads are included).
 
 With ``companion_share`` > 0, that share of the subjects each has a person of
 concern (``C`` + its id) who reports like a subject, 10 m from it all the time:
 every such pair is one open meeting, so the frequent-contact watch
-(:mod:`geomon.meeting_watch`) searches and carries them at every micro-batch.
+(:mod:`geomon.engine.meetings`) searches and carries them at every micro-batch.
 
 Targets (issue 8): at 10,000 subjects reporting every 15 s, p99 alert latency
 <= 1 s with the engine under 20 % of one core.
@@ -78,8 +78,8 @@ def _world(n: int, n_forbidden: int, rng: np.random.Generator, folder: Path):
     """Zones and subjects files of the synthetic county; homes and the disc each subject would enter (metres)."""
     import json
 
-    from geomon.crs import transverse_mercator
-    from geomon.sim_output import zone_collection
+    from geomon.geo.crs import transverse_mercator
+    from geomon.sim.output import zone_collection
 
     frame = transverse_mercator(CENTRE[0])
     cx, cy = (float(v[0]) for v in frame.project([CENTRE[0]], [CENTRE[1]]))
@@ -108,7 +108,7 @@ def _rules(config: LatencyConfig):
         return None
     from dataclasses import replace
 
-    from geomon.load_rules import default_rules
+    from geomon.rules.load import default_rules
 
     rules = default_rules()
     ordinary = {**rules.profiles["ordinary"], "confirm_s": float(config.confirm_s)}
@@ -117,7 +117,7 @@ def _rules(config: LatencyConfig):
 
 def run_one(n: int, config: LatencyConfig, progress: Console) -> dict:
     """Drive the live path with ``n`` subjects for ``config.duration_s`` seconds of wall time."""
-    from geomon.live import LiveMonitor
+    from geomon.run.live import LiveMonitor
 
     rng = np.random.default_rng(config.seed + n)
     with tempfile.TemporaryDirectory() as tmp:

@@ -42,8 +42,8 @@ class ScaleConfig(harness.QuickRun):
 
 
 def run_scale(config: ScaleConfig, *, out: Path | None = DEFAULT_OUT, console: Console | None = None) -> dict:
-    from geomon.distributed import replay_distributed
-    from geomon.replay import replay
+    from geomon.run.distributed import replay_distributed
+    from geomon.run.replay import replay
 
     progress = report.progress_console(console)
     machine = harness.machine_info()

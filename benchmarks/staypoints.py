@@ -1,6 +1,6 @@
 """Stay-point suite: the sliding-method kernel's throughput, the public path, trackintel and MovingPandas beside them.
 
-Input: the tracks of a ``"mixed"`` scenario (:func:`geomon.sim_scenarios.scenario`:
+Input: the tracks of a ``"mixed"`` scenario (:func:`geomon.sim.scenarios.scenario`:
 home, work and errands at a 15 s interval, satellite, cell and Wi-Fi fixes)
 repeated to about 20 million fixes, each copy a track of its own; thresholds
 100 m, 5 min, gap 15 min (trackintel's defaults).
@@ -10,7 +10,7 @@ repeated to about 20 million fixes, each copy a track of its own; thresholds
   the centroids and the output; not timed: sorting, deduplicating and Arrow,
   which the next row adds.
 - **public**: ``geomon.staypoints`` on an Arrow table of the first
-  ``public_fixes`` of those fixes, sorted as :func:`geomon.load.load_fixes`
+  ``public_fixes`` of those fixes, sorted as :func:`geomon.io.load.load_fixes`
   returns them.
 - **peers**, on the first ``peer_fixes`` fixes (whole tracks) when importable
   (the ``bench`` extra): trackintel's ``generate_staypoints(method="sliding")``,
@@ -106,7 +106,7 @@ class Tracks:
 
 def scenario_tracks(config: StaypointsConfig) -> tuple[Tracks, int, int]:
     """The scenario's tracks repeated to ``throughput_fixes``; also the base fix count and the copies."""
-    from geomon.sim_scenarios import scenario
+    from geomon.sim.scenarios import scenario
 
     sc = scenario(SCENARIO, n_subjects=config.n_subjects, hours=config.hours, interval_s=config.interval_s,
                   seed=config.seed)

@@ -14,7 +14,7 @@ def times_ms(fixes: pa.Table) -> np.ndarray:
 
 
 def projected(fixes: pa.Table, frame) -> tuple[np.ndarray, np.ndarray]:
-    """Raw fix positions in ``frame`` (a :class:`geomon.crs.LocalFrame`), metres."""
+    """Raw fix positions in ``frame`` (a :class:`geomon.geo.crs.LocalFrame`), metres."""
     lon = np.asarray(fixes.column("lon").to_numpy(), dtype=np.float64)
     lat = np.asarray(fixes.column("lat").to_numpy(), dtype=np.float64)
     x, y = frame.project(lon, lat)

@@ -62,7 +62,7 @@ def simulate(
     noise: Annotated[bool, typer.Option("--noise/--no-noise", help="Position noise (satellite, urban multipath, indoor cell fixes) or exact positions.")] = True,
 ) -> None:
     """Simulate a county, its subjects and their fixes, with injected violations and their true times."""
-    from geomon.simulate import simulate as run_simulation
+    from geomon.sim.simulate import simulate as run_simulation
 
     result = run_simulation(out, n_subjects=subjects, days=days, seed=seed, noise=noise)
     report.print_simulation(result)
@@ -70,7 +70,7 @@ def simulate(
 
 def _meeting_files(concern: Optional[Path], protections: Optional[Path]) -> dict:
     """The persons of concern and protection orders files, read (errors name the row and field)."""
-    from geomon.contact_run import load_concern, load_protections
+    from geomon.run.meetings import load_concern, load_protections
 
     return {"concern": load_concern(concern) if concern else None,
             "protections": load_protections(protections) if protections else None}
@@ -104,11 +104,11 @@ def replay(
                                                     "event time per encounter search task.")] = 24.0,
 ) -> None:
     """Replay recorded fixes through the engine; print alerts by kind and office, quarantine and speed."""
-    from geomon.behaviour import DEFAULT_DETECTORS
+    from geomon.engine.detectors import DEFAULT_DETECTORS
 
     chosen = DEFAULT_DETECTORS if detectors is None else tuple(d.strip() for d in detectors.split(",") if d.strip())
     if dask is not None:
-        from geomon.distributed import replay_distributed
+        from geomon.run.distributed import replay_distributed
 
         result = replay_distributed(fixes, zones, subjects, rules, scheduler=dask, partitions=partitions, db=db,
                                     profile=profile, datum=datum, detectors=chosen, out=out,
@@ -193,7 +193,7 @@ def near(
     """Incident look-back: who was, or could have been, within --radius of a place around --at; who is ruled out."""
     from datetime import datetime
 
-    from geomon.lookback import near as look_back
+    from geomon.office.lookback import near as look_back
 
     moment = datetime.fromisoformat(at)
     if moment.tzinfo is None:
@@ -210,7 +210,7 @@ def bucket(
     buckets: Annotated[int, typer.Option(min=1, help="Buckets: the partitions of the later `replay --dask`.")] = 8,
 ) -> None:
     """Copy fixes into buckets by subject, so that each task of `geomon replay --dask` reads only its own."""
-    from geomon.distributed import bucket_input
+    from geomon.run.distributed import bucket_input
 
     n = bucket_input(source, target, buckets)
     report.console.print(f"{n:,} fixes written into {buckets} buckets under {target}")
@@ -233,9 +233,9 @@ def purge(
     """Remove a subject's data, or everything older than N days; the removal is recorded in the store."""
     import os
 
-    from geomon.export import KEY_ENV, load_key
-    from geomon.purge import purge_older, purge_subject
-    from geomon.store import AlertStore
+    from geomon.io.export import KEY_ENV, load_key
+    from geomon.store.purge import purge_older, purge_subject
+    from geomon.store.alert_store import AlertStore
 
     if (subject is None) == (older_than is None):
         raise ValueError("give a SUBJECT, or --older-than DAYS")
@@ -264,9 +264,9 @@ def contacts(
     db: Annotated[Optional[Path], typer.Option(help="DuckDB store to write the alerts into (created if missing).")] = None,
 ) -> None:
     """Frequent contact with persons of concern and victim protection over recorded fixes (fused first)."""
-    from geomon.contact_run import contact_alerts, load_concern, load_protections
-    from geomon.load import load_rules
-    from geomon.store import AlertStore
+    from geomon.run.meetings import contact_alerts, load_concern, load_protections
+    from geomon.io.load import load_rules
+    from geomon.store.alert_store import AlertStore
 
     if concern is None and protections is None:
         raise ValueError("give --concern and/or --protections")
@@ -288,7 +288,7 @@ def sla(
     office: Annotated[Optional[str], typer.Option(help="Only this supervising office.")] = None,
 ) -> None:
     """Service levels per office and period: received (acknowledged) within 30 s, dispatched within 5 minutes."""
-    from geomon.store import AlertStore
+    from geomon.store.alert_store import AlertStore
 
     with AlertStore(db, read_only=True) as store:
         table = store.service_levels(period, office)
@@ -305,8 +305,8 @@ def export(
     clear_ids: Annotated[bool, typer.Option("--clear-ids", help="Write subject ids in clear (still needs the key).")] = False,
 ) -> None:
     """Export alerts, stay points or fused tracks with subject ids replaced by keyed pseudonyms."""
-    from geomon.export import export_table, load_key, store_table
-    from geomon.store import AlertStore
+    from geomon.io.export import export_table, load_key, store_table
+    from geomon.store.alert_store import AlertStore
 
     key = load_key(key_file)
     with AlertStore(db, read_only=True) as store:
@@ -339,7 +339,7 @@ def _lifecycle(target: str, ids, db, by, note, at, kind, office, status, subject
     """One lifecycle step on the alerts named, or on every alert matching the filters."""
     from datetime import timezone
 
-    from geomon.store import AlertStore
+    from geomon.store.alert_store import AlertStore
 
     if not db.exists():
         raise FileNotFoundError(f"{db}: no such database")
@@ -414,10 +414,10 @@ def report_daily(db: _Db, office: Annotated[str, typer.Option(help="Supervising 
                  rules: Annotated[Optional[Path], typer.Option(
                      help="Rules TOML for the check-in deadlines (default: the bundled rules).")] = None) -> None:
     """The day's morning reminder, noon review and evening summary for one office."""
-    from geomon.export import load_key
-    from geomon.load_rules import load_rules
-    from geomon.reports import daily_report, render
-    from geomon.store import AlertStore
+    from geomon.io.export import load_key
+    from geomon.rules.load import load_rules
+    from geomon.office.reports import daily_report, render
+    from geomon.store.alert_store import AlertStore
 
     key = load_key(key_file)
     with AlertStore(db, read_only=True) as store:
@@ -433,8 +433,8 @@ def report_period(db: _Db, office: Annotated[str, typer.Option(help="Supervising
                   period: Annotated[str, typer.Option(help="month or quarter.")] = "month",
                   fmt: _Fmt = "md", out: _Out = None) -> None:
     """The monthly or quarterly review of one office."""
-    from geomon.reports import period_report, render
-    from geomon.store import AlertStore
+    from geomon.office.reports import period_report, render
+    from geomon.store.alert_store import AlertStore
 
     with AlertStore(db, read_only=True) as store:
         data = period_report(store, office, period, start.date())
@@ -447,8 +447,8 @@ _K = Annotated[int, typer.Option(help="Suppress cells or points with fewer than 
 
 
 def _alerts_between(db: Path, since, until, **filters):
-    from geomon.pictures import CST
-    from geomon.store import AlertStore
+    from geomon.office.pictures import CST
+    from geomon.store.alert_store import AlertStore
 
     with AlertStore(db, read_only=True) as store:
         return store.list_alerts(since=since.replace(tzinfo=CST) if since else None,
@@ -467,9 +467,9 @@ def plot_heatmap(db: _Db, out: Annotated[Path, typer.Option(help="PNG to write."
     """Risk heat map: alerts per square cell, office boundaries drawn, small cells suppressed (PNG, GeoJSON)."""
     import json
 
-    from geomon.load import load_zones
-    from geomon.pictures import plot_risk_map, risk_grid
-    from geomon.zones import zones_frame
+    from geomon.io.load import load_zones
+    from geomon.office.pictures import plot_risk_map, risk_grid
+    from geomon.engine.zones import zones_frame
 
     alerts = _alerts_between(db, since, until, kind=kind or None)
     zone_load = load_zones(zones) if zones is not None else None
@@ -497,9 +497,9 @@ def plot_curves_command(db: _Db, out: Annotated[Path, typer.Option(help="PNG to 
     """Correction-effect curves: alerts per week (or day) per office or subject (PNG)."""
     import pyarrow.csv as pcsv
 
-    from geomon.export import load_key
-    from geomon.load import load_subjects
-    from geomon.pictures import alert_curves, plot_curves
+    from geomon.io.export import load_key
+    from geomon.io.load import load_subjects
+    from geomon.office.pictures import alert_curves, plot_curves
 
     alerts = _alerts_between(db, since, until, office_id=office or None, subject_id=subject or None)
     key = load_key(key_file) if by == "subject" else None
@@ -543,9 +543,9 @@ def watch(
     import sys
     import threading
 
-    from geomon.behaviour import DEFAULT_DETECTORS
-    from geomon.live import DirectorySource, LineSource, LiveMonitor, run
-    from geomon.load_rules import load_rules
+    from geomon.engine.detectors import DEFAULT_DETECTORS
+    from geomon.run.live import DirectorySource, LineSource, LiveMonitor, run
+    from geomon.rules.load import load_rules
 
     sources = []
     if directory is not None:

@@ -16,8 +16,8 @@ console = Console()
 
 
 def run_replay(fixes, zones, subjects, rules, **kwargs):
-    """geomon.replay.replay with a progress bar over the fixes fed to the engine."""
-    from geomon.replay import replay
+    """geomon.run.replay.replay with a progress bar over the fixes fed to the engine."""
+    from geomon.run.replay import replay
 
     with Progress(TextColumn("[bold]replay"), BarColumn(), MofNCompleteColumn(), TextColumn("fixes"),
                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
@@ -107,7 +107,7 @@ def print_replay(result, *, truth: Path | None = None, db: Path | None = None) -
                              f"{result.n_read:,} = {result.n_accepted:,} + {result.n_quarantined:,}"]]))
 
     if truth is not None:
-        from geomon.evaluate import score
+        from geomon.office.evaluate import score
         import pyarrow.parquet as pq
 
         import pyarrow as pa
@@ -144,7 +144,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def print_alerts(db: Path, *, since=None, until=None, limit: int = 50, **filters) -> None:
-    from geomon.store import AlertStore
+    from geomon.store.alert_store import AlertStore
 
     with AlertStore(db, read_only=True) as store:
         table = store.list_alerts(since=_utc(since), until=_utc(until), limit=limit, **filters)

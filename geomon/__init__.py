@@ -14,15 +14,15 @@ from geomon.errors import GeomonError, InputError
 __version__ = "0.1.0"
 
 _LAZY = {
-    "ZoneIndex": "geomon.geometry",
-    "contains_xy": "geomon.geometry",
-    "encounters": "geomon.proximity",
-    "frequent_contacts": "geomon.frequent_contact",
-    "fuse": "geomon.fusion",
-    "intersects_xy": "geomon.geometry",
-    "signed_distance_xy": "geomon.geometry",
-    "staypoints": "geomon.stays",
-    "victim_alerts": "geomon.victims",
+    "ZoneIndex": "geomon.geo.geometry",
+    "contains_xy": "geomon.geo.geometry",
+    "encounters": "geomon.tracks.encounters",
+    "frequent_contacts": "geomon.engine.frequent_contact",
+    "fuse": "geomon.tracks.fusion",
+    "intersects_xy": "geomon.geo.geometry",
+    "signed_distance_xy": "geomon.geo.geometry",
+    "staypoints": "geomon.tracks.stays",
+    "victim_alerts": "geomon.engine.victims",
 }
 
 __all__ = ["GeomonError", "InputError", *_LAZY]

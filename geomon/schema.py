@@ -1,7 +1,7 @@
 """Arrow schemas of geomon's inputs and of the quarantine that loading produces.
 
 Every table geomon reads is checked against one of these schemas by
-:mod:`geomon.load`. Columns listed here have fixed names and types; any other
+:mod:`geomon.io.load`. Columns listed here have fixed names and types; any other
 column a user supplies is kept, after the canonical ones, and never rejected.
 
 Coordinates are longitude/latitude in degrees on WGS84 (CGCS2000 coincides with
@@ -70,7 +70,7 @@ SUBJECT_SCHEMA = pa.schema(
 
 #: Stay points (:func:`geomon.staypoints`), one row each, sorted by
 #: ``subject_id`` then ``started_at``; the Monitor's stays
-#: (:data:`geomon.store.STAY_SCHEMA`) begin with the same columns.
+#: (:data:`geomon.store.alert_store.STAY_SCHEMA`) begin with the same columns.
 STAYPOINT_SCHEMA = pa.schema(
     [
         pa.field("subject_id", pa.string(), nullable=False),
@@ -85,7 +85,7 @@ STAYPOINT_SCHEMA = pa.schema(
 #: Columns a subject input must have.
 SUBJECT_REQUIRED: tuple[str, ...] = ("subject_id", "level", "office_id")
 
-#: Canonical zone properties, in the order :func:`geomon.load.load_zones`
+#: Canonical zone properties, in the order :func:`geomon.io.load.load_zones`
 #: returns them. ``subject_ids`` null means the zone applies to every subject;
 #: ``schedule`` is kept as JSON text for the schedule parser; ``buffer_m`` is a
 #: distance in metres (negative shrinks the zone).
@@ -134,3 +134,82 @@ REPAIR_SCHEMA = pa.schema(
 def empty_quarantine() -> pa.Table:
     """Return an empty table in :data:`QUARANTINE_SCHEMA`."""
     return QUARANTINE_SCHEMA.empty_table()
+
+
+# ---------------------------------------------------------------- engine outputs
+
+#: Alert severities, most urgent first.
+SEVERITIES: tuple[str, ...] = ("high", "medium", "low")
+
+#: Alerts as the Monitor hands them to :meth:`AlertStore.write_alerts`.
+#:
+#: ``alert_id`` is deterministic, so a replay of the same input yields the same
+#: ids. ``office_id`` is the subject's supervising office,
+#: ``location_office_id`` the office whose jurisdiction the position lies in.
+#: ``onset_ts`` / ``confirmed_ts`` / ``ended_ts`` are event times (ended is null
+#: while the alert is still running), ``emitted_at`` the wall-clock time the
+#: engine emitted it. ``lon``/``lat`` are degrees (WGS84), ``accuracy_m`` the
+#: 1-sigma horizontal uncertainty in metres, ``probability`` the detector's
+#: confidence in [0, 1], ``details`` detector-specific JSON text and ``run_id``
+#: the run that produced it.
+ALERT_SCHEMA = pa.schema(
+    [
+        pa.field("alert_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("severity", pa.string(), nullable=False),
+        pa.field("subject_id", pa.string(), nullable=False),
+        pa.field("zone_id", pa.string(), nullable=True),
+        pa.field("office_id", pa.string(), nullable=True),
+        pa.field("location_office_id", pa.string(), nullable=True),
+        pa.field("onset_ts", TS_TYPE, nullable=False),
+        pa.field("confirmed_ts", TS_TYPE, nullable=False),
+        pa.field("ended_ts", TS_TYPE, nullable=True),
+        pa.field("emitted_at", TS_TYPE, nullable=False),
+        pa.field("lon", pa.float64(), nullable=False),
+        pa.field("lat", pa.float64(), nullable=False),
+        pa.field("accuracy_m", pa.float32(), nullable=True),
+        pa.field("probability", pa.float64(), nullable=True),
+        pa.field("details", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+#: Stays the Monitor's dwell walk closed (:meth:`geomon.engine.monitor.Monitor.take_stays`), one row each.
+#:
+#: A stay starts at its first fix (``started_at``) and finishes at the fix that
+#: left it or, when a silence longer than ``lost_contact_s`` broke it, at the
+#: last fix before the silence (``ended_by`` ``moved`` or ``silence``);
+#: ``n_fixes`` fixes from the first up to the last before its finish are its
+#: members and ``lon``/``lat`` (degrees, WGS84) their fused mean.
+#: ``concern_zone_id`` is the place of concern its first fix was at (within
+#: ``dwell_radius_m``), ``home_distance_m``/``work_distance_m`` the distance
+#: in metres from its centroid to the subject's home and work zones (0 inside;
+#: null without such a zone).
+STAY_SCHEMA = pa.schema(
+    [
+        *STAYPOINT_SCHEMA,
+        pa.field("office_id", pa.string(), nullable=True),
+        pa.field("concern_zone_id", pa.string(), nullable=True),
+        pa.field("home_distance_m", pa.float64(), nullable=True),
+        pa.field("work_distance_m", pa.float64(), nullable=True),
+        pa.field("ended_by", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+#: The fused track the Monitor kept (:meth:`geomon.engine.monitor.Monitor.take_tracks`), one row per admitted fix:
+#: the causal fused position (WGS84 degrees) and the 1-sigma (m) a decision may lean on
+#: (:func:`geomon.tracks.fusion.trusted_sigma_m`). Read by the incident look-back (:mod:`geomon.office.lookback`).
+TRACK_SCHEMA = pa.schema(
+    [
+        pa.field("subject_id", pa.string(), nullable=False),
+        pa.field("ts", TS_TYPE, nullable=False),
+        pa.field("lon", pa.float64(), nullable=False),
+        pa.field("lat", pa.float64(), nullable=False),
+        pa.field("sigma_m", pa.float64(), nullable=False),
+    ]
+)
+
+#: How a stay of :data:`STAY_SCHEMA` ended.
+STAY_ENDINGS: tuple[str, ...] = ("moved", "silence")
+

@@ -625,7 +625,7 @@ def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
     as the track predicts; a jump back to the anchor ends it. The reported
     variance adds ``doubt |jump|^2 / 2`` per axis (the spread between the two
     places), which keeps the covariance honest on multipath; decisions about
-    zones use the two places separately (:class:`geomon.monitor.Monitor`).
+    zones use the two places separately (:class:`geomon.engine.monitor.Monitor`).
 
     *Stationary handling* is a zero-velocity update (Foxlin 2005): after an
     accepted fix, if ``|v|^2 < zupt_gate * P_vv`` and the velocity is known

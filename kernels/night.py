@@ -4,7 +4,7 @@ Each subject's fixes arrive in time order (flat arrays plus CSR ``offsets``),
 batch after batch, with a *watermark* ``now_ms`` (every subject's fixes up to
 it are in). Night windows are given as a table of UTC bounds per window
 *pair* (one pair per distinct ``(night_start, night_end)`` of the rules; the
-caller computes them on the local calendar, see :mod:`geomon.night`). Between
+caller computes them on the local calendar, see :mod:`geomon.engine.night`). Between
 fixes the subject is where its last fix put it (last observation carried
 forward): home or away.
 

@@ -1,6 +1,6 @@
 """Which rows of a state array changed since it was last saved, and saving them: one pass, no temporaries.
 
-The live path (:mod:`geomon.checkpoint`) keeps a copy of every per-subject
+The live path (:mod:`geomon.run.checkpoint`) keeps a copy of every per-subject
 state array as last saved and asks, at every checkpoint, which subjects' rows
 differ. ``(current != saved).any(axis=1)`` in numpy builds a boolean array as
 large as the state (22 M entries at 100,000 subjects) before reducing it; this

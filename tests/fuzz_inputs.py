@@ -29,7 +29,7 @@ import shapely
 from hypothesis import strategies as st
 
 from geomon.errors import GeomonError
-from geomon.load import FixLoad, Rules, SubjectLoad, ZoneLoad
+from geomon.io.load import FixLoad, Rules, SubjectLoad, ZoneLoad
 from geomon.schema import FIX_SCHEMA, QUARANTINE_SCHEMA, SUBJECT_SCHEMA, ZONE_PROPERTIES_SCHEMA
 
 #: Examples per property test; ``GEOMON_FUZZ_EXAMPLES=2000`` for a long run.
@@ -570,7 +570,7 @@ def _mangled(draw, data: bytes, odds: int, bad: bytes) -> bytes:
 
 @st.composite
 def json_lines(draw) -> list[str]:
-    """Lines for geomon.live.read_json_lines: fixes, junk, hostile nesting, huge integers, lone surrogates."""
+    """Lines for geomon.run.live.read_json_lines: fixes, junk, hostile nesting, huge integers, lone surrogates."""
     lines = []
     for row in draw(fix_rows(max_rows=8)):
         kind = draw(st.integers(0, 12))

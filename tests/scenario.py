@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-from geomon.crs import LocalFrame
-from geomon.load import load_subjects, load_zones
+from geomon.geo.crs import LocalFrame
+from geomon.io.load import load_subjects, load_zones
 
 FRAME = LocalFrame("EPSG:32650")
 X0, Y0 = 563_000.0, 4_150_000.0  # county centre, metres

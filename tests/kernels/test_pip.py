@@ -7,7 +7,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geomon.geometry import _build, _coarse_codes, _Density, _edges_of, _pack_codes
+from geomon.geo.geometry import _build, _coarse_codes, _Density, _edges_of, _pack_codes
 from geomon.kernels import pip
 from tests.strategies import points_for, polygons
 

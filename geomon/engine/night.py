@@ -1,0 +1,300 @@
+"""Night alerts: curfew breach (宵禁) and night activity, on the local calendar.
+
+:class:`NightDetector` keeps, per subject, what :func:`geomon.kernels.night.night_step`
+remembers and turns its event records into alert rows in
+:data:`geomon.store.alert_store.ALERT_SCHEMA`. It follows :class:`geomon.engine.lost_contact.ContactDetector`:
+fixes sorted by (subject code, time), batch after batch, with an event-time
+watermark, so the same stream gives the same alerts in any batching.
+
+Night windows are ``[night_start, night_end)`` in local time (a window whose
+end is not after its start runs past midnight and belongs to the day it
+starts). They are computed per local calendar date with :mod:`zoneinfo`
+(default ``Asia/Shanghai``), so on a daylight-saving change elsewhere the
+window is still 22:00-06:00 on the wall clock (7 or 9 hours long that night).
+A window with ``night_start == night_end`` is no window (night alerts off).
+
+Semantics (see docs/alerts.md):
+
+- *Away* means the fused position is farther than ``night_away_m`` from the
+  subject's home zone (0 inside it) by more than its uncertainty allows: by
+  ``z * sigma`` with ``z`` the ``breach_p`` quantile of the normal (1.645 at
+  0.95) and ``sigma`` the fix's fused 1-sigma; *home* means nearer than
+  ``night_away_m`` by as much. A fix in between is undecided and changes
+  nothing, so a phone indoors on cell fixes hundreds of metres off never
+  fakes a night out, and a doubtful jump near the away distance does not cut
+  a breach in two.
+  Between fixes the subject is where its last fix put it.
+- ``curfew_breach``: away inside a window for longer than ``curfew_grace_s``,
+  counted from the first away fix or, when already away as the window opens,
+  from the window start; onset = that moment + grace (= confirmed), emitted as
+  soon as a fix or the watermark passes it; ends at the first fix at home or
+  at the window end. Subjects without a home zone never breach.
+- ``night_activity``: within a window, the travel (anchor-gated sum of fused
+  steps: a step counts once the position is :data:`geomon.kernels.night.TRAVEL_GATE_M`
+  or three times its trusted 1-sigma, whichever is more, from the last counted one) or the time away exceeds
+  both its floor (``night_travel_m``, ``night_away_s``) and the subject's own
+  baseline, the nearest-rank p95 of the same value over the last 28 completed
+  nights with a fix in the window (the max while fewer than 20; none yet: the
+  floor alone). Raised once per night, as soon as it happens (causal); ends at
+  the window end with the night's totals. Without a home zone only travel counts.
+
+Thresholds are those of the fix being judged (between fixes, of the last fix),
+so profiles and special periods apply.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+from functools import lru_cache
+from statistics import NormalDist
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+import shapely
+
+from geomon.kernels import night as _night
+from geomon.engine.rows import SubjectDetector, alert_table, subject_runs
+from geomon.rules.periods import ThresholdSets
+from geomon.schema import ALERT_SCHEMA
+
+__all__ = ["NIGHT_KINDS", "NightDetector", "NightWindows", "night_windows"]
+
+#: Alert kind of each event of :mod:`geomon.kernels.night`, and its severity.
+NIGHT_KINDS = {_night.EVENT_CURFEW: ("curfew_breach", "high"),
+               _night.EVENT_ACTIVITY: ("night_activity", "medium")}
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_MS = _dt.timedelta(milliseconds=1)
+_DAY_MS = 86_400_000
+_PAD = np.iinfo(np.int64).max
+_OFFSET = re.compile(r"^([+-])(\d\d):(\d\d)$")
+
+
+def _tzinfo(tz) -> _dt.tzinfo:
+    """A tzinfo from a zoneinfo name ("Asia/Shanghai"), a fixed offset ("+08:00") or a tzinfo."""
+    if isinstance(tz, _dt.tzinfo):
+        return tz
+    m = _OFFSET.match(tz)
+    if m:
+        minutes = int(m.group(2)) * 60 + int(m.group(3))
+        return _dt.timezone(_dt.timedelta(minutes=minutes if m.group(1) == "+" else -minutes))
+    return ZoneInfo(tz)
+
+
+def _minute(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+@lru_cache(maxsize=65536)
+def _window(tz: _dt.tzinfo, day: _dt.date, start_min: int, end_min: int) -> tuple[int, int]:
+    ws = _dt.datetime.combine(day, _dt.time(start_min // 60, start_min % 60), tzinfo=tz)
+    end_day = day if end_min > start_min else day + _dt.timedelta(days=1)
+    we = _dt.datetime.combine(end_day, _dt.time(end_min // 60, end_min % 60), tzinfo=tz)
+    return (ws - _EPOCH) // _MS, (we - _EPOCH) // _MS
+
+
+def night_windows(lo_ms: int, hi_ms: int, start: str, end: str, tz="Asia/Shanghai") -> np.ndarray:
+    """UTC bounds (ms) of the night windows starting on the local dates from ``lo_ms`` to ``hi_ms``.
+
+    Parameters
+    ----------
+    lo_ms, hi_ms : int
+        Event times (ms since the epoch, UTC); windows start on every local
+        date from the day before ``lo_ms``'s to ``hi_ms``'s, so every window
+        that contains a time in ``[lo_ms, hi_ms]`` is there.
+    start, end : str
+        Local times of day, "HH:MM"; ``end <= start`` runs past midnight,
+        ``end == start`` means no window.
+    tz : str or tzinfo
+        Time zone name (zoneinfo), fixed offset "+08:00", or a tzinfo.
+
+    Returns
+    -------
+    int64 (n_windows, 2)
+        Start and end of each window, sorted.
+
+    Examples
+    --------
+    >>> w = night_windows(1_711_839_600_000, 1_711_839_600_000, "22:00", "06:00", "Europe/Berlin")
+    >>> ((w[:, 1] - w[:, 0]) / 3_600_000).tolist()   # the night of 30-31 March 2024 loses an hour
+    [7.0, 8.0]
+    """
+    tzi = _tzinfo(tz)
+    s, e = _minute(start), _minute(end)
+    if s == e:
+        return np.zeros((0, 2), np.int64)
+    first = _dt.datetime.fromtimestamp(lo_ms / 1000, tzi).date() - _dt.timedelta(days=1)
+    last = _dt.datetime.fromtimestamp(hi_ms / 1000, tzi).date()
+    days = [first + _dt.timedelta(days=k) for k in range((last - first).days + 1)]
+    return np.array([_window(tzi, d, s, e) for d in days], np.int64).reshape(-1, 2)
+
+
+class NightWindows:
+    """The night windows of every threshold set, as the kernels read them.
+
+    Sets with the same ``(night_start, night_end)`` share a window *pair*;
+    :attr:`pair_of_set` maps each set to its pair and :meth:`table` gives
+    every pair's windows over a span of event time.
+
+    Parameters
+    ----------
+    sets : ThresholdSets
+        Reads ``night_start`` (default "22:00") and ``night_end`` ("06:00").
+    tz : str or tzinfo
+        Local time of the windows.
+    """
+
+    def __init__(self, sets: ThresholdSets, tz="Asia/Shanghai"):
+        self.tz = _tzinfo(tz)
+        starts = [v.get("night_start") or "22:00" for v in sets.values]
+        ends = [v.get("night_end") or "06:00" for v in sets.values]
+        self.pairs = sorted(set(zip(starts, ends)))
+        #: Row of :meth:`table` of each threshold set.
+        self.pair_of_set = np.array([self.pairs.index(p) for p in zip(starts, ends)], np.int64)
+
+    def table(self, lo_ms: int, hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
+        """Starts and ends (int64 ms, ``(n_pairs, n_windows)``) of every window meeting ``[lo_ms, hi_ms]``.
+
+        Rows are sorted and padded at the end with int64 max.
+        """
+        rows = [night_windows(lo_ms, hi_ms, s, e, self.tz) for s, e in self.pairs]
+        width = max(1, max(r.shape[0] for r in rows))
+        ws = np.full((len(rows), width), _PAD, np.int64)
+        we = np.full((len(rows), width), _PAD, np.int64)
+        for p, r in enumerate(rows):
+            ws[p, :r.shape[0]] = r[:, 0]
+            we[p, :r.shape[0]] = r[:, 1]
+        return ws, we
+
+
+class NightDetector(SubjectDetector):
+    """Curfew breach and night activity for a fixed set of subjects.
+
+    Parameters
+    ----------
+    sets : ThresholdSets
+        The rules resolved per subject and period (:class:`geomon.rules.periods.ThresholdSets`);
+        reads ``night_start``, ``night_end``, ``night_away_m``, ``curfew_grace_s``,
+        ``night_travel_m`` and ``night_away_s``.
+    subject_ids, subject_level, subject_office : sequence of str
+        Per subject code, as the Monitor holds them.
+    home_geometry_m : sequence of shapely geometry or None
+        Per subject code, its home zone in the same local metric frame as the
+        positions given to :meth:`step` (None: no home zone, no curfew).
+    frame : geomon.geo.crs.LocalFrame, optional
+        That frame, to place alerts in lon/lat (NaN without it).
+    tz : str or tzinfo
+        Local time of the night windows: a zoneinfo name (default
+        ``"Asia/Shanghai"``), a fixed offset such as ``"+08:00"``, or a tzinfo.
+    """
+
+    def __init__(self, sets: ThresholdSets, subject_ids, subject_level, subject_office, home_geometry_m,
+                 frame=None, tz="Asia/Shanghai"):
+        super().__init__(sets, subject_ids, subject_level, subject_office)
+        n = len(self.subject_ids)
+        self.home = np.empty(n, dtype=object)
+        self.home[:] = list(home_geometry_m)
+        self.frame = frame
+        self.tz = _tzinfo(tz)
+        self._windows = NightWindows(sets, self.tz)
+        self._away_m = sets.per_set("night_away_m", 300.0)
+        self._grace_ms = sets.per_set("curfew_grace_s", 600, 1000, dtype=np.int64)
+        self._travel_m = sets.per_set("night_travel_m", 3000.0)
+        self._away_floor_ms = sets.per_set("night_away_s", 3600, 1000, dtype=np.int64)
+        self._z = np.array([NormalDist().inv_cdf(p) for p in sets.per_set("breach_p", 0.95)])
+        self._state, self._ring_travel, self._ring_away = _night.new_state(n)
+
+    def away(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
+             sigma_m: np.ndarray | None = None, points: np.ndarray | None = None) -> np.ndarray:
+        """Away state of each position (:data:`geomon.kernels.night.AWAY`, ``HOME`` or ``UNSURE``; HOME without a home).
+
+        Away when farther than ``night_away_m`` from the home zone by more than
+        ``z * sigma_m`` (``z`` the ``breach_p`` normal quantile), home when
+        nearer by more than that, else unsure.
+        """
+        out = np.full(code.size, _night.HOME, np.int8)
+        if code.size == 0:
+            return out
+        sigma = np.zeros(code.size) if sigma_m is None else np.nan_to_num(sigma_m, nan=np.inf)
+        points = shapely.points(x_m, y_m) if points is None else points
+        dist = shapely.distance(self.home[code], points)   # NaN without a home: HOME
+        margin = self._z[tset] * sigma
+        out[dist >= self._away_m[tset] - margin] = _night.UNSURE
+        out[dist > self._away_m[tset] + margin] = _night.AWAY
+        return out
+
+    def step(self, code: np.ndarray, t_ms: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
+             now_ms: int | None = None, sigma_m: np.ndarray | None = None,
+             points: np.ndarray | None = None) -> pa.Table:
+        """Advance over one batch of fixes, sorted by (subject code, time); return alert events.
+
+        ``x_m``/``y_m`` are *fused* positions (the Monitor's causal track, fixes
+        precise enough to decide), metres in the frame of the home zones, and
+        ``sigma_m`` the 1-sigma to lean on (the Monitor's trusted sigma, never
+        below the fix's own accuracy: :func:`geomon.tracks.fusion.trusted_sigma_m`;
+        default 0: exact); ``points`` are the positions as shapely points, if the
+        caller has them; ``tset`` is each fix's threshold set. ``now_ms`` raises the watermark
+        beyond the batch's newest fix (live operation: the clock, less the
+        allowed lateness); by default the watermark is the newest fix seen so far.
+        An event is placed at the fix that decided it (between fixes, the last one).
+        """
+        code = np.asarray(code, dtype=np.int64)
+        t_ms = np.asarray(t_ms, dtype=np.int64)
+        tset = np.asarray(tset, dtype=np.int64)
+        x_m = np.ascontiguousarray(x_m, dtype=np.float64)
+        y_m = np.ascontiguousarray(y_m, dtype=np.float64)
+        self._advance(t_ms, now_ms)
+        _, offsets, subjects = subject_runs(code)
+        started = self._state[:, _night.NS_STARTED] != 0
+        # The window table must cover every subject's clock up to the watermark.
+        clocks = self._state[started, _night.NS_CLOCK]
+        candidates = ([int(clocks.min())] if clocks.size else []) + ([int(t_ms.min())] if t_ms.size else [])
+        if not candidates:
+            return ALERT_SCHEMA.empty_table()
+        win_start, win_end = self._windows.table(min(candidates), self.watermark_ms)
+        sigma = np.zeros(code.size) if sigma_m is None else np.asarray(sigma_m, dtype=np.float64)
+        gate = np.maximum(_night.TRAVEL_GATE_M, 3.0 * np.nan_to_num(sigma, nan=np.inf))
+        rec = _night.night_step(offsets, subjects, t_ms, x_m, y_m, self.away(code, x_m, y_m, tset, sigma, points), gate,
+                                self._windows.pair_of_set[tset], tset, self._grace_ms[tset], self._travel_m[tset],
+                                self._away_floor_ms[tset], self.watermark_ms, win_start, win_end,
+                                self._state, self._ring_travel, self._ring_away)
+        return self._alerts(rec)
+
+    def _alerts(self, rec: np.ndarray) -> pa.Table:
+        n = rec.shape[0]
+        if n == 0:
+            return ALERT_SCHEMA.empty_table()
+        R = _night
+        subj = rec[:, R.REC_SUBJECT].astype(np.int64)
+        kind_code = rec[:, R.REC_KIND].astype(np.int64)
+        kinds = [NIGHT_KINDS[int(k)][0] for k in kind_code]
+        severity = [NIGHT_KINDS[int(k)][1] for k in kind_code]
+        subject_id = self.subject_ids[subj]
+        onset = rec[:, R.REC_ONSET].astype(np.int64)
+        end = rec[:, R.REC_END].astype(np.int64)
+        sets = rec[:, R.REC_TSET].astype(np.int64)
+        details = []
+        for r, k, e, s, lv in zip(rec, kind_code, end, sets, self.subject_level[subj]):
+            d = {"event": "ended" if e >= 0 else "confirmed", "level": lv,
+                 "profile": str(self._sets.profile[s]), "period": self._sets.period[s]}
+            if k == R.EVENT_CURFEW:
+                d.update(grace_s=int(self._grace_ms[s]) // 1000, away_m=float(self._away_m[s]),
+                         away_since_ms=int(r[R.REC_AWAY_SINCE]))
+            else:
+                d.update(trigger="away" if r[R.REC_TRIGGER] == 1 else "travel",
+                         travel_m=round(float(r[R.REC_TRAVEL]), 1), away_s=round(float(r[R.REC_AWAY]) / 1000, 3),
+                         floor_travel_m=float(self._travel_m[s]), floor_away_s=int(self._away_floor_ms[s]) // 1000,
+                         baseline_travel_m=round(float(r[R.REC_BASE_TRAVEL]), 1),
+                         baseline_away_s=round(float(r[R.REC_BASE_AWAY]) / 1000, 3), nights=int(r[R.REC_NIGHTS]))
+            details.append(json.dumps(d, sort_keys=True))
+        x, y = rec[:, R.REC_X], rec[:, R.REC_Y]
+        if self.frame is not None:
+            lon, lat = self.frame.unproject(x, y)
+        else:
+            lon, lat = np.full(n, np.nan), np.full(n, np.nan)
+        return alert_table(kinds, severity, subject_id, [None] * n, self.subject_office[subj], onset,
+                           rec[:, R.REC_CONFIRM].astype(np.int64), end, lon, lat, details, self.run_id)
