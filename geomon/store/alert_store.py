@@ -14,9 +14,13 @@ Replays are idempotent because ``alert_id`` is deterministic (the Monitor
 derives it from the alert's content) and is the primary key; the upsert rule is
 documented on :meth:`AlertStore.write_alerts` and in ``docs/store.md``.
 
-The table layout (Arrow schemas, DDL, input checks) lives in
-:mod:`geomon.store.schema` and the runs and quarantine methods in
-:mod:`geomon.store.runs`; import every name from here.
+This module holds the connection (opening, cursors, transactions) and the
+writes. The table layout (Arrow schemas, DDL, input checks) lives in
+:mod:`geomon.store.schema`; the methods that read alerts, stays and tracks back
+in :mod:`geomon.store.queries`; the lifecycle steps, audit log and service
+levels in :mod:`geomon.store.lifecycle`; the runs and quarantine methods in
+:mod:`geomon.store.runs`; the live checkpoints and latency in
+:mod:`geomon.store.live`. Import every name from here.
 """
 
 from __future__ import annotations
@@ -25,9 +29,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -36,7 +38,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from geomon.errors import GeomonError, StoreError
+from geomon.store.lifecycle import LifecycleError, _Lifecycle
 from geomon.store.live import _LiveLog
+from geomon.store.queries import GROUP_COLUMNS, _Queries
 from geomon.store.runs import _RunLog
 from geomon.store.schema import (
     _DDL,
@@ -54,9 +58,7 @@ from geomon.store.schema import (
     STORED_QUARANTINE_SCHEMA,
     TRACK_SCHEMA,
     _conform,
-    _ms,
     _now,
-    _to_schema,
 )
 
 __all__ = [
@@ -76,18 +78,6 @@ __all__ = [
     "AlertStore",
     "LifecycleError",
 ]
-
-#: Columns :meth:`AlertStore.alert_counts` may group by.
-GROUP_COLUMNS: tuple[str, ...] = (
-    "kind",
-    "severity",
-    "subject_id",
-    "zone_id",
-    "office_id",
-    "location_office_id",
-    "status",
-    "run_id",
-)
 
 _ALERT_COLS = ", ".join(ALERT_SCHEMA.names)
 
@@ -122,39 +112,7 @@ _INSERT_ALERTS = f"""
     WHERE NOT EXISTS (SELECT 1 FROM alerts AS a WHERE a.alert_id = s.alert_id)
     ON CONFLICT (alert_id) DO NOTHING"""
 
-# Lifecycle transitions: target status -> (statuses it may follow, column that
-# records when it happened).
-_TRANSITIONS = {
-    "acknowledged": (("open",), "acknowledged_at"),
-    "dispatched": (("acknowledged",), "dispatched_at"),
-    "closed": (("acknowledged", "dispatched"), "closed_at"),
-}
-
-
-#: The action that takes an alert to each status, as the audit log names it.
-_ACTIONS = {"acknowledged": "ack", "dispatched": "dispatch", "closed": "close"}
-
-
-class LifecycleError(GeomonError, ValueError):
-    """A lifecycle transition is not allowed: unknown alert, wrong order or time."""
-
-
-
 _VIEW = "CREATE OR REPLACE VIEW"
-
-
-def _in_list(column: str, values: str | Iterable[str], params: list) -> str:
-    """Return a ``column = ?`` or ``column IN (?, ...)`` condition and extend *params*."""
-    if isinstance(values, str):
-        params.append(values)
-        return f"{column} = ?"
-    values = list(values)
-    if not values:
-        return "FALSE"
-    if not all(isinstance(v, str) for v in values):
-        raise TypeError(f"filter on {column}: values must be strings")
-    params.extend(values)
-    return f"{column} IN ({', '.join('?' * len(values))})"
 
 #: Seconds an opening waits while another process holds the file (``$GEOMON_STORE_WAIT_S``; default 10).
 WAIT_ENV = "GEOMON_STORE_WAIT_S"
@@ -179,7 +137,7 @@ def _rollback(cur) -> None:
         pass   # the transaction is already gone (DuckDB aborted it)
 
 
-class AlertStore(_RunLog, _LiveLog):
+class AlertStore(_Queries, _Lifecycle, _RunLog, _LiveLog):
     """Alerts, quarantine and runs in one DuckDB database.
 
     Parameters
@@ -241,7 +199,8 @@ class AlertStore(_RunLog, _LiveLog):
                     who = f"process {holder.group(1)}" if holder else "another process"
                     if self.read_only:
                         raise StoreError(f"{self.path}: {who} is writing the store and did not let go within "
-                                         f"{self.wait_s:g} s (a live `geomon watch` keeps it); try again later") from None
+                                         f"{self.wait_s:g} s (a live `geomon watch` keeps it); "
+                                         f"try again later") from None
                     raise StoreError(f"{self.path}: the store is in use by {who}; it takes one writer at a time "
                                      f"(wait for it to finish, or write into another --db)") from None
                 time.sleep(pause)
@@ -472,194 +431,3 @@ class AlertStore(_RunLog, _LiveLog):
         if table.num_rows == 0:
             return 0
         return self._insert_new(table, "tracks", "subject_id, ts")
-
-    def list_tracks(self, since: datetime, until: datetime, *,
-                    subject_id: str | Iterable[str] | None = None) -> pa.Table:
-        """Stored fused positions with ``since <= ts < until`` (timezone-aware), by subject then time."""
-        params: list = [_ms(since), _ms(until)]
-        where = "ts >= ? AND ts < ?"
-        if subject_id is not None:
-            where += " AND " + _in_list("subject_id", subject_id, params)
-        sql = f"SELECT {', '.join(TRACK_SCHEMA.names)} FROM tracks WHERE {where} ORDER BY subject_id, ts"
-        return _to_schema(self._cursor().sql(sql, params=params).to_arrow_table(), TRACK_SCHEMA)
-
-    def list_stays(self, *, subject_id: str | Iterable[str] | None = None) -> pa.Table:
-        """Return stored stays (all, or of some subjects), ordered by subject and start, in :data:`STAY_SCHEMA`."""
-        params: list = []
-        where = f" WHERE {_in_list('subject_id', subject_id, params)}" if subject_id is not None else ""
-        sql = f"SELECT {', '.join(STAY_SCHEMA.names)} FROM staypoints{where} ORDER BY subject_id, started_at"
-        return _to_schema(self._cursor().sql(sql, params=params).to_arrow_table(), STAY_SCHEMA)
-
-    def list_alerts(
-        self,
-        *,
-        kind: str | Iterable[str] | None = None,
-        office_id: str | Iterable[str] | None = None,
-        status: str | Iterable[str] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        subject_id: str | Iterable[str] | None = None,
-        location_office_id: str | Iterable[str] | None = None,
-        limit: int | None = None,
-    ) -> pa.Table:
-        """Return stored alerts, ordered by ``onset_ts`` then ``alert_id``.
-
-        Parameters
-        ----------
-        kind, office_id, status, subject_id, location_office_id : str or iterable of str, optional
-            Keep alerts whose column equals the value (or one of the values).
-            ``office_id`` is the supervising office, ``location_office_id``
-            the office whose jurisdiction the alert happened in.
-        since, until : datetime, optional
-            Timezone-aware bounds on ``onset_ts``: ``since <= onset_ts < until``.
-        limit : int, optional
-            At most this many rows.
-
-        Returns
-        -------
-        pyarrow.Table
-            In :data:`STORED_ALERT_SCHEMA`.
-        """
-        conditions: list[str] = []
-        params: list = []
-        for column, values in (("kind", kind), ("office_id", office_id), ("status", status), ("subject_id", subject_id),
-                               ("location_office_id", location_office_id)):
-            if values is not None:
-                conditions.append(_in_list(column, values, params))
-        if since is not None:
-            conditions.append("onset_ts >= ?")
-            params.append(_ms(since))
-        if until is not None:
-            conditions.append("onset_ts < ?")
-            params.append(_ms(until))
-        sql = f"SELECT {', '.join(STORED_ALERT_SCHEMA.names)} FROM alerts"
-        if conditions:
-            sql += " WHERE " + " AND ".join(conditions)
-        sql += " ORDER BY onset_ts, alert_id"
-        if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise ValueError(f"limit must be a non-negative int, got {limit!r}")
-            sql += " LIMIT ?"
-            params.append(limit)
-        result = self._cursor().sql(sql, params=params)
-        return _to_schema(result.to_arrow_table(), STORED_ALERT_SCHEMA)
-
-    def alert_counts(self, by: str | Iterable[str] = ("kind", "office_id")) -> pa.Table:
-        """Return the number of stored alerts per group.
-
-        Parameters
-        ----------
-        by : str or iterable of str
-            Columns from :data:`GROUP_COLUMNS`; empty for one total.
-
-        Returns
-        -------
-        pyarrow.Table
-            The ``by`` columns and ``n_alerts`` (int64), ordered by ``by``.
-        """
-        by = (by,) if isinstance(by, str) else tuple(by)
-        unknown = [c for c in by if c not in GROUP_COLUMNS]
-        if unknown:
-            raise ValueError(f"alert_counts: cannot group by {unknown[0]!r}; choose from {GROUP_COLUMNS}")
-        if not by:
-            sql = "SELECT count(*) AS n_alerts FROM alerts"
-        else:
-            cols = ", ".join(by)
-            sql = f"SELECT {cols}, count(*) AS n_alerts FROM alerts GROUP BY {cols} ORDER BY {cols}"
-        schema = pa.schema([*(STORED_ALERT_SCHEMA.field(c) for c in by), pa.field("n_alerts", pa.int64(), False)])
-        return _to_schema(self._cursor().sql(sql).to_arrow_table(), schema)
-
-    # -- lifecycle -------------------------------------------------------------
-
-    def acknowledge(self, alert_id: str, at: datetime, *, by: str | None = None, note: str | None = None) -> None:
-        """Mark an open alert as acknowledged by its office at wall time *at* (by whom, with a note: audited)."""
-        self._transition(alert_id, "acknowledged", at, by, note)
-
-    def dispatch(self, alert_id: str, at: datetime, *, by: str | None = None, note: str | None = None) -> None:
-        """Mark an acknowledged alert as dispatched (someone sent out) at *at*."""
-        self._transition(alert_id, "dispatched", at, by, note)
-
-    def close_alert(self, alert_id: str, at: datetime, *, by: str | None = None, note: str | None = None) -> None:
-        """Close an acknowledged or dispatched alert at *at*.
-
-        An open alert cannot be closed directly: someone must acknowledge it
-        first, so every closed alert shows who looked at it and when. A false
-        alarm is acknowledged and then closed without dispatch.
-        """
-        self._transition(alert_id, "closed", at, by, note)
-
-    def transition_many(self, target: str, at: datetime, *, by: str | None = None, note: str | None = None,
-                        **filters) -> tuple[list[str], list[tuple[str, str]]]:
-        """Take every alert matching ``filters`` (those of :meth:`list_alerts`) to ``target``.
-
-        Returns the ids moved and, for the others, ``(id, reason)``; each move
-        is its own transaction and audit row.
-        """
-        if target not in _TRANSITIONS:
-            raise ValueError(f"unknown target status {target!r}; expected one of {sorted(_TRANSITIONS)}")
-        if not any(v is not None for v in filters.values()):
-            raise ValueError("a bulk step needs at least one filter (kind, office_id, status, subject_id, since, until)")
-        moved, refused = [], []
-        for alert_id in self.list_alerts(**filters).column("alert_id").to_pylist():
-            try:
-                self._transition(alert_id, target, at, by, note)
-                moved.append(alert_id)
-            except LifecycleError as exc:
-                refused.append((alert_id, str(exc)))
-        return moved, refused
-
-    def service_levels(self, period: str = "day", office_id: str | Iterable[str] | None = None) -> pa.Table:
-        """Service levels per supervising office and period (``day``, ``month`` or ``quarter``; China Standard Time).
-
-        Columns of the ``sla_daily`` / ``sla_monthly`` / ``sla_quarterly``
-        views: ``office_id, period, n_alerts, n_received, n_received_30s,
-        n_dispatched, n_dispatched_5min, n_open, n_closed,
-        share_received_30s, share_dispatched_5min, median_receipt_s,
-        median_dispatch_s``. Received means acknowledged; both delays count
-        from the alert's confirmation.
-        """
-        views = {"day": "sla_daily", "month": "sla_monthly", "quarter": "sla_quarterly"}
-        if period not in views:
-            raise ValueError(f"period must be one of {sorted(views)}, not {period!r}")
-        params: list = []
-        where = f" WHERE {_in_list('office_id', office_id, params)}" if office_id is not None else ""
-        return self._cursor().sql(f"SELECT * FROM {views[period]}{where} ORDER BY office_id, period",
-                                  params=params).to_arrow_table()
-
-    def audit_log(self, alert_id: str | Iterable[str] | None = None) -> pa.Table:
-        """The audit log (all, or of some alerts), in the order it was written."""
-        params: list = []
-        where = f" WHERE {_in_list('alert_id', alert_id, params)}" if alert_id is not None else ""
-        sql = f"SELECT {', '.join(AUDIT_SCHEMA.names)} FROM alert_audit{where} ORDER BY recorded_at, step_at, alert_id"
-        return _to_schema(self._cursor().sql(sql, params=params).to_arrow_table(), AUDIT_SCHEMA)
-
-    def _transition(self, alert_id: str, target: str, at: datetime, by: str | None = None,
-                    note: str | None = None) -> None:
-        previous, column = _TRANSITIONS[target]
-        at = _ms(at)
-        placeholders = ", ".join("?" * len(previous))
-        with self._transaction() as cur:
-            before = cur.execute("SELECT status FROM alerts WHERE alert_id = ?", [alert_id]).fetchall()
-            done = cur.execute(
-                f"UPDATE alerts SET status = ?, {column} = ?, updated_at = ? "
-                f"WHERE alert_id = ? AND status IN ({placeholders}) "
-                "AND coalesce(greatest(acknowledged_at, dispatched_at) <= ?, TRUE) RETURNING alert_id",
-                [target, at, _now(), alert_id, *previous, at],
-            ).fetchall()
-            if done:
-                cur.execute("INSERT INTO alert_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            [alert_id, _ACTIONS[target], before[0][0], target, at, by, note, _now()]).fetchall()
-                return
-            row = cur.execute(
-                "SELECT status, greatest(acknowledged_at, dispatched_at) FROM alerts WHERE alert_id = ?", [alert_id]
-            ).fetchall()
-        if not row:
-            raise LifecycleError(f"unknown alert_id {alert_id!r}")
-        status, last = row[0]
-        if status not in previous:
-            raise LifecycleError(
-                f"alert {alert_id!r} is {status}; it can become {target} only from {' or '.join(previous)}"
-            )
-        raise LifecycleError(
-            f"alert {alert_id!r}: {target} at {at.isoformat()} is before its previous step at {last.isoformat()}"
-        )
