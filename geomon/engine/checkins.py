@@ -2,7 +2,7 @@
 
 :class:`CheckinDetector` keeps, per subject, the open check-in window of
 :func:`geomon.kernels.checkins.checkin_step` and turns its event records into
-alert rows in :data:`geomon.store.alert_store.ALERT_SCHEMA`. Check-ins are fixes whose
+alert rows in :data:`geomon.schema.ALERT_SCHEMA`. Check-ins are fixes whose
 source is ``checkin`` (the app's face-recognition check-in). The caller drives
 it with every admitted fix (any fix starts a subject's checking and carries its
 position and threshold set) and an event-time watermark, so a deadline passes
@@ -17,15 +17,19 @@ docs/alerts.md and the kernel's docstring.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import shapely
 
+from geomon.engine.contract import Batch, EngineContext, global_state, register, subject_state
 from geomon.engine.rows import SubjectDetector, alert_table, details_json, subject_runs
 from geomon.kernels import checkins as _ck
 from geomon.rules.periods import ThresholdSets
+from geomon.tracks.fusion import SOURCE_CODE
 
-__all__ = ["CHECKIN_KINDS", "DEFAULT_CHECKIN_DUE", "CheckinDetector", "minute_of_day"]
+__all__ = ["CHECKIN_KINDS", "DEFAULT_CHECKIN_DUE", "CheckinDetector", "CheckinState", "minute_of_day"]
 
 #: Deadline when no profile sets ``checkin_due``.
 DEFAULT_CHECKIN_DUE = "20:00"
@@ -50,6 +54,15 @@ def minute_of_day(hhmm: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+@dataclass
+class CheckinState:
+    """Per subject: the check-in kernel's row (the open window)."""
+
+    windows: np.ndarray = subject_state()
+    watermark_ms: int = global_state()
+
+
+@register
 class CheckinDetector(SubjectDetector):
     """Missed daily check-ins and check-ins from outside the permitted area, for a fixed set of subjects.
 
@@ -76,12 +89,42 @@ class CheckinDetector(SubjectDetector):
       still counts as the day's check-in. Severity high.
     """
 
+    name = "checkins"
+    kinds = tuple(CHECKIN_KINDS.values())
+    rule_keys = ("checkin_due",)
+    reads = "admitted"
+    State = CheckinState
+
     def __init__(self, sets: ThresholdSets, subject_ids, subject_level, subject_office, utc_offset: str = "+08:00"):
         super().__init__(sets, subject_ids, subject_level, subject_office)
         self.offset_ms = _offset_ms(utc_offset)
-        self._due_min = np.array([minute_of_day(v.get("checkin_due") or DEFAULT_CHECKIN_DUE) for v in sets.values],
-                                 dtype=np.int64)
-        self._state = np.zeros((len(self.subject_ids), _ck.N_CHECKIN_STATE))
+        self._due_min = np.array([minute_of_day(v["checkin_due"]) for v in sets.values], dtype=np.int64)
+        self.state = CheckinState(windows=np.zeros((len(self.subject_ids), _ck.N_CHECKIN_STATE)), watermark_ms=-1)
+        self._zones = None
+        self._permitted_of = None
+
+    @classmethod
+    def from_context(cls, ctx: EngineContext) -> CheckinDetector:
+        detector = cls(*ctx.subjects)
+        detector._zones, detector._permitted_of = ctx.zones, ctx.permitted_of
+        return detector
+
+    def _inside_permitted(self, f, checkin: np.ndarray) -> np.ndarray:
+        local = self._permitted_of[f.code]
+        inside = np.ones(checkin.size, bool)
+        i = np.flatnonzero(checkin & (local >= 0))
+        if i.size:
+            geoms = self._zones.geometry_m[self._zones.permitted.codes[local[i]]]
+            inside[i] = shapely.intersects_xy(geoms, f.raw_x_m[i], f.raw_y_m[i])
+        return inside
+
+    def detect(self, batch: Batch) -> pa.Table:
+        """Every admitted fix starts or carries a subject's checking; check-ins are fixes of source ``checkin``."""
+        self.run_id = batch.run_id
+        f = batch.admitted
+        checkin = f.source == SOURCE_CODE["checkin"]
+        return self.step(f.code, f.t_ms, checkin, self._inside_permitted(f, checkin), f.tset, batch.watermark_ms,
+                         lon=f.lon, lat=f.lat)
 
     def step(self, code: np.ndarray, t_ms: np.ndarray, source_is_checkin: np.ndarray, inside_permitted: np.ndarray,
              tset: np.ndarray, now_ms: int | None = None, *, lon: np.ndarray | None = None,
@@ -114,7 +157,7 @@ class CheckinDetector(SubjectDetector):
         lat = nan if lat is None else np.ascontiguousarray(lat, dtype=np.float64)
         rec_i, rec_f = _ck.checkin_step(offsets, subjects, t_ms, np.asarray(source_is_checkin, bool),
                                         np.asarray(inside_permitted, bool), self._due_min[tset], tset, lon, lat,
-                                        self.offset_ms, self.watermark_ms, self._state)
+                                        self.offset_ms, self.watermark_ms, self.state.windows)
         return self._alerts(rec_i, rec_f)
 
     def _alerts(self, rec_i: np.ndarray, rec_f: np.ndarray) -> pa.Table:

@@ -83,7 +83,7 @@ def frequent_contacts(fixes, subjects, persons_of_concern, rules: Rules | None =
     Returns
     -------
     pyarrow.Table
-        Alerts in :data:`geomon.store.alert_store.ALERT_SCHEMA`, kind ``frequent_contact``.
+        Alerts in :data:`geomon.schema.ALERT_SCHEMA`, kind ``frequent_contact``.
     """
     rules = rules or default_rules()
     table = load_subjects(subjects).table

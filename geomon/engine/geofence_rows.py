@@ -1,8 +1,8 @@
 """Alert rows of the geofence records: kinds, ids, severity, place, routing and details.
 
-Part of :mod:`geomon.engine.monitor`: :func:`geofence_alert_table` turns the records
+Part of :mod:`geomon.engine.geofence`: :func:`geofence_alert_table` turns the records
 of :func:`geomon.kernels.geofence.geofence_step` into rows of
-:data:`geomon.store.alert_store.ALERT_SCHEMA`, routed to the supervising office and tagged
+:data:`geomon.schema.ALERT_SCHEMA`, routed to the supervising office and tagged
 with the office whose jurisdiction the position lies in.
 """
 
@@ -16,8 +16,7 @@ import pyarrow as pa
 
 from geomon.engine.alert_ids import alert_id
 from geomon.kernels import geofence as _gf
-from geomon.schema import TS_TYPE
-from geomon.schema import ALERT_SCHEMA
+from geomon.schema import ALERT_SCHEMA, TS_TYPE
 
 __all__ = ["ALERT_KIND", "geofence_alert_table", "location_office"]
 
@@ -28,7 +27,7 @@ _EVENT_NAME = {_gf.EVENT_CONFIRMED: "confirmed", _gf.EVENT_ENDED: "ended", _gf.E
 def geofence_alert_table(self, rec_i: np.ndarray, rec_f: np.ndarray) -> pa.Table:
     """Alert events of the geofence records ``rec_i``/``rec_f`` of :func:`geomon.kernels.geofence.geofence_step`.
 
-    ``self`` is the :class:`geomon.engine.monitor.Monitor` (its subjects, zones, thresholds and run id).
+    ``self`` is the :class:`geomon.engine.geofence.GeofenceDetector` (its subjects, zones, thresholds, run id).
     """
     n = rec_i.shape[0]
     if n == 0:
@@ -50,7 +49,7 @@ def geofence_alert_table(self, rec_i: np.ndarray, rec_f: np.ndarray) -> pa.Table
     x, y = rec_f[:, _gf.REC_X], rec_f[:, _gf.REC_Y]
     lon, lat = z.frame.unproject(x, y)
     end = rec_i[:, _gf.REC_END_T]
-    th = self._thresholds
+    th = self._th
     details = [json.dumps({
         "event": _EVENT_NAME[int(e)],
         "crossing": bool(e == _gf.EVENT_CROSSING),

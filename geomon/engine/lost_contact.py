@@ -1,8 +1,8 @@
 """Contact alerts: lost contact (失联), location degraded, stuck device.
 
-:class:`ContactDetector` keeps, per subject, what :func:`geomon.kernels.gaps.gap_step`
+:class:`LostContactDetector` keeps, per subject, what :func:`geomon.kernels.gaps.gap_step`
 remembers and turns its event records into alert rows in
-:data:`geomon.store.alert_store.ALERT_SCHEMA`. :class:`geomon.engine.monitor.Monitor` drives it
+:data:`geomon.schema.ALERT_SCHEMA`. :class:`geomon.engine.monitor.Monitor` drives it
 with every admitted fix (vague ones included: a cell fix is contact) and an
 event-time watermark, so silence is noticed when the silent subject sends
 nothing, and a replay gives what live operation gives.
@@ -16,19 +16,19 @@ the last fix before it).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from geomon.engine.contract import Batch, EngineContext, global_state, register, subject_state
 from geomon.engine.rows import SubjectDetector, alert_table, subject_runs
 from geomon.kernels import gaps as _gaps
 from geomon.rules.periods import ThresholdSets
+from geomon.tracks.fusion import SOURCE_CODE
 from geomon.schema import ALERT_SCHEMA
 
-__all__ = ["CONTACT_KINDS", "ContactDetector"]
-
-#: A threshold that never fires (100 years, in seconds).
-_NEVER_S = 100 * 365 * 86400
+__all__ = ["CONTACT_KINDS", "LostContactDetector", "LostContactState"]
 
 #: Alert kind of each event of :mod:`geomon.kernels.gaps`, and its severity.
 CONTACT_KINDS = {_gaps.EVENT_LOST: ("lost_contact", "high"),
@@ -36,8 +36,25 @@ CONTACT_KINDS = {_gaps.EVENT_LOST: ("lost_contact", "high"),
                  _gaps.EVENT_STUCK: ("device_stuck", "high")}
 
 
-class ContactDetector(SubjectDetector):
-    """Lost contact, degraded location and stuck device for a fixed set of subjects.
+@dataclass
+class LostContactState:
+    """Per subject: the gap kernel's row, and the threshold set and reported position of its last fix."""
+
+    gaps: np.ndarray = subject_state()
+    last_set: np.ndarray = subject_state()
+    last_lon: np.ndarray = subject_state()
+    last_lat: np.ndarray = subject_state()
+    watermark_ms: int = global_state()
+
+    @classmethod
+    def new(cls, n: int) -> LostContactState:
+        return cls(gaps=np.zeros((n, _gaps.N_GAP_STATE)), last_set=np.zeros(n, np.int64),
+                   last_lon=np.full(n, np.nan), last_lat=np.full(n, np.nan), watermark_ms=-1)
+
+
+@register
+class LostContactDetector(SubjectDetector):
+    """Lost contact (失联), degraded location and stuck device for a fixed set of subjects.
 
     Parameters
     ----------
@@ -47,19 +64,30 @@ class ContactDetector(SubjectDetector):
         Per subject code, as the Monitor holds them.
     """
 
+    name = "lost_contact"
+    kinds = tuple(kind for kind, _ in CONTACT_KINDS.values())
+    rule_keys = ("lost_contact_s", "degraded_s", "stuck_count", "stuck_s")
+    reads = "admitted"
+    State = LostContactState
+
     def __init__(self, sets: ThresholdSets, subject_ids, subject_level, subject_office):
         super().__init__(sets, subject_ids, subject_level, subject_office)
-        self._lost_ms = sets.per_set("lost_contact_s", 1800, 1000, dtype=np.int64)
-        # Off unless the rules set it (a day of cell fixes indoors is normal).
-        self._degraded_ms = sets.per_set("degraded_s", _NEVER_S, 1000, dtype=np.int64)
-        self._stuck_count = sets.per_set("stuck_count", 20, dtype=np.int64)
-        self._stuck_ms = sets.per_set("stuck_s", 600, 1000, dtype=np.int64)
-        self._state = np.zeros((len(self.subject_ids), _gaps.N_GAP_STATE))
-        # Threshold set and position of each subject's last fix, for the details
-        # and the place of silence.
-        self._last_set = np.zeros(len(self.subject_ids), np.int64)
-        self._last_lon = np.full(len(self.subject_ids), np.nan)
-        self._last_lat = np.full(len(self.subject_ids), np.nan)
+        self._lost_ms = sets.per_set("lost_contact_s", scale=1000, dtype=np.int64)
+        self._degraded_ms = sets.per_set("degraded_s", scale=1000, dtype=np.int64)
+        self._stuck_count = sets.per_set("stuck_count", dtype=np.int64)
+        self._stuck_ms = sets.per_set("stuck_s", scale=1000, dtype=np.int64)
+        self.state = LostContactState.new(len(self.subject_ids))
+
+    @classmethod
+    def from_context(cls, ctx: EngineContext) -> LostContactDetector:
+        return cls(*ctx.subjects)
+
+    def detect(self, batch: Batch) -> pa.Table:
+        """Every admitted fix is contact (a vague cell fix too); silence is judged against the watermark."""
+        self.run_id = batch.run_id
+        f = batch.admitted
+        satellite = f.source == SOURCE_CODE["gnss"]
+        return self.step(f.code, f.t_ms, satellite, f.lon, f.lat, f.tset, batch.watermark_ms)
 
     def step(self, code: np.ndarray, t_ms: np.ndarray, satellite: np.ndarray, lon: np.ndarray, lat: np.ndarray,
              tset: np.ndarray, now_ms: int | None = None) -> pa.Table:
@@ -77,21 +105,21 @@ class ContactDetector(SubjectDetector):
         lat = np.ascontiguousarray(lat, dtype=np.float64)
         rec = _gaps.gap_step(offsets, subjects, t_ms.astype(np.int64), satellite.astype(bool), lon, lat,
                              self._lost_ms[tset], self._degraded_ms[tset], self._stuck_count[tset],
-                             self._stuck_ms[tset], self.watermark_ms, self._state)
+                             self._stuck_ms[tset], self.watermark_ms, self.state.gaps)
         fix = rec[:, _gaps.REC_FIX]
         at_fix = fix >= 0
         subj = rec[:, _gaps.REC_SUBJECT]
-        place = np.column_stack([self._last_lon[subj], self._last_lat[subj], self._last_set[subj]])
+        place = np.column_stack([self.state.last_lon[subj], self.state.last_lat[subj], self.state.last_set[subj]])
         place[at_fix] = np.column_stack([lon[fix[at_fix]], lat[fix[at_fix]], tset[fix[at_fix]]])
         if code.size:
             last = np.r_[first[1:], True]
-            self._last_set[code[last]] = tset[last]
-            self._last_lon[code[last]] = lon[last]
-            self._last_lat[code[last]] = lat[last]
+            self.state.last_set[code[last]] = tset[last]
+            self.state.last_lon[code[last]] = lon[last]
+            self.state.last_lat[code[last]] = lat[last]
             # Silence noticed by this batch's watermark: the last fix is now this batch's.
             silent = ~at_fix
-            place[silent] = np.column_stack([self._last_lon[subj[silent]], self._last_lat[subj[silent]],
-                                             self._last_set[subj[silent]]])
+            place[silent] = np.column_stack([self.state.last_lon[subj[silent]], self.state.last_lat[subj[silent]],
+                                             self.state.last_set[subj[silent]]])
         return self._alerts(rec, place)
 
     def _alerts(self, rec: np.ndarray, place: np.ndarray) -> pa.Table:

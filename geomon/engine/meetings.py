@@ -45,19 +45,21 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numba
 import numpy as np
 import pyarrow as pa
 
-from geomon.engine.rows import alert_table
+from geomon.engine.contract import Batch, Detector, EngineContext, global_state, register
 from geomon.engine.frequent_contact import JOIN_S, _concern_map
+from geomon.engine.rows import alert_table
 from geomon.kernels import encounters as _enc
 from geomon.kernels import fusion as _kf
 from geomon.schema import ALERT_SCHEMA
 
-__all__ = ["MeetingWatch", "meeting_config"]
+__all__ = ["MeetingState", "MeetingWatch", "meeting_config"]
 
 #: Columns of an open stretch or meeting (float64): channel, persons a < b, start and end (s), closest distance,
 #: its time and place (x, y), the place where it began (x0, y0), and the state of each direction (a judged for
@@ -110,7 +112,36 @@ class _Channel:
             == (other.index, other.kind, other.distance_m, other.z, other.directions)
 
 
-class MeetingWatch:
+@dataclass
+class MeetingState:
+    """The watch's state. The other people's filters (``fusion``, ``seen_t``, ``run_source``,
+    ``run_length``: one row per person who is not a subject, as the Monitor keeps its subjects'), the recent
+    positions of everyone in a pair (``hist``), each person's newest position and searched frontier, the
+    open stretches and meetings and the counted ones. None of it is per subject: all global."""
+
+    fusion: np.ndarray = global_state()
+    seen_t: np.ndarray = global_state()
+    run_source: np.ndarray = global_state()
+    run_length: np.ndarray = global_state()
+    hist: np.ndarray = global_state()
+    last_t: np.ndarray = global_state()
+    done_ms: np.ndarray = global_state()
+    open: np.ndarray = global_state()
+    counted: np.ndarray = global_state()
+    watermark_ms: int = global_state()
+    n_late: int = global_state()
+
+    @classmethod
+    def new(cls, n: int, m: int) -> MeetingState:
+        """Empty state for ``n`` subjects and ``m`` other people."""
+        return cls(fusion=_kf.new_state(m), seen_t=np.full(m, -1, np.int64), run_source=np.full(m, -1, np.int64),
+                   run_length=np.zeros(m, np.int64), hist=np.zeros((0, 5)), last_t=np.full(n + m, -1, np.int64),
+                   done_ms=np.full(n + m, _NEVER_MS, np.int64), open=np.zeros((0, N_OPEN)),
+                   counted=np.zeros((0, N_COUNTED)), watermark_ms=-1, n_late=0)
+
+
+@register
+class MeetingWatch(Detector):
     """Frequent-contact and victim alerts of a stream of fused positions (see the module docstring).
 
     Parameters
@@ -139,6 +170,12 @@ class MeetingWatch:
         :meth:`take_positions` hands them over. ``concern``, ``protections``
         and ``subject_pairs`` are then ignored.
     """
+
+    name = "meetings"
+    kinds = ("frequent_contact", "victim_warning", "victim_breach")
+    rule_keys = ("meeting_distance_m", "meeting_s", "meeting_repeat_count", "meeting_window_s")
+    reads = "tracks"
+    State = MeetingState
 
     def __init__(self, subject_ids, subject_level, subject_office, profiles, *, concern=None, protections=None,
                  frame=None, max_gap_s: float = 120.0, subject_pairs: bool = False, contact_sure_p: float = 0.9,
@@ -172,11 +209,6 @@ class MeetingWatch:
         self.person_ids = np.array(ids + others, dtype=object)
         self.code_of = {p: i for i, p in enumerate(self.person_ids)}
         m = len(others)
-        # The others' filter state, as the Monitor keeps its subjects' (Monitor._filter reads these names).
-        self._fusion_state = _kf.new_state(m)
-        self._seen_t = np.full(m, -1, np.int64)
-        self._run_source = np.full(m, -1, np.int64)
-        self._run_length = np.zeros(m, np.int64)
         self.channels = self._channels(ids, profiles, concern_of, orders, contact_sure_p, breach_sure_p)
         involved = np.zeros(n + m, bool)
         for ch in self.channels:
@@ -192,16 +224,36 @@ class MeetingWatch:
         # Per channel: how long a counted meeting may still count (its window, ms; victims count none).
         self._keep_ms = np.array([max(d[1] for d in ch.directions.values()) if ch.kind == "frequent_contact" else 0
                                   for ch in self.channels], np.int64)
-        self._hist = np.zeros((0, 5))
-        self._last_t = np.full(n + m, -1, np.int64)
-        self._done_ms = np.full(n + m, _NEVER_MS, np.int64)
-        self._open = np.zeros((0, N_OPEN))
-        self._counted = np.zeros((0, N_COUNTED))
-        #: Event time up to which the stream is complete (ms).
-        self.watermark_ms = -1
-        #: Positions that came after their person's frontier had passed them (their stretch before it is not searched).
-        self.n_late = 0
+        self.state = MeetingState.new(n, m)
         self.run_id = ""
+
+    @classmethod
+    def from_context(cls, ctx: EngineContext) -> MeetingWatch:
+        o = ctx.options
+        return cls(ctx.subject_ids, ctx.subject_level, ctx.subject_office, o["profiles"], concern=o.get("concern"),
+                   protections=o.get("protections"), frame=ctx.zones.frame, max_gap_s=ctx.max_gap_s,
+                   subject_pairs=o.get("subject_pairs", False), collect=o.get("collect"))
+
+    def detect(self, batch: Batch) -> pa.Table:
+        """The fused tracks of subjects and other people; the watermark is the caller's clock or the newest fix."""
+        self.run_id = batch.run_id
+        tr = batch.tracks
+        return self.step(tr.code, tr.t_ms, tr.fused_x_m, tr.fused_y_m, tr.sigma_m, batch.now_ms)
+
+    @property
+    def watermark_ms(self) -> int:
+        """Event time up to which the stream is complete (ms)."""
+        return int(self.state.watermark_ms)
+
+    @watermark_ms.setter
+    def watermark_ms(self, value: int) -> None:
+        self.state.watermark_ms = int(value)
+
+    @property
+    def n_late(self) -> int:
+        """Positions that came after their person's frontier had passed them (their stretch before it is not
+        searched)."""
+        return int(self.state.n_late)
 
     def _channels(self, ids, profiles, concern_of, orders, contact_sure_p, breach_sure_p) -> list[_Channel]:
         code = self.code_of
@@ -258,24 +310,24 @@ class MeetingWatch:
             .astype(np.float64)
         if new.shape[0]:
             pid = new[:, H_PERSON].astype(np.int64)
-            self.n_late += int(np.count_nonzero(new[:, H_T] < self._done_ms[pid]))
-            hist = np.concatenate([self._hist, new])
-            self._hist = hist[np.lexsort((hist[:, H_T], hist[:, H_PERSON]))]
+            self.state.n_late += int(np.count_nonzero(new[:, H_T] < self.state.done_ms[pid]))
+            hist = np.concatenate([self.state.hist, new])
+            self.state.hist = hist[np.lexsort((hist[:, H_T], hist[:, H_PERSON]))]
             last = np.r_[pid[1:] != pid[:-1], True]
-            self._last_t[pid[last]] = new[last, H_T].astype(np.int64)
+            self.state.last_t[pid[last]] = new[last, H_T].astype(np.int64)
         return new.shape[0]
 
     def frontiers(self, w: int) -> np.ndarray:
         """Each person's frontier (ms) under watermark ``w``: its last position, or ``w`` once it has been silent
         for longer than ``max_gap_s`` (never before what was searched already)."""
-        present = (self._last_t >= 0) & (self._last_t >= w - self.max_gap_ms)
-        return np.maximum(np.where(present, self._last_t, w), self._done_ms)
+        present = (self.state.last_t >= 0) & (self.state.last_t >= w - self.max_gap_ms)
+        return np.maximum(np.where(present, self.state.last_t, w), self.state.done_ms)
 
     def resume_at(self, w: int) -> None:
         """Stand where a watch that had run every batch up to watermark ``w`` would stand, given the positions
         added so far (those its searches after ``w`` can reach): everything up to the frontiers is searched."""
         self.watermark_ms = w
-        self._done_ms = self.frontiers(w)
+        self.state.done_ms = self.frontiers(w)
 
     def search(self, until: np.ndarray) -> list[np.ndarray]:
         """Per channel, the stretches of its pairs over their open windows (:meth:`_search`)."""
@@ -287,7 +339,7 @@ class MeetingWatch:
         events = []
         for ch, iv in zip(self.channels, found):
             events += self._channel_step(ch, iv, until)
-        self._done_ms = until
+        self.state.done_ms = until
         self._prune_counted(int(until[self.involved].min()))
         events = [e for e in events if e.num_rows]
         return pa.concat_tables(events) if events else ALERT_SCHEMA.empty_table()
@@ -303,7 +355,7 @@ class MeetingWatch:
         return table, every
 
     def _tracks(self, ch: _Channel):
-        h = self._hist
+        h = self.state.hist
         rows = np.flatnonzero(np.isin(h[:, H_PERSON].astype(np.int64), ch.persons))
         pid = h[rows, H_PERSON].astype(np.int64)
         people, starts = np.unique(pid, return_index=True)
@@ -322,7 +374,7 @@ class MeetingWatch:
         iv = _enc.encounter_intervals(offsets, t, x, y, ch.distance_m, self.max_gap_ms / 1000.0, 120.0,
                                       max(5.0 * ch.distance_m, 150.0), threads=threads,
                                       sigma=sig if ch.z > 0 else np.zeros(t.size), z=ch.z,
-                                      done=self._done_ms[people] / 1000.0, until=until[people] / 1000.0)
+                                      done=self.state.done_ms[people] / 1000.0, until=until[people] / 1000.0)
         if iv.shape[0]:
             iv[:, _enc.E_A] = people[iv[:, _enc.E_A].astype(np.int64)]
             iv[:, _enc.E_B] = people[iv[:, _enc.E_B].astype(np.int64)]
@@ -341,8 +393,8 @@ class MeetingWatch:
         return np.concatenate([iv, began], axis=1)
 
     def _channel_step(self, ch: _Channel, iv: np.ndarray, until: np.ndarray) -> list[pa.Table]:
-        mine = self._open[:, O_CH] == ch.index
-        old = {(int(r[O_A]), int(r[O_B])): r.copy() for r in self._open[mine]}
+        mine = self.state.open[:, O_CH] == ch.index
+        old = {(int(r[O_A]), int(r[O_B])): r.copy() for r in self.state.open[mine]}
         new: dict = {}
         for r in iv:
             new.setdefault((int(r[_enc.E_A]), int(r[_enc.E_B])), []).append(r)
@@ -366,8 +418,8 @@ class MeetingWatch:
             else:
                 events += self._judge(ch, cur, final=False)
                 still_open.append(cur)
-        rest = self._open[~mine]
-        self._open = np.concatenate([rest, np.array(still_open).reshape(-1, N_OPEN)])
+        rest = self.state.open[~mine]
+        self.state.open = np.concatenate([rest, np.array(still_open).reshape(-1, N_OPEN)])
         return events
 
     @staticmethod
@@ -416,7 +468,7 @@ class MeetingWatch:
         start_ms = self._ms(cur[O_START])
         out = []
         if cur[q] == 0 and self._ms(cur[O_END]) - start_ms >= least_ms:
-            c = self._counted
+            c = self.state.counted
             mine = (c[:, C_CH] == ch.index) & (c[:, C_ME] == me) & (c[:, C_OTHER] == other)
             waiting = mine & (c[:, C_ALERT] < 0)
             stale = waiting & ~(start_ms - np.round(c[:, C_START] * 1000.0) < window_ms)
@@ -426,17 +478,17 @@ class MeetingWatch:
                 cur[q] = 2
             else:
                 cur[q] = 1
-            self._counted = c[~stale]
+            self.state.counted = c[~stale]
             if cur[q] == 2:
                 out.append(self._contact_rows(ch, cur, me, other, ended=False))
         if final and cur[q] == 1:
             row = np.array([ch.index, me, other, cur[O_START], cur[O_END], cur[O_DMIN], cur[O_X], cur[O_Y], -1.0])
-            self._counted = np.concatenate([self._counted, row[None, :]])
+            self.state.counted = np.concatenate([self.state.counted, row[None, :]])
         elif final and cur[q] == 2:
             out.append(self._contact_rows(ch, cur, me, other, ended=True))
-            c = self._counted
+            c = self.state.counted
             done = (c[:, C_CH] == ch.index) & (c[:, C_ME] == me) & (c[:, C_OTHER] == other) & (c[:, C_ALERT] == start_ms)
-            self._counted = c[~done]
+            self.state.counted = c[~done]
         return out
 
     def _lonlat(self, x: float, y: float) -> tuple[float, float]:
@@ -454,7 +506,7 @@ class MeetingWatch:
     def _contact_rows(self, ch: _Channel, cur: np.ndarray, me: int, other: int, *, ended: bool) -> pa.Table:
         _, _, least_ms, window_s = ch.directions[(me, other)]
         start_ms = self._ms(cur[O_START])
-        c = self._counted
+        c = self.state.counted
         prior = c[(c[:, C_CH] == ch.index) & (c[:, C_ME] == me) & (c[:, C_OTHER] == other)
                   & (c[:, C_ALERT] == start_ms)]
         prior = prior[np.argsort(prior[:, C_START], kind="stable")]
@@ -488,22 +540,22 @@ class MeetingWatch:
 
     def _prune_history(self, front_ms: int) -> None:
         """Drop positions no window will reach again (each person's last one before ``front_ms`` is kept)."""
-        h = self._hist
+        h = self.state.hist
         if h.shape[0]:
             pid = h[:, H_PERSON]
             nxt_same = np.r_[pid[1:] == pid[:-1], False]
             nxt_t = np.r_[h[1:, H_T], np.inf]
             keep = (h[:, H_T] >= front_ms) | ~nxt_same | (nxt_same & (nxt_t >= front_ms))
-            self._hist = h[keep]
+            self.state.hist = h[keep]
 
     def _prune_counted(self, front_ms: int) -> None:
         """Drop counted meetings no later one can count with."""
-        c = self._counted
+        c = self.state.counted
         if c.shape[0]:
             # A waiting meeting counts only for one that starts within the window; none can start before the front.
             old = (c[:, C_ALERT] < 0) & (np.round(c[:, C_START] * 1000.0)
                                          <= front_ms - self._keep_ms[c[:, C_CH].astype(np.int64)])
-            self._counted = c[~old]
+            self.state.counted = c[~old]
 
 
 def _position_at(t: np.ndarray, x: np.ndarray, y: np.ndarray, tau: float) -> tuple[float, float]:

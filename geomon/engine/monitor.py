@@ -1,16 +1,15 @@
-"""The Monitor: the stateful engine that turns batches of fixes into geofence alerts.
+"""The Monitor: the stateful engine that turns batches of fixes into alerts.
 
-``Monitor(zones, subjects, rules).process(batch)`` validates and projects a
-batch of fixes, asks the zone indexes which zones each fix violates (and by how
-much) and which forbidden zones each segment between consecutive fixes passes
-through, and advances the per (subject, zone) state machine of
-:mod:`geomon.kernels.geofence`. State (each subject's last fix, pending and open
-alerts) is carried between calls in numpy arrays, so any split of a stream into
-consecutive batches yields the same alerts.
+``Monitor(zones, subjects, rules).process(batch)`` validates, admits and projects a batch of fixes, fuses
+them into the causal track (one filter per person, state carried), and hands one typed
+:class:`~geomon.engine.contract.Batch` to each detector it runs (:mod:`geomon.engine.contract`): the
+geofence always, the others by name. It knows no detector by name beyond that list: the registry finds
+them, and each declares its rules, its state and its alert kinds. State lives in named arrays (the
+Monitor's own :class:`MonitorState` and each detector's ``state``), so any split of a stream into
+consecutive batches yields the same alerts, and a checkpoint saves exactly what is declared.
 
-Alerts come out as a pyarrow Table in :data:`geomon.store.alert_store.ALERT_SCHEMA`. An
-alert appears when it is confirmed and again, with ``ended_ts`` set, when it
-ends; the store keeps one row per ``alert_id``.
+Alerts come out as a pyarrow Table in :data:`geomon.schema.ALERT_SCHEMA`. An alert appears when it is
+confirmed and again, with ``ended_ts`` set, when it ends; the store keeps one row per ``alert_id``.
 """
 
 from __future__ import annotations
@@ -22,49 +21,57 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import shapely
 
-from geomon.kernels import boundary_distance as _dist
-from geomon.kernels import crossing as _crossing
-from geomon.kernels import fusion as _kf
-from geomon.kernels import geofence as _gf
-from geomon.kernels import zone_probability as _prob
 from geomon.engine.alert_ids import alert_id  # noqa: F401  (re-exported: geomon.engine.monitor.alert_id)
-from geomon.engine.detectors import DEFAULT_DETECTORS, Behaviour
-from geomon.io.cameras import CameraLayer, load_cameras
-from geomon.engine.rows import subject_runs
-from geomon.engine.geofence_rows import ALERT_KIND, geofence_alert_table, location_office  # noqa: F401  (ALERT_KIND)
-from geomon.tracks.fusion import CORRELATED_CODES, SOURCE_CODE, correlated_run_length, sigma_from_codes, trusted_sigma_m
-from geomon.io.load import load_fixes, load_rules, load_subjects, load_zones
-from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
-from geomon.rules.load import Rules, default_rules
+from geomon.engine.contract import (
+    AdmittedFixes,
+    Batch,
+    EngineContext,
+    FusedFixes,
+    TrackPoints,
+    global_state,
+    subject_state,
+)
+from geomon.engine.detectors import DEFAULT_DETECTORS, resolve_detectors
+from geomon.engine.geofence import GeofenceDetector, permitted_zone_of_subjects
+from geomon.engine.geofence_rows import location_office
 from geomon.engine.meetings import MeetingWatch
+from geomon.engine.rows import subject_runs
+from geomon.engine.zones import CompiledZones, compile_zones
+from geomon.io.cameras import CameraLayer, load_cameras
+from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
+from geomon.io.load import load_fixes, load_rules, load_subjects, load_zones
+from geomon.kernels import fusion as _kf
+from geomon.rules.load import Rules, default_rules
 from geomon.rules.periods import ThresholdSets
-from geomon.schema import QUARANTINE_SCHEMA, TS_TYPE
-from geomon.schema import ALERT_SCHEMA, TRACK_SCHEMA
-from geomon.engine.zones import CompiledZones, RoleIndex, compile_zones
+from geomon.schema import ALERT_SCHEMA, QUARANTINE_SCHEMA, TRACK_SCHEMA, TS_TYPE
+from geomon.tracks.fusion import CORRELATED_CODES, SOURCE_CODE, correlated_run_length, sigma_from_codes, trusted_sigma_m
+
+__all__ = ["Monitor", "MonitorState", "fold_alerts"]
 
 _SOURCES = pa.array(list(SOURCE_CODE))
 
-#: Nearest-boundary search radius in standard deviations: beyond it the
-#: probability of the other side is below 1e-23.
-_N_SIGMA = 10.0
 
+@dataclass
+class MonitorState:
+    """What the Monitor itself carries: each subject's filter row and its latest admitted time, the run of
+    correlated-source fixes it ends, the watermark and the counts (read = accepted + quarantined)."""
 
+    fusion: np.ndarray = subject_state()
+    seen_t: np.ndarray = subject_state()
+    run_source: np.ndarray = subject_state()
+    run_length: np.ndarray = subject_state()
+    watermark_ms: int = global_state()
+    n_read: int = global_state()
+    n_accepted: int = global_state()
+    n_quarantined: int = global_state()
+    n_vague: int = global_state()
 
-@dataclass(frozen=True)
-class _Thresholds:
-    """Rule values the kernels read, indexed by threshold set (see :class:`geomon.rules.periods.ThresholdSets`)."""
-
-    confirm_fixes: np.ndarray
-    confirm_ms: np.ndarray
-    buffer_m: np.ndarray
-    max_speed_mps: np.ndarray
-    max_accuracy_m: np.ndarray
-    breach_p: np.ndarray
-    clear_p: np.ndarray
-    profile: np.ndarray
-    period: np.ndarray
+    @classmethod
+    def new(cls, n: int) -> MonitorState:
+        return cls(fusion=_kf.new_state(n), seen_t=np.full(n, -1, np.int64), run_source=np.full(n, -1, np.int64),
+                   run_length=np.zeros(n, np.int64), watermark_ms=-1, n_read=0, n_accepted=0, n_quarantined=0,
+                   n_vague=0)
 
 
 def _as_zones(zones) -> ZoneLoad:
@@ -113,13 +120,14 @@ class Monitor:
         Overrides of :data:`geomon.kernels.fusion.DEFAULT_PARAMS`.
     tz : str
         Local time zone of night windows (a zoneinfo name or "+08:00").
-    detectors : iterable of str
-        Behaviour detectors to run beside geofencing, of
-        :data:`geomon.engine.detectors.DETECTORS`. By default ``contact`` (lost
-        contact, stuck device, location degraded), ``dwell`` (stays at places
-        of concern, unexplained night stays, and the stays table of
-        :meth:`take_stays`) and ``night`` (curfew, night activity);
-        ``checkins`` on request, for deployments that use app check-ins.
+    detectors : iterable of str or Detector classes
+        Detectors to run beside geofencing (always on): names in
+        :data:`geomon.engine.contract.REGISTRY` (built in: :data:`geomon.engine.detectors.DETECTORS`), or
+        detector classes (:class:`geomon.engine.contract.Detector`). By default ``lost_contact`` (lost
+        contact, stuck device, location degraded), ``stays`` (stays at places of concern, unexplained
+        night stays, and the stays table of :meth:`take_stays`) and ``night`` (curfew, night activity);
+        ``checkins`` on request, for deployments that use app check-ins. The former names ``contact``
+        and ``dwell`` are accepted.
     cameras : path, table or geomon.io.cameras.CameraLayer, optional
         Surveillance cameras (``camera_id``, ``lon``, ``lat``); every alert's
         ``details`` then lists the nearest ones within 300 m (``cameras``).
@@ -142,6 +150,11 @@ class Monitor:
 
     Notes
     -----
+    Each batch goes: validate (:func:`geomon.io.load.load_fixes`) → admit (person codes, lateness,
+    time order, projection: :class:`~geomon.engine.contract.AdmittedFixes`) → fuse (the causal filter:
+    :class:`~geomon.engine.contract.FusedFixes`) → every detector's ``detect`` over one
+    :class:`~geomon.engine.contract.Batch` → alert rows, routed to the office of the place.
+
     Decisions read the causal fused track (:func:`geomon.kernels.fusion.fuse_step`,
     state carried per subject), never raw fixes: each fix's fused position and
     covariance give the probability of the wrong side of each boundary. Fixes
@@ -176,88 +189,74 @@ class Monitor:
         self.rules = _as_rules(rules)
         table = subject_load.table
         self.subject_ids = np.array(table.column("subject_id").to_pylist(), dtype=object)
-        self._subject_ids_arrow = table.column("subject_id").combine_chunks()
         self.subject_level = np.array(table.column("level").to_pylist(), dtype=object)
         self.subject_office = np.array(table.column("office_id").to_pylist(), dtype=object)
         self.subject_code = {s: i for i, s in enumerate(self.subject_ids)}
         self.crossing_min_m = float(crossing_min_m)
         self.max_gap_ms = int(max_gap_s * 1000)
-        self._sets = ThresholdSets(self.rules, [profile or level for level in self.subject_level],
-                                   self.subject_ids, self.subject_office)
+        base = [profile or level for level in self.subject_level]
+        self._sets = ThresholdSets(self.rules, base, self.subject_ids, self.subject_office)
+        self._max_accuracy_m = self._sets.per_set("max_accuracy_m")
+        code_of_zone = {z: i for i, z in enumerate(self.zones.zone_id)}
 
-        self._thresholds = self._set_thresholds()
-        #: Frequent contact and victim protection (geomon/engine/meetings.py); watches nothing without a concern list
-        #: or protection orders.
-        self.meetings = MeetingWatch(
-            self.subject_ids, self.subject_level, self.subject_office,
-            [self.rules.profile(profile or level) for level in self.subject_level], concern=concern,
-            protections=protections, frame=self.zones.frame, max_gap_s=max_gap_s, subject_pairs=subject_pairs,
-            collect=collect)
+        def geometry(ids):
+            return [self.zones.geometry_m[code_of_zone[z]] if z in code_of_zone else None for z in ids]
+
+        ctx = EngineContext(
+            sets=self._sets, subject_ids=self.subject_ids, subject_level=self.subject_level,
+            subject_office=self.subject_office, zones=self.zones,
+            home_geometry_m=geometry(table.column("home_zone_id").to_pylist()),
+            work_geometry_m=geometry(table.column("work_zone_id").to_pylist()),
+            permitted_of=permitted_zone_of_subjects(self.zones, self.subject_code), tz=tz, max_gap_s=max_gap_s,
+            options={"crossing_min_m": crossing_min_m, "concern": concern, "protections": protections,
+                     "subject_pairs": subject_pairs, "collect": collect,
+                     "profiles": [self.rules.profile(p) for p in base]})
+        #: Frequent contact and victim protection (geomon/engine/meetings.py); watches nothing without a concern
+        #: list or protection orders.
+        self.meetings: MeetingWatch = MeetingWatch.from_context(ctx)
+        #: The detectors, in the order they run: the geofence, those asked for, then the meeting watch.
+        self.detectors = [GeofenceDetector.from_context(ctx)] + [cls.from_context(ctx)
+                                                                 for cls in resolve_detectors(detectors)]
+        if self.meetings.active:
+            self.detectors.append(self.meetings)
         self._person_ids_arrow = pa.array(self.meetings.person_ids.tolist(), pa.string())
-        self._assign_keys = self.zones.assignment_keys(self.subject_code)
-        self._permitted_of = self._permitted_zone_of_subjects()
-        self._zone_half_radius = self._half_radius()
-        #: Lost contact, check-ins, dwell and night detectors (geomon/engine/detectors.py).
-        self.behaviour = Behaviour(self, table.column("home_zone_id").to_pylist(), tz=tz, detectors=detectors,
-                                   work_zone_id=table.column("work_zone_id").to_pylist())
-        n = len(self.subject_ids)
         self.fusion_params = dict(fusion_params or {})
-        self._fusion_state = _kf.new_state(n)
-        # Per subject: time of the latest fix admitted, and the source and
-        # length of the run of correlated-source fixes it ends.
-        self._seen_t = np.full(n, -1, np.int64)
-        self._run_source = np.full(n, -1, np.int64)
-        self._run_length = np.zeros(n, np.int64)
-        self._last_t = np.full(n, -1, np.int64)
-        self._last_x = np.full(n, np.nan)
-        self._last_y = np.full(n, np.nan)
-        self._ent_i = np.zeros((0, _gf.N_ENT_INT), np.int64)
-        self._ent_f = np.zeros((0, _gf.N_ENT_FLOAT))
+        self.state = MonitorState.new(len(self.subject_ids))
         self._quarantine: list[pa.Table] = []
-        self.n_read = 0
-        self.n_accepted = 0
-        self.n_quarantined = 0
-        #: Accepted fixes too vague (accuracy_m > max_accuracy_m) to decide a boundary.
-        self.n_vague = 0
         self.timings: dict[str, float] = {}
         #: Written into every alert; :func:`geomon.run.replay.replay` sets it to the store's run id.
         self.run_id = ""
 
-    # ----------------------------------------------------------------- setup
-
-    def _set_thresholds(self) -> _Thresholds:
-        per_set = self._sets.per_set
-        return _Thresholds(
-            confirm_fixes=per_set("confirm_fixes", 3, dtype=np.int64),
-            confirm_ms=per_set("confirm_s", 30, 1000, dtype=np.int64),
-            buffer_m=per_set("buffer_m", 20.0),
-            max_speed_mps=per_set("max_speed_mps", 70.0),
-            max_accuracy_m=per_set("max_accuracy_m", np.inf),
-            breach_p=per_set("breach_p", 0.95),
-            clear_p=per_set("clear_p", 0.5),
-            profile=self._sets.profile,
-            period=self._sets.period,
-        )
-
-    def _permitted_zone_of_subjects(self) -> np.ndarray:
-        """Local index (in the permitted RoleIndex) of each subject's permitted area, -1 if none."""
-        z = self.zones
-        out = np.full(len(self.subject_ids), -1, np.int64)
-        for local, code in enumerate(z.permitted.codes):
-            if z.applies_to_all[code]:
-                out[out < 0] = local
-            else:
-                for s in z.assignments.get(int(code), ()):
-                    if s in self.subject_code and out[self.subject_code[s]] < 0:
-                        out[self.subject_code[s]] = local
-        return out
-
-    def _half_radius(self) -> np.ndarray:
-        """Half the equal-area radius of each zone: the deepest a buffer may reach into it."""
-        area = shapely.area(self.zones.geometry_m) if self.zones.n_zones else np.zeros(0)
-        return 0.5 * np.sqrt(np.asarray(area, dtype=np.float64) / np.pi)
-
     # ----------------------------------------------------------------- public
+
+    @property
+    def n_read(self) -> int:
+        """Rows read (by the loader and by :meth:`process`)."""
+        return int(self.state.n_read)
+
+    @property
+    def n_accepted(self) -> int:
+        """Fixes admitted."""
+        return int(self.state.n_accepted)
+
+    @property
+    def n_quarantined(self) -> int:
+        """Rows refused (read = accepted + quarantined)."""
+        return int(self.state.n_quarantined)
+
+    @property
+    def n_vague(self) -> int:
+        """Accepted fixes too vague (accuracy_m > max_accuracy_m) to decide a boundary."""
+        return int(self.state.n_vague)
+
+    @property
+    def watermark_ms(self) -> int:
+        """Event time up to which the stream is complete (ms): the newest admitted fix, or the caller's clock."""
+        return int(self.state.watermark_ms)
+
+    def parts(self) -> dict:
+        """Every holder of engine state by name: the Monitor itself, then each detector (their ``state``)."""
+        return {"monitor": self, **{d.name: d for d in self.detectors}, "meetings": self.meetings}
 
     @property
     def quarantine(self) -> pa.Table:
@@ -292,29 +291,31 @@ class Monitor:
         Returns
         -------
         pyarrow.Table
-            Alert events in :data:`geomon.store.alert_store.ALERT_SCHEMA`.
+            Alert events in :data:`geomon.schema.ALERT_SCHEMA`.
         """
         clock = time.perf_counter()
         load = batch if isinstance(batch, FixLoad) else load_fixes(batch, name=name)
         self._tick("validate", clock)
-        self.n_read += load.n_read
+        st = self.state
+        st.n_read += load.n_read
         if load.n_quarantined:
             self._quarantine.append(load.quarantine)
         fixes, others = self._admit(load)
-        self.n_accepted += len(fixes["t"]) + len(others["t"])
-        self.n_quarantined = self.n_read - self.n_accepted
-        clock = time.perf_counter()
-        events = self.behaviour.admitted(fixes, now_ms, self.run_id)
-        clock = self._tick("behaviour", clock)
-        fused, track = self._fuse(fixes) if len(fixes["t"]) else (Behaviour.empty_fused(), None)
-        clock = time.perf_counter()
-        events += self.behaviour.fused(fused, self.run_id)
-        clock = self._tick("behaviour", clock)
-        if self.meetings.active:
-            events.append(self._meet(track, others, now_ms))
-            self._tick("meetings", clock)
-        if len(fused["t"]):
-            events.insert(0, self._run(fused))
+        st.n_accepted += len(fixes) + len(others)
+        st.n_quarantined = st.n_read - st.n_accepted
+        newest = int(fixes.t_ms.max()) if len(fixes) else -1
+        st.watermark_ms = max(st.watermark_ms, newest, -1 if now_ms is None else int(now_ms))
+        fused, track = self._fuse(fixes) if len(fixes) else (FusedFixes.empty(), None)
+        tracks = self._tracks_of_everyone(track, others) if self.meetings.active else TrackPoints.concat([])
+        step = Batch(admitted=fixes, fused=fused, tracks=tracks, watermark_ms=st.watermark_ms, now_ms=now_ms,
+                     run_id=self.run_id)
+        events = []
+        for detector in self.detectors:
+            clock = time.perf_counter()
+            events.append(detector.detect(step))
+            self._tick(_STAGE.get(detector.name, "behaviour"), clock)
+        for key, seconds in self.detectors[0].timings.items():   # the geofence times its own steps
+            self.timings[key] = seconds
         events = [e for e in events if e.num_rows]
         out = self._route(pa.concat_tables(events)) if events else ALERT_SCHEMA.empty_table()
         return out if self.cameras is None else self.cameras.annotate(out)
@@ -333,7 +334,7 @@ class Monitor:
         return alerts.set_column(i, alerts.schema.field(i), pa.array(office.tolist(), pa.string()))
 
     def take_tracks(self) -> pa.Table:
-        """Fused positions of the fixes admitted since the last call (:data:`geomon.store.alert_store.TRACK_SCHEMA`).
+        """Fused positions of the fixes admitted since the last call (:data:`geomon.schema.TRACK_SCHEMA`).
 
         Kept only while :attr:`keep_tracks` is true (the replay sets it when
         it writes to a store), for the incident look-back (:mod:`geomon.office.lookback`).
@@ -341,23 +342,31 @@ class Monitor:
         parts, self._tracks = self._tracks, []
         if not parts:
             return TRACK_SCHEMA.empty_table()
-        code, t, x, y, sigma = (np.concatenate(p) for p in zip(*parts))
-        lon, lat = self.zones.frame.unproject(x, y)
-        return pa.table({"subject_id": pa.array(self.subject_ids[code].tolist(), pa.string()),
-                         "ts": pa.array(t, pa.int64()).cast(TS_TYPE),
+        tr = TrackPoints.concat(parts)
+        lon, lat = self.zones.frame.unproject(tr.fused_x_m, tr.fused_y_m)
+        return pa.table({"subject_id": pa.array(self.subject_ids[tr.code].tolist(), pa.string()),
+                         "ts": pa.array(tr.t_ms, pa.int64()).cast(TS_TYPE),
                          "lon": pa.array(np.asarray(lon, np.float64)), "lat": pa.array(np.asarray(lat, np.float64)),
-                         "sigma_m": pa.array(np.nan_to_num(sigma, nan=1e9, posinf=1e9))}, schema=TRACK_SCHEMA)
+                         "sigma_m": pa.array(np.nan_to_num(tr.sigma_m, nan=1e9, posinf=1e9))}, schema=TRACK_SCHEMA)
+
+    def take_outputs(self) -> dict[str, pa.Table]:
+        """Rows other than alerts that the detectors produced since the last call, by name (e.g. ``stays``)."""
+        out: dict[str, pa.Table] = {}
+        for detector in self.detectors:
+            out.update(detector.take_outputs())
+        return out
 
     def take_stays(self) -> pa.Table:
-        """The stays that ended since the last call, in :data:`geomon.store.alert_store.STAY_SCHEMA`.
+        """The stays that ended since the last call, in :data:`geomon.schema.STAY_SCHEMA`.
 
-        Stays come from the causal walk of the ``dwell`` detector over the
-        fused, decidable fixes (:class:`geomon.engine.stays.DwellDetector`), so they
-        are the same for any batching; without ``dwell`` among the detectors
-        the table stays empty. Take them after each :meth:`process` (the
-        replay writes them to the store's ``staypoints`` table).
+        Stays come from the causal walk of the ``stays`` detector over the fused, decidable fixes
+        (:class:`geomon.engine.stays.StayDetector`), so they are the same for any batching; without it among
+        the detectors the table stays empty. Take them after each :meth:`process` (the replay writes them to
+        the store's ``staypoints`` table).
         """
-        return self.behaviour.take_stays()
+        from geomon.schema import STAY_SCHEMA
+
+        return self.take_outputs().get("stays", STAY_SCHEMA.empty_table())
 
     # ----------------------------------------------------------------- steps
 
@@ -366,22 +375,21 @@ class Monitor:
         self.timings[step] = self.timings.get(step, 0.0) + (now - since)
         return now
 
-    def _admit(self, load: FixLoad) -> tuple[dict, dict]:
-        """Person codes, time order and lateness; refused rows go to the quarantine.
+    def _admit(self, load: FixLoad) -> tuple[AdmittedFixes, AdmittedFixes]:
+        """Person codes, time order and lateness, projection; refused rows go to the quarantine.
 
-        Returns the subjects' fixes and the other people's (persons of concern,
-        protected persons: codes from 0, in :attr:`meetings`' numbering less
-        the number of subjects).
+        Returns the subjects' fixes and the other people's (persons of concern, protected persons: codes
+        from 0, in :attr:`meetings`' numbering less the number of subjects; their ``tset`` is 0).
         """
         clock = time.perf_counter()
         table = load.table
         rows = load.input_row if load.input_row is not None else np.arange(table.num_rows, dtype=np.int64)
         ids = table.column("subject_id")
         n = len(self.subject_ids)
-        others = self.meetings
+        others = self.meetings.state
         if table.num_rows * 8 < len(self._person_ids_arrow):
             # A micro-batch of a large roster: looking up its few ids beats hashing the whole roster again.
-            lookup = others.code_of.get
+            lookup = self.meetings.code_of.get
             code = np.fromiter((lookup(s, -1) for s in ids.to_pylist()), np.int64, table.num_rows)
         else:
             code = pc.fill_null(pc.index_in(ids, value_set=self._person_ids_arrow), -1)
@@ -390,8 +398,8 @@ class Monitor:
         unknown = code < 0
         subject, other = ~unknown & (code < n), code >= n
         seen = np.full(len(code), -1, np.int64)
-        seen[subject] = self._seen_t[code[subject]]
-        seen[other] = others._seen_t[code[other] - n]
+        seen[subject] = self.state.seen_t[code[subject]]
+        seen[other] = others.seen_t[code[other] - n]
         late = ~unknown & (t < seen)
         self._refuse(load, rows, unknown, "subject_id", "subject_unknown")
         self._refuse(load, rows, late, "ts", "late_fix")
@@ -401,9 +409,9 @@ class Monitor:
         if order.size:
             last = np.r_[code[1:] != code[:-1], True]
             mine = last & (code < n)
-            self._seen_t[code[mine]] = t[mine]
+            self.state.seen_t[code[mine]] = t[mine]
             theirs = last & (code >= n)
-            others._seen_t[code[theirs] - n] = t[theirs]
+            others.seen_t[code[theirs] - n] = t[theirs]
         lon = table.column("lon").to_numpy()[order]
         lat = table.column("lat").to_numpy()[order]
         clock = self._tick("admit", clock)
@@ -412,81 +420,72 @@ class Monitor:
         acc = table.column("accuracy_m").to_numpy(zero_copy_only=False).astype(np.float64)[order]
         # Loaded fixes have valid sources: codes into SOURCES, for cheap comparisons.
         source = pc.index_in(table.column("source"), value_set=_SOURCES).to_numpy(zero_copy_only=False)[order]
-        f = {"code": code, "t": t, "x": np.ascontiguousarray(x), "y": np.ascontiguousarray(y), "lon": lon,
-             "lat": lat, "accuracy_m": acc, "source": source}
         split = int(np.searchsorted(code, n))   # sorted by code: the subjects' fixes come first
-        mine = {k: v[:split] for k, v in f.items()}
-        theirs = {k: v[split:] for k, v in f.items()}
-        theirs["code"] = theirs["code"] - n
-        mine["tset"] = self._sets.set_of_fixes(mine["code"], mine["t"])
-        return mine, theirs
+        tset = np.zeros(code.size, np.int64)
+        tset[:split] = self._sets.set_of_fixes(code[:split], t[:split])
+        everyone = AdmittedFixes(code=code - np.where(np.arange(code.size) < split, 0, n), t_ms=t,
+                                 raw_x_m=np.ascontiguousarray(x), raw_y_m=np.ascontiguousarray(y), lon=lon, lat=lat,
+                                 accuracy_m=acc, source=source, tset=tset)
+        return everyone.take(slice(0, split)), everyone.take(slice(split, None))
 
-    def _noise(self, bank, f: dict, first: np.ndarray) -> np.ndarray:
+    def _noise(self, bank, f: AdmittedFixes, first: np.ndarray) -> np.ndarray:
         """Per-axis sigma of each fix as :func:`geomon.fuse` takes it, correlated-source runs carried across batches."""
-        code, source = f["code"], f["source"].astype(np.int64)
-        run = correlated_run_length(source, first, bank._run_source[code], bank._run_length[code])
+        code, source = f.code, f.source.astype(np.int64)
+        run = correlated_run_length(source, first, bank.run_source[code], bank.run_length[code])
         last = np.r_[first[1:], True]
         correlated = np.isin(source[last], CORRELATED_CODES)
-        bank._run_source[code[last]] = np.where(correlated, source[last], -1)
-        bank._run_length[code[last]] = np.where(correlated, run[last], 0)
-        return sigma_from_codes(f["accuracy_m"], source) * np.sqrt(run)
+        bank.run_source[code[last]] = np.where(correlated, source[last], -1)
+        bank.run_length[code[last]] = np.where(correlated, run[last], 0)
+        return sigma_from_codes(f.accuracy_m, source) * np.sqrt(run)
 
-    def _filter(self, bank, f: dict):
-        """The causal filter over fixes sorted by code, state carried in ``bank`` (this Monitor, or the other
-        people's in :attr:`meetings`): positions, covariance, doubt, jump spread and the trusted 1-sigma."""
-        code = f["code"]
-        first, offsets, subjects = subject_runs(code)
+    def _filter(self, bank, f: AdmittedFixes):
+        """The causal filter over fixes sorted by code, state carried in ``bank`` (this Monitor's state, or the
+        other people's in :attr:`meetings`): positions, covariance, doubt, jump spread and the trusted 1-sigma."""
+        first, offsets, subjects = subject_runs(f.code)
         sigma = self._noise(bank, f, first)
-        state = np.ascontiguousarray(bank._fusion_state[subjects])
+        state = np.ascontiguousarray(bank.fusion[subjects])
         x, y, var_x, var_y, cov_xy, _, _, _, _, doubt, jump_var = _kf.fuse_step(
-            offsets, f["t"], f["x"], f["y"], sigma, state, **self.fusion_params)
-        bank._fusion_state[subjects] = state
+            offsets, f.t_ms, f.raw_x_m, f.raw_y_m, sigma, state, **self.fusion_params)
+        bank.fusion[subjects] = state
         # The 1-sigma decisions lean on (night, stays, meetings) and the stored tracks carry: the fused one (its
         # jump spread included), never below the fix's own accuracy.
-        satellite = f["source"] == SOURCE_CODE["gnss"]
-        trusted = trusted_sigma_m(np.sqrt(0.5 * (var_x + var_y)), f["accuracy_m"], satellite)
+        satellite = f.source == SOURCE_CODE["gnss"]
+        trusted = trusted_sigma_m(np.sqrt(0.5 * (var_x + var_y)), f.accuracy_m, satellite)
         return x, y, var_x, var_y, cov_xy, doubt, jump_var, trusted
 
-    def _fuse(self, f: dict) -> tuple[dict, tuple]:
-        """Replace each fix's position by the causal fused one, with its covariance; keep the decidable fixes.
-
-        Also returns the fused track (code, t, x, y, trusted sigma) of every fix with a position.
-        """
+    def _fuse(self, f: AdmittedFixes) -> tuple[FusedFixes, TrackPoints]:
+        """Each fix's causal fused position and covariance; the decidable fixes, and the fused track (every
+        fix with a position)."""
         clock = time.perf_counter()
-        code = f["code"]
-        x, y, var_x, var_y, cov_xy, doubt, jump_var, trusted = self._filter(self, f)
+        code = f.code
+        x, y, var_x, var_y, cov_xy, doubt, jump_var, trusted = self._filter(self.state, f)
         ok = np.isfinite(x) & np.isfinite(y)
-        track = (code[ok], f["t"][ok], x[ok], y[ok], trusted[ok])
+        track = TrackPoints(code=code[ok], t_ms=f.t_ms[ok], fused_x_m=x[ok], fused_y_m=y[ok], sigma_m=trusted[ok])
         if self.keep_tracks:
             self._tracks.append(track)
         # Fixes vaguer than the profile's max_accuracy_m (cell fixes, mostly)
         # feed the filter but cannot confirm or clear a boundary decision.
-        decide = np.isfinite(x) & ~(f["accuracy_m"] > self._thresholds.max_accuracy_m[f["tset"]])
-        self.n_vague += int(code.size - decide.sum())
+        decide = np.isfinite(x) & ~(f.accuracy_m > self._max_accuracy_m[f.tset])
+        self.state.n_vague += int(code.size - decide.sum())
         self._tick("fuse", clock)
         # Decisions weigh two places: where the track is (its Gaussian part,
         # without the spread that covers the doubt) with probability 1 - doubt,
         # and where it jumped from, compliant, with probability doubt.
-        return {"code": code[decide], "t": f["t"][decide], "x": x[decide], "y": y[decide],
-                "rx": f["x"][decide], "ry": f["y"][decide],
-                "var_x": (var_x - jump_var)[decide], "var_y": (var_y - jump_var)[decide], "cov_xy": cov_xy[decide],
-                "doubt": doubt[decide], "jump_var": jump_var[decide], "accuracy_m": f["accuracy_m"][decide],
-                "tset": f["tset"][decide], "sigma": trusted[decide]}, track
+        return FusedFixes(code=code[decide], t_ms=f.t_ms[decide], fused_x_m=x[decide], fused_y_m=y[decide],
+                          raw_x_m=f.raw_x_m[decide], raw_y_m=f.raw_y_m[decide], var_x=(var_x - jump_var)[decide],
+                          var_y=(var_y - jump_var)[decide], cov_xy=cov_xy[decide], doubt=doubt[decide],
+                          jump_var=jump_var[decide], accuracy_m=f.accuracy_m[decide], tset=f.tset[decide],
+                          sigma_m=trusted[decide]), track
 
-    def _meet(self, track, others: dict, now_ms: int | None) -> pa.Table:
-        """Meeting alerts: the subjects' fused track and the other people's, filtered here, to the watch."""
-        n = len(self.subject_ids)
+    def _tracks_of_everyone(self, track: TrackPoints | None, others: AdmittedFixes) -> TrackPoints:
+        """The subjects' fused track and the other people's, filtered here, numbered as the meeting watch does."""
         parts = [track] if track is not None else []
-        if len(others["t"]):
-            x, y, *_, trusted = self._filter(self.meetings, others)
+        if len(others):
+            x, y, *_, trusted = self._filter(self.meetings.state, others)
             ok = np.isfinite(x) & np.isfinite(y)
-            parts.append((others["code"][ok] + n, others["t"][ok], x[ok], y[ok], trusted[ok]))
-        if parts:
-            code, t, x, y, sigma = (np.concatenate(c) for c in zip(*parts))
-        else:
-            code, t, x, y, sigma = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0)
-        self.meetings.run_id = self.run_id
-        return self.meetings.step(code, t, x, y, sigma, now_ms)
+            parts.append(TrackPoints(code=others.code[ok] + len(self.subject_ids), t_ms=others.t_ms[ok],
+                                     fused_x_m=x[ok], fused_y_m=y[ok], sigma_m=trusted[ok]))
+        return TrackPoints.concat(parts)
 
     def _refuse(self, load: FixLoad, rows: np.ndarray, mask: np.ndarray, field: str, reason: str) -> None:
         idx = np.flatnonzero(mask)
@@ -501,152 +500,9 @@ class Monitor:
             "raw": pa.array(raw, pa.string()),
         }, schema=QUARANTINE_SCHEMA))
 
-    def _applies(self, fix_code: np.ndarray, zone_code: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
-        """Does each pair's zone apply to the subject (assignment) at that time (schedule)?"""
-        keys = fix_code * self.zones.n_zones + zone_code
-        assigned = self.zones.applies_to_all[zone_code] | np.isin(keys, self._assign_keys)
-        return assigned & self.zones.windows.active(t_ms, zone_code)
 
-    def _forbidden_hits(self, f: dict):
-        role = self.zones.forbidden
-        pi, zi = role.index.query_xy(f["x"], f["y"], predicate="intersects")
-        codes = role.codes[zi]
-        ok = self._applies(f["code"][pi], codes, f["t"][pi])
-        # A fix outside a zone is at most 50 % likely inside it: compliant
-        # for any clear_p >= 0.5, so only fixes inside need a probability.
-        return self._wrong_side(role, f, pi[ok], zi[ok], codes[ok], outside_is_wrong=False)
-
-    def _permitted_hits(self, f: dict):
-        role = self.zones.permitted
-        local = self._permitted_of[f["code"]]
-        pi = np.flatnonzero(local >= 0)
-        zi = local[pi]
-        return self._wrong_side(role, f, pi, zi, role.codes[zi] if pi.size else zi, outside_is_wrong=True)
-
-    def _wrong_side(self, role: RoleIndex, f: dict, pi, zi, codes, *, outside_is_wrong: bool):
-        """Hits for (fix, zone) pairs: probability of the wrong side, depth across, flag.
-
-        A fix is a violation when it is on the wrong side with probability at
-        least ``breach_p`` *and* at least the zone's buffer deep; it is listed
-        as neutral while that probability exceeds ``clear_p``; otherwise it is
-        compliant (not listed).
-        """
-        tset = f["tset"][pi]
-        buffer = self._zone_buffer(codes, tset)
-        p_in, signed, sigma = self._pair_probability(role, f, pi, zi, float(buffer.max(initial=0.0)))
-        p_wrong = (1.0 - p_in if outside_is_wrong else p_in) * (1.0 - f["doubt"][pi])
-        depth = -signed if outside_is_wrong else signed
-        th = self._thresholds
-        violation = (p_wrong >= th.breach_p[tset]) & (depth >= buffer)
-        listed = p_wrong > np.maximum(th.clear_p[tset], 0.5)
-        flag = np.where(violation, _gf.HIT_VIOLATION, _gf.HIT_NEUTRAL)
-        return pi[listed], codes[listed], flag[listed], depth[listed], p_wrong[listed], sigma[listed]
-
-    @staticmethod
-    def _pair_probability(role: RoleIndex, f: dict, pi: np.ndarray, zi: np.ndarray, min_cap_m: float):
-        p, d, sigma = (np.empty(pi.size) for _ in range(3))
-        ix = role.index
-        _prob.pair_inside_probability(f["x"], f["y"], f["var_x"], f["var_y"], f["cov_xy"], pi, zi,
-                                      ix._zone_grid, ix._zone_dims, ix._zone_cbase, *ix._cells.arrays(),
-                                      _N_SIGMA, min_cap_m, p, d, sigma)
-        return p, d, sigma
-
-    def _zone_buffer(self, zone_code: np.ndarray, tset: np.ndarray) -> np.ndarray:
-        """Buffer of each (zone, threshold set) pair: the zone's own, else the rules'."""
-        own = self.zones.buffer_m[zone_code]
-        buffer = np.where(np.isnan(own), self._thresholds.buffer_m[tset], own)
-        forbidden = self.zones.kind[zone_code] == "forbidden"
-        return np.where(forbidden, np.minimum(buffer, self._zone_half_radius[zone_code]), buffer)
-
-    @staticmethod
-    def _pair_distance(role: RoleIndex, f: dict, pi: np.ndarray, zi: np.ndarray, cap: float) -> np.ndarray:
-        out = np.empty(pi.size)
-        ix = role.index
-        _dist.pair_signed_distance(f["x"], f["y"], pi, zi, ix._zone_grid, ix._zone_dims, ix._zone_cbase,
-                                   *ix._cells.arrays(), cap, out)
-        return out
-
-    def _previous_fix(self, f: dict):
-        """Previous reported fix of the same subject for every fix (carried across batches), NaN if unknown."""
-        code, t = f["code"], f["t"]
-        first = np.ones(code.size, dtype=bool)
-        first[1:] = code[1:] != code[:-1]
-        px = np.empty(code.size)
-        py = np.empty(code.size)
-        pt = np.empty(code.size, np.int64)
-        px[1:], py[1:], pt[1:] = f["rx"][:-1], f["ry"][:-1], t[:-1]
-        px[first], py[first], pt[first] = self._last_x[code[first]], self._last_y[code[first]], self._last_t[code[first]]
-        dt_ms = t - pt
-        dist = np.hypot(f["rx"] - px, f["ry"] - py)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            speed = dist / np.maximum(dt_ms, 1) * 1000.0
-        unknown = (pt < 0) | (dt_ms > self.max_gap_ms) | ~(speed <= self._thresholds.max_speed_mps[f["tset"]])
-        px[unknown] = np.nan
-        py[unknown] = np.nan
-        return px, py
-
-    def _crossings(self, f: dict):
-        role = self.zones.forbidden
-        if role.codes.size == 0:
-            empty = np.zeros(0, np.int64)
-            return np.zeros(len(f["t"]) + 1, np.int64), empty, np.zeros(0), np.zeros(0)
-        px, py = self._previous_fix(f)
-        ix = role.index
-        offsets, zone, t_in, t_out = _crossing.segment_crossings(
-            px, py, f["rx"], f["ry"], ix._coarse, ix._gnx, ix._gny, ix._g_offsets, ix._g_zones,
-            ix._zone_grid, ix._zone_dims, ix._zone_cbase, *ix._cells.arrays(),
-            role.edges, role.edge_offsets, self.crossing_min_m)
-        fix = np.repeat(np.arange(len(f["t"])), np.diff(offsets))
-        codes = role.codes[zone]
-        ok = self._applies(f["code"][fix], codes, f["t"][fix])
-        fix, zone, codes, t_in, t_out = fix[ok], zone[ok], codes[ok], t_in[ok], t_out[ok]
-        # A chord that only clips a zone's edge is what a path bending round
-        # the zone (or position noise) looks like; count a crossing only when
-        # the middle of its inside stretch is as deep as an entry must be.
-        tm = 0.5 * (t_in + t_out)
-        mid = {"x": px[fix] + tm * (f["rx"][fix] - px[fix]), "y": py[fix] + tm * (f["ry"][fix] - py[fix])}
-        buffer = self._zone_buffer(codes, f["tset"][fix])
-        depth = self._pair_distance(role, mid, np.arange(fix.size), zone, float(buffer.max(initial=1.0)))
-        deep = depth >= buffer
-        fix, codes, t_in, t_out = fix[deep], codes[deep], t_in[deep], t_out[deep]
-        return _csr(fix, len(f["t"])), codes, t_in, t_out
-
-    def _run(self, f: dict) -> pa.Table:
-        clock = time.perf_counter()
-        hits = [np.concatenate(parts) for parts in zip(self._forbidden_hits(f), self._permitted_hits(f))]
-        fix = hits[0]
-        order = np.argsort(fix, kind="stable")
-        hit_zone, hit_flag = (h.astype(np.int64)[order] for h in hits[1:3])
-        hit_depth, hit_p, hit_sigma = (h.astype(np.float64)[order] for h in hits[3:])
-        hit_offsets = _csr(fix[order], len(f["t"]))
-        clock = self._tick("zones", clock)
-        cross_offsets, cross_zone, cross_in, cross_out = self._crossings(f)
-        clock = self._tick("crossings", clock)
-        _, batch_offsets, batch_subject = subject_runs(f["code"])
-        ent_offsets = _csr(self._ent_i[:, _gf.ENT_SUBJECT], len(self.subject_ids))
-        th = self._thresholds
-        new_i, new_f, rec_i, rec_f = _gf.geofence_step(
-            batch_offsets, batch_subject, f["t"], f["x"], f["y"], f["rx"], f["ry"],
-            hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma,
-            cross_offsets, cross_zone, cross_in, cross_out,
-            f["tset"], th.confirm_fixes, th.confirm_ms,
-            self._ent_i, self._ent_f, ent_offsets,
-            self._last_t, self._last_x, self._last_y)
-        untouched = ~np.isin(self._ent_i[:, _gf.ENT_SUBJECT], batch_subject)
-        ent_i = np.concatenate([self._ent_i[untouched], new_i])
-        ent_f = np.concatenate([self._ent_f[untouched], new_f])
-        order = np.argsort(ent_i[:, _gf.ENT_SUBJECT], kind="stable")
-        self._ent_i, self._ent_f = ent_i[order], ent_f[order]
-        clock = self._tick("detect", clock)
-        alerts = geofence_alert_table(self, rec_i, rec_f)
-        self._tick("alerts", clock)
-        return alerts
-
-def _csr(owner: np.ndarray, n: int) -> np.ndarray:
-    """Offsets (n + 1) of items grouped by ``owner`` (sorted, values in [0, n))."""
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(np.bincount(owner, minlength=n), out=offsets[1:])
-    return offsets
+#: Timing key of each detector's step (the geofence adds its own finer steps; the rest count as behaviour).
+_STAGE = {"geofence": "geofence", "meetings": "meetings"}
 
 
 def fold_alerts(events: pa.Table) -> pa.Table:

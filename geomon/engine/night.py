@@ -2,7 +2,7 @@
 
 :class:`NightDetector` keeps, per subject, what :func:`geomon.kernels.night.night_step`
 remembers and turns its event records into alert rows in
-:data:`geomon.store.alert_store.ALERT_SCHEMA`. It follows :class:`geomon.engine.lost_contact.ContactDetector`:
+:data:`geomon.schema.ALERT_SCHEMA`. It follows :class:`geomon.engine.lost_contact.LostContactDetector`:
 fixes sorted by (subject code, time), batch after batch, with an event-time
 watermark, so the same stream gives the same alerts in any batching.
 
@@ -47,6 +47,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
 from zoneinfo import ZoneInfo
@@ -55,8 +56,9 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-from geomon.kernels import night as _night
+from geomon.engine.contract import Batch, EngineContext, global_state, register, subject_state
 from geomon.engine.rows import SubjectDetector, alert_table, subject_runs
+from geomon.kernels import night as _night
 from geomon.rules.periods import ThresholdSets
 from geomon.schema import ALERT_SCHEMA
 
@@ -150,8 +152,8 @@ class NightWindows:
 
     def __init__(self, sets: ThresholdSets, tz="Asia/Shanghai"):
         self.tz = _tzinfo(tz)
-        starts = [v.get("night_start") or "22:00" for v in sets.values]
-        ends = [v.get("night_end") or "06:00" for v in sets.values]
+        starts = [v["night_start"] for v in sets.values]
+        ends = [v["night_end"] for v in sets.values]
         self.pairs = sorted(set(zip(starts, ends)))
         #: Row of :meth:`table` of each threshold set.
         self.pair_of_set = np.array([self.pairs.index(p) for p in zip(starts, ends)], np.int64)
@@ -171,6 +173,18 @@ class NightWindows:
         return ws, we
 
 
+@dataclass
+class NightState:
+    """Per subject: the night kernel's row (its clock column follows the watermark) and the rings of past
+    nights' travel and time away that make each subject's own baseline."""
+
+    nights: np.ndarray = subject_state(whole_columns=(_night.NS_CLOCK,))
+    ring_travel: np.ndarray = subject_state()
+    ring_away: np.ndarray = subject_state()
+    watermark_ms: int = global_state()
+
+
+@register
 class NightDetector(SubjectDetector):
     """Curfew breach and night activity for a fixed set of subjects.
 
@@ -192,6 +206,13 @@ class NightDetector(SubjectDetector):
         ``"Asia/Shanghai"``), a fixed offset such as ``"+08:00"``, or a tzinfo.
     """
 
+    name = "night"
+    kinds = tuple(kind for kind, _ in NIGHT_KINDS.values())
+    rule_keys = ("night_start", "night_end", "night_away_m", "curfew_grace_s", "night_travel_m", "night_away_s",
+                 "breach_p")
+    reads = "fused"
+    State = NightState
+
     def __init__(self, sets: ThresholdSets, subject_ids, subject_level, subject_office, home_geometry_m,
                  frame=None, tz="Asia/Shanghai"):
         super().__init__(sets, subject_ids, subject_level, subject_office)
@@ -201,12 +222,24 @@ class NightDetector(SubjectDetector):
         self.frame = frame
         self.tz = _tzinfo(tz)
         self._windows = NightWindows(sets, self.tz)
-        self._away_m = sets.per_set("night_away_m", 300.0)
-        self._grace_ms = sets.per_set("curfew_grace_s", 600, 1000, dtype=np.int64)
-        self._travel_m = sets.per_set("night_travel_m", 3000.0)
-        self._away_floor_ms = sets.per_set("night_away_s", 3600, 1000, dtype=np.int64)
-        self._z = np.array([NormalDist().inv_cdf(p) for p in sets.per_set("breach_p", 0.95)])
-        self._state, self._ring_travel, self._ring_away = _night.new_state(n)
+        self._away_m = sets.per_set("night_away_m")
+        self._grace_ms = sets.per_set("curfew_grace_s", scale=1000, dtype=np.int64)
+        self._travel_m = sets.per_set("night_travel_m")
+        self._away_floor_ms = sets.per_set("night_away_s", scale=1000, dtype=np.int64)
+        self._z = np.array([NormalDist().inv_cdf(p) for p in sets.per_set("breach_p")])
+        nights, ring_travel, ring_away = _night.new_state(n)
+        self.state = NightState(nights=nights, ring_travel=ring_travel, ring_away=ring_away, watermark_ms=-1)
+
+    @classmethod
+    def from_context(cls, ctx: EngineContext) -> NightDetector:
+        return cls(*ctx.subjects, ctx.home_geometry_m, frame=ctx.zones.frame, tz=ctx.tz)
+
+    def detect(self, batch: Batch) -> pa.Table:
+        """Fused, decidable fixes only, judged against the watermark between fixes."""
+        self.run_id = batch.run_id
+        f = batch.fused
+        return self.step(f.code, f.t_ms, f.fused_x_m, f.fused_y_m, f.tset, batch.watermark_ms, sigma_m=f.sigma_m,
+                         points=f.points)
 
     def away(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
              sigma_m: np.ndarray | None = None, points: np.ndarray | None = None) -> np.ndarray:
@@ -249,9 +282,9 @@ class NightDetector(SubjectDetector):
         y_m = np.ascontiguousarray(y_m, dtype=np.float64)
         self._advance(t_ms, now_ms)
         _, offsets, subjects = subject_runs(code)
-        started = self._state[:, _night.NS_STARTED] != 0
+        started = self.state.nights[:, _night.NS_STARTED] != 0
         # The window table must cover every subject's clock up to the watermark.
-        clocks = self._state[started, _night.NS_CLOCK]
+        clocks = self.state.nights[started, _night.NS_CLOCK]
         candidates = ([int(clocks.min())] if clocks.size else []) + ([int(t_ms.min())] if t_ms.size else [])
         if not candidates:
             return ALERT_SCHEMA.empty_table()
@@ -261,7 +294,7 @@ class NightDetector(SubjectDetector):
         rec = _night.night_step(offsets, subjects, t_ms, x_m, y_m, self.away(code, x_m, y_m, tset, sigma, points), gate,
                                 self._windows.pair_of_set[tset], tset, self._grace_ms[tset], self._travel_m[tset],
                                 self._away_floor_ms[tset], self.watermark_ms, win_start, win_end,
-                                self._state, self._ring_travel, self._ring_away)
+                                self.state.nights, self.state.ring_travel, self.state.ring_away)
         return self._alerts(rec)
 
     def _alerts(self, rec: np.ndarray) -> pa.Table:

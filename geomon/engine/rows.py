@@ -4,7 +4,7 @@ The detectors (contact, check-ins, dwell, night) decide events in their
 kernels; :class:`SubjectDetector` holds the subjects and the event-time
 watermark they all keep, :func:`subject_runs` cuts a batch sorted by subject
 into per-subject runs, and :func:`alert_table` turns their columns into rows of
-:data:`geomon.store.alert_store.ALERT_SCHEMA` with deterministic ids
+:data:`geomon.schema.ALERT_SCHEMA` with deterministic ids
 (:func:`geomon.engine.alert_ids.alert_id`), so a replay gives the same rows.
 """
 
@@ -17,10 +17,11 @@ import numpy as np
 import pyarrow as pa
 
 from geomon.engine.alert_ids import alert_id
+from geomon.engine.contract import Detector
 from geomon.schema import TS_TYPE
 from geomon.schema import ALERT_SCHEMA
 
-__all__ = ["SubjectDetector", "alert_table", "details_json", "subject_runs"]
+__all__ = ["SubjectDetector", "alert_table", "csr_offsets", "details_json", "subject_runs"]
 
 
 def subject_runs(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -41,8 +42,21 @@ def subject_runs(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return first, np.r_[starts, code.size].astype(np.int64), code[starts]
 
 
-class SubjectDetector:
-    """Base of the behaviour detectors: the subjects, their threshold sets, the watermark and the run id.
+def csr_offsets(owner: np.ndarray, n: int) -> np.ndarray:
+    """Offsets (n + 1) of items grouped by ``owner`` (sorted, values in [0, n)).
+
+    Examples
+    --------
+    >>> csr_offsets(np.array([0, 0, 2]), 3).tolist()
+    [0, 2, 2, 3]
+    """
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(owner, minlength=n), out=offsets[1:])
+    return offsets
+
+
+class SubjectDetector(Detector):
+    """Base of the per-subject detectors: the subjects, their threshold sets, the watermark and the run id.
 
     Parameters
     ----------
@@ -50,6 +64,9 @@ class SubjectDetector:
         The rules resolved per subject and period (:class:`geomon.rules.periods.ThresholdSets`).
     subject_ids, subject_level, subject_office : sequence of str
         Per subject code, as the Monitor holds them.
+
+    Subclasses keep their state in ``self.state`` (their declared ``State``), whose ``watermark_ms`` field
+    is the event time up to which the stream is complete.
     """
 
     def __init__(self, sets, subject_ids, subject_level, subject_office):
@@ -57,15 +74,18 @@ class SubjectDetector:
         self.subject_ids = np.asarray(subject_ids, dtype=object)
         self.subject_level = np.asarray(subject_level, dtype=object)
         self.subject_office = np.asarray(subject_office, dtype=object)
-        #: Event time up to which the stream is complete (ms); never goes back.
-        self.watermark_ms = -1
         #: Written into every alert (the Monitor sets it to its run id).
         self.run_id = ""
+
+    @property
+    def watermark_ms(self) -> int:
+        """Event time up to which the stream is complete (ms); never goes back."""
+        return int(self.state.watermark_ms)
 
     def _advance(self, t_ms: np.ndarray, now_ms: int | None) -> None:
         """Raise the watermark to the batch's newest fix, or to ``now_ms`` (live) if later."""
         newest = int(t_ms.max()) if t_ms.size else -1
-        self.watermark_ms = max(self.watermark_ms, newest, -1 if now_ms is None else int(now_ms))
+        self.state.watermark_ms = max(self.watermark_ms, newest, -1 if now_ms is None else int(now_ms))
 
 
 def details_json(event: str, level: str, profile: str, period: str | None, **extra) -> str:

@@ -1,12 +1,12 @@
 """Stays of every subject, kept for reports, and the alerts read off them: ``dwell_concern`` and ``night_stay``.
 
-:class:`DwellDetector` walks every subject's fixes through the causal
+:class:`StayDetector` walks every subject's fixes through the causal
 sliding-method stay of :func:`geomon.kernels.dwell.dwell_step` (the open
 stay — anchor, running centroid, member count — carried per subject), so the
 same stream gives the same stays and alerts in any batching:
 
 - **stays**: every stay that ends having lasted ``stay_min_s`` becomes a row
-  of :data:`geomon.store.alert_store.STAY_SCHEMA` (:meth:`DwellDetector.take_stays`),
+  of :data:`geomon.schema.STAY_SCHEMA` (:meth:`StayDetector.take_stays`),
   with the place of concern it was at and its distance to the subject's home
   and work zones; the replay writes them to the store's ``staypoints`` table;
 - ``dwell_concern``: raised as soon as a stay *so far* lasts ``dwell_s`` while
@@ -18,7 +18,7 @@ same stream gives the same stays and alerts in any batching:
   night window (``night_start``-``night_end``, local time). Subjects without
   a home zone never raise it.
 
-Alert rows are in :data:`geomon.store.alert_store.ALERT_SCHEMA`.
+Alert rows are in :data:`geomon.schema.ALERT_SCHEMA`.
 
 A *place of concern* is a zone of kind ``place_of_concern`` or ``forbidden``
 (bars, schools, a victim's home; :func:`places_of_concern`), applying to the
@@ -38,27 +38,28 @@ two differ (silences, the open stay) is in docs/staypoints.md.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
 import pyarrow as pa
 import shapely
 
+from geomon.engine.contract import Batch, EngineContext, global_state, register, subject_state
+from geomon.engine.night import NightWindows
 from geomon.engine.rows import SubjectDetector, alert_table, details_json, subject_runs
 from geomon.kernels import dwell as _dw
-from geomon.engine.night import NightWindows
 from geomon.rules.periods import ThresholdSets
-from geomon.schema import TS_TYPE
-from geomon.schema import STAY_SCHEMA
+from geomon.schema import STAY_SCHEMA, TS_TYPE
 
-__all__ = ["CONCERN_KINDS", "DwellDetector", "places_of_concern"]
+__all__ = ["CONCERN_KINDS", "StayDetector", "StayState", "places_of_concern"]
 
 #: Zone kinds that are places of concern.
 CONCERN_KINDS = ("place_of_concern", "forbidden")
 
 
 def places_of_concern(zones) -> dict:
-    """The places of concern of compiled zones, as keyword arguments of :class:`DwellDetector`.
+    """The places of concern of compiled zones, as keyword arguments of :class:`StayDetector`.
 
     Parameters
     ----------
@@ -85,7 +86,16 @@ def _geometries(geometry_m, n: int) -> np.ndarray:
     return out
 
 
-class DwellDetector(SubjectDetector):
+@dataclass
+class StayState:
+    """Per subject: the stay kernel's row (the open stay: anchor, running centroid, members)."""
+
+    stays: np.ndarray = subject_state()
+    watermark_ms: int = global_state()
+
+
+@register
+class StayDetector(SubjectDetector):
     """Stays, stays at places of concern beyond ``dwell_s`` and unexplained night stays, for a fixed set of subjects.
 
     Parameters
@@ -139,8 +149,15 @@ class DwellDetector(SubjectDetector):
 
     Stays (:meth:`take_stays`) are always computed with the alerts: they come
     from the same walk and cost one distance per stay; the Monitor runs the
-    walk when its ``dwell`` detector is on.
+    walk when its ``stays`` detector is on.
     """
+
+    name = "stays"
+    kinds = ("dwell_concern", "night_stay")
+    rule_keys = ("dwell_s", "dwell_radius_m", "breach_p", "lost_contact_s", "stay_min_s", "night_stay_s",
+                 "night_away_m", "night_start", "night_end")
+    reads = "fused"
+    State = StayState
 
     def __init__(self, sets: ThresholdSets, subject_ids, subject_level, subject_office, concern_geometry_m,
                  concern_ids, *, concern_subjects=None, concern_category=None, frame=None, home_geometry_m=None,
@@ -163,15 +180,34 @@ class DwellDetector(SubjectDetector):
         self.home = _geometries(home_geometry_m, n_subjects)
         self.work = _geometries(work_geometry_m, n_subjects)
         self._windows = NightWindows(sets, tz)
-        self._dwell_ms = sets.per_set("dwell_s", 900, 1000, dtype=np.int64)
-        self._radius_m = sets.per_set("dwell_radius_m", 50.0)
-        self._z = np.array([NormalDist().inv_cdf(p) for p in sets.per_set("breach_p", 0.95)])
-        self._gap_ms = sets.per_set("lost_contact_s", 1800, 1000, dtype=np.int64)
-        self._stay_ms = sets.per_set("stay_min_s", 600, 1000, dtype=np.int64)
-        self._night_ms = sets.per_set("night_stay_s", 7200, 1000, dtype=np.int64)
-        self._away_m = sets.per_set("night_away_m", 300.0)
-        self._state = np.zeros((n_subjects, _dw.N_DWELL_STATE))
+        self._dwell_ms = sets.per_set("dwell_s", scale=1000, dtype=np.int64)
+        self._radius_m = sets.per_set("dwell_radius_m")
+        self._z = np.array([NormalDist().inv_cdf(p) for p in sets.per_set("breach_p")])
+        self._gap_ms = sets.per_set("lost_contact_s", scale=1000, dtype=np.int64)
+        self._stay_ms = sets.per_set("stay_min_s", scale=1000, dtype=np.int64)
+        self._night_ms = sets.per_set("night_stay_s", scale=1000, dtype=np.int64)
+        self._away_m = sets.per_set("night_away_m")
+        self.state = StayState(stays=np.zeros((n_subjects, _dw.N_DWELL_STATE)), watermark_ms=-1)
         self._stays: list[pa.Table] = []
+
+    @classmethod
+    def from_context(cls, ctx: EngineContext) -> StayDetector:
+        return cls(*ctx.subjects, **places_of_concern(ctx.zones), home_geometry_m=ctx.home_geometry_m,
+                   work_geometry_m=ctx.work_geometry_m, tz=ctx.tz)
+
+    def detect(self, batch: Batch) -> pa.Table:
+        """Fused, decidable fixes only: a cell fix hundreds of metres off would end any stay."""
+        self.run_id = batch.run_id
+        f = batch.fused
+        return self.step(f.code, f.t_ms, f.fused_x_m, f.fused_y_m, f.tset, batch.watermark_ms, sigma_m=f.sigma_m,
+                         points=f.points)
+
+    def take_outputs(self) -> dict[str, pa.Table]:
+        """The stays that ended since the last call (the replay writes them to the ``staypoints`` table)."""
+        return {"stays": self.take_stays()}
+
+    def holds_outputs(self) -> bool:
+        return bool(self._stays)
 
     def place_of_fixes(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, radius_m: np.ndarray,
                        points: np.ndarray | None = None) -> np.ndarray:
@@ -214,7 +250,7 @@ class DwellDetector(SubjectDetector):
 
     def _window_span(self, subjects: np.ndarray, t_ms: np.ndarray) -> tuple[int, int]:
         """Event times the night windows must cover: the open stays that may still become night stays, the batch."""
-        st = self._state[subjects]
+        st = self.state.stays[subjects]
         pending = ((st[:, _dw.DS_STARTED] != 0) & (st[:, _dw.DS_AWAY] != 0) & (st[:, _dw.DS_PLACE] < 0)
                    & (st[:, _dw.DS_NIGHT_CONFIRM_T] < 0))
         lo = min(t_ms.min(), st[pending, _dw.DS_ANCHOR_T].min(initial=t_ms.min()))
@@ -261,7 +297,7 @@ class DwellDetector(SubjectDetector):
         rec_i, rec_f = _dw.dwell_step(offsets, subjects, t_ms, x_m, y_m, place, away, reach, self._dwell_ms[tset],
                                       self._gap_ms[tset], self._stay_ms[tset], self._night_ms[tset],
                                       self._windows.pair_of_set[tset], tset, self.watermark_ms, win_start, win_end,
-                                      self._state)
+                                      self.state.stays)
         kind = rec_i[:, _dw.REC_KIND]
         stay = kind == _dw.KIND_STAY
         if stay.any():
@@ -270,7 +306,7 @@ class DwellDetector(SubjectDetector):
                                  for name, code in (("dwell_concern", _dw.KIND_DWELL), ("night_stay", _dw.KIND_NIGHT))])
 
     def take_stays(self) -> pa.Table:
-        """The stays that ended since the last call, in :data:`geomon.store.alert_store.STAY_SCHEMA`, in the order they ended."""
+        """The stays that ended since the last call, in :data:`geomon.schema.STAY_SCHEMA`, in the order they ended."""
         stays, self._stays = self._stays, []
         return pa.concat_tables(stays) if stays else STAY_SCHEMA.empty_table()
 

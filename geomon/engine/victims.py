@@ -55,7 +55,7 @@ def victim_alerts(fixes: pa.Table, protections, *, office_of=None, sure_p: float
     Returns
     -------
     pyarrow.Table
-        Alerts in :data:`geomon.store.alert_store.ALERT_SCHEMA`.
+        Alerts in :data:`geomon.schema.ALERT_SCHEMA`.
     """
     orders = list(protections)
     for i, o in enumerate(orders):   # named by position: error messages carry no subject id in clear

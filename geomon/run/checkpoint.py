@@ -1,19 +1,21 @@
 """The Monitor's state as data: captured for a checkpoint, restored on resume, saved by the rows that changed.
 
-Everything a :class:`geomon.engine.monitor.Monitor` learns from the fixes it has
-processed lives in numeric arrays: per subject (the fusion filter's row, the
-last fix, each detector's state row and night rings) or global (the open
-geofence entries, the counters, each detector's watermark). :data:`PER_SUBJECT`
-and :data:`GLOBAL` name them; nothing else a Monitor holds changes with the
-fixes (``tests/test_checkpoint.py`` checks this against every attribute of a
-Monitor that has processed the sample with every detector on, so a new piece of
-state cannot be forgotten here).
+Everything a :class:`geomon.engine.monitor.Monitor` learns from the fixes it has processed lives in the
+declared state of its parts (:meth:`~geomon.engine.monitor.Monitor.parts`): the Monitor's own
+:class:`~geomon.engine.monitor.MonitorState` and each detector's ``state`` dataclass, whose fields are
+marked per subject (first axis: subject code) or global (:mod:`geomon.engine.contract`). This module
+reads those declarations and nothing else: no attribute is named here, so a detector added or a field
+renamed is checkpointed without an edit (``tests/run/test_live.py`` checks that nothing a Monitor holds
+outside the declared state changes with the fixes).
 
-A checkpoint of thousands of subjects is mostly unchanged between two saves,
-so :class:`StateTracker` keeps the bytes of the last saved per-subject matrix
-and hands out only the rows that differ (a vectorised comparison). Restoring
-starts from a freshly built Monitor (its initial state) and overwrites the
-saved rows, then the global part.
+Each checkpoint carries its state layout (:func:`state_layout`: every part, field, dtype and width) and
+:data:`STATE_LAYOUT_VERSION`. A checkpoint whose layout is not this Monitor's, or that has none (written
+before the detector contract), is refused with both layouts named, never silently misread.
+
+A checkpoint of thousands of subjects is mostly unchanged between two saves, so :class:`StateTracker`
+keeps the bytes of the last saved per-subject matrix and hands out only the rows that differ (a
+vectorised comparison). Restoring starts from a freshly built Monitor (its initial state) and overwrites
+the saved rows, then the global part.
 """
 
 from __future__ import annotations
@@ -22,106 +24,128 @@ import io
 
 import numpy as np
 
-from geomon.kernels.night import NS_CLOCK
+from geomon.engine.contract import state_fields
+from geomon.errors import GeomonError
 from geomon.kernels.state_diff import rows_changed
 
-__all__ = ["GLOBAL", "PER_SUBJECT", "WHOLE_COLUMNS", "StateTracker", "capture_global", "decode_rows", "encode_rows",
-           "restore_global"]
+__all__ = ["STATE_LAYOUT_VERSION", "CheckpointLayoutError", "StateTracker", "capture_global", "decode_rows",
+           "encode_rows", "restore_global", "state_layout"]
 
-#: Per-subject state arrays (first axis: subject code) of each part of a Monitor.
-PER_SUBJECT = {
-    "monitor": ("_fusion_state", "_seen_t", "_run_source", "_run_length", "_last_t", "_last_x", "_last_y"),
-    "contact": ("_state", "_last_set", "_last_lon", "_last_lat"),
-    "checkins": ("_state",),
-    "dwell": ("_state",),
-    "night": ("_state", "_ring_travel", "_ring_away"),
-}
+#: Version of the checkpoint's state layout: 1 named private attributes (geomon 0.1 before the detector
+#: contract); 2 is the declared state of each part, with its layout saved beside it.
+STATE_LAYOUT_VERSION = 2
 
-#: Global state: arrays and integers.
-GLOBAL = {
-    "monitor": ("_ent_i", "_ent_f", "n_read", "n_accepted", "n_quarantined", "n_vague"),
-    "contact": ("watermark_ms",),
-    "checkins": ("watermark_ms",),
-    "dwell": ("watermark_ms",),
-    "night": ("watermark_ms",),
-    # Frequent contact and victim protection: the other people's filters, the recent positions, the open
-    # stretches and meetings and the counted ones (empty unless a concern list or protection orders are given).
-    "meetings": ("_fusion_state", "_seen_t", "_run_source", "_run_length", "_hist", "_last_t", "_done_ms", "_open",
-                 "_counted", "watermark_ms", "n_late"),
-}
-
-#: Columns of per-subject arrays that change for every subject at every tick (the night detector's clock
-#: follows the watermark): saved whole with the global state, and left out of the row comparison, so that a
-#: subject without fixes since the last checkpoint keeps its row.
-WHOLE_COLUMNS = {("night", "_state"): (NS_CLOCK,)}
-
-#: Buffers a caller must drain (take_tracks, take_stays, take_quarantine) before a capture.
-_DRAINED = (("monitor", "_tracks"), ("monitor", "_quarantine"), ("dwell", "_stays"))
+_LAYOUT_KEY = "__layout__"
 
 
-def _parts(monitor) -> dict:
-    b = monitor.behaviour
-    return {"monitor": monitor, "contact": b.contact, "checkins": b.checkins, "dwell": b.dwell, "night": b.night,
-            "meetings": monitor.meetings}
+class CheckpointLayoutError(GeomonError):
+    """A checkpoint written with another state layout than this Monitor's."""
+
+
+def _states(monitor) -> list[tuple[str, object]]:
+    """``(part name, state dataclass)`` of every part of the Monitor, in a fixed order."""
+    return [(name, part.state) for name, part in monitor.parts().items()]
+
+
+def _per_subject(monitor) -> list[tuple[str, str, object, tuple[int, ...]]]:
+    """``(part, field, state, whole columns)`` of every per-subject field."""
+    return [(part, name, state, whole) for part, state in _states(monitor)
+            for name, scope, whole in state_fields(state) if scope == "subject"]
 
 
 def _named_arrays(monitor) -> list[tuple[tuple[str, str], np.ndarray]]:
-    parts = _parts(monitor)
     n = len(monitor.subject_ids)
     out = []
-    for part, names in PER_SUBJECT.items():
-        for name in names:
-            a = np.ascontiguousarray(getattr(parts[part], name))
-            if a.shape[:1] != (n,) or a.dtype == object or a.itemsize != 8:
-                raise TypeError(f"{part}.{name} is not a 64-bit per-subject array (shape {a.shape}, {a.dtype})")
-            out.append(((part, name), a))
+    for part, name, state, _ in _per_subject(monitor):
+        a = np.ascontiguousarray(getattr(state, name))
+        if a.shape[:1] != (n,) or a.dtype == object or a.itemsize != 8:
+            raise TypeError(f"{part}.{name} is not a 64-bit per-subject array (shape {a.shape}, {a.dtype})")
+        out.append(((part, name), a))
     return out
+
+
+def state_layout(monitor) -> str:
+    """The Monitor's state layout as text: version, then ``part.field scope dtype shape-after-first-axis``."""
+    lines = [f"version {STATE_LAYOUT_VERSION}"]
+    for part, state in _states(monitor):
+        for name, scope, whole in state_fields(state):
+            value = getattr(state, name)
+            if isinstance(value, np.ndarray):
+                shape = value.shape[1:] if scope == "subject" else (value.ndim,)
+                kind = f"{value.dtype.str} {shape}"
+            else:
+                kind = "int"
+            lines.append(f"{part}.{name} {scope} {kind}" + (f" whole{list(whole)}" if whole else ""))
+    return "\n".join(lines)
+
+
+def _whole_columns(monitor):
+    return [(part, name, state, col) for part, name, state, whole in _per_subject(monitor) for col in whole]
 
 
 def _set_rows(monitor, codes: np.ndarray, rows: np.ndarray) -> None:
     """Write saved byte rows back into the per-subject arrays of ``codes``."""
     n = len(monitor.subject_ids)
-    parts = _parts(monitor)
-    arrays = [(parts[part], name, np.array(getattr(parts[part], name), order="C"))   # copies, put back below
-              for part, names in PER_SUBJECT.items() for name in names]
+    arrays = [(state, name, np.array(getattr(state, name), order="C"))   # copies, put back below
+              for _, name, state, _ in _per_subject(monitor)]
     widths = [a.reshape(n, -1).view(np.uint8).shape[1] for _, _, a in arrays]
     if sum(widths) != rows.shape[1]:
-        raise ValueError(f"checkpoint rows are {rows.shape[1]} bytes wide; this Monitor's are {sum(widths)}")
+        raise CheckpointLayoutError(f"checkpoint rows are {rows.shape[1]} bytes wide; this Monitor's are "
+                                    f"{sum(widths)}")
     start = 0
-    for (owner, name, a), width in zip(arrays, widths):
+    for (state, name, a), width in zip(arrays, widths):
         a.reshape(n, -1).view(np.uint8)[codes] = rows[:, start:start + width]
-        setattr(owner, name, a)
+        setattr(state, name, a)
         start += width
 
 
 def capture_global(monitor) -> bytes:
-    """The global state as an ``.npz`` blob (refuses while a take_* buffer still holds rows)."""
-    parts = _parts(monitor)
-    for part, name in _DRAINED:
-        if len(getattr(parts[part], name)):
-            raise RuntimeError(f"{part}.{name} holds rows: take them (and store them) before a checkpoint")
-    arrays = {f"{part}.{name}": np.asarray(getattr(parts[part], name))
-              for part, names in GLOBAL.items() for name in names}
-    for (part, name), columns in WHOLE_COLUMNS.items():
-        for col in columns:
-            arrays[f"{part}.{name}[:, {col}]"] = np.array(getattr(parts[part], name)[:, col])
+    """The global state (and the layout) as an ``.npz`` blob; refuses while a take_* buffer still holds rows."""
+    if monitor._tracks or monitor._quarantine or any(d.holds_outputs() for d in monitor.detectors):
+        raise RuntimeError("the Monitor holds tracks, quarantine or stays: take them (and store them) before a "
+                           "checkpoint")
+    arrays = {_LAYOUT_KEY: np.array(state_layout(monitor))}
+    for part, state in _states(monitor):
+        for name, scope, _ in state_fields(state):
+            if scope == "global":
+                arrays[f"{part}.{name}"] = np.asarray(getattr(state, name))
+    for part, name, state, col in _whole_columns(monitor):
+        arrays[f"{part}.{name}[:, {col}]"] = np.array(getattr(state, name)[:, col])
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
 
 
-def restore_global(monitor, blob: bytes) -> None:
-    """Set the global state from :func:`capture_global`'s blob."""
-    parts = _parts(monitor)
+def check_layout(monitor, blob: bytes) -> None:
+    """Refuse a checkpoint whose state layout is not this Monitor's, naming both."""
+    mine = state_layout(monitor)
     with np.load(io.BytesIO(blob), allow_pickle=False) as saved:
-        for part, names in GLOBAL.items():
-            for name in names:
-                value = saved[f"{part}.{name}"]
-                current = getattr(parts[part], name)
-                setattr(parts[part], name, value.copy() if isinstance(current, np.ndarray) else int(value))
-        for (part, name), columns in WHOLE_COLUMNS.items():
-            for col in columns:
-                getattr(parts[part], name)[:, col] = saved[f"{part}.{name}[:, {col}]"]
+        theirs = str(saved[_LAYOUT_KEY]) if _LAYOUT_KEY in saved.files else None
+    if theirs is None:
+        raise CheckpointLayoutError(
+            f"the checkpoint was written with state layout 1 (geomon before the detector contract); this geomon "
+            f"reads state layout {STATE_LAYOUT_VERSION}: replay the stream's input from its start into a new "
+            f"store (or finish it with the geomon that wrote it)")
+    if theirs != mine:
+        old, new = theirs.splitlines(), mine.splitlines()
+        differ = sorted(set(old) ^ set(new))[:6]
+        raise CheckpointLayoutError(
+            f"the checkpoint was written with state layout '{old[0]}', this Monitor's is '{new[0]}', and they "
+            f"differ in: {'; '.join(differ)} (detectors or their state changed): replay the input from its start")
+
+
+def restore_global(monitor, blob: bytes) -> None:
+    """Set the global state from :func:`capture_global`'s blob (after :func:`check_layout`)."""
+    check_layout(monitor, blob)
+    with np.load(io.BytesIO(blob), allow_pickle=False) as saved:
+        for part, state in _states(monitor):
+            for name, scope, _ in state_fields(state):
+                if scope == "global":
+                    value = saved[f"{part}.{name}"]
+                    current = getattr(state, name)
+                    setattr(state, name, value.copy() if isinstance(current, np.ndarray) else int(value))
+        for part, name, state, col in _whole_columns(monitor):
+            getattr(state, name)[:, col] = saved[f"{part}.{name}[:, {col}]"]
 
 
 class StateTracker:
@@ -137,13 +161,15 @@ class StateTracker:
     It keeps a copy of every per-subject array as last saved and compares
     them as 64-bit words (every state array is float64 or int64, and NaN
     compares equal to itself as bits), so a check costs one pass over the
-    state: about 1.8 kB per subject. :data:`WHOLE_COLUMNS` are left out of
-    the comparison (they are saved whole, with the global state).
+    state: about 1.8 kB per subject. Whole columns (declared with
+    ``subject_state(whole_columns=...)``) are left out of the comparison:
+    they are saved whole, with the global state.
     """
 
     def __init__(self, monitor):
         self.monitor = monitor
-        self._saved = [self._words(a).copy() for a in [a for _, a in _named_arrays(monitor)]]
+        self._whole = {(part, name): whole for part, name, _, whole in _per_subject(monitor)}
+        self._saved = [self._words(a).copy() for _, a in _named_arrays(monitor)]
 
     def _words(self, a: np.ndarray) -> np.ndarray:
         n = len(self.monitor.subject_ids)
@@ -152,16 +178,15 @@ class StateTracker:
     def changes(self) -> tuple[np.ndarray, np.ndarray]:
         """Subject codes whose state differs from the last save, and their current rows (uint8)."""
         named = _named_arrays(self.monitor)
-        arrays = [a for _, a in named]
         n = len(self.monitor.subject_ids)
         changed = np.zeros(n, bool)
         for (key, a), saved in zip(named, self._saved):
             skip = np.zeros(saved.shape[1], bool)
-            skip[list(WHOLE_COLUMNS.get(key, ()))] = True      # saved whole with the global state, not per row
+            skip[list(self._whole.get(key, ()))] = True      # saved whole with the global state, not per row
             rows_changed(self._words(a), saved, skip, changed)
         codes = np.flatnonzero(changed)
         parts = []
-        for a in arrays:
+        for _, a in named:
             rows_of_a = np.ascontiguousarray(np.ascontiguousarray(a).reshape(n, -1)[codes])
             parts.append(rows_of_a.view(np.uint8).reshape(codes.size, rows_of_a.shape[1] * a.itemsize))
         rows = np.concatenate(parts, axis=1) if parts else np.zeros((codes.size, 0), np.uint8)
@@ -181,14 +206,18 @@ class StateTracker:
         return sum(saved.shape[1] * 8 for saved in self._saved)
 
     def restore(self, codes: np.ndarray, blobs: list[bytes], global_blob: bytes) -> None:
-        """Put saved rows (:func:`encode_rows` blobs) and the global state into the (freshly built) Monitor."""
+        """Put saved rows (:func:`encode_rows` blobs) and the global state into the (freshly built) Monitor.
+
+        Refuses (:class:`CheckpointLayoutError`) a checkpoint of another state layout before touching anything.
+        """
+        check_layout(self.monitor, global_blob)
         codes = np.asarray(codes, dtype=np.int64)
         if codes.size:
             if codes.min() < 0 or codes.max() >= len(self.monitor.subject_ids):
                 raise ValueError("checkpoint names subject codes this Monitor does not have")
             _set_rows(self.monitor, codes, decode_rows(blobs, self.row_bytes))
         restore_global(self.monitor, global_blob)
-        self._saved = [self._words(a).copy() for a in [a for _, a in _named_arrays(self.monitor)]]
+        self._saved = [self._words(a).copy() for _, a in _named_arrays(self.monitor)]
 
 
 def encode_rows(rows: np.ndarray) -> list[bytes]:

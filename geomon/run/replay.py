@@ -23,7 +23,7 @@ import shapely
 
 from geomon.io.load import load_fixes, load_subjects, load_zones
 from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
-from geomon.engine.detectors import DEFAULT_DETECTORS
+from geomon.engine.detectors import DEFAULT_DETECTORS, canonical_names
 from geomon.engine.meetings import meeting_config
 from geomon.io.stream_parquet import ParquetFeed, ordered_batches, parquet_rows
 from geomon.engine.monitor import Monitor, _as_rules, fold_alerts
@@ -100,8 +100,9 @@ def run_params(profile, detectors, meeting_params: dict, *, crossing_min_m: floa
                max_gap_ms: int = 120_000) -> dict:
     """The parameters a run's configuration hash covers besides zones, subjects and rules (one machine or many)."""
     params = {"profile": profile, "crossing_min_m": crossing_min_m, "max_gap_ms": max_gap_ms, **meeting_params}
-    if tuple(detectors) != DEFAULT_DETECTORS:  # only then, so hashes of default runs stay as they were
-        params["detectors"] = sorted(detectors)
+    names = canonical_names(d if isinstance(d, str) else d.name for d in detectors)
+    if names != DEFAULT_DETECTORS:  # only then, so hashes of default runs stay as they were
+        params["detectors"] = sorted(names)
     return params
 
 

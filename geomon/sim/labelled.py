@@ -141,8 +141,8 @@ def _night(sc, rng):
 
 _BUILD = {"contact": _contact, "checkins": _checkins, "dwell": _dwell, "night": _night}
 #: The Monitor's detectors for each family (night_stay comes from the dwell walk).
-_DETECTORS = {"contact": ("contact",), "checkins": ("contact", "checkins"), "dwell": ("contact", "dwell"),
-              "night": ("contact", "night", "dwell")}
+_DETECTORS = {"contact": ("lost_contact",), "checkins": ("lost_contact", "checkins"),
+              "dwell": ("lost_contact", "stays"), "night": ("lost_contact", "night", "stays")}
 
 
 def labelled_run(family: str, noise: str = "augmented", *, n_subjects: int = 20, hours: float = 48.0,

@@ -19,7 +19,7 @@ from geomon.engine.monitor import Monitor, fold_alerts
 from tests.scenario import companion
 
 ZONES, SUBJECTS = SAMPLE_DIR / "zones.geojson", SAMPLE_DIR / "subjects.csv"
-ALL = ("contact", "checkins", "dwell", "night")
+ALL = ("lost_contact", "checkins", "stays", "night")
 #: Subjects whose day raises every kind the sample has: night kinds, forbidden entries and dwells, permitted exits.
 CHOSEN = ["S0168", "S0146", "S0235", "S0150", "S0281", "S0001"]
 #: P1, a person of concern to S0001, walks with it three times; V1, protected from S0168, is 20 m from it once.

@@ -298,6 +298,6 @@ def test_a_phone_at_home_on_biased_cell_fixes_is_not_out_at_night():
                              pa.array(np.where(satellite, "gnss", "cell").tolist(), pa.string()))
     table = table.set_column(table.schema.get_field_index("accuracy_m"), "accuracy_m",
                              pa.array(np.where(satellite, 5.0, 140.0).astype(np.float32)))
-    monitor = Monitor(zones, subjects, frame=sc.FRAME, detectors=("contact", "night", "dwell"))
+    monitor = Monitor(zones, subjects, frame=sc.FRAME, detectors=("lost_contact", "night", "stays"))
     kinds = [r["kind"] for r in fold_alerts(monitor.process(table)).to_pylist()]
     assert not {"curfew_breach", "night_activity", "night_stay"} & set(kinds), kinds

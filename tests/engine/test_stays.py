@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import geomon
-from geomon.engine.stays import DwellDetector, places_of_concern
+from geomon.engine.stays import StayDetector, places_of_concern
 from geomon.rules.load import default_rules
 from geomon.engine.monitor import fold_alerts
 from geomon.rules.periods import ThresholdSets
@@ -30,7 +30,7 @@ IDS, LEVELS, OFFICES = ["s1", "s2", "s3"], ["ordinary", "strict", "ordinary"], [
 def _detector(ids=IDS, levels=LEVELS, home=None, work=None):
     offices = ["office-w"] * len(ids)
     sets = ThresholdSets(default_rules(), levels, ids, offices)
-    return DwellDetector(sets, ids, levels, offices, **places_of_concern(compile_zones(sc.zones(), sc.FRAME)),
+    return StayDetector(sets, ids, levels, offices, **places_of_concern(compile_zones(sc.zones(), sc.FRAME)),
                          home_geometry_m=home, work_geometry_m=work)
 
 

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from geomon.run.checkpoint import GLOBAL, PER_SUBJECT
+from geomon.run.checkpoint import encode_rows
 from geomon.cli.main import SAMPLE_DIR
 from geomon.errors import GeomonError
 from geomon.run.live import DirectorySource, LineSource, LiveMonitor, run
@@ -28,7 +28,7 @@ from geomon.store.alert_store import AlertStore
 from tests.scenario import companion
 
 ZONES, SUBJECTS = SAMPLE_DIR / "zones.geojson", SAMPLE_DIR / "subjects.csv"
-ALL_DETECTORS = ("contact", "checkins", "dwell", "night")
+ALL_DETECTORS = ("lost_contact", "checkins", "stays", "night")
 #: Alert columns decided by the fixes (emitted_at and run_id say when and by which process).
 DECIDED = ["alert_id", "kind", "severity", "subject_id", "zone_id", "office_id", "location_office_id", "onset_ts",
            "confirmed_ts", "ended_ts", "lon", "lat", "accuracy_m", "probability", "details"]
@@ -74,27 +74,66 @@ def uninterrupted(fixes, tmp_path_factory):
 
 
 def test_every_state_the_fixes_change_is_checkpointed(fixes):
-    """Process fixes with every detector on; any attribute that changed must be named in PER_SUBJECT or GLOBAL."""
+    """Process fixes with every detector on: outside each part's declared state, nothing may change but the
+    buffers a caller drains and the timings; inside it, the fixes must change something (the test has teeth)."""
     m = Monitor(ZONES, SUBJECTS, detectors=ALL_DETECTORS, concern={"S0002": None},
                 protections=[{"subject_id": "S0003", "victim_id": "S0004", "warning_m": 500.0, "alert_m": 100.0}])
-    parts = {"monitor": m, "contact": m.behaviour.contact, "checkins": m.behaviour.checkins,
-             "dwell": m.behaviour.dwell, "night": m.behaviour.night, "meetings": m.meetings}
+    parts = m.parts()
+    assert set(parts) == {"monitor", "geofence", "lost_contact", "checkins", "stays", "night", "meetings"}
     m.keep_tracks = True
     plain = (np.ndarray, int, float, list, dict, tuple, str, type(None))
-    before = {(p, k): copy.deepcopy(v) for p, o in parts.items() for k, v in vars(o).items() if isinstance(v, plain)}
+
+    def snapshot():
+        undeclared = {(p, k): copy.deepcopy(v) for p, o in parts.items() for k, v in vars(o).items()
+                      if isinstance(v, plain) and k != "detectors"}   # the parts themselves, checked one by one
+        declared = {(p, k): copy.deepcopy(v) for p, o in parts.items() for k, v in vars(o.state).items()}
+        return undeclared, declared
+
+    def changed(before, after):
+        out = set()
+        for key, old in before.items():
+            new = after[key]
+            same = (np.array_equal(old, new, equal_nan=old.dtype.kind == "f") and old.dtype == new.dtype
+                    if isinstance(old, np.ndarray) else old == new)
+            if not same:
+                out.add(key)
+        return out
+
+    undeclared, declared = snapshot()
     m.process(fixes.slice(0, 40_000))
     m.process(fixes.slice(40_000, 40_000))
-    named = {(p, k) for table in (PER_SUBJECT, GLOBAL) for p, names in table.items() for k in names}
-    drained = {("monitor", "_tracks"), ("monitor", "_quarantine"), ("dwell", "_stays"), ("monitor", "timings")}
-    changed = set()
-    for (p, k), old in before.items():
-        new = getattr(parts[p], k)
-        same = (np.array_equal(old, new, equal_nan=old.dtype.kind == "f") and old.dtype == new.dtype
-                if isinstance(old, np.ndarray) else old == new)
-        if not same:
-            changed.add((p, k))
-    assert changed - drained <= named, f"state not checkpointed: {sorted(changed - drained - named)}"
-    assert {("monitor", "_fusion_state"), ("night", "_state"), ("meetings", "_hist")} <= changed   # it has teeth
+    undeclared_after, declared_after = snapshot()
+    drained = {("monitor", "_tracks"), ("monitor", "_quarantine"), ("stays", "_stays"), ("monitor", "timings"),
+               ("geofence", "timings"), *((p, "run_id") for p in parts)}
+    assert changed(undeclared, undeclared_after) - drained == set(), "state outside the declared State"
+    assert {("monitor", "fusion"), ("night", "nights"), ("meetings", "hist"), ("geofence", "last_t"),
+            ("lost_contact", "gaps"), ("checkins", "windows"), ("stays", "stays")} <= changed(declared, declared_after)
+
+
+def test_a_checkpoint_of_another_state_layout_is_refused_by_name(fixes):
+    """A checkpoint of the old layout (before the detector contract) or of another detector set is refused."""
+    import io
+
+    from geomon.run.checkpoint import CheckpointLayoutError, StateTracker, capture_global
+
+    m = Monitor(ZONES, SUBJECTS, detectors=ALL_DETECTORS)
+    m.process(fixes.slice(0, 5_000))
+    m.take_stays()
+    tracker = StateTracker(m)
+    codes, rows = tracker.changes()
+    blob = capture_global(m)
+    fresh = Monitor(ZONES, SUBJECTS, detectors=ALL_DETECTORS)
+    StateTracker(fresh).restore(codes, encode_rows(rows), blob)      # the same layout: accepted
+    assert fresh.parts()["geofence"].state.entries_i.shape == m.parts()["geofence"].state.entries_i.shape
+    with np.load(io.BytesIO(blob)) as saved:                           # layout 1 had no layout entry
+        old = {k: saved[k] for k in saved.files if k != "__layout__"}
+    buffer = io.BytesIO()
+    np.savez(buffer, **old)
+    with pytest.raises(CheckpointLayoutError, match="state layout 1.*reads state layout 2"):
+        StateTracker(Monitor(ZONES, SUBJECTS, detectors=ALL_DETECTORS)).restore(codes, encode_rows(rows),
+                                                                                  buffer.getvalue())
+    with pytest.raises(CheckpointLayoutError, match="differ in: .*checkins"):
+        StateTracker(Monitor(ZONES, SUBJECTS)).restore(codes, encode_rows(rows), blob)
 
 
 def test_resume_in_process_equals_uninterrupted(fixes, uninterrupted, tmp_path):

@@ -101,8 +101,8 @@ def test_replay_with_dwell_writes_the_stays_once(tmp_path):
     fixes = sc.fixes("s3", x, np.full(t.size, Y0), t)
     db = tmp_path / "stays.duckdb"
     args = (fixes, sc.zones(), sc.subjects(3))
-    assert replay(*args, db=db, batch_rows=5, detectors=("contact",)).stays.num_rows == 0   # stays need dwell
-    first = replay(*args, db=db, batch_rows=5, detectors=("contact", "dwell"))
+    assert replay(*args, db=db, batch_rows=5, detectors=("lost_contact",)).stays.num_rows == 0   # stays need the stays detector
+    first = replay(*args, db=db, batch_rows=5, detectors=("lost_contact", "stays"))
     rows = first.stays.to_pylist()
     assert [(r["subject_id"], r["ended_by"]) for r in rows] == [("s3", "moved")]
     # Fused positions: the stay ends at the first fused fix 50 m from its start, once the filter follows the move.
@@ -112,7 +112,7 @@ def test_replay_with_dwell_writes_the_stays_once(tmp_path):
     lon, lat = sc.FRAME.unproject(np.array([X0 - 1000.0]), np.array([Y0]))
     assert abs(rows[0]["lon"] - lon[0]) < 1e-4 and abs(rows[0]["lat"] - lat[0]) < 1e-4
     assert first.new_stay_rows == 1 and rows[0]["run_id"] == first.run_id
-    again = replay(*args, db=db, batch_rows=7, detectors=("contact", "dwell"))
+    again = replay(*args, db=db, batch_rows=7, detectors=("lost_contact", "stays"))
     assert again.new_stay_rows == 0
     with AlertStore(db, read_only=True) as store:
         stored = store.list_stays()

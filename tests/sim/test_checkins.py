@@ -22,7 +22,7 @@ def test_every_missed_and_outside_checkin_and_nothing_else():
     kinds = truth.column("kind").to_pylist()
     assert kinds.count("missed_checkin") >= 3 and kinds.count("checkin_outside") >= 3  # something to find
     monitor = Monitor(load_zones(sc.zones), load_subjects(sc.subjects), frame=sc.frame,
-                      detectors=("contact", "checkins"))
+                      detectors=("lost_contact", "checkins"))
     alerts = fold_alerts(monitor.process(fixes))
     alerts = alerts.filter(pc.is_in(alerts.column("kind"), pa.array(KINDS)))
     for s in score(alerts, truth, slack_s=0):

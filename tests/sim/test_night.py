@@ -43,7 +43,7 @@ def replayed(request):
     truth = night_truth(fixes, true_x, true_y, homes, concern_m=[g for z, g in sc.zone_geometry_m.items()
                                                                    if z != "county"])
     monitor = Monitor(load_zones(homes.zones), load_subjects(homes.subjects), frame=sc.frame,
-                      detectors=("contact", "night", "dwell"))
+                      detectors=("lost_contact", "night", "stays"))
     alerts = fold_alerts(monitor.process(fixes))
     return request.param, truth, alerts.filter(pc.is_in(alerts.column("kind"), pa.array(NIGHT)))
 
@@ -124,7 +124,7 @@ def test_a_special_period_changes_the_night_alerts_exactly_as_its_thresholds_imp
 
     def alerts(rules):
         monitor = Monitor(load_zones(homes.zones), load_subjects(homes.subjects), rules, frame=sc.frame,
-                          detectors=("contact", "night", "dwell"))
+                          detectors=("lost_contact", "night", "stays"))
         got = fold_alerts(monitor.process(fixes))
         return got.filter(pc.is_in(got.column("kind"), pa.array(NIGHT)))
 

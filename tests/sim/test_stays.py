@@ -24,7 +24,7 @@ def test_long_stays_at_places_of_concern_are_found_and_short_ones_are_not():
     fixes, truth = add_dwells(sc.fixes, sc.subjects, sc.zone_geometry_m, sc.frame, plan, seed=7)
     assert truth.num_rows == 5  # the 4-minute stays are shorter than any dwell_s
     monitor = Monitor(load_zones(sc.zones), load_subjects(sc.subjects), frame=sc.frame,
-                      detectors=("contact", "dwell"))
+                      detectors=("lost_contact", "stays"))
     alerts = fold_alerts(monitor.process(fixes))
     alerts = alerts.filter(pc.equal(alerts.column("kind"), pa.scalar("dwell_concern")))
     (s,) = score(alerts, truth, slack_s=120)

@@ -1,0 +1,297 @@
+"""Geofencing: leaving the permitted area (越界) and entering a forbidden zone, on the fused track.
+
+:class:`GeofenceDetector` asks the zone indexes which zones each fused, decidable fix violates (and by how
+much, and how surely, from its covariance), which forbidden zones each segment between consecutive
+reported fixes passes through, and advances the per (subject, zone) state machine of
+:mod:`geomon.kernels.geofence`. Its state (each subject's last reported fix, the pending and open
+entries) is carried between batches in named arrays (:class:`GeofenceState`), so any split of a stream
+into consecutive batches yields the same alerts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import shapely
+
+from geomon.engine.contract import Batch, Detector, EngineContext, FusedFixes, global_state, register, subject_state
+from geomon.engine.geofence_rows import ALERT_KIND, geofence_alert_table
+from geomon.engine.rows import csr_offsets as _csr
+from geomon.engine.rows import subject_runs
+from geomon.engine.zones import RoleIndex
+from geomon.kernels import boundary_distance as _dist
+from geomon.kernels import crossing as _crossing
+from geomon.kernels import geofence as _gf
+from geomon.kernels import zone_probability as _prob
+from geomon.schema import ALERT_SCHEMA
+
+__all__ = ["GeofenceDetector", "GeofenceState"]
+
+#: Nearest-boundary search radius in standard deviations: beyond it the
+#: probability of the other side is below 1e-23.
+_N_SIGMA = 10.0
+
+
+@dataclass(frozen=True)
+class _Thresholds:
+    """Rule values the kernels read, indexed by threshold set (see :class:`geomon.rules.periods.ThresholdSets`)."""
+
+    confirm_fixes: np.ndarray
+    confirm_ms: np.ndarray
+    buffer_m: np.ndarray
+    max_speed_mps: np.ndarray
+    breach_p: np.ndarray
+    clear_p: np.ndarray
+    profile: np.ndarray
+    period: np.ndarray
+
+
+@dataclass
+class GeofenceState:
+    """Each subject's last reported fix (time, metric position), and the open and pending (subject, zone)
+    entries of the geofence kernel (rows of ``_gf.ENT_*`` columns, sorted by subject)."""
+
+    last_t: np.ndarray = subject_state()
+    last_x: np.ndarray = subject_state()
+    last_y: np.ndarray = subject_state()
+    entries_i: np.ndarray = global_state()
+    entries_f: np.ndarray = global_state()
+
+    @classmethod
+    def new(cls, n: int) -> GeofenceState:
+        return cls(last_t=np.full(n, -1, np.int64), last_x=np.full(n, np.nan), last_y=np.full(n, np.nan),
+                   entries_i=np.zeros((0, _gf.N_ENT_INT), np.int64), entries_f=np.zeros((0, _gf.N_ENT_FLOAT)))
+
+
+@register
+class GeofenceDetector(Detector):
+    """Permitted-area exits and forbidden-zone entries (and crossings) for a fixed set of subjects.
+
+    Parameters
+    ----------
+    ctx : EngineContext
+        Subjects, compiled zones and rules. ``ctx.options["crossing_min_m"]`` (default 5 m): a segment
+        between two fixes must run at least this far inside a forbidden zone to count as a crossing;
+        segments spanning a silence longer than ``ctx.max_gap_s`` are not tested (the path is unknown).
+
+    Notes
+    -----
+    A fix is a violation when it is on the wrong side with probability at least ``breach_p`` and at
+    least the zone's buffer deep; confirmation takes ``confirm_fixes`` fixes and ``confirm_s`` seconds of
+    the fix that confirms (docs/alerts.md). Each alert's ``details`` name the ``profile`` and ``period``
+    in force at its confirming fix.
+    """
+
+    name = "geofence"
+    kinds = tuple(ALERT_KIND.values())
+    rule_keys = ("confirm_fixes", "confirm_s", "buffer_m", "max_speed_mps", "breach_p", "clear_p")
+    reads = "fused"
+    State = GeofenceState
+
+    def __init__(self, ctx: EngineContext):
+        self.zones = ctx.zones
+        self.subject_ids, self.subject_level, self.subject_office = (ctx.subject_ids, ctx.subject_level,
+                                                                     ctx.subject_office)
+        self.subject_code = {s: i for i, s in enumerate(self.subject_ids)}
+        self.crossing_min_m = float(ctx.options.get("crossing_min_m", 5.0))
+        self.max_gap_ms = int(ctx.max_gap_s * 1000)
+        sets = ctx.sets
+        self._th = _Thresholds(
+            confirm_fixes=sets.per_set("confirm_fixes", dtype=np.int64),
+            confirm_ms=sets.per_set("confirm_s", scale=1000, dtype=np.int64),
+            buffer_m=sets.per_set("buffer_m"),
+            max_speed_mps=sets.per_set("max_speed_mps"),
+            breach_p=sets.per_set("breach_p"),
+            clear_p=sets.per_set("clear_p"),
+            profile=sets.profile,
+            period=sets.period,
+        )
+        self._permitted_of = ctx.permitted_of
+        self._assign_keys = self.zones.assignment_keys(self.subject_code)
+        self._zone_half_radius = self._half_radius()
+        self.state = GeofenceState.new(len(self.subject_ids))
+        #: Seconds spent per step, added to by :meth:`step` (the Monitor reports them).
+        self.timings: dict[str, float] = {}
+        #: Written into every alert.
+        self.run_id = ""
+
+    @classmethod
+    def from_context(cls, ctx: EngineContext) -> GeofenceDetector:
+        return cls(ctx)
+
+    def detect(self, batch: Batch) -> pa.Table:
+        """The fused, decidable fixes: never a raw fix, never one vaguer than ``max_accuracy_m``."""
+        self.run_id = batch.run_id
+        return self.step(batch.fused) if len(batch.fused) else _EMPTY
+
+    def _half_radius(self) -> np.ndarray:
+        """Half the equal-area radius of each zone: the deepest a buffer may reach into it."""
+        area = shapely.area(self.zones.geometry_m) if self.zones.n_zones else np.zeros(0)
+        return 0.5 * np.sqrt(np.asarray(area, dtype=np.float64) / np.pi)
+
+    def _tick(self, step: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[step] = self.timings.get(step, 0.0) + (now - since)
+        return now
+
+    def _applies(self, fix_code: np.ndarray, zone_code: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
+        """Does each pair's zone apply to the subject (assignment) at that time (schedule)?"""
+        keys = fix_code * self.zones.n_zones + zone_code
+        assigned = self.zones.applies_to_all[zone_code] | np.isin(keys, self._assign_keys)
+        return assigned & self.zones.windows.active(t_ms, zone_code)
+
+    def _forbidden_hits(self, f: FusedFixes):
+        role = self.zones.forbidden
+        pi, zi = role.index.query_xy(f.fused_x_m, f.fused_y_m, predicate="intersects")
+        codes = role.codes[zi]
+        ok = self._applies(f.code[pi], codes, f.t_ms[pi])
+        # A fix outside a zone is at most 50 % likely inside it: compliant
+        # for any clear_p >= 0.5, so only fixes inside need a probability.
+        return self._wrong_side(role, f, pi[ok], zi[ok], codes[ok], outside_is_wrong=False)
+
+    def _permitted_hits(self, f: FusedFixes):
+        role = self.zones.permitted
+        local = self._permitted_of[f.code]
+        pi = np.flatnonzero(local >= 0)
+        zi = local[pi]
+        return self._wrong_side(role, f, pi, zi, role.codes[zi] if pi.size else zi, outside_is_wrong=True)
+
+    def _wrong_side(self, role: RoleIndex, f: FusedFixes, pi, zi, codes, *, outside_is_wrong: bool):
+        """Hits for (fix, zone) pairs: probability of the wrong side, depth across, flag.
+
+        A fix is a violation when it is on the wrong side with probability at
+        least ``breach_p`` *and* at least the zone's buffer deep; it is listed
+        as neutral while that probability exceeds ``clear_p``; otherwise it is
+        compliant (not listed).
+        """
+        tset = f.tset[pi]
+        buffer = self._zone_buffer(codes, tset)
+        p_in, signed, sigma = self._pair_probability(role, f, pi, zi, float(buffer.max(initial=0.0)))
+        p_wrong = (1.0 - p_in if outside_is_wrong else p_in) * (1.0 - f.doubt[pi])
+        depth = -signed if outside_is_wrong else signed
+        th = self._th
+        violation = (p_wrong >= th.breach_p[tset]) & (depth >= buffer)
+        listed = p_wrong > np.maximum(th.clear_p[tset], 0.5)
+        flag = np.where(violation, _gf.HIT_VIOLATION, _gf.HIT_NEUTRAL)
+        return pi[listed], codes[listed], flag[listed], depth[listed], p_wrong[listed], sigma[listed]
+
+    @staticmethod
+    def _pair_probability(role: RoleIndex, f: FusedFixes, pi: np.ndarray, zi: np.ndarray, min_cap_m: float):
+        p, d, sigma = (np.empty(pi.size) for _ in range(3))
+        ix = role.index
+        _prob.pair_inside_probability(f.fused_x_m, f.fused_y_m, f.var_x, f.var_y, f.cov_xy, pi, zi,
+                                      ix._zone_grid, ix._zone_dims, ix._zone_cbase, *ix._cells.arrays(),
+                                      _N_SIGMA, min_cap_m, p, d, sigma)
+        return p, d, sigma
+
+    def _zone_buffer(self, zone_code: np.ndarray, tset: np.ndarray) -> np.ndarray:
+        """Buffer of each (zone, threshold set) pair: the zone's own, else the rules'."""
+        own = self.zones.buffer_m[zone_code]
+        buffer = np.where(np.isnan(own), self._th.buffer_m[tset], own)
+        forbidden = self.zones.kind[zone_code] == "forbidden"
+        return np.where(forbidden, np.minimum(buffer, self._zone_half_radius[zone_code]), buffer)
+
+    @staticmethod
+    def _pair_distance(role: RoleIndex, x: np.ndarray, y: np.ndarray, pi: np.ndarray, zi: np.ndarray,
+                       cap: float) -> np.ndarray:
+        out = np.empty(pi.size)
+        ix = role.index
+        _dist.pair_signed_distance(x, y, pi, zi, ix._zone_grid, ix._zone_dims, ix._zone_cbase,
+                                   *ix._cells.arrays(), cap, out)
+        return out
+
+    def _previous_fix(self, f: FusedFixes):
+        """Previous reported fix of the same subject for every fix (carried across batches), NaN if unknown."""
+        code, t = f.code, f.t_ms
+        first = np.ones(code.size, dtype=bool)
+        first[1:] = code[1:] != code[:-1]
+        px = np.empty(code.size)
+        py = np.empty(code.size)
+        pt = np.empty(code.size, np.int64)
+        px[1:], py[1:], pt[1:] = f.raw_x_m[:-1], f.raw_y_m[:-1], t[:-1]
+        px[first], py[first], pt[first] = self.state.last_x[code[first]], self.state.last_y[code[first]], self.state.last_t[code[first]]
+        dt_ms = t - pt
+        dist = np.hypot(f.raw_x_m - px, f.raw_y_m - py)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            speed = dist / np.maximum(dt_ms, 1) * 1000.0
+        unknown = (pt < 0) | (dt_ms > self.max_gap_ms) | ~(speed <= self._th.max_speed_mps[f.tset])
+        px[unknown] = np.nan
+        py[unknown] = np.nan
+        return px, py
+
+    def _crossings(self, f: FusedFixes):
+        role = self.zones.forbidden
+        if role.codes.size == 0:
+            empty = np.zeros(0, np.int64)
+            return np.zeros(len(f) + 1, np.int64), empty, np.zeros(0), np.zeros(0)
+        px, py = self._previous_fix(f)
+        ix = role.index
+        offsets, zone, t_in, t_out = _crossing.segment_crossings(
+            px, py, f.raw_x_m, f.raw_y_m, ix._coarse, ix._gnx, ix._gny, ix._g_offsets, ix._g_zones,
+            ix._zone_grid, ix._zone_dims, ix._zone_cbase, *ix._cells.arrays(),
+            role.edges, role.edge_offsets, self.crossing_min_m)
+        fix = np.repeat(np.arange(len(f)), np.diff(offsets))
+        codes = role.codes[zone]
+        ok = self._applies(f.code[fix], codes, f.t_ms[fix])
+        fix, zone, codes, t_in, t_out = fix[ok], zone[ok], codes[ok], t_in[ok], t_out[ok]
+        # A chord that only clips a zone's edge is what a path bending round
+        # the zone (or position noise) looks like; count a crossing only when
+        # the middle of its inside stretch is as deep as an entry must be.
+        tm = 0.5 * (t_in + t_out)
+        mid_x, mid_y = px[fix] + tm * (f.raw_x_m[fix] - px[fix]), py[fix] + tm * (f.raw_y_m[fix] - py[fix])
+        buffer = self._zone_buffer(codes, f.tset[fix])
+        depth = self._pair_distance(role, mid_x, mid_y, np.arange(fix.size), zone, float(buffer.max(initial=1.0)))
+        deep = depth >= buffer
+        fix, codes, t_in, t_out = fix[deep], codes[deep], t_in[deep], t_out[deep]
+        return _csr(fix, len(f)), codes, t_in, t_out
+
+    def step(self, f: FusedFixes) -> pa.Table:
+        """Advance over the fused, decidable fixes of one batch (sorted by subject code, time); alert events."""
+        clock = time.perf_counter()
+        hits = [np.concatenate(parts) for parts in zip(self._forbidden_hits(f), self._permitted_hits(f))]
+        fix = hits[0]
+        order = np.argsort(fix, kind="stable")
+        hit_zone, hit_flag = (h.astype(np.int64)[order] for h in hits[1:3])
+        hit_depth, hit_p, hit_sigma = (h.astype(np.float64)[order] for h in hits[3:])
+        hit_offsets = _csr(fix[order], len(f))
+        clock = self._tick("zones", clock)
+        cross_offsets, cross_zone, cross_in, cross_out = self._crossings(f)
+        clock = self._tick("crossings", clock)
+        _, batch_offsets, batch_subject = subject_runs(f.code)
+        ent_offsets = _csr(self.state.entries_i[:, _gf.ENT_SUBJECT], len(self.subject_ids))
+        th = self._th
+        new_i, new_f, rec_i, rec_f = _gf.geofence_step(
+            batch_offsets, batch_subject, f.t_ms, f.fused_x_m, f.fused_y_m, f.raw_x_m, f.raw_y_m,
+            hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma,
+            cross_offsets, cross_zone, cross_in, cross_out,
+            f.tset, th.confirm_fixes, th.confirm_ms,
+            self.state.entries_i, self.state.entries_f, ent_offsets,
+            self.state.last_t, self.state.last_x, self.state.last_y)
+        untouched = ~np.isin(self.state.entries_i[:, _gf.ENT_SUBJECT], batch_subject)
+        ent_i = np.concatenate([self.state.entries_i[untouched], new_i])
+        ent_f = np.concatenate([self.state.entries_f[untouched], new_f])
+        order = np.argsort(ent_i[:, _gf.ENT_SUBJECT], kind="stable")
+        self.state.entries_i, self.state.entries_f = ent_i[order], ent_f[order]
+        clock = self._tick("detect", clock)
+        alerts = geofence_alert_table(self, rec_i, rec_f)
+        self._tick("alerts", clock)
+        return alerts
+
+
+def permitted_zone_of_subjects(zones, subject_code: dict) -> np.ndarray:
+    """Local index (in ``zones.permitted``) of each subject's permitted area, -1 if none."""
+    out = np.full(len(subject_code), -1, np.int64)
+    for local, code in enumerate(zones.permitted.codes):
+        if zones.applies_to_all[code]:
+            out[out < 0] = local
+        else:
+            for s in zones.assignments.get(int(code), ()):
+                if s in subject_code and out[subject_code[s]] < 0:
+                    out[subject_code[s]] = local
+    return out
+
+
+_EMPTY = ALERT_SCHEMA.empty_table()
