@@ -29,8 +29,8 @@ import pyarrow as pa
 from geomon.engine.rows import alert_table
 from geomon.io.load import load_subjects
 from geomon.rules.load import Rules, default_rules
-from geomon.tracks.encounters import encounters
 from geomon.schema import ALERT_SCHEMA
+from geomon.tracks.encounters import encounters
 
 __all__ = ["JOIN_S", "frequent_contacts"]
 

@@ -25,8 +25,8 @@ from geomon.engine.contract import Batch, EngineContext, global_state, register,
 from geomon.engine.rows import SubjectDetector, alert_table, subject_runs
 from geomon.kernels import gaps as _gaps
 from geomon.rules.periods import ThresholdSets
-from geomon.tracks.fusion import SOURCE_CODE
 from geomon.schema import ALERT_SCHEMA
+from geomon.tracks.fusion import SOURCE_CODE
 
 __all__ = ["CONTACT_KINDS", "LostContactDetector", "LostContactState"]
 

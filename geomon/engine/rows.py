@@ -18,8 +18,7 @@ import pyarrow as pa
 
 from geomon.engine.alert_ids import alert_id
 from geomon.engine.contract import Detector
-from geomon.schema import TS_TYPE
-from geomon.schema import ALERT_SCHEMA
+from geomon.schema import ALERT_SCHEMA, TS_TYPE
 
 __all__ = ["SubjectDetector", "alert_table", "csr_offsets", "details_json", "subject_runs"]
 

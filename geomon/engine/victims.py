@@ -24,8 +24,8 @@ import numpy as np
 import pyarrow as pa
 
 from geomon.engine.rows import alert_table
-from geomon.tracks.encounters import encounters
 from geomon.schema import ALERT_SCHEMA
+from geomon.tracks.encounters import encounters
 
 __all__ = ["victim_alerts"]
 

@@ -18,8 +18,8 @@ import shapely
 
 from geomon.geo.crs import LocalFrame, choose_frame
 from geomon.geo.geometry import ZoneIndex, _edges_of
-from geomon.io.common import ZoneLoad
 from geomon.geo.schedule import Windows, parse_schedules
+from geomon.io.common import ZoneLoad
 
 
 def project_geometries(geoms: np.ndarray, frame: LocalFrame) -> np.ndarray:
