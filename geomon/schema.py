@@ -131,11 +131,6 @@ REPAIR_SCHEMA = pa.schema(
 )
 
 
-def empty_quarantine() -> pa.Table:
-    """Return an empty table in :data:`QUARANTINE_SCHEMA`."""
-    return QUARANTINE_SCHEMA.empty_table()
-
-
 # ---------------------------------------------------------------- engine outputs
 
 #: Alert severities, most urgent first.

@@ -407,7 +407,7 @@ def encounter_intervals(offsets, t, x, y, distance_m, max_gap_s, slice_s, cell_m
         Per track, the time (s) up to which it was already searched and up to
         which it may be searched now: a pair is searched only over
         ``[min(done_a, done_b), min(until_a, until_b))``, so that a stream
-        searches each stretch of each pair once (:mod:`geomon.contact_watch`).
+        searches each stretch of each pair once (:mod:`geomon.engine.meetings`).
         Default: everything.
 
     Returns
