@@ -22,8 +22,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -264,8 +264,8 @@ def _targets(geo: dict, raw: dict, n_long: int) -> list[dict]:
 
 def run_alerts(config: AlertsConfig, *, out: Path | None = DEFAULT_OUT, console: Console | None = None) -> dict:
     """Run the suite, print its tables on ``console`` and write JSON to ``out`` (each if given); return the payload."""
-    from geomon.io.load import load_subjects, load_zones
     from geomon.engine.monitor import Monitor, fold_alerts
+    from geomon.io.load import load_subjects, load_zones
     from geomon.sim.scenarios import scenario
 
     progress = report.progress_console(console)

@@ -6,10 +6,8 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pyarrow as pa
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 console = Console()
@@ -107,11 +105,11 @@ def print_replay(result, *, truth: Path | None = None, db: Path | None = None) -
                              f"{result.n_read:,} = {result.n_accepted:,} + {result.n_quarantined:,}"]]))
 
     if truth is not None:
-        from geomon.office.evaluate import score
-        import pyarrow.parquet as pq
-
         import pyarrow as pa
         import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        from geomon.office.evaluate import score
 
         labels = pq.read_table(truth)
         # Score only the kinds the truth labels: an unlabelled kind's alerts are neither right nor wrong here.

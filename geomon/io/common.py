@@ -29,7 +29,6 @@ import pyarrow.parquet as pq
 from geomon.errors import InputError
 from geomon.schema import QUARANTINE_SCHEMA
 
-
 # --------------------------------------------------------------------------- results
 
 

@@ -37,9 +37,9 @@ here.
 from __future__ import annotations
 
 from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
-from geomon.rules.load import UNIT_SUFFIXES, UNITLESS_KEYS, Rules, default_rules, load_rules
 from geomon.io.tables import load_fixes, load_subjects
 from geomon.io.zones import load_zones
+from geomon.rules.load import UNIT_SUFFIXES, UNITLESS_KEYS, Rules, default_rules, load_rules
 
 __all__ = [
     "FixLoad",

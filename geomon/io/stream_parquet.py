@@ -35,8 +35,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from geomon.errors import InputError
-from geomon.io.load import load_fixes
 from geomon.io.common import FixLoad, _duplicates
+from geomon.io.load import load_fixes
 from geomon.schema import QUARANTINE_SCHEMA
 
 __all__ = ["ParquetFeed", "file_offsets", "ordered_batches", "parquet_files", "parquet_rows", "renumbered"]

@@ -17,14 +17,14 @@ import math
 import numpy as np
 import pyarrow as pa
 
-from geomon.errors import InputError
 from geomon.engine.frequent_contact import frequent_contacts
-from geomon.tracks.fusion import fuse
-from geomon.io.load import load_fixes, load_subjects
+from geomon.engine.victims import victim_alerts
+from geomon.errors import InputError
 from geomon.io.common import _read_tabular, _require_columns
+from geomon.io.load import load_fixes, load_subjects
 from geomon.io.tables import _float_column, _text_column
 from geomon.schema import ALERT_SCHEMA
-from geomon.engine.victims import victim_alerts
+from geomon.tracks.fusion import fuse
 
 __all__ = ["contact_alerts", "load_concern", "load_protections"]
 

@@ -21,12 +21,12 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-from geomon.io.load import load_fixes, load_subjects, load_zones
-from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.engine.detectors import DEFAULT_DETECTORS, canonical_names
 from geomon.engine.meetings import meeting_config
-from geomon.io.stream_parquet import ParquetFeed, ordered_batches, parquet_rows
 from geomon.engine.monitor import Monitor, _as_rules, fold_alerts
+from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
+from geomon.io.load import load_fixes, load_subjects, load_zones
+from geomon.io.stream_parquet import ParquetFeed, ordered_batches, parquet_rows
 from geomon.schema import ALERT_SCHEMA, STAY_SCHEMA
 from geomon.store.alert_store import AlertStore
 

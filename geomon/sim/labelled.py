@@ -36,15 +36,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from geomon.office.evaluate import KindScore, score
-from geomon.io.load import load_subjects, load_zones
-from geomon.rules.load import default_rules
 from geomon.engine.monitor import Monitor, fold_alerts
+from geomon.io.load import load_subjects, load_zones
+from geomon.office.evaluate import KindScore, score
+from geomon.rules.load import default_rules
 from geomon.sim.checkins import add_checkins
 from geomon.sim.lost_contact import inject, random_plan
-from geomon.sim.stays import add_dwells
 from geomon.sim.night import add_night_outings, destination, night_truth, safe_area, with_homes
 from geomon.sim.scenarios import scenario
+from geomon.sim.stays import add_dwells
 
 __all__ = ["FAMILIES", "FAMILY_KINDS", "LabelledRun", "labelled_run"]
 

@@ -60,9 +60,9 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
+from geomon.engine.night import night_windows
 from geomon.kernels.night import N_NIGHTS, TRAVEL_GATE_M
 from geomon.rules.load import Rules, default_rules
-from geomon.engine.night import night_windows
 from geomon.sim.truth import event_truth
 
 __all__ = ["CLEAR_M", "DRIVE_MPS", "Homes", "add_night_outings", "destination", "night_truth", "safe_area",

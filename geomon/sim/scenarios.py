@@ -74,7 +74,6 @@ import shapely
 from geomon.geo.crs import LocalFrame, transverse_mercator
 from geomon.schema import FIX_SCHEMA, TS_TYPE
 from geomon.sim.geography import forbidden_id
-from geomon.sim.output import zone_collection
 from geomon.sim.noise import (
     CELL_SIGMA_M,
     INDOOR_P_GNSS,
@@ -84,6 +83,7 @@ from geomon.sim.noise import (
     _multipath,
     schedule_ms,
 )
+from geomon.sim.output import zone_collection
 from geomon.sim.routines import Timeline
 from geomon.sim.scenario_paths import (  # noqa: F401  (constants re-exported)
     ALONG_BOUNDARY_M,

@@ -15,9 +15,9 @@ import numpy as np
 import pyarrow as pa
 
 from geomon.geo.crs import transverse_mercator
-from geomon.tracks.fusion import trusted_sigma_m
 from geomon.kernels import encounters as _enc
 from geomon.schema import TS_TYPE
+from geomon.tracks.fusion import trusted_sigma_m
 from geomon.tracks.stays import fix_tracks, positive_number, track_table
 
 __all__ = ["ENCOUNTER_SCHEMA", "encounters"]

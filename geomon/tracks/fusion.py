@@ -41,11 +41,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from geomon.geo.crs import LocalFrame, choose_frame
 from geomon.errors import InputError
+from geomon.geo.crs import LocalFrame, choose_frame
+from geomon.io.common import fix_table
 from geomon.kernels import fusion as _kf
 from geomon.kernels.smoother import rts_smooth
-from geomon.io.common import fix_table
 from geomon.schema import FIX_REQUIRED, SOURCES
 
 __all__ = ["AUGMENTED_GNSS_BELOW_M", "AUGMENTED_GNSS_FLOOR_M", "CELL_BIAS_FACTOR", "CORRELATED_CODES",

@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from geomon.errors import InputError
-from geomon.kernels.staypoints import NO_GAP_MS, find_staypoints
 from geomon.io.common import _duplicates, _plain, fix_table
+from geomon.kernels.staypoints import NO_GAP_MS, find_staypoints
 from geomon.schema import STAYPOINT_SCHEMA, TS_TYPE
 
 __all__ = ["STAYPOINT_SCHEMA", "TRACK_COLUMNS", "fix_tracks", "positive_number", "staypoints", "track_table"]

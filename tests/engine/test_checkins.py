@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geomon.engine.checkins import CheckinDetector
+from geomon.engine.monitor import fold_alerts
 from geomon.errors import InputError
 from geomon.rules.load import default_rules, load_rules
-from geomon.engine.monitor import fold_alerts
 from geomon.rules.periods import ThresholdSets
 from tests import scenario as sc
 

@@ -9,8 +9,8 @@ import pyarrow.compute as pc
 import pytest
 
 import geomon
-from geomon.office.evaluate import score
 from geomon.engine.frequent_contact import frequent_contacts
+from geomon.office.evaluate import score
 from geomon.rules.load import default_rules
 from geomon.sim.meetings import add_meetings, encounter_truth, frequent_contact_truth
 from geomon.sim.scenarios import scenario

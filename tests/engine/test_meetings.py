@@ -13,14 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import geomon
-from geomon.run.meetings import contact_alerts
-from geomon.geo.crs import transverse_mercator
-from geomon.office.evaluate import score
-from geomon.kernels import encounters as K
-from geomon.io.load import load_fixes, load_subjects, load_zones
-from geomon.rules.load import default_rules
 from geomon.engine.meetings import MeetingWatch
 from geomon.engine.monitor import Monitor, fold_alerts
+from geomon.geo.crs import transverse_mercator
+from geomon.io.load import load_fixes, load_subjects, load_zones
+from geomon.kernels import encounters as K
+from geomon.office.evaluate import score
+from geomon.rules.load import default_rules
+from geomon.run.meetings import contact_alerts
 from geomon.run.replay import time_ordered_batches
 from geomon.sim.meetings import add_meetings, encounter_truth, frequent_contact_truth
 from geomon.sim.scenarios import scenario

@@ -12,9 +12,9 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geomon.io.load import default_rules
 from geomon.engine.monitor import fold_alerts
 from geomon.engine.night import NightDetector, night_windows
+from geomon.io.load import default_rules
 from geomon.rules.periods import ThresholdSets
 from tests import scenario as sc
 
@@ -279,8 +279,8 @@ def test_a_phone_at_home_on_biased_cell_fixes_is_not_out_at_night():
     # Indoors at home from 21:00 to 03:00: nine fixes in ten are cell fixes claiming 140 m accuracy but all
     # 500 m east of home (one tower, one bias), the tenth a satellite fix at home. The filter's average of the
     # cell fixes is confident and wrong; decisions lean on no less than each fix's own accuracy, so no alert.
-    from geomon.io.load import load_subjects, load_zones
     from geomon.engine.monitor import Monitor
+    from geomon.io.load import load_subjects, load_zones
 
     home = shapely.Point(X0, Y0).buffer(30.0)
     zones = load_zones({"type": "FeatureCollection", "features": [

@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import geomon
-from geomon.engine.stays import StayDetector, places_of_concern
-from geomon.rules.load import default_rules
 from geomon.engine.monitor import fold_alerts
-from geomon.rules.periods import ThresholdSets
+from geomon.engine.stays import StayDetector, places_of_concern
 from geomon.engine.zones import compile_zones
+from geomon.rules.load import default_rules
+from geomon.rules.periods import ThresholdSets
 from tests import scenario as sc
 
 T0, MIN = sc.T0_MS, 60_000

@@ -7,9 +7,9 @@ import json
 import pytest
 
 import geomon
+from geomon.engine.victims import victim_alerts
 from geomon.sim.meetings import add_meetings
 from geomon.sim.scenarios import scenario
-from geomon.engine.victims import victim_alerts
 
 MIN = 60_000
 HOUR = 3_600_000

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
+from geomon.errors import InputError
 from geomon.geo.crs import (
     SCALE_ERROR_BUDGET,
     LocalFrame,
@@ -18,7 +19,6 @@ from geomon.geo.crs import (
     transverse_mercator,
     utm_epsg,
 )
-from geomon.errors import InputError
 
 GEOD = Geod(ellps="WGS84")
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from geomon.geo.datum import DATUMS, from_wgs84, to_wgs84
 from geomon.errors import InputError
+from geomon.geo.datum import DATUMS, from_wgs84, to_wgs84
 from geomon.kernels.datum import gcj02_to_bd09
 
 GEOD = Geod(ellps="WGS84")

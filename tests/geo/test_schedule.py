@@ -6,16 +6,15 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-import pyarrow as pa
 import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geomon.errors import InputError
-from geomon.io.load import load_zones
 from geomon.engine.monitor import Monitor, fold_alerts
+from geomon.errors import InputError
 from geomon.geo.schedule import DAYS, parse_schedules
+from geomon.io.load import load_zones
 from tests import scenario as sc
 
 

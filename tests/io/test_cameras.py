@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from geomon.io.cameras import CameraLayer, load_cameras
-from geomon.errors import InputError
 from geomon.engine.monitor import Monitor, fold_alerts
+from geomon.errors import InputError
+from geomon.io.cameras import CameraLayer, load_cameras
 from tests import scenario as sc
 
 GEOD = Geod(ellps="WGS84")

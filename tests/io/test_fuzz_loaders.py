@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geomon.run.meetings import load_concern, load_protections
 from geomon.errors import InputError
-from geomon.run.live import read_json_lines
 from geomon.io.load import load_fixes, load_rules, load_subjects, load_zones
+from geomon.run.live import read_json_lines
+from geomon.run.meetings import load_concern, load_protections
 from geomon.schema import FIX_SCHEMA, QUARANTINE_SCHEMA, SUBJECT_SCHEMA
 from tests import fuzz_inputs as fz
 

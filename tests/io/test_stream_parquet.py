@@ -11,8 +11,8 @@ import pytest
 
 from geomon.cli.main import SAMPLE_DIR
 from geomon.engine.monitor import Monitor
-from geomon.run.replay import replay
 from geomon.io.stream_parquet import ParquetFeed, parquet_rows
+from geomon.run.replay import replay
 
 ZONES, SUBJECTS = SAMPLE_DIR / "zones.geojson", SAMPLE_DIR / "subjects.csv"
 

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from geomon.kernels.fusion import (
     ACCEPTED,
     DEFAULT_PARAMS,
+    N_STATE,
     PREDICTED,
     REINITIALISED,
     REJECTED,
-    N_STATE,
     fuse_step,
     fuse_tracks,
     fuse_tracks_history,

@@ -8,10 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from geomon.cli.main import SAMPLE_DIR, app
-from geomon.geo.crs import transverse_mercator
-from geomon.rules.load import default_rules
 from geomon.engine.meetings import MeetingWatch
 from geomon.engine.victims import victim_alerts
+from geomon.geo.crs import transverse_mercator
+from geomon.rules.load import default_rules
 
 SECRET = "S-7781-ZHANG"   # an id that must not be printed
 

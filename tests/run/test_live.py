@@ -19,11 +19,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from geomon.run.checkpoint import encode_rows
 from geomon.cli.main import SAMPLE_DIR
-from geomon.errors import GeomonError
-from geomon.run.live import DirectorySource, LineSource, LiveMonitor, run
 from geomon.engine.monitor import Monitor
+from geomon.errors import GeomonError
+from geomon.run.checkpoint import encode_rows
+from geomon.run.live import DirectorySource, LineSource, LiveMonitor, run
 from geomon.store.alert_store import AlertStore
 from tests.scenario import companion
 

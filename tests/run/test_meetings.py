@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from geomon.cli.main import app
-from geomon.run.meetings import load_concern, load_protections
 from geomon.errors import InputError
+from geomon.run.meetings import load_concern, load_protections
 from geomon.sim.meetings import add_meetings
 from geomon.sim.scenarios import scenario
 from geomon.store.alert_store import AlertStore

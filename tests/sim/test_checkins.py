@@ -6,9 +6,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from geomon.office.evaluate import score
-from geomon.io.load import load_subjects, load_zones
 from geomon.engine.monitor import Monitor, fold_alerts
+from geomon.io.load import load_subjects, load_zones
+from geomon.office.evaluate import score
 from geomon.sim.checkins import add_checkins
 from geomon.sim.scenarios import scenario
 

@@ -9,10 +9,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from geomon.office.evaluate import score
-from geomon.io.load import load_subjects, load_zones
-from geomon.rules.load import default_rules
 from geomon.engine.monitor import Monitor, fold_alerts
+from geomon.io.load import load_subjects, load_zones
+from geomon.office.evaluate import score
+from geomon.rules.load import default_rules
 from geomon.sim.lost_contact import ContactEvent, inject, random_plan
 from geomon.sim.scenarios import scenario
 

@@ -9,8 +9,8 @@ import shapely
 
 from geomon.geo.crs import LocalFrame
 from geomon.io.load import load_fixes, load_subjects, load_zones
-from geomon.sim.simulate import TRUTH_SCHEMA, simulate
 from geomon.schema import FIX_SCHEMA
+from geomon.sim.simulate import TRUTH_SCHEMA, simulate
 
 FILES = ("fixes.parquet", "zones.geojson", "subjects.csv", "truth.parquet")
 SMALL = dict(n_subjects=10, days=0.25)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from geomon.office.evaluate import score
-from geomon.io.load import load_subjects, load_zones
-from geomon.rules.load import default_rules
 from geomon.engine.monitor import Monitor, fold_alerts
-from geomon.sim.stays import add_dwells
+from geomon.io.load import load_subjects, load_zones
+from geomon.office.evaluate import score
+from geomon.rules.load import default_rules
 from geomon.sim.scenarios import scenario
+from geomon.sim.stays import add_dwells
 
 MIN = 60_000
 

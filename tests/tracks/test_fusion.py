@@ -7,8 +7,11 @@ import pyarrow as pa
 import pytest
 
 import geomon
-from geomon.geo.crs import LocalFrame, choose_frame
 from geomon.errors import InputError
+from geomon.geo.crs import LocalFrame, choose_frame
+from geomon.io.load import load_fixes
+from geomon.kernels.fusion import ACCEPTED, PREDICTED, REINITIALISED, REJECTED
+from geomon.schema import FIX_SCHEMA
 from geomon.tracks.fusion import (
     AUGMENTED_GNSS_FLOOR_M,
     FUSED_COLUMNS,
@@ -18,9 +21,6 @@ from geomon.tracks.fusion import (
     fix_sigma_m,
     fuse,
 )
-from geomon.kernels.fusion import ACCEPTED, PREDICTED, REINITIALISED, REJECTED
-from geomon.io.load import load_fixes
-from geomon.schema import FIX_SCHEMA
 
 FRAME = LocalFrame(32650)  # UTM 50N, around Beijing
 
