@@ -18,6 +18,8 @@ report_app = typer.Typer(help="Office reports from a geomon DuckDB store.", no_a
 app.add_typer(report_app, name="report")
 plot_app = typer.Typer(help="Pictures from a geomon DuckDB store: risk heat map, alert curves.", no_args_is_help=True)
 app.add_typer(plot_app, name="plot")
+rules_app = typer.Typer(help="Alert rules: the packaged defaults.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
 
 #: The bundled sample (made by the command in data/README.md).
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -55,11 +57,14 @@ def version() -> None:
 @app.command()
 @_one_line_errors
 def simulate(
-    out: Annotated[Path, typer.Argument(help="Folder to write fixes.parquet, zones.geojson, subjects.csv and truth.parquet into.")],
+    out: Annotated[Path, typer.Argument(
+        help="Folder to write fixes.parquet, zones.geojson, subjects.csv and truth.parquet into.")],
     subjects: Annotated[int, typer.Option("--subjects", min=1, help="Number of supervised subjects.")] = 300,
     days: Annotated[float, typer.Option(min=0.01, help="Simulated duration in days.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
-    noise: Annotated[bool, typer.Option("--noise/--no-noise", help="Position noise (satellite, urban multipath, indoor cell fixes) or exact positions.")] = True,
+    noise: Annotated[bool, typer.Option(
+        "--noise/--no-noise", help="Position noise (satellite, urban multipath, indoor cell fixes) or exact "
+                                   "positions.")] = True,
 ) -> None:
     """Simulate a county, its subjects and their fixes, with injected violations and their true times."""
     from geomon.sim.simulate import simulate as run_simulation
@@ -83,17 +88,26 @@ def replay(
     zones: Annotated[Path, typer.Option(help="Zones: GeoJSON or GeoParquet (permitted, forbidden, jurisdiction...).")],
     subjects: Annotated[Path, typer.Option(help="Subjects: CSV or Parquet (subject_id, level, office_id).")],
     rules: Annotated[Optional[Path], typer.Option(help="Rules TOML; the packaged defaults when omitted.")] = None,
-    db: Annotated[Optional[Path], typer.Option(help="DuckDB file to write alerts, quarantine and the run into (created if missing).")] = None,
-    truth: Annotated[Optional[Path], typer.Option(help="Ground-truth Parquet from `geomon simulate`, to print precision, recall and delay.")] = None,
-    profile: Annotated[Optional[str], typer.Option(help="Rules profile for every subject, e.g. special_period (default: each subject's level).")] = None,
+    db: Annotated[Optional[Path], typer.Option(
+        help="DuckDB file to write alerts, quarantine and the run into (created if missing).")] = None,
+    truth: Annotated[Optional[Path], typer.Option(
+        help="Ground-truth Parquet from `geomon simulate`, to print precision, recall and delay.")] = None,
+    profile: Annotated[Optional[str], typer.Option(
+        help="Rules profile for every subject, e.g. special_period (default: each subject's level).")] = None,
     datum: Annotated[str, typer.Option(help="Datum of the fixes: wgs84, cgcs2000, gcj02 or bd09.")] = "wgs84",
     batch_rows: Annotated[int, typer.Option(min=1, help="Fixes per chunk fed to the engine.")] = 250_000,
-    cameras: Annotated[Optional[Path], typer.Option(help="Camera layer (camera_id, lon, lat; CSV or Parquet): each alert names the nearest cameras within 300 m.")] = None,
+    cameras: Annotated[Optional[Path], typer.Option(
+        help="Camera layer (camera_id, lon, lat; CSV or Parquet): each alert names the nearest cameras within "
+             "300 m.")] = None,
     detectors: Annotated[Optional[str], typer.Option(
         help="Behaviour detectors, comma-separated, of contact, checkins, dwell, night "
              "(default: contact,dwell,night; add checkins where the app's check-ins are in the fixes).")] = None,
-    concern: Annotated[Optional[Path], typer.Option(help="Persons of concern: person_id[, subject_id] (CSV or Parquet); their fixes come with the subjects'.")] = None,
-    protections: Annotated[Optional[Path], typer.Option(help="Protection orders: subject_id, victim_id, warning_m, alert_m; the protected persons' fixes come with the subjects'.")] = None,
+    concern: Annotated[Optional[Path], typer.Option(
+        help="Persons of concern: person_id[, subject_id] (CSV or Parquet); their fixes come with the "
+             "subjects'.")] = None,
+    protections: Annotated[Optional[Path], typer.Option(
+        help="Protection orders: subject_id, victim_id, warning_m, alert_m; the protected persons' fixes come with "
+             "the subjects'.")] = None,
     dask: Annotated[Optional[str], typer.Option(help="Run on Dask: local:N (N local workers) or a scheduler address "
                                                 "(needs geomon[distributed]; Parquet input).")] = None,
     partitions: Annotated[Optional[int], typer.Option(min=1, help="With --dask: subject partitions (default: twice "
@@ -112,13 +126,15 @@ def replay(
 
         result = replay_distributed(fixes, zones, subjects, rules, scheduler=dask, partitions=partitions, db=db,
                                     profile=profile, datum=datum, detectors=chosen, out=out,
-                                    encounter_window_s=encounter_window * 3600.0, **_meeting_files(concern, protections))
+                                    encounter_window_s=encounter_window * 3600.0,
+                                    **_meeting_files(concern, protections))
         report.print_distributed(result, db=db, out=out)
         return
     if out is not None:
         raise ValueError("--out is for --dask runs; a replay on one machine writes into --db")
     result = report.run_replay(fixes, zones, subjects, rules, db=db, profile=profile, datum=datum,
-                               batch_rows=batch_rows, detectors=chosen, cameras=cameras, **_meeting_files(concern, protections))
+                               batch_rows=batch_rows, detectors=chosen, cameras=cameras,
+                               **_meeting_files(concern, protections))
     report.print_replay(result, truth=truth, db=db)
 
 
@@ -169,7 +185,8 @@ def bench(
 @_one_line_errors
 def demo(
     db: Annotated[Path, typer.Option(help="DuckDB file the demo writes into.")] = Path("geomon-demo.duckdb"),
-    data: Annotated[Path, typer.Option(help="Folder with fixes.parquet, zones.geojson, subjects.csv (and truth.parquet).")] = SAMPLE_DIR,
+    data: Annotated[Path, typer.Option(
+        help="Folder with fixes.parquet, zones.geojson, subjects.csv (and truth.parquet).")] = SAMPLE_DIR,
 ) -> None:
     """Replay the bundled sample county (data/sample) into a local DuckDB file and print the summary."""
     if not (data / "fixes.parquet").exists():
@@ -186,7 +203,8 @@ def near(
     lon: Annotated[float, typer.Option(help="Longitude of the place (WGS84 degrees).")],
     lat: Annotated[float, typer.Option(help="Latitude of the place (WGS84 degrees).")],
     at: Annotated[str, typer.Option(help="The moment, ISO 8601 with offset, e.g. 2026-11-02T10:00:00+08:00.")],
-    window: Annotated[float, typer.Option(min=1.0, help="Half-width of the time window around --at, seconds.")] = 1800.0,
+    window: Annotated[float, typer.Option(
+        min=1.0, help="Half-width of the time window around --at, seconds.")] = 1800.0,
     radius: Annotated[float, typer.Option(min=0.1, help="How near counts, metres.")] = 200.0,
     speed: Annotated[float, typer.Option(min=0.1, help="Fastest a silent subject is assumed to move, m/s.")] = 15.0,
 ) -> None:
@@ -219,7 +237,8 @@ def bucket(
 @app.command()
 @_one_line_errors
 def purge(
-    subject: Annotated[Optional[str], typer.Argument(help="Subject (or other tracked person) whose data to remove.")] = None,
+    subject: Annotated[Optional[str], typer.Argument(
+        help="Subject (or other tracked person) whose data to remove.")] = None,
     db: Annotated[Path, typer.Option(help="DuckDB store.")] = ...,
     older_than: Annotated[Optional[float], typer.Option(min=0, help="Instead: remove tracks, stays and quarantined "
                                                         "input older than this many days.")] = None,
@@ -227,15 +246,16 @@ def purge(
     key_file: Annotated[Optional[Path], typer.Option(help="Pseudonym key file (default: $GEOMON_PSEUDONYM_KEY): the "
                                                      "purge record names the subject by its pseudonym.")] = None,
     by: Annotated[Optional[str], typer.Option(help="Who asked for it (recorded).")] = None,
-    reason: Annotated[Optional[str], typer.Option(help="Why, e.g. a court order or the end of supervision (recorded).")] = None,
+    reason: Annotated[Optional[str], typer.Option(
+        help="Why, e.g. a court order or the end of supervision (recorded).")] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Remove a subject's data, or everything older than N days; the removal is recorded in the store."""
     import os
 
     from geomon.io.export import KEY_ENV, load_key
-    from geomon.store.purge import purge_older, purge_subject
     from geomon.store.alert_store import AlertStore
+    from geomon.store.purge import purge_older, purge_subject
 
     if (subject is None) == (older_than is None):
         raise ValueError("give a SUBJECT, or --older-than DAYS")
@@ -258,14 +278,17 @@ def purge(
 def contacts(
     fixes: Annotated[Path, typer.Argument(help="Fixes of the subjects and of the other people (Parquet or CSV).")],
     subjects: Annotated[Path, typer.Option(help="Supervised subjects: CSV or Parquet (subject_id, level, office_id).")],
-    concern: Annotated[Optional[Path], typer.Option(help="Persons of concern: person_id[, subject_id] (CSV or Parquet).")] = None,
-    protections: Annotated[Optional[Path], typer.Option(help="Protection orders: subject_id, victim_id, warning_m, alert_m.")] = None,
+    concern: Annotated[Optional[Path], typer.Option(
+        help="Persons of concern: person_id[, subject_id] (CSV or Parquet).")] = None,
+    protections: Annotated[Optional[Path], typer.Option(
+        help="Protection orders: subject_id, victim_id, warning_m, alert_m.")] = None,
     rules: Annotated[Optional[Path], typer.Option(help="Rules TOML; the packaged defaults when omitted.")] = None,
-    db: Annotated[Optional[Path], typer.Option(help="DuckDB store to write the alerts into (created if missing).")] = None,
+    db: Annotated[Optional[Path], typer.Option(
+        help="DuckDB store to write the alerts into (created if missing).")] = None,
 ) -> None:
     """Frequent contact with persons of concern and victim protection over recorded fixes (fused first)."""
-    from geomon.run.meetings import contact_alerts, load_concern, load_protections
     from geomon.io.load import load_rules
+    from geomon.run.meetings import contact_alerts, load_concern, load_protections
     from geomon.store.alert_store import AlertStore
 
     if concern is None and protections is None:
@@ -301,8 +324,10 @@ def export(
     what: Annotated[str, typer.Argument(help="alerts, stays or tracks.")],
     db: Annotated[Path, typer.Option(help="DuckDB store.")],
     out: Annotated[Path, typer.Option(help="Output file: .parquet, .csv or .geojson.")],
-    key_file: Annotated[Optional[Path], typer.Option(help="Pseudonym key file (default: $GEOMON_PSEUDONYM_KEY).")] = None,
-    clear_ids: Annotated[bool, typer.Option("--clear-ids", help="Write subject ids in clear (still needs the key).")] = False,
+    key_file: Annotated[Optional[Path], typer.Option(
+        help="Pseudonym key file (default: $GEOMON_PSEUDONYM_KEY).")] = None,
+    clear_ids: Annotated[bool, typer.Option(
+        "--clear-ids", help="Write subject ids in clear (still needs the key).")] = False,
 ) -> None:
     """Export alerts, stay points or fused tracks with subject ids replaced by keyed pseudonyms."""
     from geomon.io.export import export_table, load_key, store_table
@@ -316,18 +341,30 @@ def export(
                          f"{' with clear ids' if clear_ids else ', subject ids pseudonymised'}")
 
 
+@rules_app.command("default")
+def rules_default() -> None:
+    """Print the packaged rules file (every threshold's default); redirect it to a file to start your own."""
+    from geomon.rules.load import default_rules_text
+
+    typer.echo(default_rules_text(), nl=False)
+
+
 @alerts_app.command("list")
 @_one_line_errors
 def alerts_list(
     db: Annotated[Path, typer.Option(help="DuckDB file written by `geomon replay` or `geomon demo`.")],
-    kind: Annotated[Optional[str], typer.Option(help="Only this alert kind, e.g. permitted_exit or forbidden_entry.")] = None,
+    kind: Annotated[Optional[str], typer.Option(
+        help="Only this alert kind, e.g. permitted_exit or forbidden_entry.")] = None,
     office: Annotated[Optional[str], typer.Option(help="Only alerts of subjects supervised by this office.")] = None,
-    status: Annotated[Optional[str], typer.Option(help="Only this status: open, acknowledged, dispatched or closed.")] = None,
+    status: Annotated[Optional[str], typer.Option(
+        help="Only this status: open, acknowledged, dispatched or closed.")] = None,
     subject: Annotated[Optional[str], typer.Option(help="Only this subject.")] = None,
     where_office: Annotated[Optional[str], typer.Option(
         help="Only alerts that happened in this office's jurisdiction.")] = None,
-    since: Annotated[Optional[datetime], typer.Option(help="Only alerts with onset at or after this time (ISO 8601, UTC if no offset).")] = None,
-    until: Annotated[Optional[datetime], typer.Option(help="Only alerts with onset before this time (ISO 8601, UTC if no offset).")] = None,
+    since: Annotated[Optional[datetime], typer.Option(
+        help="Only alerts with onset at or after this time (ISO 8601, UTC if no offset).")] = None,
+    until: Annotated[Optional[datetime], typer.Option(
+        help="Only alerts with onset before this time (ISO 8601, UTC if no offset).")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many rows, newest first.")] = 50,
 ) -> None:
     """List stored alerts, newest first, with optional filters."""
@@ -415,8 +452,8 @@ def report_daily(db: _Db, office: Annotated[str, typer.Option(help="Supervising 
                      help="Rules TOML for the check-in deadlines (default: the bundled rules).")] = None) -> None:
     """The day's morning reminder, noon review and evening summary for one office."""
     from geomon.io.export import load_key
-    from geomon.rules.load import load_rules
     from geomon.office.reports import daily_report, render
+    from geomon.rules.load import load_rules
     from geomon.store.alert_store import AlertStore
 
     key = load_key(key_file)
@@ -429,7 +466,8 @@ def report_daily(db: _Db, office: Annotated[str, typer.Option(help="Supervising 
 @report_app.command("period")
 @_one_line_errors
 def report_period(db: _Db, office: Annotated[str, typer.Option(help="Supervising office.")],
-                  start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First day of the month or quarter.")],
+                  start: Annotated[datetime, typer.Option(
+                      formats=["%Y-%m-%d"], help="First day of the month or quarter.")],
                   period: Annotated[str, typer.Option(help="month or quarter.")] = "month",
                   fmt: _Fmt = "md", out: _Out = None) -> None:
     """The monthly or quarterly review of one office."""
@@ -467,9 +505,9 @@ def plot_heatmap(db: _Db, out: Annotated[Path, typer.Option(help="PNG to write."
     """Risk heat map: alerts per square cell, office boundaries drawn, small cells suppressed (PNG, GeoJSON)."""
     import json
 
+    from geomon.engine.zones import zones_frame
     from geomon.io.load import load_zones
     from geomon.office.pictures import plot_risk_map, risk_grid
-    from geomon.engine.zones import zones_frame
 
     alerts = _alerts_between(db, since, until, kind=kind or None)
     zone_load = load_zones(zones) if zones is not None else None
@@ -535,8 +573,12 @@ def watch(
     idle_exit: Annotated[Optional[float], typer.Option(help="Exit after this many seconds without input.")] = None,
     profile: Annotated[Optional[str], typer.Option(help="Rules profile for every subject.")] = None,
     detectors: Annotated[Optional[str], typer.Option(help="Comma-separated behaviour detectors.")] = None,
-    concern: Annotated[Optional[Path], typer.Option(help="Persons of concern: person_id[, subject_id] (CSV or Parquet); their fixes come with the subjects'.")] = None,
-    protections: Annotated[Optional[Path], typer.Option(help="Protection orders: subject_id, victim_id, warning_m, alert_m; the protected persons' fixes come with the subjects'.")] = None,
+    concern: Annotated[Optional[Path], typer.Option(
+        help="Persons of concern: person_id[, subject_id] (CSV or Parquet); their fixes come with the "
+             "subjects'.")] = None,
+    protections: Annotated[Optional[Path], typer.Option(
+        help="Protection orders: subject_id, victim_id, warning_m, alert_m; the protected persons' fixes come with "
+             "the subjects'.")] = None,
 ) -> None:
     """Run live: consume fixes as they arrive, commit alerts and checkpoints; a restart resumes the stream."""
     import signal
@@ -544,8 +586,8 @@ def watch(
     import threading
 
     from geomon.engine.detectors import DEFAULT_DETECTORS
-    from geomon.run.live import DirectorySource, LineSource, LiveMonitor, run
     from geomon.rules.load import load_rules
+    from geomon.run.live import DirectorySource, LineSource, LiveMonitor, run
 
     sources = []
     if directory is not None:
@@ -562,7 +604,8 @@ def watch(
                        profile=profile, detectors=chosen, **_meeting_files(concern, protections))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    report.console.print(f"stream {stream_id!r} {'resumed at micro-batch ' + str(live.seq) if live.resumed else 'started'}"
+    state = "resumed at micro-batch " + str(live.seq) if live.resumed else "started"
+    report.console.print(f"stream {stream_id!r} {state}"
                          f" (run {live.run_id}); {', '.join(type(s).__name__ for s in sources)}")
     try:
         n = run(live, sources, tick_s=tick, once=once, idle_exit_s=idle_exit, stop=stop,

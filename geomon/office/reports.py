@@ -56,7 +56,7 @@ def checkins_due(subjects, rules, office_id: str, day: date, *, profile: str | N
         ``subject_id``, ``level``, ``due`` (local "HH:MM") and ``period``
         (the special period that set it, or None), ordered by deadline then id.
     """
-    from geomon.engine.checkins import DEFAULT_CHECKIN_DUE, minute_of_day
+    from geomon.engine.checkins import minute_of_day
     from geomon.io.load import load_subjects
     from geomon.rules.periods import ThresholdSets
 
@@ -74,7 +74,7 @@ def checkins_due(subjects, rules, office_id: str, day: date, *, profile: str | N
     for _ in range(2):  # the base deadline, then the one in force at it (a period may move it)
         at_ms = np.array([midnight_ms + (minute_of_day(d) if d else 0) * 60_000 for d in due], dtype=np.int64)
         which = sets.set_of_fixes(code, at_ms)
-        due = [sets.values[s].get("checkin_due") or DEFAULT_CHECKIN_DUE for s in which]
+        due = [sets.values[s]["checkin_due"] for s in which]
     out = [{"subject_id": r["subject_id"], "level": r["level"], "due": d, "period": sets.period[s]}
            for r, d, s in zip(roster, due, which)]
     return sorted(out, key=lambda r: (r["due"], r["subject_id"]))

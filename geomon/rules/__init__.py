@@ -3,7 +3,7 @@ profiles resolved through ``inherits``, special periods, and the threshold sets 
 May import: geomon.errors.
 """
 
-from geomon.rules.load import THRESHOLD_KEYS, Rules, default_rules, load_rules
+from geomon.rules.load import THRESHOLD_KEYS, Rules, default_rules, default_rules_text, load_rules
 from geomon.rules.periods import Period, ThresholdSets
 
-__all__ = ["Period", "Rules", "THRESHOLD_KEYS", "ThresholdSets", "default_rules", "load_rules"]
+__all__ = ["Period", "Rules", "THRESHOLD_KEYS", "ThresholdSets", "default_rules", "default_rules_text", "load_rules"]

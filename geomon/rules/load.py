@@ -5,12 +5,18 @@ carry their unit in the key name (:data:`UNIT_SUFFIXES`) and every key must be
 one of :data:`THRESHOLD_KEYS`, each documented in docs/rules.md. Special
 periods (``[[periods]]``) are validated here and resolved per fix by
 :mod:`geomon.rules.periods`. The public names are re-exported from :mod:`geomon.io.load`.
+
+The packaged file ``geomon/rules/default.toml`` is the one source of every
+threshold's default: its ``ordinary`` profile sets every key of
+:data:`THRESHOLD_KEYS`, and every profile of any loaded file starts from those
+values (see :func:`load_rules`), so code never needs a fallback value.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import functools
 import math
 import re
 import tomllib
@@ -23,7 +29,8 @@ from typing import Any, Mapping
 from geomon.errors import InputError
 from geomon.rules.periods import Period
 
-__all__ = ["Period", "Rules", "THRESHOLD_KEYS", "UNITLESS_KEYS", "UNIT_SUFFIXES", "default_rules", "load_rules"]
+__all__ = ["PACKAGED_ORIGIN", "Period", "Rules", "THRESHOLD_KEYS", "UNITLESS_KEYS", "UNIT_SUFFIXES", "default_rules",
+           "default_rules_text", "load_rules"]
 
 
 #: Unit suffixes a numeric rule threshold may end in (``_p``: a probability in [0, 1]).
@@ -36,7 +43,8 @@ _TEXT_KEYS = frozenset({"inherits", "description"})
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _REQUIRED_PROFILES = ("ordinary", "strict")
-#: Every rule key geomon knows (each documented in docs/rules.md); any other key is an error.
+#: Every rule key geomon knows (each documented in docs/rules.md); any other key is an error. The packaged
+#: ``ordinary`` profile (geomon/rules/default.toml) must set each of them: it holds their defaults.
 THRESHOLD_KEYS: frozenset[str] = frozenset({
     "confirm_fixes", "confirm_s", "buffer_m", "breach_p", "clear_p", "max_accuracy_m", "max_speed_mps",
     "lost_contact_s", "degraded_s", "stuck_count", "stuck_s", "night_start", "night_end", "night_away_m",
@@ -50,6 +58,13 @@ _PERIOD_KEYS = ("name", "start", "end", "profile", "overrides", "offices", "subj
 _OFFSET_RE = re.compile(r"^([+-])(\d\d):([0-5]\d)$")
 #: China Standard Time: naive period times are read in it unless the file sets ``utc_offset``.
 DEFAULT_UTC_OFFSET = "+08:00"
+#: The packaged rules file, the source of every threshold's default.
+_PACKAGED_FILE = "default.toml"
+#: Its profile whose values are the base level of every profile of every loaded file.
+_PACKAGED_BASE_PROFILE = "ordinary"
+#: In :attr:`Rules.origin`, the origin of a value no profile of the file sets (it comes from the packaged
+#: ``ordinary`` profile).
+PACKAGED_ORIGIN = "packaged ordinary"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,10 +76,13 @@ class Rules:
     source_name : str
         File the rules came from.
     profiles : Mapping[str, Mapping[str, object]]
-        Resolved profile per name: inherited values overridden by the
-        profile's own (``inherits`` removed; ``description`` not inherited).
+        Resolved profile per name, holding every key of :data:`THRESHOLD_KEYS`:
+        the packaged ``ordinary`` profile's values, overridden by the
+        inherited values, overridden by the profile's own (``inherits``
+        removed; ``description`` not inherited).
     origin : Mapping[str, Mapping[str, str]]
-        For each profile and key, the profile that set the value.
+        For each profile and key, the profile of the file that set the value,
+        or :data:`PACKAGED_ORIGIN` for a value from the packaged defaults.
     periods : tuple of Period
         Special periods, in file order.
     """
@@ -79,6 +97,16 @@ class Rules:
         if name not in self.profiles:
             raise KeyError(f"no rule profile {name!r}; have {sorted(self.profiles)}")
         return self.profiles[name]
+
+    def file_values(self, name: str) -> dict[str, Any]:
+        """The resolved profile ``name`` without the values it has from the packaged defaults alone.
+
+        These are the values the file itself sets for the profile, through its
+        ``inherits`` chain; a special period naming the profile overrides a
+        subject's values with these only (:class:`geomon.rules.periods.ThresholdSets`).
+        """
+        origin = self.origin.get(name, {})
+        return {k: v for k, v in self.profile(name).items() if origin.get(k) != PACKAGED_ORIGIN}
 
     def describe(self, name: str) -> str:
         """Return the resolved profile as text, one ``key = value  # from profile`` per line."""
@@ -125,7 +153,8 @@ def _checked_value(src: str, where: str, key: str, value: Any) -> Any:
         if not numeric_key:
             raise InputError(
                 src,
-                f"numeric key has no unit suffix; name it with one of {UNIT_SUFFIXES} or use one of {sorted(UNITLESS_KEYS)}",
+                f"numeric key has no unit suffix; name it with one of {UNIT_SUFFIXES} "
+                f"or use one of {sorted(UNITLESS_KEYS)}",
                 field=where,
             )
         if not math.isfinite(value) or value < 0:
@@ -143,7 +172,8 @@ def _checked_value(src: str, where: str, key: str, value: Any) -> Any:
     raise InputError(src, f"unsupported value type {type(value).__name__}", field=where)
 
 
-def _parse_profiles(src: str, raw_profiles: Any) -> tuple[dict, dict]:
+def _parse_profiles(src: str, raw_profiles: Any, base: Mapping[str, Any]) -> tuple[dict, dict]:
+    """Resolve the profiles; a profile without ``inherits`` starts from ``base`` (origin :data:`PACKAGED_ORIGIN`)."""
     if not isinstance(raw_profiles, dict) or not raw_profiles:
         raise InputError(src, "no [profiles.<name>] tables")
     own: dict[str, dict[str, Any]] = {}
@@ -177,8 +207,8 @@ def _parse_profiles(src: str, raw_profiles: Any) -> tuple[dict, dict]:
             if name in resolved:
                 continue
             parent = own[name].get("inherits")
-            values: dict[str, Any] = {}
-            where: dict[str, str] = {}
+            values: dict[str, Any] = dict(base)
+            where: dict[str, str] = dict.fromkeys(base, PACKAGED_ORIGIN)
             if parent is not None:
                 values = {k: v for k, v in resolved[parent].items() if k != "description"}
                 where = {k: origin[parent][k] for k in values}
@@ -286,12 +316,12 @@ def _parse_periods(src: str, raw: Any, profiles: Mapping[str, Any], local: _dt.t
     return periods
 
 
-def _parse_rules(src: str, doc: dict[str, Any]) -> Rules:
+def _parse_rules(src: str, doc: dict[str, Any], base: Mapping[str, Any]) -> Rules:
     unknown = sorted(set(doc) - set(_TOP_LEVEL_KEYS))
     if unknown:
         raise InputError(src, f"unknown top-level key(s) {unknown}; expected [profiles.<name>] tables, "
                               "[[periods]], utc_offset, version or description")
-    resolved, origin = _parse_profiles(src, doc.get("profiles"))
+    resolved, origin = _parse_profiles(src, doc.get("profiles"), base)
     local = _utc_offset(src, doc.get("utc_offset", DEFAULT_UTC_OFFSET))
     periods = _parse_periods(src, doc.get("periods", []), resolved, local)
     return Rules(
@@ -318,6 +348,7 @@ def load_rules(path: str | Path) -> Rules:
     -------
     Rules
         The resolved profiles, where each value came from, and the periods.
+        Every resolved profile holds every key of :data:`THRESHOLD_KEYS`.
 
     Raises
     ------
@@ -328,6 +359,19 @@ def load_rules(path: str | Path) -> Rules:
 
     Notes
     -----
+    Defaults: the packaged ``geomon/rules/default.toml`` is the one source of
+    every threshold's default. A profile's resolved values are built in three
+    layers, each overriding the one before: (1) the packaged ``ordinary``
+    profile's values (it sets every key of :data:`THRESHOLD_KEYS`), (2) the
+    values of the profile's ``inherits`` chain in this file, root first, (3)
+    the profile's own keys. So a file need only set what it changes; a key no
+    profile of the chain sets has the packaged ``ordinary`` value (for every
+    profile, ``strict`` too: a file's ``strict`` that does not inherit gets
+    the packaged *ordinary* values for the keys it omits), and
+    :attr:`Rules.origin` names its origin :data:`PACKAGED_ORIGIN`. A period's
+    ``profile`` overrides a subject's values with the keys its chain sets in
+    the file only (:meth:`Rules.file_values`).
+
     Value rules: every key is one of :data:`THRESHOLD_KEYS` (or ``inherits``,
     ``description`` in a profile); a number must be finite and non-negative
     and its key must end in a unit suffix (:data:`UNIT_SUFFIXES`) or be in
@@ -347,7 +391,11 @@ def load_rules(path: str | Path) -> Rules:
     profile is stricter than its parent. Use :meth:`Rules.describe` to see the
     resolved thresholds and the profile each comes from.
     """
-    path = Path(path)
+    src, doc = _read_toml(Path(path))
+    return _parse_rules(src, doc, _packaged_defaults())
+
+
+def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
     src = str(path)
     try:
         text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark (Windows editors) is skipped
@@ -358,15 +406,32 @@ def load_rules(path: str | Path) -> Rules:
     except UnicodeDecodeError:
         raise InputError(src, "not UTF-8 text") from None
     try:
-        doc = tomllib.loads(text)
+        return src, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(src, f"not valid TOML: {exc}") from None
     except RecursionError:
         raise InputError(src, "not valid TOML: arrays or tables nested too deeply to parse") from None
-    return _parse_rules(src, doc)
+
+
+@functools.lru_cache(maxsize=1)
+def _packaged_defaults() -> Mapping[str, Any]:
+    """The packaged ``ordinary`` profile's resolved values: the default of every key of :data:`THRESHOLD_KEYS`."""
+    with resources.as_file(resources.files("geomon.rules").joinpath(_PACKAGED_FILE)) as path:
+        src, doc = _read_toml(path)
+    rules = _parse_rules(src, doc, {})
+    values = {k: v for k, v in rules.profile(_PACKAGED_BASE_PROFILE).items() if k != "description"}
+    missing = sorted(THRESHOLD_KEYS - set(values))
+    if missing:  # a key added to THRESHOLD_KEYS needs its default in the packaged file
+        raise RuntimeError(f"{src}: [profiles.{_PACKAGED_BASE_PROFILE}] sets no default for {missing}")
+    return MappingProxyType(values)
 
 
 def default_rules() -> Rules:
     """Load the rules shipped with geomon (``geomon/rules/default.toml``; no periods)."""
-    with resources.as_file(resources.files("geomon.rules").joinpath("default.toml")) as path:
+    with resources.as_file(resources.files("geomon.rules").joinpath(_PACKAGED_FILE)) as path:
         return load_rules(path)
+
+
+def default_rules_text() -> str:
+    """The text of the packaged rules file (``geomon rules default``): a starting point for one's own."""
+    return resources.files("geomon.rules").joinpath(_PACKAGED_FILE).read_text(encoding="utf-8")

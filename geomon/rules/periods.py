@@ -4,8 +4,10 @@ A rules file may declare ``[[periods]]`` (parsed and validated by
 :mod:`geomon.rules.load`): a half-open range ``[start, end)`` of event time,
 optionally limited to some offices and/or subjects, naming a profile and/or
 inline overrides. Inside the range the values a fix is judged by are, key by
-key, the subject's level profile, overridden by the period's resolved profile,
-overridden by the period's inline ``overrides`` (see docs/rules.md).
+key, the subject's level profile (which holds every key: the packaged defaults
+under it), overridden by the values the period's profile sets in the file
+(through its ``inherits``), overridden by the period's inline ``overrides``
+(see docs/rules.md).
 
 The Monitor asks for the values of millions of fixes, and periods are few, so
 the values are resolved once per *threshold set* — one per pair (base profile,
@@ -141,8 +143,8 @@ class ThresholdSets:
             period.append(None)
             for p in periods:
                 values = dict(base)
-                if p.profile is not None:
-                    values.update({k: v for k, v in rules.profile(p.profile).items() if k != "description"})
+                if p.profile is not None:  # the values its inherits chain sets in the file, not the packaged defaults
+                    values.update({k: v for k, v in rules.file_values(p.profile).items() if k != "description"})
                 values.update(p.overrides)
                 self.values.append(MappingProxyType(values))
                 profile.append(p.profile or name)
@@ -155,12 +157,37 @@ class ThresholdSets:
         """Number of threshold sets."""
         return len(self.values)
 
-    def per_set(self, key: str, default, scale: float = 1.0, dtype=np.float64) -> np.ndarray:
-        """One value of ``key`` per set (``default`` where no profile sets it), times ``scale``."""
+    def per_set(self, key: str, *args, scale: float | None = None, dtype=np.float64, default=None) -> np.ndarray:
+        """One value of ``key`` per set, times ``scale`` (default 1.0), as an array of ``dtype``.
+
+        The rules hold every key (:func:`geomon.rules.load.load_rules` starts
+        every profile from the packaged defaults), so there is no default.
+        ``scale`` and ``dtype`` are keyword-only: ``per_set("confirm_s", scale=1000, dtype=np.int64)``.
+
+        Raises
+        ------
+        KeyError
+            Naming ``key`` and the set's profile and period if a set lacks it
+            (rules not from :func:`~geomon.rules.load.load_rules`, or a key
+            not in :data:`~geomon.rules.load.THRESHOLD_KEYS`).
+        """
+        # Transition: the old form per_set(key, default[, scale]) (geomon/engine still calls it) is accepted and its
+        # default ignored, since the rules always hold the key now. Remove *args and default= once geomon/engine no
+        # longer uses it; the signature is then per_set(self, key, *, scale=1.0, dtype=np.float64).
+        if len(args) > 2 or (args and default is not None):
+            raise TypeError("per_set(key, *, scale=1.0, dtype=np.float64): too many arguments")
+        if len(args) == 2:
+            if scale is not None:
+                raise TypeError("per_set() got multiple values for argument 'scale'")
+            scale = args[1]
+        if scale is None:
+            scale = 1.0
         out = []
-        for values in self.values:
-            value = values.get(key)
-            out.append((default if value is None else value) * scale)
+        for i, values in enumerate(self.values):
+            if key not in values:
+                raise KeyError(f"threshold {key!r} is not set in threshold set {i} (profile {self.profile[i]!r}, "
+                               f"period {self.period[i]!r})")
+            out.append(values[key] * scale)
         return np.array(out, dtype=dtype)
 
     def set_of_fixes(self, code: np.ndarray, t_ms: np.ndarray) -> np.ndarray:

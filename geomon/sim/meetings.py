@@ -7,7 +7,8 @@ off on the way would show it) and
 
 - ``meet``: stays 2 m from a, moving with a;
 - ``near_miss``: stays ``near_m`` from a (default three times the meeting
-  distance), never within it;
+  distance, ``meeting_distance_m`` of the rules' ``ordinary`` profile unless
+  ``distance_m`` is given), never within it;
 
 a ``meet`` shorter than the minimum duration is a *brief* meeting: within,
 but no encounter. Fixes in the window get noise of their own ``accuracy_m``.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from geomon.rules.load import Rules, default_rules
 from geomon.tracks.encounters import encounters
 
 __all__ = ["add_meetings", "encounter_truth", "frequent_contact_truth", "random_meetings"]
@@ -32,8 +34,15 @@ __all__ = ["add_meetings", "encounter_truth", "frequent_contact_truth", "random_
 _OFFSET_M = 2.0
 
 
-def add_meetings(sc, plan, *, distance_m: float = 30.0, near_m: float | None = None, seed: int = 0):
-    """Apply ``plan`` to scenario ``sc``; return ``(fixes, true_x_m, true_y_m)``."""
+def add_meetings(sc, plan, *, distance_m: float | None = None, near_m: float | None = None, seed: int = 0,
+                 rules: Rules | None = None):
+    """Apply ``plan`` to scenario ``sc``; return ``(fixes, true_x_m, true_y_m)``.
+
+    ``distance_m``: the meeting distance, by default ``meeting_distance_m`` of
+    the ``ordinary`` profile of ``rules`` (the packaged rules by default).
+    """
+    if distance_m is None:
+        distance_m = (rules or default_rules()).profile("ordinary")["meeting_distance_m"]
     near_m = 3.0 * distance_m if near_m is None else float(near_m)
     rng = np.random.default_rng(seed)
     sid = np.asarray(sc.fixes.column("subject_id").to_pylist(), dtype=object)

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from geomon.cli.main import SAMPLE_DIR, app
 from geomon.io.export import pseudonym
-from geomon.run.replay import replay
 from geomon.office.reports import daily_report, period_report, render
+from geomon.run.replay import replay
 from geomon.store.alert_store import AlertStore
 
 CST = timezone(timedelta(hours=8))
@@ -75,10 +75,10 @@ def test_formats_and_commands(store_path, tmp_path, monkeypatch):
 
 def test_checkins_due_follow_level_and_special_period(tmp_path):
     """The morning reminder's deadlines: the level's ``checkin_due``, replaced by a period's in force at it."""
-    from geomon.rules.load import load_rules
     from geomon.office.reports import checkins_due
+    from geomon.rules.load import default_rules_text, load_rules
 
-    rules_text = (SAMPLE_DIR.parent / "rules.toml").read_text(encoding="utf-8")
+    rules_text = default_rules_text()
     rules_text = rules_text.replace('[profiles.strict]\ninherits = "ordinary"\n',
                                     '[profiles.strict]\ninherits = "ordinary"\ncheckin_due = "18:00"\n')
     rules_text += ('\n[[periods]]\nname = "congress"\nstart = "2026-11-03T00:00"\nend = "2026-11-04T00:00"\n'
@@ -96,6 +96,10 @@ def test_checkins_due_follow_level_and_special_period(tmp_path):
                                                                           ("S2", "12:00", "congress")]
     assert [r["due"] for r in checkins_due(roster, rules, "office-b", date(2026, 11, 3))] == ["18:00"]
     assert checkins_due(roster, rules, "office-z", date(2026, 11, 3)) == []
+    # A file that sets no checkin_due: the packaged default, read through the rules like any threshold.
+    bare = tmp_path / "bare.toml"
+    bare.write_text("[profiles.ordinary]\n[profiles.strict]\n", encoding="utf-8")
+    assert [r["due"] for r in checkins_due(roster, load_rules(bare), "office-a", date(2026, 11, 2))] == ["20:00"] * 2
 
 
 def test_morning_reminder_lists_checkins_under_pseudonyms(store_path, monkeypatch):

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from geomon.errors import InputError
 from geomon.io.load import default_rules, load_rules
@@ -34,7 +35,8 @@ def write(tmp_path, text, name="rules.toml"):
 
 def test_inheritance_resolves_and_reports_origins(tmp_path):
     rules = load_rules(
-        write(tmp_path, BASE + '[profiles.special_period]\ninherits = "strict"\nconfirm_s = 15\nnight_start = 20:30:00\n')
+        write(tmp_path,
+              BASE + '[profiles.special_period]\ninherits = "strict"\nconfirm_s = 15\nnight_start = 20:30:00\n')
     )
     strict = rules.profile("strict")
     assert strict["lost_contact_s"] == 600 and strict["confirm_fixes"] == 3 and "inherits" not in strict
@@ -56,19 +58,88 @@ def test_default_rules_load_and_tighten(tmp_path):
     for key in ("confirm_s", "lost_contact_s", "dwell_s"):
         assert special[key] <= strict[key] <= ordinary[key]
     assert ordinary["night_start"] == "22:00"
-    assert (REPO / "data" / "rules.toml").read_bytes() == (REPO / "geomon" / "rules" / "default.toml").read_bytes()
+
+
+# ------------------------------------------------- the packaged defaults
+
+
+def _own_keys(profile: str) -> set:
+    """Keys the packaged file itself writes in ``[profiles.<profile>]``."""
+    import tomllib
+
+    doc = tomllib.loads((REPO / "geomon" / "rules" / "default.toml").read_text(encoding="utf-8"))
+    return set(doc["profiles"][profile]) - {"inherits", "description"}
+
+
+def test_the_packaged_ordinary_profile_sets_every_threshold_key():
+    """The one source of defaults: a key cannot be added to the code without its default in the file."""
+    from geomon.rules.load import THRESHOLD_KEYS
+
+    assert _own_keys("ordinary") == set(THRESHOLD_KEYS)
+
+
+def test_the_packaged_rules_resolve_exactly_as_written():
+    from geomon.rules.load import PACKAGED_ORIGIN
+
+    rules = default_rules()
+    for name, origin in rules.origin.items():
+        assert PACKAGED_ORIGIN not in origin.values(), name
+        assert rules.file_values(name) == dict(rules.profile(name))
+    assert {k for k, v in rules.origin["strict"].items() if v == "strict"} - {"description"} == _own_keys("strict")
+
+
+def test_keys_a_file_does_not_set_have_the_packaged_ordinary_values(tmp_path):
+    from geomon.rules.load import PACKAGED_ORIGIN, THRESHOLD_KEYS
+
+    packaged = default_rules().profile("ordinary")
+    text = BASE + '[profiles.lone]\nbuffer_m = 5\n[profiles.strict2]\ninherits = "strict"\n'
+    rules = load_rules(write(tmp_path, text))
+    for name in ("ordinary", "strict", "lone", "strict2"):
+        prof = rules.profile(name)
+        assert set(prof) - {"description"} == set(THRESHOLD_KEYS), name
+    # Keys the file sets win; the rest are the packaged ordinary profile's, with their origin said so.
+    assert rules.profile("strict")["lost_contact_s"] == 600 and rules.origin["strict"]["lost_contact_s"] == "strict"
+    assert rules.profile("strict")["stuck_s"] == packaged["stuck_s"] == 600   # not the packaged strict's 300
+    assert rules.origin["strict"]["stuck_s"] == PACKAGED_ORIGIN
+    assert rules.profile("strict2")["confirm_s"] == 30 and rules.origin["strict2"]["confirm_s"] == "ordinary"
+    assert rules.profile("lone")["confirm_s"] == packaged["confirm_s"] and rules.profile("lone")["buffer_m"] == 5
+    assert rules.profile("lone")["night_start"] == "22:00"
+    # The change of one source of defaults: an omitted max_accuracy_m is the packaged 150 m (it was no limit).
+    assert rules.profile("ordinary")["max_accuracy_m"] == 150
+    assert "max_accuracy_m = 150  # from packaged ordinary" in rules.describe("lone")
+    assert rules.file_values("lone") == {"buffer_m": 5}
+    assert rules.file_values("strict2") == {k: v for k, v in rules.profile("strict").items()
+                                            if rules.origin["strict"][k] != PACKAGED_ORIGIN}
+
+
+def test_default_rules_text_is_the_packaged_file():
+    from geomon.rules import default_rules_text
+
+    assert default_rules_text() == (REPO / "geomon" / "rules" / "default.toml").read_text(encoding="utf-8")
+
+
+def test_cli_rules_default_prints_the_packaged_file(tmp_path):
+    from geomon.cli.main import app
+
+    result = CliRunner().invoke(app, ["rules", "default"])
+    assert result.exit_code == 0
+    assert result.output == (REPO / "geomon" / "rules" / "default.toml").read_text(encoding="utf-8")
+    copy = write(tmp_path, result.output)
+    assert load_rules(copy).profiles == default_rules().profiles
 
 
 BAD_RULES = [
     ("[profiles.ordinary]\nlost_contact = 600\n[profiles.strict]\n", "profiles.ordinary.lost_contact", "unit suffix"),
-    ("[profiles.ordinary]\nlost_contact_s = -1\n[profiles.strict]\n", "profiles.ordinary.lost_contact_s", "non-negative"),
+    ("[profiles.ordinary]\nlost_contact_s = -1\n[profiles.strict]\n", "profiles.ordinary.lost_contact_s",
+     "non-negative"),
     ("[profiles.ordinary]\nbuffer_m = nan\n[profiles.strict]\n", "profiles.ordinary.buffer_m", "finite"),
     ("[profiles.ordinary]\nbuffer_m = inf\n[profiles.strict]\n", "profiles.ordinary.buffer_m", "finite"),
     ("[profiles.ordinary]\nconfirm_fixes = 2.5\n[profiles.strict]\n", "profiles.ordinary.confirm_fixes", "integer"),
     ("[profiles.ordinary]\nconfirm_s = true\n[profiles.strict]\n", "profiles.ordinary.confirm_s", "number"),
     ('[profiles.ordinary]\nnight_start = "25:00"\n[profiles.strict]\n', "profiles.ordinary.night_start", "HH:MM"),
     ('[profiles.ordinary]\nmode = "loud"\n[profiles.strict]\n', "profiles.ordinary.mode", "text is only allowed"),
-    ("[profiles.ordinary]\nzones_m = [1, 2]\n[profiles.strict]\n", "profiles.ordinary.zones_m", "unsupported value type"),
+    ("[profiles.ordinary]\nzones_m = [1, 2]\n[profiles.strict]\n", "profiles.ordinary.zones_m",
+     "unsupported value type"),
     ("[profiles.ordinary]\nLostContact_s = 1\n[profiles.strict]\n", "profiles.ordinary.LostContact_s", "snake_case"),
     ('[profiles.ordinary]\n[profiles.strict]\ninherits = "lenient"\n', "profiles.strict.inherits", "unknown profile"),
     ('[profiles.ordinary]\ninherits = "strict"\n[profiles.strict]\ninherits = "ordinary"\n', "inherits", "cycle"),
@@ -296,21 +367,6 @@ def test_the_commented_period_example_of_the_default_rules_is_valid(tmp_path):
 # ------------------------------------------------------------ docs/rules.md
 
 DOCS = (REPO / "docs" / "rules.md").read_text()
-
-
-def test_docs_table_lists_every_threshold_with_the_shipped_values():
-    from geomon.rules.load import THRESHOLD_KEYS
-
-    rules = default_rules()
-    rows = {}
-    for line in DOCS.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 7 and cells[0].startswith("`") and cells[0] != "`key`":
-            rows[cells[0].strip("`")] = cells[2:5]
-    assert set(rows) == set(THRESHOLD_KEYS)
-    for key, documented in rows.items():
-        shipped = [str(rules.profile(p)[key]) for p in ("ordinary", "strict", "special_period")]
-        assert documented == shipped, key
 
 
 def test_docs_example_prints_what_the_docs_show(tmp_path, monkeypatch, capsys):

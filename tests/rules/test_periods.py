@@ -11,6 +11,7 @@ period adds is therefore known before running anything.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -19,8 +20,8 @@ import pyarrow as pa
 import pytest
 import shapely
 
-from geomon.io.load import load_rules, load_subjects, load_zones
 from geomon.engine.monitor import Monitor, alert_id, fold_alerts
+from geomon.io.load import load_rules, load_subjects, load_zones
 from geomon.rules.periods import ThresholdSets
 from tests import scenario as sc
 
@@ -134,9 +135,9 @@ def test_sets_resolve_level_then_period_profile_then_overrides(tmp_path):
     code = np.array([0, 1, 0, 1])
     t = np.array([T0 - 1, T0 - 1, T0, T0])
     tset = sets.set_of_fixes(code, t)
-    confirm_fixes = sets.per_set("confirm_fixes", -1, dtype=np.int64)[tset]
-    confirm_s = sets.per_set("confirm_s", -1)[tset]
-    buffer_m = sets.per_set("buffer_m", -1)[tset]
+    confirm_fixes = sets.per_set("confirm_fixes", dtype=np.int64)[tset]
+    confirm_s = sets.per_set("confirm_s")[tset]
+    buffer_m = sets.per_set("buffer_m")[tset]
     # Outside: each level's own values. Inside: special_period's (confirm_s 15,
     # buffer_m 15) over either level, and the inline override over both.
     assert confirm_fixes.tolist() == [3, 2, 4, 4]
@@ -198,7 +199,56 @@ def test_periods_with_disjoint_scopes_may_overlap_in_time(tmp_path):
     sets = ThresholdSets(rules, ["ordinary", "ordinary"], ["s1", "s3"], ["office-w", "office-e"])
     tset = sets.set_of_fixes(np.array([0, 1, 0, 1]), np.array([T0 + 1500, T0 + 1500, T0 + 2500, T0 + 2500]))
     assert sets.period[tset].tolist() == ["west", "east", None, "east"]
-    assert sets.per_set("confirm_fixes", 0, dtype=np.int64)[tset].tolist() == [1, 4, 3, 4]
+    assert sets.per_set("confirm_fixes", dtype=np.int64)[tset].tolist() == [1, 4, 3, 4]
+
+
+def test_per_set_reads_every_key_from_the_rules_and_scales(tmp_path):
+    sets = ThresholdSets(rules_with(tmp_path), ["ordinary", "strict"], ["a", "b"], ["o", "o"])
+    confirm_ms = sets.per_set("confirm_s", scale=1000, dtype=np.int64)
+    assert confirm_ms.dtype == np.int64 and confirm_ms.tolist() == [30_000, 20_000]
+    # Keys the file does not set have the packaged defaults (the packaged ordinary profile's).
+    assert sets.per_set("max_accuracy_m").tolist() == [150.0, 150.0]
+    assert sets.per_set("lost_contact_s", scale=1000, dtype=np.int64).tolist() == [1_800_000, 1_800_000]
+
+
+def test_per_set_old_form_ignores_its_default(tmp_path):
+    """Transition: geomon/engine still calls per_set(key, default[, scale]); the default is ignored."""
+    sets = ThresholdSets(rules_with(tmp_path), ["ordinary", "strict"], ["a", "b"], ["o", "o"])
+    new = sets.per_set("confirm_s", scale=1000, dtype=np.int64)
+    for old in (sets.per_set("confirm_s", 30, 1000, dtype=np.int64),
+                sets.per_set("confirm_s", -1, 1000, dtype=np.int64),
+                sets.per_set("confirm_s", 30, scale=1000, dtype=np.int64),
+                sets.per_set("confirm_s", default=30, scale=1000, dtype=np.int64)):
+        assert old.dtype == new.dtype and old.tolist() == new.tolist()
+    assert sets.per_set("max_accuracy_m", np.inf).tolist() == sets.per_set("max_accuracy_m").tolist() == [150, 150]
+    with pytest.raises(TypeError):
+        sets.per_set("confirm_s", 30, 1000, 7)
+    with pytest.raises(TypeError):
+        sets.per_set("confirm_s", 30, 1000, scale=1000)
+
+
+def test_per_set_of_a_key_no_set_has_raises_key_error_naming_it(tmp_path):
+    rules = rules_with(tmp_path)
+    sets = ThresholdSets(rules, ["ordinary"], ["a"], ["o"])
+    with pytest.raises(KeyError, match="no_such_s"):
+        sets.per_set("no_such_s")
+    bare = dataclasses.replace(rules, profiles={"ordinary": {"confirm_s": 30}})  # not from load_rules
+    with pytest.raises(KeyError, match="buffer_m.*ordinary"):
+        ThresholdSets(bare, ["ordinary"], ["a"], ["o"]).per_set("buffer_m")
+
+
+def test_a_period_profile_overrides_only_what_the_file_sets_not_the_packaged_defaults(tmp_path):
+    """The packaged defaults lie under the subject's profile, not under a period's profile."""
+    path = tmp_path / "rules.toml"
+    path.write_text('[profiles.ordinary]\nlost_contact_s = 1000\n[profiles.strict]\ninherits = "ordinary"\n'
+                    "[profiles.holiday]\nconfirm_s = 10\n" + period(T0, T0 + 1000, 'profile = "holiday"'))
+    rules = load_rules(path)
+    assert rules.profile("holiday")["lost_contact_s"] == 1800  # the holiday profile alone: packaged default
+    assert rules.file_values("holiday") == {"confirm_s": 10}
+    sets = ThresholdSets(rules, ["ordinary"], ["a"], ["o"])
+    tset = sets.set_of_fixes(np.array([0, 0]), np.array([T0 - 1, T0]))
+    assert sets.per_set("lost_contact_s")[tset].tolist() == [1000, 1000]  # the subject's own value, in the period too
+    assert sets.per_set("confirm_s")[tset].tolist() == [30, 10]
 
 
 # ----------------------------------------------------------------- Monitor
