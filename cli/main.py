@@ -100,8 +100,9 @@ def replay(
         help="Camera layer (camera_id, lon, lat; CSV or Parquet): each alert names the nearest cameras within "
              "300 m.")] = None,
     detectors: Annotated[Optional[str], typer.Option(
-        help="Behaviour detectors, comma-separated, of contact, checkins, dwell, night "
-             "(default: contact,dwell,night; add checkins where the app's check-ins are in the fixes).")] = None,
+        help="Detectors beside geofencing, comma-separated, of lost_contact, checkins, stays, night "
+             "(default: lost_contact,stays,night; add checkins where the app's check-ins are in the fixes; "
+             "the former names contact and dwell still work).")] = None,
     concern: Annotated[Optional[Path], typer.Option(
         help="Persons of concern: person_id[, subject_id] (CSV or Parquet); their fixes come with the "
              "subjects'.")] = None,

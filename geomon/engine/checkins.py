@@ -29,10 +29,7 @@ from geomon.kernels import checkins as _ck
 from geomon.rules.periods import ThresholdSets
 from geomon.tracks.fusion import SOURCE_CODE
 
-__all__ = ["CHECKIN_KINDS", "DEFAULT_CHECKIN_DUE", "CheckinDetector", "CheckinState", "minute_of_day"]
-
-#: Deadline when no profile sets ``checkin_due``.
-DEFAULT_CHECKIN_DUE = "20:00"
+__all__ = ["CHECKIN_KINDS", "CheckinDetector", "CheckinState", "minute_of_day"]
 
 #: Alert kind of each event of :mod:`geomon.kernels.checkins`.
 CHECKIN_KINDS = {_ck.EVENT_MISSED: "missed_checkin", _ck.EVENT_OUTSIDE: "checkin_outside"}

@@ -34,6 +34,8 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
+from geomon.rules.load import declare_rule_keys
+
 __all__ = ["AdmittedFixes", "Batch", "Detector", "EngineContext", "FusedFixes", "REGISTRY", "TrackPoints",
            "global_state", "register", "state_fields", "subject_state"]
 
@@ -236,7 +238,11 @@ _READS = ("admitted", "fused", "tracks")
 
 
 def register(cls: type[Detector]) -> type[Detector]:
-    """Add a detector class to :data:`REGISTRY` (a class decorator); checks its declarations first."""
+    """Add a detector class to :data:`REGISTRY` (a class decorator); checks its declarations first.
+
+    Its rule keys become valid in rules files (:func:`geomon.rules.load.declare_rule_keys`); a key the
+    packaged file does not set has no default, so the rules file a deployment loads must set it.
+    """
     if not cls.name or cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
         raise ValueError(f"detector name {cls.name!r} is empty or taken by {REGISTRY.get(cls.name)}")
     if cls.reads not in _READS:
@@ -246,5 +252,6 @@ def register(cls: type[Detector]) -> type[Detector]:
     bad = [k for k in cls.rule_keys if not isinstance(k, str)]
     if bad or not cls.kinds:
         raise ValueError(f"detector {cls.name!r}: rule_keys must be names and kinds must not be empty")
+    declare_rule_keys(cls.rule_keys)   # a rules file may now set them
     REGISTRY[cls.name] = cls
     return cls

@@ -145,7 +145,7 @@ class NightWindows:
     Parameters
     ----------
     sets : ThresholdSets
-        Reads ``night_start`` (default "22:00") and ``night_end`` ("06:00").
+        Reads ``night_start`` and ``night_end`` (local "HH:MM"; defaults in the packaged rules file).
     tz : str or tzinfo
         Local time of the windows.
     """

@@ -30,7 +30,7 @@ from geomon.errors import InputError
 from geomon.rules.periods import Period
 
 __all__ = ["PACKAGED_ORIGIN", "Period", "Rules", "THRESHOLD_KEYS", "UNITLESS_KEYS", "UNIT_SUFFIXES", "default_rules",
-           "default_rules_text", "load_rules"]
+           "declare_rule_keys", "default_rules_text", "load_rules"]
 
 
 #: Unit suffixes a numeric rule threshold may end in (``_p``: a probability in [0, 1]).
@@ -117,6 +117,25 @@ class Rules:
         return "\n".join(lines)
 
 
+#: Rule keys of detectors registered from outside geomon (:func:`declare_rule_keys`): valid in a rules file,
+#: with no packaged default (the deployment's rules file sets them).
+_DECLARED_KEYS: set[str] = set()
+
+
+def declare_rule_keys(keys) -> None:
+    """Accept ``keys`` in rules files from now on: the rule keys a detector declares
+    (:func:`geomon.engine.contract.register` calls this). Each must be snake_case with a unit suffix
+    (:data:`UNIT_SUFFIXES`) or be a ``_start``/``_end``/``_due`` time of day. Keys of the packaged file
+    keep their packaged defaults; any other key has none, so the rules file a deployment loads must set it
+    (a detector reading an unset key fails at start with the key named)."""
+    for key in keys:
+        if key in THRESHOLD_KEYS:
+            continue
+        if not _KEY_RE.match(key) or not (key.endswith(UNIT_SUFFIXES) or key.endswith(("_start", "_end", "_due"))):
+            raise ValueError(f"rule key {key!r}: snake_case with a unit suffix {UNIT_SUFFIXES} or a time of day")
+        _DECLARED_KEYS.add(key)
+
+
 def _check_rule_value(src: str, table: str, key: str, value: Any, *, text_keys=_TEXT_KEYS) -> Any:
     """Validate one ``key = value`` of the table at path ``table``; return the value as stored."""
     where = f"{table}.{key}"
@@ -125,8 +144,8 @@ def _check_rule_value(src: str, table: str, key: str, value: Any, *, text_keys=_
     if key in _TEXT_KEYS and key not in text_keys:
         raise InputError(src, f"{key!r} belongs to a profile; overrides hold thresholds only", field=where)
     checked = _checked_value(src, where, key, value)
-    if key not in THRESHOLD_KEYS and key not in text_keys:
-        close = difflib.get_close_matches(key, sorted(THRESHOLD_KEYS), n=1)
+    if key not in THRESHOLD_KEYS and key not in _DECLARED_KEYS and key not in text_keys:
+        close = difflib.get_close_matches(key, sorted(THRESHOLD_KEYS | _DECLARED_KEYS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise InputError(src, f"unknown threshold {key!r}{hint}; the known keys are listed in docs/rules.md",
                          field=where)

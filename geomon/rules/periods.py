@@ -157,31 +157,20 @@ class ThresholdSets:
         """Number of threshold sets."""
         return len(self.values)
 
-    def per_set(self, key: str, *args, scale: float | None = None, dtype=np.float64, default=None) -> np.ndarray:
-        """One value of ``key`` per set, times ``scale`` (default 1.0), as an array of ``dtype``.
+    def per_set(self, key: str, *, scale: float = 1.0, dtype=np.float64) -> np.ndarray:
+        """One value of ``key`` per set, times ``scale``, as an array of ``dtype``.
 
         The rules hold every key (:func:`geomon.rules.load.load_rules` starts
-        every profile from the packaged defaults), so there is no default.
-        ``scale`` and ``dtype`` are keyword-only: ``per_set("confirm_s", scale=1000, dtype=np.int64)``.
+        every profile from the packaged defaults), so there is no default:
+        ``per_set("confirm_s", scale=1000, dtype=np.int64)``.
 
         Raises
         ------
         KeyError
             Naming ``key`` and the set's profile and period if a set lacks it
-            (rules not from :func:`~geomon.rules.load.load_rules`, or a key
-            not in :data:`~geomon.rules.load.THRESHOLD_KEYS`).
+            (rules not from :func:`~geomon.rules.load.load_rules`, or a key a
+            detector declares that the rules file does not set).
         """
-        # Transition: the old form per_set(key, default[, scale]) (geomon/engine still calls it) is accepted and its
-        # default ignored, since the rules always hold the key now. Remove *args and default= once geomon/engine no
-        # longer uses it; the signature is then per_set(self, key, *, scale=1.0, dtype=np.float64).
-        if len(args) > 2 or (args and default is not None):
-            raise TypeError("per_set(key, *, scale=1.0, dtype=np.float64): too many arguments")
-        if len(args) == 2:
-            if scale is not None:
-                raise TypeError("per_set() got multiple values for argument 'scale'")
-            scale = args[1]
-        if scale is None:
-            scale = 1.0
         out = []
         for i, values in enumerate(self.values):
             if key not in values:

@@ -211,20 +211,13 @@ def test_per_set_reads_every_key_from_the_rules_and_scales(tmp_path):
     assert sets.per_set("lost_contact_s", scale=1000, dtype=np.int64).tolist() == [1_800_000, 1_800_000]
 
 
-def test_per_set_old_form_ignores_its_default(tmp_path):
-    """Transition: geomon/engine still calls per_set(key, default[, scale]); the default is ignored."""
+def test_per_set_takes_no_default(tmp_path):
+    """Defaults live once, in the packaged rules file: a fallback value cannot be passed."""
     sets = ThresholdSets(rules_with(tmp_path), ["ordinary", "strict"], ["a", "b"], ["o", "o"])
-    new = sets.per_set("confirm_s", scale=1000, dtype=np.int64)
-    for old in (sets.per_set("confirm_s", 30, 1000, dtype=np.int64),
-                sets.per_set("confirm_s", -1, 1000, dtype=np.int64),
-                sets.per_set("confirm_s", 30, scale=1000, dtype=np.int64),
-                sets.per_set("confirm_s", default=30, scale=1000, dtype=np.int64)):
-        assert old.dtype == new.dtype and old.tolist() == new.tolist()
-    assert sets.per_set("max_accuracy_m", np.inf).tolist() == sets.per_set("max_accuracy_m").tolist() == [150, 150]
     with pytest.raises(TypeError):
-        sets.per_set("confirm_s", 30, 1000, 7)
+        sets.per_set("confirm_s", 30)
     with pytest.raises(TypeError):
-        sets.per_set("confirm_s", 30, 1000, scale=1000)
+        sets.per_set("confirm_s", default=30)
 
 
 def test_per_set_of_a_key_no_set_has_raises_key_error_naming_it(tmp_path):
