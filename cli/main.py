@@ -276,7 +276,7 @@ def purge(
 
 @app.command()
 @_one_line_errors
-def contacts(
+def meetings(
     fixes: Annotated[Path, typer.Argument(help="Fixes of the subjects and of the other people (Parquet or CSV).")],
     subjects: Annotated[Path, typer.Option(help="Supervised subjects: CSV or Parquet (subject_id, level, office_id).")],
     concern: Annotated[Optional[Path], typer.Option(
@@ -289,19 +289,23 @@ def contacts(
 ) -> None:
     """Frequent contact with persons of concern and victim protection over recorded fixes (fused first)."""
     from geomon.io.load import load_rules
-    from geomon.run.meetings import contact_alerts, load_concern, load_protections
+    from geomon.run.meetings import load_concern, load_protections, meeting_alerts
     from geomon.store.alert_store import AlertStore
 
     if concern is None and protections is None:
         raise ValueError("give --concern and/or --protections")
-    alerts = contact_alerts(fixes, subjects, concern=load_concern(concern) if concern else None,
+    alerts = meeting_alerts(fixes, subjects, concern=load_concern(concern) if concern else None,
                             protections=load_protections(protections) if protections else None,
                             rules=load_rules(rules) if rules else None)
-    report.print_contacts(alerts)
+    report.print_meetings(alerts)
     if db is not None:
         with AlertStore(db) as store:
             n = store.write_alerts(alerts) if alerts.num_rows else 0
         report.console.print(f"{n} new alert rows written to {db}")
+
+
+#: The former name of ``geomon meetings`` ("contact" also meant device silence), still accepted.
+app.command("contacts", hidden=True)(meetings)
 
 
 @app.command()

@@ -60,7 +60,7 @@ def print_lifecycle(target: str, moved: list, refused: list) -> None:
         console.print(f"refused {alert_id}: {reason}")
 
 
-def print_contacts(alerts) -> None:
+def print_meetings(alerts) -> None:
     """Contact alerts, one row each."""
     import json
 
@@ -204,7 +204,8 @@ def print_distributed(result, *, db=None, out=None) -> None:
     for k in result.alerts.column("kind").to_pylist():
         kinds[k] = kinds.get(k, 0) + 1
     console.print(_table("Alerts by kind", ["kind", "alerts"], [[k, f"{n:,}"] for k, n in sorted(kinds.items())]))
-    console.print(f"read = accepted + quarantined: {result.n_read:,} = {result.n_accepted:,} + {result.n_quarantined:,}")
+    console.print(f"read = accepted + quarantined: {result.n_read:,} = {result.n_accepted:,} "
+                  f"+ {result.n_quarantined:,}")
     slowest = max(result.partition_seconds, default=0.0)
     console.print(f"{result.n_read:,} fixes in {result.seconds:.1f} s ({result.fixes_per_s:,.0f} fixes/s); "
                   f"{len(result.partition_seconds)} partitions, the slowest {slowest:.1f} s")

@@ -28,10 +28,10 @@ from geomon.rules.periods import ThresholdSets
 from geomon.schema import ALERT_SCHEMA
 from geomon.tracks.fusion import SOURCE_CODE
 
-__all__ = ["CONTACT_KINDS", "LostContactDetector", "LostContactState"]
+__all__ = ["LOST_CONTACT_KINDS", "LostContactDetector", "LostContactState"]
 
 #: Alert kind of each event of :mod:`geomon.kernels.gaps`, and its severity.
-CONTACT_KINDS = {_gaps.EVENT_LOST: ("lost_contact", "high"),
+LOST_CONTACT_KINDS = {_gaps.EVENT_LOST: ("lost_contact", "high"),
                  _gaps.EVENT_DEGRADED: ("location_degraded", "medium"),
                  _gaps.EVENT_STUCK: ("device_stuck", "high")}
 
@@ -65,7 +65,7 @@ class LostContactDetector(SubjectDetector):
     """
 
     name = "lost_contact"
-    kinds = tuple(kind for kind, _ in CONTACT_KINDS.values())
+    kinds = tuple(kind for kind, _ in LOST_CONTACT_KINDS.values())
     rule_keys = ("lost_contact_s", "degraded_s", "stuck_count", "stuck_s")
     reads = "admitted"
     State = LostContactState
@@ -127,8 +127,8 @@ class LostContactDetector(SubjectDetector):
         if n == 0:
             return ALERT_SCHEMA.empty_table()
         subj = rec[:, _gaps.REC_SUBJECT]
-        kinds = [CONTACT_KINDS[int(k)][0] for k in rec[:, _gaps.REC_KIND]]
-        severity = [CONTACT_KINDS[int(k)][1] for k in rec[:, _gaps.REC_KIND]]
+        kinds = [LOST_CONTACT_KINDS[int(k)][0] for k in rec[:, _gaps.REC_KIND]]
+        severity = [LOST_CONTACT_KINDS[int(k)][1] for k in rec[:, _gaps.REC_KIND]]
         subject_id = self.subject_ids[subj]
         onset = rec[:, _gaps.REC_ONSET]
         end = rec[:, _gaps.REC_END]

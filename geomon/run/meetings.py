@@ -1,8 +1,8 @@
 """Contact alerts over a batch of recorded fixes: frequent contact with persons of concern and victim protection.
 
-:func:`contact_alerts` fuses the fixes (:func:`geomon.fuse`), then runs
+:func:`meeting_alerts` fuses the fixes (:func:`geomon.fuse`), then runs
 :func:`geomon.frequent_contacts` and :func:`geomon.victim_alerts` on the
-fused tracks; ``geomon contacts`` is its command, writing the alerts into a
+fused tracks; ``geomon meetings`` is its command, writing the alerts into a
 store. :func:`load_concern` and :func:`load_protections` read the two lists
 (CSV, Parquet or Arrow) with errors naming the row and field.
 
@@ -26,7 +26,7 @@ from geomon.io.tables import _float_column, _text_column
 from geomon.schema import ALERT_SCHEMA
 from geomon.tracks.fusion import fuse
 
-__all__ = ["contact_alerts", "load_concern", "load_protections"]
+__all__ = ["meeting_alerts", "load_concern", "load_protections"]
 
 
 def _text(table: pa.Table, field: str, src: str, *, required: bool = True) -> list:
@@ -88,7 +88,7 @@ def load_protections(source, *, name: str | None = None) -> list[dict]:
     return orders
 
 
-def contact_alerts(fixes, subjects, *, concern=None, protections=None, rules=None, run_id: str = "") -> pa.Table:
+def meeting_alerts(fixes, subjects, *, concern=None, protections=None, rules=None, run_id: str = "") -> pa.Table:
     """``frequent_contact`` and victim alerts of a batch of fixes (subjects' and the other people's).
 
     Parameters

@@ -20,7 +20,7 @@ from geomon.io.load import load_fixes, load_subjects, load_zones
 from geomon.kernels import encounters as K
 from geomon.office.evaluate import score
 from geomon.rules.load import default_rules
-from geomon.run.meetings import contact_alerts
+from geomon.run.meetings import meeting_alerts
 from geomon.run.replay import time_ordered_batches
 from geomon.sim.meetings import add_meetings, encounter_truth, frequent_contact_truth
 from geomon.sim.scenarios import scenario
@@ -159,7 +159,7 @@ def test_live_frequent_contact_is_exactly_the_labelled_and_the_batch_alerts(days
     live = live.filter(pc.equal(live.column("kind"), "frequent_contact"))
     (s,) = score(live, truth, slack_s=120)
     assert s.true_positives == s.n_truth == s.n_alerts, (s, live.to_pylist(), truth.to_pylist())
-    batch = contact_alerts(fixes, supervised, concern=CONCERN if not subject_pairs else None) if not subject_pairs \
+    batch = meeting_alerts(fixes, supervised, concern=CONCERN if not subject_pairs else None) if not subject_pairs \
         else geomon.frequent_contacts(geomon.fuse(fixes), supervised, CONCERN, rules, subject_pairs=True)
 
     def key(table):
@@ -177,7 +177,7 @@ def test_live_frequent_contact_is_exactly_the_labelled_and_the_batch_alerts(days
 def test_live_victim_alerts_equal_the_batch_and_any_batching_gives_them(days):
     sc, fixes, supervised, _, _ = days
     one = _monitor_alerts(sc, fixes, supervised, 10_000_000, concern=CONCERN, protections=ORDERS)
-    batch = contact_alerts(fixes, supervised, protections=ORDERS)
+    batch = meeting_alerts(fixes, supervised, protections=ORDERS)
     victim = one.filter(pc.is_in(one.column("kind"), pa.array(["victim_warning", "victim_breach"])))
     assert sorted(victim.column("kind").to_pylist()) == ["victim_breach", "victim_warning"]
     for mine, theirs in zip(victim.sort_by("kind").to_pylist(), batch.sort_by("kind").to_pylist(), strict=True):

@@ -53,7 +53,8 @@ def _case(tmp_path):
             ("meet", "S0005", "S0002", t(1, 15), 10 * MIN)]                         # S0005: S0002's victim
     fixes, _, _ = add_meetings(sc, plan, seed=9)
     pq.write_table(fixes, tmp_path / "fixes.parquet")
-    supervised = sc.subjects.filter(pc.is_in(sc.subjects.column("subject_id"), value_set=pa.array(["S0001", "S0002", "S0003", "S0004"])))
+    supervised = sc.subjects.filter(pc.is_in(sc.subjects.column("subject_id"),
+                                             value_set=pa.array(["S0001", "S0002", "S0003", "S0004"])))
     supervised = supervised.set_column(1, "level", pa.array(["strict"] * 4))   # 2 meetings alert
     pq.write_table(supervised, tmp_path / "subjects.parquet")
     (tmp_path / "concern.csv").write_text("person_id,subject_id\nS0006,\n")
@@ -64,7 +65,7 @@ def _case(tmp_path):
 def test_the_command_writes_frequent_contact_and_victim_alerts(tmp_path):
     _case(tmp_path)
     db = tmp_path / "store.duckdb"
-    args = ["contacts", str(tmp_path / "fixes.parquet"), "--subjects", str(tmp_path / "subjects.parquet"),
+    args = ["meetings", str(tmp_path / "fixes.parquet"), "--subjects", str(tmp_path / "subjects.parquet"),
             "--concern", str(tmp_path / "concern.csv"), "--protections", str(tmp_path / "orders.csv"), "--db", str(db)]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
@@ -77,7 +78,7 @@ def test_the_command_writes_frequent_contact_and_victim_alerts(tmp_path):
 
 
 def test_replay_and_watch_raise_the_same_contact_alerts_as_the_batch_command(tmp_path):
-    """The live engine (replay's batches, watch's micro-batches) finds what ``geomon contacts`` finds."""
+    """The live engine (replay's batches, watch's micro-batches) finds what ``geomon meetings`` finds."""
     _case(tmp_path)
     common = ["--zones", str(tmp_path / "zones.geojson"), "--subjects", str(tmp_path / "subjects.parquet"),
               "--concern", str(tmp_path / "concern.csv"), "--protections", str(tmp_path / "orders.csv")]
