@@ -14,6 +14,7 @@ offending fix is one alert. In the field one would confirm over several fixes; t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numba
@@ -68,7 +69,7 @@ def speeding_reference(code, t_ms, x_m, y_m, satellite, limit_mps):
         if s in last:
             t0, x0, y0 = last[s]
             dt_s = (t_ms[i] - t0) / 1000.0
-            if dt_s > 0 and ((x_m[i] - x0) ** 2 + (y_m[i] - y0) ** 2) ** 0.5 / dt_s > limit_mps[i]:
+            if dt_s > 0 and math.hypot(x_m[i] - x0, y_m[i] - y0) / dt_s > limit_mps[i]:
                 found.append((s, int(t_ms[i])))
         last[s] = (t_ms[i], x_m[i], y_m[i])
     return found
