@@ -33,10 +33,10 @@ from geomon.engine.contract import (
     subject_state,
 )
 from geomon.engine.detectors import DEFAULT_DETECTORS, resolve_detectors
+from geomon.engine.fusion_stage import FusionStage
 from geomon.engine.geofence import GeofenceDetector, permitted_zone_of_subjects
 from geomon.engine.geofence_rows import location_office
 from geomon.engine.meetings import MeetingWatch
-from geomon.engine.rows import subject_runs
 from geomon.engine.zones import CompiledZones, compile_zones
 from geomon.io.cameras import CameraLayer, load_cameras
 from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
@@ -45,7 +45,7 @@ from geomon.kernels import fusion as _kf
 from geomon.rules.load import Rules, default_rules
 from geomon.rules.periods import ThresholdSets
 from geomon.schema import ALERT_SCHEMA, QUARANTINE_SCHEMA, TRACK_SCHEMA, TS_TYPE
-from geomon.tracks.fusion import CORRELATED_CODES, SOURCE_CODE, correlated_run_length, sigma_from_codes, trusted_sigma_m
+from geomon.tracks.fusion import SOURCE_CODE
 
 __all__ = ["Monitor", "MonitorState", "fold_alerts"]
 
@@ -88,7 +88,7 @@ def _as_rules(rules) -> Rules:
     return rules if isinstance(rules, Rules) else load_rules(rules)
 
 
-class Monitor:
+class Monitor(FusionStage):
     """Stateful geofence engine over batches of fixes.
 
     Parameters
@@ -427,65 +427,6 @@ class Monitor:
                                  raw_x_m=np.ascontiguousarray(x), raw_y_m=np.ascontiguousarray(y), lon=lon, lat=lat,
                                  accuracy_m=acc, source=source, tset=tset)
         return everyone.take(slice(0, split)), everyone.take(slice(split, None))
-
-    def _noise(self, bank, f: AdmittedFixes, first: np.ndarray) -> np.ndarray:
-        """Per-axis sigma of each fix as :func:`geomon.fuse` takes it, correlated-source runs carried across batches."""
-        code, source = f.code, f.source.astype(np.int64)
-        run = correlated_run_length(source, first, bank.run_source[code], bank.run_length[code])
-        last = np.r_[first[1:], True]
-        correlated = np.isin(source[last], CORRELATED_CODES)
-        bank.run_source[code[last]] = np.where(correlated, source[last], -1)
-        bank.run_length[code[last]] = np.where(correlated, run[last], 0)
-        return sigma_from_codes(f.accuracy_m, source) * np.sqrt(run)
-
-    def _filter(self, bank, f: AdmittedFixes):
-        """The causal filter over fixes sorted by code, state carried in ``bank`` (this Monitor's state, or the
-        other people's in :attr:`meetings`): positions, covariance, doubt, jump spread and the trusted 1-sigma."""
-        first, offsets, subjects = subject_runs(f.code)
-        sigma = self._noise(bank, f, first)
-        state = np.ascontiguousarray(bank.fusion[subjects])
-        x, y, var_x, var_y, cov_xy, _, _, _, _, doubt, jump_var = _kf.fuse_step(
-            offsets, f.t_ms, f.raw_x_m, f.raw_y_m, sigma, state, **self.fusion_params)
-        bank.fusion[subjects] = state
-        # The 1-sigma decisions lean on (night, stays, meetings) and the stored tracks carry: the fused one (its
-        # jump spread included), never below the fix's own accuracy.
-        satellite = f.source == SOURCE_CODE["gnss"]
-        trusted = trusted_sigma_m(np.sqrt(0.5 * (var_x + var_y)), f.accuracy_m, satellite)
-        return x, y, var_x, var_y, cov_xy, doubt, jump_var, trusted
-
-    def _fuse(self, f: AdmittedFixes) -> tuple[FusedFixes, TrackPoints]:
-        """Each fix's causal fused position and covariance; the decidable fixes, and the fused track (every
-        fix with a position)."""
-        clock = time.perf_counter()
-        code = f.code
-        x, y, var_x, var_y, cov_xy, doubt, jump_var, trusted = self._filter(self.state, f)
-        ok = np.isfinite(x) & np.isfinite(y)
-        track = TrackPoints(code=code[ok], t_ms=f.t_ms[ok], fused_x_m=x[ok], fused_y_m=y[ok], sigma_m=trusted[ok])
-        if self.keep_tracks:
-            self._tracks.append(track)
-        # Fixes vaguer than the profile's max_accuracy_m (cell fixes, mostly)
-        # feed the filter but cannot confirm or clear a boundary decision.
-        decide = np.isfinite(x) & ~(f.accuracy_m > self._max_accuracy_m[f.tset])
-        self.state.n_vague += int(code.size - decide.sum())
-        self._tick("fuse", clock)
-        # Decisions weigh two places: where the track is (its Gaussian part,
-        # without the spread that covers the doubt) with probability 1 - doubt,
-        # and where it jumped from, compliant, with probability doubt.
-        return FusedFixes(code=code[decide], t_ms=f.t_ms[decide], fused_x_m=x[decide], fused_y_m=y[decide],
-                          raw_x_m=f.raw_x_m[decide], raw_y_m=f.raw_y_m[decide], var_x=(var_x - jump_var)[decide],
-                          var_y=(var_y - jump_var)[decide], cov_xy=cov_xy[decide], doubt=doubt[decide],
-                          jump_var=jump_var[decide], accuracy_m=f.accuracy_m[decide], tset=f.tset[decide],
-                          sigma_m=trusted[decide]), track
-
-    def _tracks_of_everyone(self, track: TrackPoints | None, others: AdmittedFixes) -> TrackPoints:
-        """The subjects' fused track and the other people's, filtered here, numbered as the meeting watch does."""
-        parts = [track] if track is not None else []
-        if len(others):
-            x, y, *_, trusted = self._filter(self.meetings.state, others)
-            ok = np.isfinite(x) & np.isfinite(y)
-            parts.append(TrackPoints(code=others.code[ok] + len(self.subject_ids), t_ms=others.t_ms[ok],
-                                     fused_x_m=x[ok], fused_y_m=y[ok], sigma_m=trusted[ok]))
-        return TrackPoints.concat(parts)
 
     def _refuse(self, load: FixLoad, rows: np.ndarray, mask: np.ndarray, field: str, reason: str) -> None:
         idx = np.flatnonzero(mask)
