@@ -168,10 +168,12 @@ def alerts_command(
     threads: Threads = None,
     strict: Strict = False,
     rules: Annotated[
-        Optional[Path], typer.Option(exists=True, dir_okay=False, help="Rules TOML for the Monitor (default: built-in).")
+        Optional[Path],
+        typer.Option(exists=True, dir_okay=False, help="Rules TOML for the Monitor (default: built-in)."),
     ] = None,
     profile: Annotated[
-        Optional[str], typer.Option(help="Rule profile for every subject instead of their levels' (e.g. special_period).")
+        Optional[str],
+        typer.Option(help="Rule profile for every subject instead of their levels' (e.g. special_period)."),
     ] = None,
 ) -> None:
     """Alerts: false alerts and detection delay, raw point-in-polygon beside geomon's Monitor."""
@@ -248,7 +250,8 @@ def huge_command(
     fixes: Annotated[Optional[int], typer.Option(min=1, help="Fixes in the file (default 200,000,000).")] = None,
     subjects: Annotated[Optional[int], typer.Option(min=1, help="Subjects reporting (default 20,000).")] = None,
     db: Annotated[bool, typer.Option("--db", help="Replay into a DuckDB store (alerts, stays, tracks).")] = False,
-    folder: Annotated[Optional[Path], typer.Option(help="Where to write the file (a temporary folder under it).")] = None,
+    folder: Annotated[Optional[Path], typer.Option(help="Where to write the file "
+                                                        "(a temporary folder under it).")] = None,
     strict: Strict = False,
 ) -> None:
     """Replay one huge Parquet file (streamed by row groups): time, fixes per second and peak memory."""
@@ -263,9 +266,10 @@ def scale_command(
     quick: Quick = False,
     fixes: Annotated[Optional[int], typer.Option(min=1, help="Fixes (default 50,000,000).")] = None,
     subjects: Annotated[Optional[int], typer.Option(min=1, help="Subjects reporting (default 20,000).")] = None,
-    workers: Annotated[Optional[list[int]], typer.Option(min=1, help="Dask local workers; repeat (default 1 and 2).")] = None,
-    concern: Annotated[Optional[int], typer.Option(min=0, help="Subjects that are persons of concern to every "
-                                                   "subject (frequent contact, searched by encounter windows).")] = None,
+    workers: Annotated[Optional[list[int]], typer.Option(min=1, help="Dask local workers; repeat "
+                                                             "(default 1 and 2).")] = None,
+    concern: Annotated[Optional[int], typer.Option(min=0, help="Subjects that are persons of concern to every subject "
+                                                   "(frequent contact, searched by encounter windows).")] = None,
     encounter_window: Annotated[Optional[float], typer.Option(min=1, help="Seconds of event time per encounter "
                                                               "window on Dask (default 3,600).")] = None,
     strict: Strict = False,

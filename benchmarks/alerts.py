@@ -253,7 +253,8 @@ def _method(label: str, timing: harness.Measurement, alerts: pa.Table, sc, confi
 def _targets(geo: dict, raw: dict, n_long: int) -> list[dict]:
     return [
         report.target("geomon false alerts per subject-day", geo["total"]["false_per_subject_day"], "<=",
-                      FALSE_PER_SUBJECT_DAY_TARGET, key="false_alerts_per_subject_day", peer_measured=raw["total"]["false_per_subject_day"]),
+                      FALSE_PER_SUBJECT_DAY_TARGET, key="false_alerts_per_subject_day",
+                      peer_measured=raw["total"]["false_per_subject_day"]),
         report.target(f"true breaches >= 2 min missed (of {n_long})",
                       n_long - geo["long_breaches_confirmed"] if n_long else None, "<=", 0, key="long_breaches_missed",
                       peer_measured=n_long - raw["long_breaches_confirmed"] if n_long else None),

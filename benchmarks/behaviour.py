@@ -111,7 +111,8 @@ def run_behaviour(config: BehaviourConfig, *, out: Path | None = DEFAULT_OUT, co
 def print_report(payload: dict, console: Console, *, out: Path | None = None) -> None:
     """One table of every kind in every noise regime, then the targets."""
     config = payload["config"]
-    console.print(f"[bold]Behaviour detectors against labelled simulations[/]\n{report.machine_line(payload['machine'])}")
+    console.print("[bold]Behaviour detectors against labelled simulations[/]\n"
+                  f"{report.machine_line(payload['machine'])}")
     table = Table(title=f"{config['n_subjects']} subjects x {config['hours']:g} h per family and noise "
                         f"({config['subject_days']:g} subject-days), seed {config['seed']}, "
                         f"onset slack {config['slack_s']:g} s")

@@ -176,7 +176,8 @@ def meeting_quality(noise: str, c: EncountersConfig) -> list[dict]:
     labels = [(r["subject_a"], r["subject_b"], r["started_at"], r["ended_at"]) for r in truth.to_pylist()]
     fused = geomon.fuse(fixes)
     rows = []
-    for method, table, sure in (("raw fixes", fixes, None), ("fused", fused, None), ("fused, sure at 0.95", fused, 0.95)):
+    for method, table, sure in (("raw fixes", fixes, None), ("fused", fused, None),
+                                ("fused, sure at 0.95", fused, 0.95)):
         got = [(r["subject_a"], r["subject_b"], r["started_at"], r["ended_at"])
                for r in geomon.encounters(table, c.distance_m, c.min_duration_s, sure_p=sure).to_pylist()]
         good = sum(any(_overlaps(g, t) for t in labels) for g in got)
@@ -233,13 +234,14 @@ def run_encounters(config: EncountersConfig, *, out: Path | None = DEFAULT_OUT, 
             continue
         with report.step(progress, f"growth: {n:,} tracks"):
             d = data if n == c.n_tracks else day_of_tracks(n, c.hours, c.interval_s, c.seed)
-            m = harness.measure(f"{n} tracks", lambda: lambda: _search(d, c), repeat=1)
+            m = harness.measure(f"{n} tracks", lambda d=d: lambda: _search(d, c), repeat=1)
             growth.append({"n_tracks": n, "n_fixes": int(d[1].size), "median_s": m.median_s,
                            "fixes_per_s": d[1].size / m.median_s, "stretches": int(m.last_result.shape[0])})
             del d
     quality = []
     for noise in ("augmented", "open_sky", "urban", "indoor"):
-        with report.step(progress, f"labelled meetings, {noise}: {c.quality_subjects} subjects x {c.quality_hours:g} h"):
+        with report.step(progress, f"labelled meetings, {noise}: "
+                                   f"{c.quality_subjects} subjects x {c.quality_hours:g} h"):
             quality += meeting_quality(noise, c)
     at_target = c.n_tracks == TARGET_TRACKS and c.hours == 24.0 and c.interval_s == 30.0
     targets = [

@@ -80,7 +80,8 @@ def write_fixes(path: Path, config: HugeConfig, home: np.ndarray, target: np.nda
             take = order[:config.fixes - written]
             lon, lat = frame.unproject(x[take], y[take])
             writer.write_table(pa.table({
-                "subject_id": ids_arrow.take(pa.array(who[take])), "ts": pa.array(t[take]).cast(SCHEMA.field("ts").type),
+                "subject_id": ids_arrow.take(pa.array(who[take])),
+                "ts": pa.array(t[take]).cast(SCHEMA.field("ts").type),
                 "lon": np.asarray(lon, np.float64), "lat": np.asarray(lat, np.float64),
                 "source": pa.array(["gnss"] * take.size, pa.string()),
                 "accuracy_m": pa.array(np.full(take.size, 3.0, np.float32))}, schema=SCHEMA),

@@ -91,7 +91,8 @@ def _world(n: int, n_forbidden: int, rng: np.random.Generator, folder: Path):
     props = [{"zone_id": "county", "kind": "permitted"}]
     props += [{"zone_id": f"forbidden-{i:04d}", "kind": "forbidden"} for i in range(n_forbidden)]
     (folder / "zones.geojson").write_text(json.dumps(zone_collection(frame, geoms, props)))
-    home = np.column_stack([cx + rng.uniform(-half + 1000, half - 1000, n), cy + rng.uniform(-half + 1000, half - 1000, n)])
+    home = np.column_stack([cx + rng.uniform(-half + 1000, half - 1000, n),
+                            cy + rng.uniform(-half + 1000, half - 1000, n)])
     tree = shapely.STRtree(shapely.points(discs))
     near = tree.query_nearest(shapely.points(home), max_distance=400.0, return_distance=False)
     home[np.unique(near[0])] += 1500.0                                    # nobody lives beside a forbidden zone
@@ -137,7 +138,8 @@ def run_one(n: int, config: LatencyConfig, progress: Console) -> dict:
         ids = np.concatenate([ids, np.array([f"C{ids[i]}" for i in walked], dtype=object)])
         home = np.concatenate([home, home[walked] + [10.0, 0.0]])
         target, breacher = np.concatenate([target, target[walked]]), np.r_[breacher, np.zeros(walked.size, bool)]
-        breach_at, phase = np.r_[breach_at, breach_at[walked]], np.r_[phase, rng.uniform(0, config.interval_s, walked.size)]
+        breach_at = np.r_[breach_at, breach_at[walked]]
+        phase = np.r_[phase, rng.uniform(0, config.interval_s, walked.size)]
         ids_arrow = pa.array(ids.tolist(), pa.string())
         start = time.time()
         last_k = np.floor((0.0 - phase) / config.interval_s)
@@ -172,7 +174,8 @@ def run_one(n: int, config: LatencyConfig, progress: Console) -> dict:
         live.close()
     batch = report.quantiles(np.array(batch_s), (50, 99, 100))
     alerts = report.quantiles(np.array(alert_s), (50, 99, 100))
-    return {"subjects": n, "companions": int(walked.size), "fixes_per_s": n_fixes / measured, "ticks": n_ticks, "alerts": len(alert_s),
+    return {"subjects": n, "companions": int(walked.size), "fixes_per_s": n_fixes / measured,
+            "ticks": n_ticks, "alerts": len(alert_s),
             "breaching_subjects": int(breacher.sum()), "batch_s": batch, "alert_latency_s": alerts,
             "cpu_pct": 100.0 * cpu_s / measured, "measured_s": measured,
             # Every measurement, for the distributions geomon bench draws.

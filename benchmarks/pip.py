@@ -170,7 +170,8 @@ def _targets(rows: list[dict]) -> list[dict]:
             name = f"contains_xy {row['outline']} {row['n_vertices']:,} vertices vs shapely"
             key = f"contains_xy_vs_shapely@{row['outline']}_{row['n_vertices']}"
         targets.append(
-            {"key": key, "name": name, "measured": row["ratio"], "unit": "x", **row["target"], "mismatches": row["mismatches"]}
+            {"key": key, "name": name, "measured": row["ratio"], "unit": "x", **row["target"],
+             "mismatches": row["mismatches"]}
         )
 
     smooth = {r["n_vertices"]: r for r in rows if r["outline"] == "smooth"}

@@ -98,7 +98,8 @@ def print_report(payload: dict, console: Console, *, out: Path | None = None) ->
         table.add_column(name, justify="right")
     for r in payload["runs"]:
         table.add_row(r["run"], f"{r['seconds']:,.1f}", f"{r['fixes_per_s']:,.0f}",
-                      report.fmt(r.get("slowest_partition_s"), ",.1f"), {True: "yes", False: "NO"}.get(r.get("equal"), ""))
+                      report.fmt(r.get("slowest_partition_s"), ",.1f"),
+                      {True: "yes", False: "NO"}.get(r.get("equal"), ""))
     console.print(report.machine_line(payload["machine"]))
     console.print(table)
     console.print(report.targets_table(payload["targets"]))

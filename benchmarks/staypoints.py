@@ -245,7 +245,7 @@ def run_staypoints(config: StaypointsConfig, *, out: Path | None = DEFAULT_OUT,
     m = int(public_data.offsets[-1])
     with report.step(progress, f"timing geomon.staypoints on a {m:,}-row Arrow table"):
         table = public_data.table()
-        public = harness.measure("geomon.staypoints", lambda: lambda: geomon.staypoints(
+        public = harness.measure("geomon.staypoints", lambda table=table: lambda: geomon.staypoints(
             table, config.dist_threshold_m, config.time_threshold_s, config.gap_threshold_s), **timing)
     public_row = {**public.to_json(m), "fixes_per_s": m / public.median_s, "n_fixes": m,
                   "n_stays": public.last_result.num_rows,

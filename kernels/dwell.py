@@ -112,7 +112,7 @@ def _anchor(st, t, x, y, place, away):
 
 @jit
 def _night_window(anchor_ms, t_ms, need_ms, ws_row, we_row):
-    """First window ``[ws, we)`` of a row that the stay ``[anchor_ms, t_ms]`` meets for at least ``need_ms``; -1: none."""
+    """First window ``[ws, we)`` of a row the stay ``[anchor_ms, t_ms]`` meets for at least ``need_ms``; -1: none."""
     j = np.searchsorted(we_row, anchor_ms, side="right")
     while j < ws_row.size and ws_row[j] <= t_ms:
         if min(t_ms, we_row[j]) - max(anchor_ms, ws_row[j]) >= need_ms:

@@ -470,7 +470,8 @@ def _call(keep_history, offsets, t_ms, x_m, y_m, sigma_m, params, state=None, ke
     # where the kernel allows it: first-touch page faults otherwise cost more
     # than the filter itself.
     n_extra = n if keep_extra else 0
-    outputs = tuple(np.empty(n) for _ in range(7)) + (np.empty(n, np.int8),) + tuple(np.empty(n_extra) for _ in range(3))
+    outputs = (tuple(np.empty(n) for _ in range(7)) + (np.empty(n, np.int8),)
+               + tuple(np.empty(n_extra) for _ in range(3)))
     m = n if keep_history else 0
     history = (np.empty((m, 7)), np.empty((m, 7)), np.empty(m, np.int8))
     _run(offsets, t_ms, x_m, y_m, sigma_m, vector, state, *outputs, keep_extra, keep_history, *history)

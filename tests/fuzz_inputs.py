@@ -138,7 +138,8 @@ def _column(values: list, kind: str) -> pa.Array:
         unit = kind.split("_")[1]
         return pa.array([integer(v) for v in values], pa.int64()).cast(pa.timestamp(unit, tz="Asia/Shanghai"))
     if kind == "date32":
-        return pa.array([None if integer(v) is None else integer(v) % 10**6 for v in values], pa.int32()).cast(pa.date32())
+        return pa.array([None if integer(v) is None else integer(v) % 10**6 for v in values],
+                        pa.int32()).cast(pa.date32())
     if kind == "decimal":
         return pa.array([None if num(v) is None or not math.isfinite(num(v)) else round(num(v), 3) for v in values],
                         pa.float64()).cast(pa.decimal128(38, 3), safe=False)

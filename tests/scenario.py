@@ -47,7 +47,8 @@ def zones():
 
 def subjects(n=3):
     ids = [f"s{i + 1}" for i in range(n)]
-    return load_subjects(pa.table({"subject_id": ids, "level": ["ordinary", "strict"] * (n // 2) + ["ordinary"] * (n % 2),
+    return load_subjects(pa.table({"subject_id": ids,
+                                   "level": ["ordinary", "strict"] * (n // 2) + ["ordinary"] * (n % 2),
                                    "office_id": ["office-w"] * n}))
 
 

@@ -154,7 +154,8 @@ class MeetingJudge:
         elif final and cur[q] == 2:
             out.append(self._contact_rows(ch, cur, me, other, ended=True))
             c = self.state.counted
-            done = (c[:, C_CH] == ch.index) & (c[:, C_ME] == me) & (c[:, C_OTHER] == other) & (c[:, C_ALERT] == start_ms)
+            done = ((c[:, C_CH] == ch.index) & (c[:, C_ME] == me) & (c[:, C_OTHER] == other)
+                    & (c[:, C_ALERT] == start_ms))
             self.state.counted = c[~done]
         return out
 

@@ -434,8 +434,13 @@ def _quarantine_table(
     return table.take(pa.array(order, pa.int64()))
 
 
-def _malformed_extras(malformed: list[tuple[int | None, str]], rows: np.ndarray) -> list[tuple[int, str | None, str, str]]:
-    return [(int(r), None, "csv_malformed_row", json.dumps(text, ensure_ascii=False)) for r, (_, text) in zip(rows, malformed)]
+def _malformed_extras(
+    malformed: list[tuple[int | None, str]], rows: np.ndarray
+) -> list[tuple[int, str | None, str, str]]:
+    return [
+        (int(r), None, "csv_malformed_row", json.dumps(text, ensure_ascii=False))
+        for r, (_, text) in zip(rows, malformed)
+    ]
 
 
 def _duplicates(table: pa.Table, candidates: np.ndarray) -> np.ndarray:

@@ -145,7 +145,10 @@ def _ts_column(table: pa.Table, name: str, src: str) -> tuple[pa.Array, np.ndarr
         # Range-check in the column's own unit: casting seconds to ms with
         # safe=False would silently wrap values beyond int64 ms.
         per_ms = _UNIT_PER_MS[t.unit]
-        lo, hi = (TS_MIN_MS // 1000 + 1, TS_MAX_MS // 1000) if per_ms is None else (TS_MIN_MS * per_ms, TS_MAX_MS * per_ms)
+        if per_ms is None:
+            lo, hi = TS_MIN_MS // 1000 + 1, TS_MAX_MS // 1000
+        else:
+            lo, hi = TS_MIN_MS * per_ms, TS_MAX_MS * per_ms
         native = pc.cast(arr, pa.int64())
         out = _np_bool(pc.or_(pc.less(native, lo), pc.greater(native, hi)))
         kept = pc.if_else(pa.array(out), pa.scalar(None, t), arr)
@@ -158,7 +161,9 @@ def _ts_column(table: pa.Table, name: str, src: str) -> tuple[pa.Array, np.ndarr
         bad = ~_np_bool(pc.is_valid(ms)) & ~missing
     else:
         raise InputError(
-            src, f"column type {t} cannot be read as a timestamp (use timestamp, epoch-ms integer or ISO-8601 text)", field=name
+            src,
+            f"column type {t} cannot be read as a timestamp (use timestamp, epoch-ms integer or ISO-8601 text)",
+            field=name,
         )
     ms_values = pc.cast(values, pa.int64())
     out = _np_bool(pc.or_(pc.less(ms_values, TS_MIN_MS), pc.greater(ms_values, TS_MAX_MS)))
@@ -184,7 +189,11 @@ def _table_result(
     Malformed CSV records count as read rows, so ``n_read`` includes them.
     """
     quarantine = _quarantine_table(
-        src, _rows_json(raw, np.flatnonzero(~reasons.ok)), reasons, row_numbers, _malformed_extras(malformed, malformed_rows)
+        src,
+        _rows_json(raw, np.flatnonzero(~reasons.ok)),
+        reasons,
+        row_numbers,
+        _malformed_extras(malformed, malformed_rows),
     )
     return result_type(
         quarantine=quarantine,

@@ -97,7 +97,9 @@ def purge_older(store, days: float, *, now: datetime | None = None, alerts: bool
             if table == "alerts":
                 for child in ("alert_audit", "alert_latency"):
                     sub = f"alert_id IN (SELECT alert_id FROM alerts WHERE {where})"
-                    counts[child] = int(cur.execute(f"SELECT count(*) FROM {child} WHERE {sub}", [cutoff]).fetchone()[0])
+                    counts[child] = int(
+                        cur.execute(f"SELECT count(*) FROM {child} WHERE {sub}", [cutoff]).fetchone()[0]
+                    )
                     cur.execute(f"DELETE FROM {child} WHERE {sub}", [cutoff]).fetchall()
             counts[table] = int(cur.execute(f"SELECT count(*) FROM {table} WHERE {where}", [cutoff]).fetchone()[0])
             cur.execute(f"DELETE FROM {table} WHERE {where}", [cutoff]).fetchall()

@@ -31,9 +31,9 @@ SCHEMA_VERSION = 1
 #: Lifecycle states of a stored alert, in the order they are reached.
 STATUSES: tuple[str, ...] = ("open", "acknowledged", "dispatched", "closed")
 
-#: The append-only audit log of lifecycle steps (:meth:`geomon.store.alert_store.AlertStore.acknowledge` and the others):
-#: one row per step taken, never updated or deleted; ``step_at`` is when the step happened (as the caller says),
-#: ``recorded_at`` when the store wrote it.
+#: The append-only audit log of lifecycle steps (:meth:`geomon.store.alert_store.AlertStore.acknowledge` and
+#: the others): one row per step taken, never updated or deleted; ``step_at`` is when the step happened (as the
+#: caller says), ``recorded_at`` when the store wrote it.
 AUDIT_SCHEMA = pa.schema(
     [
         pa.field("alert_id", pa.string(), nullable=False),

@@ -17,6 +17,7 @@ def test_noise_off_every_violation_and_nothing_else(tmp_path, seed):
     sim = simulate(tmp_path, n_subjects=40, days=0.5, seed=seed, noise=False)
     truth = pq.read_table(tmp_path / "truth.parquet")
     assert truth.num_rows >= 2  # the simulator injected something to find
+    assert truth.num_rows == sim.n_injected  # and labelled every violation it planned
     result = replay(tmp_path / "fixes.parquet", tmp_path / "zones.geojson", tmp_path / "subjects.csv",
                     db=tmp_path / "alerts.duckdb", batch_rows=5000)
     assert result.n_quarantined == 0

@@ -88,7 +88,8 @@ def test_one_fix_at_a_time_gives_the_alerts_of_one_batch(reference):
     keep = np.zeros(stream.num_rows, bool)
     for who, kind, with_ in (("S0146", "forbidden_entry", ()), ("S0168", "curfew_breach", ()),
                              ("S0168", "victim_breach", ("V1",)), ("S0001", "frequent_contact", ("P1",))):
-        onset = min(int(a["onset_ts"].timestamp() * 1000) for a in alerts if (a["subject_id"], a["kind"]) == (who, kind))
+        onset = min(int(a["onset_ts"].timestamp() * 1000) for a in alerts
+                    if (a["subject_id"], a["kind"]) == (who, kind))
         keep |= np.isin(subject, [who, *with_]) & (ts >= onset - 3_600_000) & (ts < onset + 3_600_000)
     window = stream.filter(pa.array(keep))
     whole = _run(window, [0, window.num_rows])

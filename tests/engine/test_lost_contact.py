@@ -110,7 +110,8 @@ def test_default_and_opt_in_detectors_are_wired_into_the_monitor():
     kinds = {r["kind"] for r in fold_alerts(Monitor(zones, subjects).process(bar,
                                                                             now_ms=T0 + 13 * 3600_000)).to_pylist()}
     assert "dwell_concern" in kinds and "missed_checkin" not in kinds   # dwell is on by default, check-ins opt-in
-    kinds = {r["kind"] for r in fold_alerts(Monitor(zones, subjects, detectors=("lost_contact",)).process(bar)).to_pylist()}
+    kinds = {r["kind"] for r in fold_alerts(Monitor(zones, subjects,
+                                                    detectors=("lost_contact",)).process(bar)).to_pylist()}
     assert "dwell_concern" not in kinds
     full = Monitor(zones, subjects, detectors=("lost_contact", "checkins", "stays", "night"))
     # A check-in is due daily at 20:00 local (12:00 UTC); the watermark passes the first one.

@@ -165,7 +165,10 @@ def test_any_split_into_batches_gives_the_same_alerts(zones, subjects, cuts):
 
 
 def _sitting_by_the_edge_with_a_multipath_run(rng, start_fix=40, run=6, offset_m=40.0):
-    """s1 sits 12 m inside the county's north edge for 30 min; ``run`` fixes from ``start_fix`` are ``offset_m`` north."""
+    """s1 sits 12 m inside the county's north edge for 30 min, with a multipath run.
+
+    ``run`` fixes from ``start_fix`` are ``offset_m`` north.
+    """
     n = 120
     t = T0 + np.arange(n) * 15_000
     x = X0 + rng.normal(0, 3.0, n)

@@ -138,7 +138,8 @@ def test_night_activity_needs_the_floor_and_the_subjects_own_baseline():
     assert got == [(_ms(2025, 11, 1, 23) + 31 * MIN, _ms(2025, 11, 2, 6)),
                    (_ms(2025, 11, 7, 23) + 51 * MIN, _ms(2025, 11, 8, 6))]
     last = json.loads(max(rows, key=lambda r: r["onset_ts"])["details"])
-    assert (last["trigger"], last["baseline_travel_m"], last["nights"], last["travel_m"]) == ("travel", 5000.0, 6, 8000.0)
+    assert ((last["trigger"], last["baseline_travel_m"], last["nights"], last["travel_m"])
+            == ("travel", 5000.0, 6, 8000.0))
 
 
 def test_night_windows_follow_the_local_wall_clock_across_dst():

@@ -136,7 +136,7 @@ WORK_ZONE = shapely.box(WORK[0] - 60.0, WORK[1] - 60.0, WORK[0] + 60.0, WORK[1] 
 
 
 def _stream():
-    """Three subjects' mornings (dwell at the bar and the victim's home), and s1's night at a friend's (home elsewhere)."""
+    """Three subjects' mornings (dwell at the bar and the victim's home); s1's night at a friend's (home elsewhere)."""
     rows = (_stay(0, ELSEWHERE, T0, 5, 1) + _stay(0, BAR, T0 + 6 * MIN, 20, 2)
             + _stay(0, ELSEWHERE, T0 + 27 * MIN, 30, 3)
             + _stay(1, BAR, T0, 8, 4) + _stay(1, BAR, T0 + 40 * MIN, 12, 5)
@@ -224,7 +224,8 @@ def test_three_hours_at_a_friends_at_one_at_night_is_one_night_stay_and_nothing_
     details = json.loads(by_subject["friend-night"]["details"])
     assert (details["event"], details["stay_started_ms"], details["duration_s"]) == ("ended", one_am, 3 * 3600.0)
     lon, lat = sc.FRAME.unproject(np.array([FRIEND[0]]), np.array([FRIEND[1]]))
-    assert abs(by_subject["friend-night"]["lon"] - lon[0]) < 1e-4 and abs(by_subject["friend-night"]["lat"] - lat[0]) < 1e-4
+    assert (abs(by_subject["friend-night"]["lon"] - lon[0]) < 1e-4
+            and abs(by_subject["friend-night"]["lat"] - lat[0]) < 1e-4)
     # Confirmed while the subject is still there, before the stay ends.
     first = [r for r in out.to_pylist() if r["kind"] == "night_stay" and r["subject_id"] == "friend-night"][0]
     assert first["ended_ts"] is None and _ms(first["confirmed_ts"]) == one_am + 120 * MIN
@@ -276,7 +277,8 @@ def _fix_table(rows):
 
 
 def _keys(table):
-    return sorted((r["subject_id"], _ms(r["started_at"]), _ms(r["finished_at"]), r["n_fixes"]) for r in table.to_pylist())
+    return sorted((r["subject_id"], _ms(r["started_at"]), _ms(r["finished_at"]), r["n_fixes"])
+                  for r in table.to_pylist())
 
 
 @settings(max_examples=60, deadline=None)
@@ -300,7 +302,8 @@ def test_closed_stays_agree_with_geomon_staypoints(rows):
     batch = geomon.staypoints(fixes, dist_threshold_m=50, time_threshold_s=600, gap_threshold_s=1800)
     assert _keys(moved) == _keys(batch)
     # Centroids: the mean of projected metres against the mean of degrees, a few millimetres apart at most.
-    c = {k[:2]: r for k, r in zip(_keys(moved), sorted(moved.to_pylist(), key=lambda r: (r["subject_id"], r["started_at"])))}
+    c = {k[:2]: r for k, r in zip(_keys(moved),
+                                  sorted(moved.to_pylist(), key=lambda r: (r["subject_id"], r["started_at"])))}
     for r in batch.to_pylist():
         m = c[(r["subject_id"], _ms(r["started_at"]))]
         assert abs(m["lon"] - r["lon"]) < 1e-7 and abs(m["lat"] - r["lat"]) < 1e-7
@@ -309,7 +312,8 @@ def test_closed_stays_agree_with_geomon_staypoints(rows):
     by_subject = sorted(rows, key=lambda r: (r[0], r[1]))
     start = 0
     for k in range(1, len(by_subject) + 1):
-        if k == len(by_subject) or by_subject[k][0] != by_subject[k - 1][0] or by_subject[k][1] - by_subject[k - 1][1] > 1_800_000:
+        if (k == len(by_subject) or by_subject[k][0] != by_subject[k - 1][0]
+                or by_subject[k][1] - by_subject[k - 1][1] > 1_800_000):
             stretches.append(geomon.staypoints(_fix_table(by_subject[start:k]), dist_threshold_m=50,
                                                time_threshold_s=600, include_last=True))
             start = k

@@ -1,4 +1,6 @@
-"""Zone schedules: a reference in datetime arithmetic, and an alert when a schedule starts on a subject already inside."""
+"""Zone schedules: a reference in datetime arithmetic, and an alert when a schedule starts on a subject
+already inside.
+"""
 
 from __future__ import annotations
 

@@ -50,7 +50,8 @@ def test_csv_and_geojson_round_trip(store, tmp_path):
     with AlertStore(store, read_only=True) as s:
         alerts = store_table(s, "alerts")
     csv = pcsv.read_csv(export_table(alerts, tmp_path / "alerts.csv", key=KEY))
-    assert reidentify(csv, ["s1", "s2"], KEY).column("subject_id").to_pylist() == alerts.column("subject_id").to_pylist()
+    assert (reidentify(csv, ["s1", "s2"], KEY).column("subject_id").to_pylist()
+            == alerts.column("subject_id").to_pylist())
     geo = json.loads(export_table(alerts, tmp_path / "alerts.geojson", key=KEY).read_text())
     assert len(geo["features"]) == alerts.num_rows
     assert [f["geometry"]["coordinates"] for f in geo["features"]] == [

@@ -35,7 +35,10 @@ def test_valid_ccw_polygon_loads_unchanged_with_properties(tmp_path):
     path = write_geojson(
         tmp_path / "z.geojson",
         [
-            feature("z1", "permitted", buffer_m=25, schedule={"days": "mon-fri"}, subject_ids=["p1", 2], office_id="o1", note="x"),
+            feature(
+                "z1", "permitted", buffer_m=25, schedule={"days": "mon-fri"}, subject_ids=["p1", 2],
+                office_id="o1", note="x",
+            ),
             feature("z2", "home", subject_ids="p1, p3", note="y"),
             feature("z3", "camera", subject_ids=""),
         ],
@@ -86,7 +89,11 @@ def test_clockwise_exterior_and_counter_clockwise_hole_are_reoriented_and_report
 
 
 QUARANTINE_CASES = [
-    (feature("pt", gtype="Point", rings=None) | {"geometry": {"type": "Point", "coordinates": [116.3, 39.9]}}, "geometry", "geometry_not_polygonal"),
+    (
+        feature("pt", gtype="Point", rings=None) | {"geometry": {"type": "Point", "coordinates": [116.3, 39.9]}},
+        "geometry",
+        "geometry_not_polygonal",
+    ),
     (feature("none", rings=None), "geometry", "geometry_missing"),
     (feature("bad", rings=[[["a", "b"]]]), "geometry", "geometry_unparseable"),
     (feature("short", rings=[[[116.3, 39.9], [116.31, 39.9], [116.3, 39.9]]]), "geometry", "ring_too_short"),
@@ -192,7 +199,10 @@ def test_geoparquet_repairs_and_quarantine(tmp_path):
         (
             "z.parquet",
             lambda p: pq.write_table(
-                geoparquet_table([shapely.Polygon(SQUARE_CCW)], ["a"], ["home"], crs={"id": {"authority": "EPSG", "code": 32650}}), p
+                geoparquet_table(
+                    [shapely.Polygon(SQUARE_CCW)], ["a"], ["home"], crs={"id": {"authority": "EPSG", "code": 32650}}
+                ),
+                p,
             ),
             "unsupported CRS",
         ),
@@ -214,7 +224,9 @@ def test_zone_files_that_are_not_what_they_claim_raise_input_error(tmp_path, fil
 def test_lon_lat_crs_declarations_are_accepted(tmp_path):
     crs84 = {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}
     assert load_zones(write_geojson(tmp_path / "a.geojson", [feature("a")], crs=crs84)).n_accepted == 1
-    table = geoparquet_table([shapely.Polygon(SQUARE_CCW)], ["a"], ["home"], crs={"id": {"authority": "EPSG", "code": 4490}})
+    table = geoparquet_table(
+        [shapely.Polygon(SQUARE_CCW)], ["a"], ["home"], crs={"id": {"authority": "EPSG", "code": 4490}}
+    )
     pq.write_table(table, tmp_path / "a.parquet")
     assert load_zones(tmp_path / "a.parquet").n_accepted == 1
 

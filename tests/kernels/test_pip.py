@@ -63,7 +63,8 @@ def test_grid_kernel_matches_brute_force_reference(case, density):
     got, edges = kernel_locations(geom, x, y, *density)
     want = np.array([locate_reference(edges, px, py) for px, py in zip(x, y)])
     bad = np.flatnonzero(got != want)
-    assert bad.size == 0, f"{bad.size} mismatches, first at ({x[bad[0]]!r}, {y[bad[0]]!r}): {got[bad[0]]} != {want[bad[0]]}"
+    assert bad.size == 0, (f"{bad.size} mismatches, first at ({x[bad[0]]!r}, {y[bad[0]]!r}): "
+                           f"{got[bad[0]]} != {want[bad[0]]}")
 
 
 def test_nan_and_outside_box_are_exterior():

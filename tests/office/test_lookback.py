@@ -25,7 +25,8 @@ def _track(subject, t_ms, east_m, north_m, sigma_m=3.0):
     x0, y0 = FRAME.project(np.array([LON]), np.array([LAT]))
     lon, lat = FRAME.unproject(x0[0] + np.asarray(east_m, float), y0[0] + np.asarray(north_m, float))
     n = len(t_ms)
-    return pa.table({"subject_id": [subject] * n, "ts": pa.array(np.asarray(t_ms, np.int64)).cast(TRACK_SCHEMA.field("ts").type),
+    return pa.table({"subject_id": [subject] * n,
+                     "ts": pa.array(np.asarray(t_ms, np.int64)).cast(TRACK_SCHEMA.field("ts").type),
                      "lon": lon, "lat": lat, "sigma_m": np.full(n, float(sigma_m))}, schema=TRACK_SCHEMA)
 
 

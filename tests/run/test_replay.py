@@ -24,7 +24,8 @@ def files(tmp_path_factory):
     feats = []
     for zid, kind, geom, props in zip(zones.zone_id, zones.kind, zones.geometry, zones.properties.to_pylist()):
         props = {k: v for k, v in props.items() if v is not None}
-        feats.append({"type": "Feature", "properties": props, "geometry": json.loads(__import__("shapely").to_geojson(geom))})
+        feats.append({"type": "Feature", "properties": props,
+                      "geometry": json.loads(__import__("shapely").to_geojson(geom))})
     (d / "zones.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
     pacsv.write_csv(sc.subjects(3).table.drop_columns(["home_zone_id"]), d / "subjects.csv")
     X0, Y0 = sc.X0, sc.Y0
@@ -35,7 +36,8 @@ def files(tmp_path_factory):
         sc.fixes("ghost", [X0], [Y0], [sc.T0_MS]),                  # unknown subject
     ])
     bad = pa.table({"subject_id": ["s3"], "ts": pa.array([sc.T0_MS], pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
-                    "lon": [float("nan")], "lat": [37.5], "source": ["gnss"], "accuracy_m": pa.array([3.0], pa.float32())})
+                    "lon": [float("nan")], "lat": [37.5], "source": ["gnss"],
+                    "accuracy_m": pa.array([3.0], pa.float32())})
     pq.write_table(pa.concat_tables([fixes, bad]), d / "fixes.parquet")
     return d
 
@@ -88,7 +90,8 @@ def test_cli_errors_are_one_line_and_exit_1(files, tmp_path):
 
 def test_every_command_has_help():
     runner = CliRunner()
-    for cmd in (["--help"], ["simulate", "--help"], ["replay", "--help"], ["demo", "--help"], ["alerts", "list", "--help"]):
+    for cmd in (["--help"], ["simulate", "--help"], ["replay", "--help"], ["demo", "--help"],
+                ["alerts", "list", "--help"]):
         result = runner.invoke(app, cmd)
         assert result.exit_code == 0, cmd
 
@@ -101,7 +104,8 @@ def test_replay_with_dwell_writes_the_stays_once(tmp_path):
     fixes = sc.fixes("s3", x, np.full(t.size, Y0), t)
     db = tmp_path / "stays.duckdb"
     args = (fixes, sc.zones(), sc.subjects(3))
-    assert replay(*args, db=db, batch_rows=5, detectors=("lost_contact",)).stays.num_rows == 0   # stays need the stays detector
+    # Stays need the stays detector.
+    assert replay(*args, db=db, batch_rows=5, detectors=("lost_contact",)).stays.num_rows == 0
     first = replay(*args, db=db, batch_rows=5, detectors=("lost_contact", "stays"))
     rows = first.stays.to_pylist()
     assert [(r["subject_id"], r["ended_by"]) for r in rows] == [("s3", "moved")]

@@ -1,4 +1,6 @@
-"""Encounters against labelled meetings: long meetings found, brief ones and near misses not, in open sky and indoors."""
+"""Encounters against labelled meetings: long meetings found, brief ones and near misses not, in open sky
+and indoors.
+"""
 
 from __future__ import annotations
 

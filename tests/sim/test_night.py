@@ -1,4 +1,6 @@
-"""Curfew, night activity and night stays against labelled night outings: every true event found, nothing else, on time."""
+"""Curfew, night activity and night stays against labelled night outings: every true event found, nothing
+else, on time.
+"""
 
 from __future__ import annotations
 
