@@ -212,7 +212,8 @@ class GeofenceDetector(Detector):
         py = np.empty(code.size)
         pt = np.empty(code.size, np.int64)
         px[1:], py[1:], pt[1:] = f.raw_x_m[:-1], f.raw_y_m[:-1], t[:-1]
-        px[first], py[first], pt[first] = self.state.last_x[code[first]], self.state.last_y[code[first]], self.state.last_t[code[first]]
+        px[first], py[first], pt[first] = (self.state.last_x[code[first]], self.state.last_y[code[first]],
+                                           self.state.last_t[code[first]])
         dt_ms = t - pt
         dist = np.hypot(f.raw_x_m - px, f.raw_y_m - py)
         with np.errstate(invalid="ignore", divide="ignore"):
