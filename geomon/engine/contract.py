@@ -212,6 +212,11 @@ class Detector:
     kinds: ClassVar[tuple[str, ...]] = ()
     rule_keys: ClassVar[tuple[str, ...]] = ()
     reads: ClassVar[str] = "fused"
+    #: Chosen by name in ``Monitor(detectors=...)``; False for those the Monitor runs itself (the geofence
+    #: always, the meeting watch when given persons of concern or protection orders).
+    selectable: ClassVar[bool] = True
+    #: Among the detectors a Monitor runs when none are named.
+    on_by_default: ClassVar[bool] = False
     #: The dataclass of this detector's state; an instance lives in ``self.state``.
     State: ClassVar[type] = type(None)
     state: Any

@@ -1,13 +1,15 @@
-"""The built-in detectors, registered, and how the Monitor turns names into detector classes.
+"""The built-in detectors, found and registered, and how the Monitor turns names into detector classes.
 
-Importing this module imports every built-in detector module, and each registers itself
-(:func:`geomon.engine.contract.register`):
+Importing this module imports every module of :mod:`geomon.engine`, and each detector module registers
+its detector (:func:`geomon.engine.contract.register`), so a new built-in detector is its own module and
+nothing here changes. The built-in ones:
 
 - ``geofence`` (:mod:`geomon.engine.geofence`): permitted-area exits, forbidden-zone entries; always on;
 - ``lost_contact`` (:mod:`geomon.engine.lost_contact`): lost contact (失联), stuck device, location
   degraded, on every admitted fix (a vague cell fix is contact);
 - ``checkins`` (:mod:`geomon.engine.checkins`): missed daily check-ins and check-ins from outside the
-  permitted area, on every admitted fix;
+  permitted area, on every admitted fix; on request (a deployment without app check-ins would get a
+  missed check-in per subject per day);
 - ``stays`` (:mod:`geomon.engine.stays`): stays (kept for reports), stays at places of concern and
   unexplained night stays, on the fused positions of decidable fixes;
 - ``night`` (:mod:`geomon.engine.night`): curfew and night activity, on the same fused positions;
@@ -21,23 +23,28 @@ watermark: the newest admitted fix, or the caller's ``now_ms`` when live, so eve
 
 from __future__ import annotations
 
-from geomon.engine import checkins, geofence, lost_contact, meetings, night, stays  # noqa: F401  (they register)
+import importlib
+import pkgutil
+from pathlib import Path
+
 from geomon.engine.contract import REGISTRY, Detector
 
 __all__ = ["ALIASES", "DEFAULT_DETECTORS", "DETECTORS", "canonical_names", "resolve_detectors"]
 
-#: The detectors a Monitor runs on request, beside the geofence (always on) and the meeting watch (on with a
-#: concern list or protection orders), in the order they run.
-DETECTORS = ("lost_contact", "checkins", "stays", "night")
-#: Those it runs by default. Check-ins are opt-in: a deployment that does not use app check-ins would get a missed
-#: check-in per subject per day. Stays and night are on since their labelled simulations score precision >= 0.95
-#: in every noise regime (docs/performance.md, "Behaviour detectors"); they need places of concern and home zones.
-DEFAULT_DETECTORS = ("lost_contact", "stays", "night")
+for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+    if _module.name not in ("detectors", "monitor"):   # this module, and the Monitor that imports it
+        importlib.import_module(f"geomon.engine.{_module.name}")
+
+#: The built-in detectors a Monitor runs on request, beside the geofence (always on) and the meeting watch (on
+#: with a concern list or protection orders), in the order they run.
+DETECTORS = tuple(name for name, cls in REGISTRY.items() if cls.selectable and cls.__module__.startswith("geomon."))
+#: Those it runs when none are named. Stays and night are on since their labelled simulations score precision
+#: >= 0.95 in every noise regime (docs/performance.md, "Behaviour detectors"); they need places of concern and
+#: home zones.
+DEFAULT_DETECTORS = tuple(name for name in DETECTORS if REGISTRY[name].on_by_default)
 #: Former names, still accepted: ``contact`` said both device silence and meeting people; ``dwell`` was a
 #: third word for stays.
 ALIASES = {"contact": "lost_contact", "dwell": "stays"}
-#: Run by the Monitor itself, never named in ``detectors``.
-_BUILT_IN_ALWAYS = ("geofence", "meetings")
 
 
 def canonical_names(names) -> tuple[str, ...]:
@@ -46,18 +53,18 @@ def canonical_names(names) -> tuple[str, ...]:
 
 
 def resolve_detectors(detectors) -> list[type[Detector]]:
-    """Detector classes for names (or classes), built-ins first in :data:`DETECTORS` order, then the others as
-    given; an unknown name is an error that lists the known ones."""
+    """Detector classes for names (or classes), in registry order (the order they run); an unknown name is an
+    error that lists the known ones."""
     chosen: list[type[Detector]] = []
     for item in canonical_names(detectors):
         if isinstance(item, type) and issubclass(item, Detector):
             cls = item
-        elif item in REGISTRY and item not in _BUILT_IN_ALWAYS:
+        elif item in REGISTRY and REGISTRY[item].selectable:
             cls = REGISTRY[item]
         else:
-            known = [n for n in REGISTRY if n not in _BUILT_IN_ALWAYS]
+            known = [n for n, c in REGISTRY.items() if c.selectable]
             raise ValueError(f"unknown detectors [{item!r}]; expected some of {known}")
         if cls not in chosen:
             chosen.append(cls)
-    order = {name: i for i, name in enumerate(DETECTORS)}
-    return sorted(chosen, key=lambda c: order.get(c.name, len(order)))
+    order = {cls: i for i, cls in enumerate(REGISTRY.values())}
+    return sorted(chosen, key=lambda c: order.get(c, len(order)))

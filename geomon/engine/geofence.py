@@ -89,6 +89,7 @@ class GeofenceDetector(Detector):
     kinds = tuple(ALERT_KIND.values())
     rule_keys = ("confirm_fixes", "confirm_s", "buffer_m", "max_speed_mps", "breach_p", "clear_p")
     reads = "fused"
+    selectable = False
     State = GeofenceState
 
     def __init__(self, ctx: EngineContext):

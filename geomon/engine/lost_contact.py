@@ -68,6 +68,7 @@ class LostContactDetector(SubjectDetector):
     kinds = tuple(kind for kind, _ in LOST_CONTACT_KINDS.values())
     rule_keys = ("lost_contact_s", "degraded_s", "stuck_count", "stuck_s")
     reads = "admitted"
+    on_by_default = True
     State = LostContactState
 
     def __init__(self, sets: ThresholdSets, subject_ids, subject_level, subject_office):

@@ -150,6 +150,7 @@ class MeetingWatch(MeetingJudge, Detector):
     kinds = ("frequent_contact", "victim_warning", "victim_breach")
     rule_keys = ("meeting_distance_m", "meeting_s", "meeting_repeat_count", "meeting_window_s")
     reads = "tracks"
+    selectable = False
     State = MeetingState
 
     def __init__(self, subject_ids, subject_level, subject_office, profiles, *, concern=None, protections=None,

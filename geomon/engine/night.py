@@ -211,6 +211,7 @@ class NightDetector(SubjectDetector):
     rule_keys = ("night_start", "night_end", "night_away_m", "curfew_grace_s", "night_travel_m", "night_away_s",
                  "breach_p")
     reads = "fused"
+    on_by_default = True
     State = NightState
 
     def __init__(self, sets: ThresholdSets, subject_ids, subject_level, subject_office, home_geometry_m,

@@ -157,6 +157,7 @@ class StayDetector(SubjectDetector):
     rule_keys = ("dwell_s", "dwell_radius_m", "breach_p", "lost_contact_s", "stay_min_s", "night_stay_s",
                  "night_away_m", "night_start", "night_end")
     reads = "fused"
+    on_by_default = True
     State = StayState
 
     def __init__(self, sets: ThresholdSets, subject_ids, subject_level, subject_office, concern_geometry_m,

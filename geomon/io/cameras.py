@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-from geomon.geo.crs import transverse_mercator
 from geomon.errors import InputError
+from geomon.geo.crs import transverse_mercator
 from geomon.io.common import _read_tabular, _require_columns
 
 __all__ = ["CameraLayer", "load_cameras"]
@@ -70,7 +70,7 @@ class CameraLayer:
         return out
 
     def annotate(self, alerts: pa.Table) -> pa.Table:
-        """``alerts`` (:data:`geomon.store.alert_store.ALERT_SCHEMA`) with ``cameras`` added to each row's ``details``."""
+        """``alerts`` (:data:`geomon.schema.ALERT_SCHEMA`) with ``cameras`` added to each row's ``details``."""
         if alerts.num_rows == 0:
             return alerts
         found = self.nearest(alerts.column("lon").to_numpy(zero_copy_only=False),

@@ -101,7 +101,7 @@ def run_params(profile, detectors, meeting_params: dict, *, crossing_min_m: floa
     """The parameters a run's configuration hash covers besides zones, subjects and rules (one machine or many)."""
     params = {"profile": profile, "crossing_min_m": crossing_min_m, "max_gap_ms": max_gap_ms, **meeting_params}
     names = canonical_names(d if isinstance(d, str) else d.name for d in detectors)
-    if names != DEFAULT_DETECTORS:  # only then, so hashes of default runs stay as they were
+    if sorted(names) != sorted(DEFAULT_DETECTORS):  # only then, so hashes of default runs stay as they were
         params["detectors"] = sorted(names)
     return params
 

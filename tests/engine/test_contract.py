@@ -33,7 +33,9 @@ def test_every_packaged_rule_key_is_read_by_a_detector_or_named_as_read_elsewher
 
 
 def test_names_resolve_in_run_order_and_former_names_still_work():
-    assert [c.name for c in resolve_detectors(("night", "dwell", "contact"))] == ["lost_contact", "stays", "night"]
+    chosen = [c.name for c in resolve_detectors(("night", "dwell", "contact"))]
+    assert chosen == [n for n in DETECTORS if n in ("lost_contact", "stays", "night")]   # registry order
+    assert set(DEFAULT_DETECTORS) == {"lost_contact", "stays", "night"}
     assert set(ALIASES.values()) <= set(DETECTORS) and set(DEFAULT_DETECTORS) <= set(DETECTORS)
     with pytest.raises(ValueError, match="unknown detectors.*'geofence'"):
         resolve_detectors(("geofence",))   # always on: not chosen by name
