@@ -26,6 +26,7 @@ import json
 import numpy as np
 import pyarrow as pa
 
+from geomon.engine.meeting_judge import JOIN_S, _concern_map
 from geomon.engine.rows import alert_table
 from geomon.io.load import load_subjects
 from geomon.rules.load import Rules, default_rules
@@ -33,19 +34,6 @@ from geomon.schema import ALERT_SCHEMA
 from geomon.tracks.encounters import encounters
 
 __all__ = ["JOIN_S", "frequent_contacts"]
-
-
-def _concern_map(persons_of_concern, subject_ids) -> dict:
-    """Subject id -> set of person ids of concern to it."""
-    if isinstance(persons_of_concern, dict):
-        out = {s: set() for s in subject_ids}
-        for person, subjects in persons_of_concern.items():
-            for s in (subject_ids if subjects is None else subjects):
-                if s in out:
-                    out[s].add(person)
-        return out
-    everyone = set(persons_of_concern)
-    return {s: everyone - {s} for s in subject_ids}
 
 
 def frequent_contacts(fixes, subjects, persons_of_concern, rules: Rules | None = None, *,
@@ -119,8 +107,6 @@ def frequent_contacts(fixes, subjects, persons_of_concern, rules: Rules | None =
     return _alert_rows(alerts, level, office, profile, run_id)
 
 
-#: Encounters of one pair less than this apart are one meeting (noise can cut a meeting in two), s.
-JOIN_S = 900.0
 
 
 def _join(found: list[dict]) -> list[dict]:

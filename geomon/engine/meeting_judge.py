@@ -13,11 +13,27 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from geomon.engine.frequent_contact import JOIN_S
 from geomon.engine.rows import alert_table
 from geomon.kernels import encounters as _enc
 
-__all__ = ["Channel", "MeetingJudge"]
+__all__ = ["JOIN_S", "Channel", "MeetingJudge"]
+
+#: Encounters of one pair less than this apart are one meeting (noise can cut a meeting in two), s.
+JOIN_S = 900.0
+
+
+def _concern_map(persons_of_concern, subject_ids) -> dict:
+    """Subject id -> set of person ids of concern to it."""
+    if isinstance(persons_of_concern, dict):
+        out = {s: set() for s in subject_ids}
+        for person, subjects in persons_of_concern.items():
+            for s in (subject_ids if subjects is None else subjects):
+                if s in out:
+                    out[s].add(person)
+        return out
+    everyone = set(persons_of_concern)
+    return {s: everyone - {s} for s in subject_ids}
+
 
 #: Columns of an open stretch or meeting (float64): channel, persons a < b, start and end (s), closest distance,
 #: its time and place (x, y), the place where it began (x0, y0), and the state of each direction (a judged for
@@ -51,7 +67,7 @@ class Channel:
         self.n_persons = n_persons
         self.keys = np.array(sorted(a * n_persons + b for a, b in self.pairs), np.int64)
 
-    def __eq__(self, other) -> bool:   # configuration, compared as such (tests/test_live.py)
+    def __eq__(self, other) -> bool:   # configuration, compared as such (tests/run/test_live.py)
         return isinstance(other, Channel) and (self.index, self.kind, self.distance_m, self.z, self.directions) \
             == (other.index, other.kind, other.distance_m, other.z, other.directions)
 

@@ -52,7 +52,6 @@ import numpy as np
 import pyarrow as pa
 
 from geomon.engine.contract import Batch, Detector, EngineContext, global_state, register
-from geomon.engine.frequent_contact import _concern_map
 from geomon.engine.meeting_judge import (
     _NEVER_MS,
     H_PERSON,
@@ -65,6 +64,7 @@ from geomon.engine.meeting_judge import (
     N_OPEN,
     Channel,
     MeetingJudge,
+    _concern_map,
     _position_at,
 )
 from geomon.kernels import encounters as _enc

@@ -324,6 +324,15 @@ def _plain(col: pa.ChunkedArray) -> pa.Array:
 # --------------------------------------------------------------------------- quarantine
 
 
+class _Reject(Exception):
+    """A zone feature refused, with its field and reason code."""
+
+    def __init__(self, field_name: str | None, reason: str):
+        super().__init__(reason)
+        self.field = field_name
+        self.reason = reason
+
+
 class _Reasons:
     """First reason found per row, with the column it concerns."""
 

@@ -20,21 +20,12 @@ import pyarrow as pa
 import shapely
 
 from geomon.errors import InputError
-from geomon.io.common import _first_line, _plain, _read_parquet, _table_pylist, _to_json
+from geomon.io.common import _first_line, _plain, _read_parquet, _Reject, _table_pylist, _to_json
 
 _POLYGONAL = ("Polygon", "MultiPolygon")
 #: Deepest nesting of lists and objects allowed in a feature's properties (a schedule needs a few).
 MAX_PROPERTY_DEPTH = 32
 _LONLAT_CRS = {("OGC", "CRS84"), ("EPSG", "4326"), ("EPSG", "4490")}  # 4490: CGCS2000
-
-
-class _Reject(Exception):
-    """A zone feature refused, with its field and reason code."""
-
-    def __init__(self, field_name: str | None, reason: str):
-        super().__init__(reason)
-        self.field = field_name
-        self.reason = reason
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

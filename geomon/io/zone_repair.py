@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from geomon.io.common import _lonlat_to_wgs84, _Reasons
-from geomon.io.zone_formats import _Reject
+from geomon.io.common import _lonlat_to_wgs84, _Reasons, _Reject
 
 #: An invalid geometry whose edges cross more often than this is not repaired: ``make_valid`` time
 #: grows with the crossings (minutes for a few thousand random vertices), so it is quarantined.

@@ -29,9 +29,10 @@ from geomon.io.common import (
     _existing_path,
     _quarantine_table,
     _Reasons,
+    _Reject,
     _to_json,
 )
-from geomon.io.zone_formats import MAX_PROPERTY_DEPTH, _read_geojson, _read_geoparquet, _Reject
+from geomon.io.zone_formats import MAX_PROPERTY_DEPTH, _read_geojson, _read_geoparquet
 from geomon.io.zone_repair import MAX_REPAIR_CROSSINGS, _check_coordinates, _repair
 from geomon.schema import REPAIR_SCHEMA, ZONE_KINDS, ZONE_PROPERTIES_SCHEMA
 

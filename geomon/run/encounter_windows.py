@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -23,8 +24,10 @@ import pyarrow.parquet as pq
 
 from geomon.engine.monitor import Monitor, fold_alerts
 from geomon.io.common import SubjectLoad, ZoneLoad
-from geomon.run.partitions import _Part
 from geomon.schema import ALERT_SCHEMA
+
+if TYPE_CHECKING:   # annotations only: the windows run on what the partitions hand over
+    from geomon.run.partitions import _Part
 
 
 def _window_index(part: _Part) -> tuple[dict, dict]:

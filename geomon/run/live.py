@@ -29,7 +29,7 @@ consumed) is written in the same transaction as the alerts of its micro-batch.
 A process killed at any moment restarts from the last checkpoint and reads the
 input after it again; alert ids are deterministic and the store upserts, so
 alerts emitted again change nothing: none lost, none duplicated
-(``tests/test_live.py`` kills a ``geomon watch`` with SIGKILL at random
+(``tests/run/test_live.py`` kills a ``geomon watch`` with SIGKILL at random
 moments). Between checkpoints (``checkpoint_every_s > 0``) more input is read
 again after a crash, nothing else changes. Input that cannot be read again
 (stdin, a socket) is exactly-once only up to the last checkpoint.

@@ -23,7 +23,7 @@ def test_noise_off_every_violation_and_nothing_else(tmp_path, seed):
     assert result.n_quarantined == 0
     # Only geofence kinds are labelled by this simulator; with noise off its
     # fixes repeat exactly at rest, which the contact detectors rightly call a
-    # stuck device (tests/test_contact.py covers those).
+    # stuck device (tests/engine/test_lost_contact.py covers those).
     geofence = result.alerts.filter(pc.is_in(result.alerts.column("kind"),
                                              pa.array(["permitted_exit", "forbidden_entry"])))
     for s in score(geofence, truth, slack_s=0):

@@ -25,7 +25,7 @@ def _run(tracks, distance_m, max_gap_s, slice_s, cell_m, threads=1, z=0.0):
     return K.merge_intervals(iv)
 
 
-def _positions(track, grid, max_gap_s):  # also used by tests/test_encounters.py
+def _positions(track, grid, max_gap_s):  # also used by tests/tracks/test_encounters.py
     """Interpolated position of a track at each grid time (NaN where it is nowhere)."""
     t, x, y = (np.asarray(v, float) for v in track[:3])
     px = np.full(grid.size, np.nan)

@@ -120,8 +120,8 @@ def test_a_bucketed_copy_is_read_a_bucket_per_task_with_the_same_result(parts, t
 
 # ---------------------------------------------------------------- encounters, by time window
 
-#: The chunk-invariance stream (tests/test_chunk_invariance.py): six subjects' day raising every kind, with P1 walking
-#: three times beside S0001 (frequent contact) and V1, protected from S0168, 20 m from it once (both victim kinds).
+#: The chunk-invariance stream (tests/engine/test_chunk_invariance.py): six subjects' day raising every kind,
+#: with P1 walking three times beside S0001 (frequent contact) and V1, protected from S0168, 20 m from it once (both victim kinds).
 MEET_DETECTORS = ("lost_contact", "checkins", "stays", "night")
 
 
@@ -136,7 +136,7 @@ def cluster():
 @pytest.fixture(scope="module")
 def meetings(tmp_path_factory):
     """The stream in three files, and its single-machine replay."""
-    from tests.test_chunk_invariance import CONCERN, ORDERS, _stream
+    from tests.engine.test_chunk_invariance import CONCERN, ORDERS, _stream
 
     t = _stream()
     folder = tmp_path_factory.mktemp("meet")
