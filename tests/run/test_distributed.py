@@ -121,7 +121,8 @@ def test_a_bucketed_copy_is_read_a_bucket_per_task_with_the_same_result(parts, t
 # ---------------------------------------------------------------- encounters, by time window
 
 #: The chunk-invariance stream (tests/engine/test_chunk_invariance.py): six subjects' day raising every kind,
-#: with P1 walking three times beside S0001 (frequent contact) and V1, protected from S0168, 20 m from it once (both victim kinds).
+#: with P1 walking three times beside S0001 (frequent contact) and V1, protected from S0168, 20 m from it once
+#: (both victim kinds).
 MEET_DETECTORS = ("lost_contact", "checkins", "stays", "night")
 
 
