@@ -28,8 +28,8 @@ from geomon.engine.contract import state_fields
 from geomon.errors import GeomonError
 from geomon.kernels.state_diff import rows_changed
 
-__all__ = ["STATE_LAYOUT_VERSION", "CheckpointLayoutError", "StateTracker", "capture_global", "decode_rows",
-           "encode_rows", "restore_global", "state_layout"]
+__all__ = ["STATE_LAYOUT_VERSION", "CheckpointLayoutError", "StateTracker", "capture_global", "check_layout",
+           "decode_rows", "encode_rows", "restore_global", "state_layout"]
 
 #: Version of the checkpoint's state layout: 1 named private attributes (geomon 0.1 before the detector
 #: contract); 2 is the declared state of each part, with its layout saved beside it.
@@ -116,21 +116,21 @@ def capture_global(monitor) -> bytes:
     return buffer.getvalue()
 
 
-def check_layout(monitor, blob: bytes) -> None:
-    """Refuse a checkpoint whose state layout is not this Monitor's, naming both."""
+def check_layout(monitor, blob: bytes, what: str = "the checkpoint") -> None:
+    """Refuse a checkpoint whose state layout is not this Monitor's, naming both (``what``: whose checkpoint)."""
     mine = state_layout(monitor)
     with np.load(io.BytesIO(blob), allow_pickle=False) as saved:
         theirs = str(saved[_LAYOUT_KEY]) if _LAYOUT_KEY in saved.files else None
     if theirs is None:
         raise CheckpointLayoutError(
-            f"the checkpoint was written with state layout 1 (geomon before the detector contract); this geomon "
+            f"{what} was checkpointed with state layout 1 (geomon before the detector contract); this geomon "
             f"reads state layout {STATE_LAYOUT_VERSION}: replay the stream's input from its start into a new "
-            f"store (or finish it with the geomon that wrote it)")
+            f"store or under another --stream-id (or finish it with the geomon that wrote it)")
     if theirs != mine:
         old, new = theirs.splitlines(), mine.splitlines()
         differ = sorted(set(old) ^ set(new))[:6]
         raise CheckpointLayoutError(
-            f"the checkpoint was written with state layout '{old[0]}', this Monitor's is '{new[0]}', and they "
+            f"{what} was checkpointed with state layout '{old[0]}', this Monitor's is '{new[0]}', and they "
             f"differ in: {'; '.join(differ)} (detectors or their state changed): replay the input from its start")
 
 

@@ -52,11 +52,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from geomon.engine.detectors import DEFAULT_DETECTORS
+from geomon.engine.detectors import DEFAULT_DETECTORS, canonical_names
 from geomon.errors import GeomonError
 from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.io.load import load_fixes, load_subjects, load_zones
-from geomon.run.checkpoint import StateTracker, capture_global, encode_rows
+from geomon.run.checkpoint import StateTracker, capture_global, check_layout, encode_rows
 from geomon.run.live_sources import DirectorySource, LineSource, read_json_lines
 from geomon.schema import FIX_SCHEMA, QUARANTINE_SCHEMA
 from geomon.store.alert_store import AlertStore
@@ -178,7 +178,8 @@ class LiveMonitor:
         self.clock = clock
         self.checkpoint_every_s = float(checkpoint_every_s)
         self._now = now
-        params = {"profile": profile, "detectors": sorted(detectors), "lateness_ms": self.lateness_ms,
+        names = canonical_names(d if isinstance(d, str) else d.name for d in detectors)
+        params = {"profile": profile, "detectors": sorted(names), "lateness_ms": self.lateness_ms,
                   "clock": clock, "crossing_min_m": self.monitor.crossing_min_m,
                   "max_gap_ms": self.monitor.max_gap_ms, **meeting_params}
         self.config_hash = config_hash(zone_load, subject_load, rule_set, params)
@@ -218,6 +219,8 @@ class LiveMonitor:
         saved = self.store.load_checkpoint(self.stream_id)
         if saved is None:
             return False
+        # The state layout first: a checkpoint of an older geomon is named as such, not as another configuration.
+        check_layout(self.monitor, saved["global_state"], what=f"stream {self.stream_id!r}")
         if saved["config_hash"] != self.config_hash:
             raise GeomonError(f"stream {self.stream_id!r} was checkpointed with another configuration (zones, "
                               "subjects, rules or watch options changed); resume it with the same ones, or start "

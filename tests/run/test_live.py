@@ -136,6 +136,31 @@ def test_a_checkpoint_of_another_state_layout_is_refused_by_name(fixes):
         StateTracker(Monitor(ZONES, SUBJECTS)).restore(codes, encode_rows(rows), blob)
 
 
+def test_the_watch_refuses_a_checkpoint_of_the_old_layout_naming_both(uninterrupted, tmp_path):
+    """A stream checkpointed before the detector contract (no layout in its state) is refused as such by the
+    watch, before the configuration is compared, and nothing is written."""
+    import io
+
+    import duckdb
+
+    root, _ = uninterrupted
+    db = tmp_path / "old.duckdb"
+    live = LiveMonitor(ZONES, SUBJECTS, db=db, clock="event", checkpoint_every_s=0)
+    DirectorySource(root / "in").poll(live, limit=1)
+    live.tick()
+    live.close()
+    con = duckdb.connect(str(db))
+    blob = bytes(con.execute("SELECT global_state FROM checkpoints").fetchone()[0])
+    with np.load(io.BytesIO(blob)) as saved:         # as geomon wrote it before: the arrays, no layout
+        old = {k: saved[k] for k in saved.files if k != "__layout__"}
+    buffer = io.BytesIO()
+    np.savez(buffer, **old)
+    con.execute("UPDATE checkpoints SET global_state = ?", [buffer.getvalue()])
+    con.close()
+    with pytest.raises(GeomonError, match="stream 'live' was checkpointed with state layout 1.*state layout 2"):
+        LiveMonitor(ZONES, SUBJECTS, db=db, clock="event", checkpoint_every_s=0)
+
+
 def test_resume_in_process_equals_uninterrupted(fixes, uninterrupted, tmp_path):
     root, want = uninterrupted
     db = tmp_path / "resumed.duckdb"
