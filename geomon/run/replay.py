@@ -142,8 +142,8 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
     progress : callable, optional
         Called as ``progress(done_fixes, total_fixes)`` after each chunk.
     detectors : iterable of str
-        Behaviour detectors of the Monitor (:data:`geomon.engine.detectors.DETECTORS`);
-        with ``dwell`` the stays it closes are written to ``staypoints``.
+        Detectors of the Monitor beside the geofence (:data:`geomon.engine.detectors.DETECTORS`);
+        with ``stays`` the stays it closes are written to ``staypoints``.
     cameras : path, table or CameraLayer, optional
         Camera layer: each alert's ``details`` lists the nearest cameras.
     keep_tracks : bool
