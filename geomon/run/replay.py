@@ -3,7 +3,7 @@
 ``replay(fixes, zones, subjects, rules, db=...)`` loads and validates the fixes
 once, orders them by event time (as a live feed would deliver them), feeds them
 to a :class:`geomon.engine.monitor.Monitor` in chunks, and writes alerts, the stays
-the dwell walk closed (with the ``dwell`` detector), quarantined rows and a
+the stay walk closed (with the ``stays`` detector), quarantined rows and a
 ``runs`` row to the DuckDB store. Replaying the same input into the
 same database adds nothing: alert ids are deterministic.
 """
@@ -53,7 +53,7 @@ class ReplayResult:
         Wall time per stage (load, project, zones, crossings, detect, alerts, store, total).
     stays : pyarrow.Table
         The stays the Monitor closed (:data:`geomon.store.alert_store.STAY_SCHEMA`); empty
-        unless ``dwell`` is among the detectors.
+        unless ``stays`` is among the detectors.
     new_stay_rows : int
         Stays the store did not have before.
     """
