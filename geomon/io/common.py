@@ -1,4 +1,4 @@
-"""Shared pieces of the loaders: result types, file reading and the quarantine.
+"""Shared pieces of the loaders: file reading and the quarantine (the result types are in :mod:`geomon.io.loads`).
 
 Used by :mod:`geomon.io.tables` (fixes, subjects) and :mod:`geomon.io.zones`;
 the public entry point is :mod:`geomon.io.load`, whose docstring states the
@@ -16,7 +16,6 @@ import gzip
 import json
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,119 +26,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from geomon.errors import InputError
+from geomon.io.loads import FixLoad, SubjectLoad, ZoneLoad, _Load, _TableLoad  # noqa: F401  (re-exported)
 from geomon.schema import QUARANTINE_SCHEMA
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Load:
-    """Counts and quarantine common to every load result."""
-
-    quarantine: pa.Table
-    n_read: int
-    n_accepted: int
-    n_quarantined: int
-    source_name: str
-
-    def __post_init__(self) -> None:
-        # Raised, not asserted: the guarantee must hold under ``python -O`` too.
-        if self.n_read != self.n_accepted + self.n_quarantined:
-            raise RuntimeError(
-                f"{self.source_name}: read {self.n_read} != accepted {self.n_accepted}"
-                f" + quarantined {self.n_quarantined}"
-            )
-        if self.quarantine.num_rows != self.n_quarantined:
-            raise RuntimeError(f"{self.source_name}: quarantine table length disagrees with its count")
-
-    @property
-    def balanced(self) -> bool:
-        """True when ``n_read == n_accepted + n_quarantined`` (always, by construction)."""
-        return self.n_read == self.n_accepted + self.n_quarantined
-
-    def reason_counts(self) -> dict[str, int]:
-        """Return the number of quarantined rows per reason code."""
-        counts = pc.value_counts(self.quarantine.column("reason")).to_pylist()
-        return {c["values"]: c["counts"] for c in sorted(counts, key=lambda c: c["values"])}
-
-
-@dataclass(frozen=True, kw_only=True)
-class _TableLoad(_Load):
-    """A load result whose accepted rows are one Arrow table."""
-
-    table: pa.Table
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.table.num_rows != self.n_accepted:
-            raise RuntimeError(f"{self.source_name}: accepted table length disagrees with its count")
-
-
-@dataclass(frozen=True, kw_only=True)
-class FixLoad(_TableLoad):
-    """Result of :func:`load_fixes`.
-
-    Attributes
-    ----------
-    table : pyarrow.Table
-        Accepted fixes in :data:`geomon.schema.FIX_SCHEMA` (extra input columns
-        follow), lon/lat in WGS84 degrees, sorted stably by ``(subject_id, ts)``.
-    quarantine : pyarrow.Table
-        Refused rows in :data:`geomon.schema.QUARANTINE_SCHEMA`, by input row.
-    n_read, n_accepted, n_quarantined : int
-        Row counts; ``n_read == n_accepted + n_quarantined``.
-    source_name : str
-        File path or table name used in messages and in the quarantine.
-    datum : str
-        Datum the input coordinates were given in.
-    input_row : numpy.ndarray of int64, optional
-        Input row number (as in the quarantine) of each accepted row, so later
-        stages can quarantine an accepted row by the number its author knows.
-    """
-
-    datum: str = "wgs84"
-    input_row: np.ndarray | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class SubjectLoad(_TableLoad):
-    """Result of :func:`load_subjects`.
-
-    Attributes
-    ----------
-    table : pyarrow.Table
-        Accepted subjects in :data:`geomon.schema.SUBJECT_SCHEMA` (extra input
-        columns follow), in input order.
-    """
-
-
-@dataclass(frozen=True, kw_only=True)
-class ZoneLoad(_Load):
-    """Result of :func:`load_zones`.
-
-    Attributes
-    ----------
-    zone_id, kind : numpy.ndarray of str (object dtype)
-        One entry per accepted zone, in input order.
-    geometry : numpy.ndarray of shapely Polygon or MultiPolygon (object dtype)
-        Valid, exterior rings counter-clockwise, lon/lat degrees in WGS84.
-    properties : pyarrow.Table
-        :data:`geomon.schema.ZONE_PROPERTIES_SCHEMA` columns, then extra
-        properties, one row per accepted zone.
-    repairs : pyarrow.Table
-        Geometry changes in :data:`geomon.schema.REPAIR_SCHEMA`, for accepted
-        zones only.
-    """
-
-    zone_id: np.ndarray
-    kind: np.ndarray
-    geometry: np.ndarray
-    properties: pa.Table
-    repairs: pa.Table
-    datum: str = "wgs84"
-
-
-# --------------------------------------------------------------------------- reading
 
 _CSV_SUFFIXES = (".csv", ".csv.gz")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
