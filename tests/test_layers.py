@@ -58,8 +58,8 @@ ROOT = "geomon"
 ROOT_EAGER = frozenset({"schema", "errors"})
 ROOT_LAZY = frozenset(set(WINGS + TOP) - {"sim"} | {"kernels"})
 
-#: Hard line limit of a module of geomon/ (the goal is ~500).
-MAX_LINES = 560
+#: Line limit of a module of geomon/ (STYLE.md: a file that passes ~500 lines is asking to be split).
+MAX_LINES = 500
 
 
 # --------------------------------------------------------------------------- parsing
@@ -408,10 +408,10 @@ def test_engine_loads_without_duckdb(module):
 
 
 def test_no_module_over_the_line_limit():
-    """A module should stay near 500 lines; above MAX_LINES it fails, every offender listed."""
+    """No module of geomon/ over MAX_LINES lines; every offender listed."""
     over = {str(path.relative_to(REPO)): n for path in module_files(GEOMON).values()
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
-    assert not over, f"modules over {MAX_LINES} lines (aim for ~500; split them): {over}"
+    assert not over, f"modules over {MAX_LINES} lines (split them along a seam): {over}"
 
 
 def test_import_floors_of_geomon():
