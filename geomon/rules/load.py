@@ -43,16 +43,6 @@ _TEXT_KEYS = frozenset({"inherits", "description"})
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _REQUIRED_PROFILES = ("ordinary", "strict")
-#: Every rule key geomon knows (each documented in docs/rules.md); any other key is an error. The packaged
-#: ``ordinary`` profile (geomon/rules/default.toml) must set each of them: it holds their defaults.
-THRESHOLD_KEYS: frozenset[str] = frozenset({
-    "confirm_fixes", "confirm_s", "buffer_m", "breach_p", "clear_p", "max_accuracy_m", "max_speed_mps",
-    "lost_contact_s", "degraded_s", "stuck_count", "stuck_s", "night_start", "night_end", "night_away_m",
-    "curfew_grace_s", "night_travel_m", "night_away_s", "dwell_s", "dwell_radius_m", "stay_min_s", "night_stay_s",
-    "checkin_due",
-    "meeting_distance_m", "meeting_s", "meeting_repeat_count", "meeting_window_s",
-    "acknowledge_within_s", "dispatch_within_s",
-})
 _TOP_LEVEL_KEYS = ("profiles", "periods", "utc_offset", "version", "description")
 _PERIOD_KEYS = ("name", "start", "end", "profile", "overrides", "offices", "subjects", "description")
 _OFFSET_RE = re.compile(r"^([+-])(\d\d):([0-5]\d)$")
@@ -62,6 +52,19 @@ DEFAULT_UTC_OFFSET = "+08:00"
 _PACKAGED_FILE = "default.toml"
 #: Its profile whose values are the base level of every profile of every loaded file.
 _PACKAGED_BASE_PROFILE = "ordinary"
+
+
+def _packaged_keys() -> frozenset[str]:
+    """The keys the packaged ``ordinary`` profile sets: read from the file, so that a new key is added there
+    (with its default) and nowhere else."""
+    text = resources.files("geomon.rules").joinpath(_PACKAGED_FILE).read_text(encoding="utf-8")
+    return frozenset(tomllib.loads(text)["profiles"][_PACKAGED_BASE_PROFILE]) - _TEXT_KEYS
+
+
+#: Every rule key geomon knows (each documented in docs/rules.md; tests/rules/test_docs_table.py holds the table
+#: to the file): the keys of the packaged ``ordinary`` profile, which holds their defaults. Any other key in a
+#: rules file is an error, unless a registered detector declares it (:func:`declare_rule_keys`).
+THRESHOLD_KEYS: frozenset[str] = _packaged_keys()
 #: In :attr:`Rules.origin`, the origin of a value no profile of the file sets (it comes from the packaged
 #: ``ordinary`` profile).
 PACKAGED_ORIGIN = "packaged ordinary"
