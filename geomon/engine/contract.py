@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -37,7 +38,7 @@ import shapely
 from geomon.rules.load import declare_rule_keys
 
 __all__ = ["AdmittedFixes", "Batch", "Detector", "EngineContext", "FusedFixes", "REGISTRY", "TrackPoints",
-           "global_state", "register", "state_fields", "subject_state"]
+           "add_seconds", "global_state", "register", "state_fields", "subject_state"]
 
 #: Every registered detector class, by name, in the order they were registered (the order the Monitor runs them).
 REGISTRY: dict[str, type[Detector]] = {}
@@ -205,6 +206,13 @@ class EngineContext:
         return self.sets, self.subject_ids, self.subject_level, self.subject_office
 
 
+def add_seconds(timings: dict[str, float], step: str, since: float) -> float:
+    """Add the time since ``since`` (``time.perf_counter``) to ``timings[step]``; return now."""
+    now = time.perf_counter()
+    timings[step] = timings.get(step, 0.0) + (now - since)
+    return now
+
+
 class Detector:
     """Base of every detector: the declarations (class attributes) and the two methods of the contract."""
 
@@ -217,6 +225,8 @@ class Detector:
     selectable: ClassVar[bool] = True
     #: Among the detectors a Monitor runs when none are named.
     on_by_default: ClassVar[bool] = False
+    #: Names of the row tables other than alerts that :meth:`take_outputs` hands out (e.g. ``("stays",)``).
+    outputs: ClassVar[tuple[str, ...]] = ()
     #: The dataclass of this detector's state; an instance lives in ``self.state``.
     State: ClassVar[type] = type(None)
     state: Any
@@ -231,7 +241,7 @@ class Detector:
         raise NotImplementedError
 
     def take_outputs(self) -> dict[str, pa.Table]:
-        """Rows other than alerts produced since the last call (e.g. ``{"stays": ...}``); none by default."""
+        """Rows other than alerts produced since the last call, one table per name of :attr:`outputs`."""
         return {}
 
     def holds_outputs(self) -> bool:

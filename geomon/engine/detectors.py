@@ -29,7 +29,7 @@ from pathlib import Path
 
 from geomon.engine.contract import REGISTRY, Detector
 
-__all__ = ["ALIASES", "DEFAULT_DETECTORS", "DETECTORS", "canonical_names", "resolve_detectors"]
+__all__ = ["ALIASES", "DEFAULT_DETECTORS", "DETECTORS", "canonical_names", "detector_names", "resolve_detectors"]
 
 for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):
     if _module.name not in ("detectors", "monitor"):   # this module, and the Monitor that imports it
@@ -50,6 +50,11 @@ ALIASES = {"contact": "lost_contact", "dwell": "stays"}
 def canonical_names(names) -> tuple[str, ...]:
     """Detector names with the former names replaced (``contact`` -> ``lost_contact``, ``dwell`` -> ``stays``)."""
     return tuple(ALIASES.get(n, n) if isinstance(n, str) else n for n in names)
+
+
+def detector_names(detectors) -> list[str]:
+    """The canonical names of detectors given by name or class, sorted (what a run's configuration hash covers)."""
+    return sorted(canonical_names(d if isinstance(d, str) else d.name for d in detectors))
 
 
 def resolve_detectors(detectors) -> list[type[Detector]]:

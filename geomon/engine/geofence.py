@@ -17,7 +17,16 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-from geomon.engine.contract import Batch, Detector, EngineContext, FusedFixes, global_state, register, subject_state
+from geomon.engine.contract import (
+    Batch,
+    Detector,
+    EngineContext,
+    FusedFixes,
+    add_seconds,
+    global_state,
+    register,
+    subject_state,
+)
 from geomon.engine.geofence_rows import ALERT_KIND, geofence_alert_table
 from geomon.engine.rows import csr_offsets as _csr
 from geomon.engine.rows import subject_runs
@@ -114,7 +123,7 @@ class GeofenceDetector(Detector):
         self._assign_keys = self.zones.assignment_keys(self.subject_code)
         self._zone_half_radius = self._half_radius()
         self.state = GeofenceState.new(len(self.subject_ids))
-        #: Seconds spent per step, added to by :meth:`step` (the Monitor reports them).
+        #: Seconds spent per step, added to by :meth:`step` (a Monitor hands it its own dict).
         self.timings: dict[str, float] = {}
         #: Written into every alert.
         self.run_id = ""
@@ -134,9 +143,7 @@ class GeofenceDetector(Detector):
         return 0.5 * np.sqrt(np.asarray(area, dtype=np.float64) / np.pi)
 
     def _tick(self, step: str, since: float) -> float:
-        now = time.perf_counter()
-        self.timings[step] = self.timings.get(step, 0.0) + (now - since)
-        return now
+        return add_seconds(self.timings, step, since)
 
     def _applies(self, fix_code: np.ndarray, zone_code: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
         """Does each pair's zone apply to the subject (assignment) at that time (schedule)?"""

@@ -29,6 +29,7 @@ from geomon.engine.contract import (
     EngineContext,
     FusedFixes,
     TrackPoints,
+    add_seconds,
     global_state,
     subject_state,
 )
@@ -44,7 +45,7 @@ from geomon.io.load import load_fixes, load_rules, load_subjects, load_zones
 from geomon.kernels import fusion as _kf
 from geomon.rules.load import Rules, default_rules
 from geomon.rules.periods import ThresholdSets
-from geomon.schema import ALERT_SCHEMA, QUARANTINE_SCHEMA, TRACK_SCHEMA, TS_TYPE
+from geomon.schema import ALERT_SCHEMA, QUARANTINE_SCHEMA, STAY_SCHEMA, TRACK_SCHEMA, TS_TYPE
 from geomon.tracks.fusion import SOURCE_CODE
 
 __all__ = ["Monitor", "MonitorState", "fold_alerts"]
@@ -55,7 +56,7 @@ _SOURCES = pa.array(list(SOURCE_CODE))
 @dataclass
 class MonitorState:
     """What the Monitor itself carries: each subject's filter row and its latest admitted time, the run of
-    correlated-source fixes it ends, the watermark and the counts (read = accepted + quarantined)."""
+    correlated-source fixes it ends, the watermark and the counts (quarantined = read - accepted)."""
 
     fusion: np.ndarray = subject_state()
     seen_t: np.ndarray = subject_state()
@@ -64,14 +65,12 @@ class MonitorState:
     watermark_ms: int = global_state()
     n_read: int = global_state()
     n_accepted: int = global_state()
-    n_quarantined: int = global_state()
     n_vague: int = global_state()
 
     @classmethod
     def new(cls, n: int) -> MonitorState:
         return cls(fusion=_kf.new_state(n), seen_t=np.full(n, -1, np.int64), run_source=np.full(n, -1, np.int64),
-                   run_length=np.zeros(n, np.int64), watermark_ms=-1, n_read=0, n_accepted=0, n_quarantined=0,
-                   n_vague=0)
+                   run_length=np.zeros(n, np.int64), watermark_ms=-1, n_read=0, n_accepted=0, n_vague=0)
 
 
 def _as_zones(zones) -> ZoneLoad:
@@ -219,11 +218,13 @@ class Monitor(FusionStage):
                                                                  for cls in resolve_detectors(detectors)]
         if self.meetings.active:
             self.detectors.append(self.meetings)
+        self.timings: dict[str, float] = {}
+        for detector in self.detectors:   # one table of seconds per step, the geofence's own steps in it
+            detector.timings = self.timings
         self._person_ids_arrow = pa.array(self.meetings.person_ids.tolist(), pa.string())
         self.fusion_params = dict(fusion_params or {})
         self.state = MonitorState.new(len(self.subject_ids))
         self._quarantine: list[pa.Table] = []
-        self.timings: dict[str, float] = {}
         #: Written into every alert; :func:`geomon.run.replay.replay` sets it to the store's run id.
         self.run_id = ""
 
@@ -241,8 +242,8 @@ class Monitor(FusionStage):
 
     @property
     def n_quarantined(self) -> int:
-        """Rows refused (read = accepted + quarantined)."""
-        return int(self.state.n_quarantined)
+        """Rows refused: read less accepted."""
+        return self.n_read - self.n_accepted
 
     @property
     def n_vague(self) -> int:
@@ -302,7 +303,6 @@ class Monitor(FusionStage):
             self._quarantine.append(load.quarantine)
         fixes, others = self._admit(load)
         st.n_accepted += len(fixes) + len(others)
-        st.n_quarantined = st.n_read - st.n_accepted
         newest = int(fixes.t_ms.max()) if len(fixes) else -1
         st.watermark_ms = max(st.watermark_ms, newest, -1 if now_ms is None else int(now_ms))
         fused, track = self._fuse(fixes) if len(fixes) else (FusedFixes.empty(), None)
@@ -313,9 +313,9 @@ class Monitor(FusionStage):
         for detector in self.detectors:
             clock = time.perf_counter()
             events.append(detector.detect(step))
-            self._tick(_STAGE.get(detector.name, "behaviour"), clock)
-        for key, seconds in self.detectors[0].timings.items():   # the geofence times its own steps
-            self.timings[key] = seconds
+            stage = _STAGE.get(detector.name, "behaviour")
+            if stage is not None:
+                self._tick(stage, clock)
         events = [e for e in events if e.num_rows]
         out = self._route(pa.concat_tables(events)) if events else ALERT_SCHEMA.empty_table()
         return out if self.cameras is None else self.cameras.annotate(out)
@@ -349,13 +349,6 @@ class Monitor(FusionStage):
                          "lon": pa.array(np.asarray(lon, np.float64)), "lat": pa.array(np.asarray(lat, np.float64)),
                          "sigma_m": pa.array(np.nan_to_num(tr.sigma_m, nan=1e9, posinf=1e9))}, schema=TRACK_SCHEMA)
 
-    def take_outputs(self) -> dict[str, pa.Table]:
-        """Rows other than alerts that the detectors produced since the last call, by name (e.g. ``stays``)."""
-        out: dict[str, pa.Table] = {}
-        for detector in self.detectors:
-            out.update(detector.take_outputs())
-        return out
-
     def take_stays(self) -> pa.Table:
         """The stays that ended since the last call, in :data:`geomon.schema.STAY_SCHEMA`.
 
@@ -364,16 +357,13 @@ class Monitor(FusionStage):
         the detectors the table stays empty. Take them after each :meth:`process` (the replay writes them to
         the store's ``staypoints`` table).
         """
-        from geomon.schema import STAY_SCHEMA
-
-        return self.take_outputs().get("stays", STAY_SCHEMA.empty_table())
+        parts = [d.take_outputs()["stays"] for d in self.detectors if "stays" in d.outputs]
+        return pa.concat_tables(parts) if parts else STAY_SCHEMA.empty_table()
 
     # ----------------------------------------------------------------- steps
 
     def _tick(self, step: str, since: float) -> float:
-        now = time.perf_counter()
-        self.timings[step] = self.timings.get(step, 0.0) + (now - since)
-        return now
+        return add_seconds(self.timings, step, since)
 
     def _admit(self, load: FixLoad) -> tuple[AdmittedFixes, AdmittedFixes]:
         """Person codes, time order and lateness, projection; refused rows go to the quarantine.
@@ -423,7 +413,8 @@ class Monitor(FusionStage):
         split = int(np.searchsorted(code, n))   # sorted by code: the subjects' fixes come first
         tset = np.zeros(code.size, np.int64)
         tset[:split] = self._sets.set_of_fixes(code[:split], t[:split])
-        everyone = AdmittedFixes(code=code - np.where(np.arange(code.size) < split, 0, n), t_ms=t,
+        code[split:] -= n                         # the other people from 0, in the meeting watch's numbering
+        everyone = AdmittedFixes(code=code, t_ms=t,
                                  raw_x_m=np.ascontiguousarray(x), raw_y_m=np.ascontiguousarray(y), lon=lon, lat=lat,
                                  accuracy_m=acc, source=source, tset=tset)
         return everyone.take(slice(0, split)), everyone.take(slice(split, None))
@@ -442,8 +433,9 @@ class Monitor(FusionStage):
         }, schema=QUARANTINE_SCHEMA))
 
 
-#: Timing key of each detector's step (the geofence adds its own finer steps; the rest count as behaviour).
-_STAGE = {"geofence": "geofence", "meetings": "meetings"}
+#: Timing key of each detector's step: the geofence times its own finer steps (zones, crossings, detect, alerts),
+#: the meeting watch counts as meetings, the rest as behaviour.
+_STAGE = {"geofence": None, "meetings": "meetings"}
 
 
 def fold_alerts(events: pa.Table) -> pa.Table:

@@ -158,6 +158,7 @@ class StayDetector(SubjectDetector):
                  "night_away_m", "night_start", "night_end")
     reads = "fused"
     on_by_default = True
+    outputs = ("stays",)
     State = StayState
 
     def __init__(self, sets: ThresholdSets, subject_ids, subject_level, subject_office, concern_geometry_m,

@@ -54,17 +54,21 @@ _PACKAGED_FILE = "default.toml"
 _PACKAGED_BASE_PROFILE = "ordinary"
 
 
-def _packaged_keys() -> frozenset[str]:
-    """The keys the packaged ``ordinary`` profile sets: read from the file, so that a new key is added there
-    (with its default) and nowhere else."""
-    text = resources.files("geomon.rules").joinpath(_PACKAGED_FILE).read_text(encoding="utf-8")
-    return frozenset(tomllib.loads(text)["profiles"][_PACKAGED_BASE_PROFILE]) - _TEXT_KEYS
+@functools.lru_cache(maxsize=1)
+def _packaged_doc() -> Mapping[str, Any]:
+    """The packaged rules file, parsed once (read, never changed)."""
+    return tomllib.loads(default_rules_text())
+
+
+def default_rules_text() -> str:
+    """The text of the packaged rules file (``geomon rules default``): a starting point for one's own."""
+    return resources.files("geomon.rules").joinpath(_PACKAGED_FILE).read_text(encoding="utf-8")
 
 
 #: Every rule key geomon knows (each documented in docs/rules.md; tests/rules/test_docs_table.py holds the table
 #: to the file): the keys of the packaged ``ordinary`` profile, which holds their defaults. Any other key in a
 #: rules file is an error, unless a registered detector declares it (:func:`declare_rule_keys`).
-THRESHOLD_KEYS: frozenset[str] = _packaged_keys()
+THRESHOLD_KEYS: frozenset[str] = frozenset(_packaged_doc()["profiles"][_PACKAGED_BASE_PROFILE]) - _TEXT_KEYS
 #: In :attr:`Rules.origin`, the origin of a value no profile of the file sets (it comes from the packaged
 #: ``ordinary`` profile).
 PACKAGED_ORIGIN = "packaged ordinary"
@@ -437,15 +441,10 @@ def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
 
 @functools.lru_cache(maxsize=1)
 def _packaged_defaults() -> Mapping[str, Any]:
-    """The packaged ``ordinary`` profile's resolved values: the default of every key of :data:`THRESHOLD_KEYS`."""
-    with resources.as_file(resources.files("geomon.rules").joinpath(_PACKAGED_FILE)) as path:
-        src, doc = _read_toml(path)
-    rules = _parse_rules(src, doc, {})
-    values = {k: v for k, v in rules.profile(_PACKAGED_BASE_PROFILE).items() if k != "description"}
-    missing = sorted(THRESHOLD_KEYS - set(values))
-    if missing:  # a key added to THRESHOLD_KEYS needs its default in the packaged file
-        raise RuntimeError(f"{src}: [profiles.{_PACKAGED_BASE_PROFILE}] sets no default for {missing}")
-    return MappingProxyType(values)
+    """The packaged ``ordinary`` profile's resolved values: the default of every key of :data:`THRESHOLD_KEYS`
+    (which are that profile's keys)."""
+    rules = _parse_rules(f"geomon/rules/{_PACKAGED_FILE}", _packaged_doc(), {})
+    return MappingProxyType({k: v for k, v in rules.profile(_PACKAGED_BASE_PROFILE).items() if k != "description"})
 
 
 def default_rules() -> Rules:
@@ -453,7 +452,3 @@ def default_rules() -> Rules:
     with resources.as_file(resources.files("geomon.rules").joinpath(_PACKAGED_FILE)) as path:
         return load_rules(path)
 
-
-def default_rules_text() -> str:
-    """The text of the packaged rules file (``geomon rules default``): a starting point for one's own."""
-    return resources.files("geomon.rules").joinpath(_PACKAGED_FILE).read_text(encoding="utf-8")

@@ -29,7 +29,7 @@ from geomon.errors import GeomonError
 from geomon.kernels.state_diff import rows_changed
 
 __all__ = ["STATE_LAYOUT_VERSION", "CheckpointLayoutError", "StateTracker", "capture_global", "check_layout",
-           "decode_rows", "encode_rows", "restore_global", "state_layout"]
+           "decode_rows", "encode_rows", "state_layout"]
 
 #: Version of the checkpoint's state layout: 1 named private attributes (geomon 0.1 before the detector
 #: contract); 2 is the declared state of each part, with its layout saved beside it.
@@ -134,9 +134,8 @@ def check_layout(monitor, blob: bytes, what: str = "the checkpoint") -> None:
             f"differ in: {'; '.join(differ)} (detectors or their state changed): replay the input from its start")
 
 
-def restore_global(monitor, blob: bytes) -> None:
-    """Set the global state from :func:`capture_global`'s blob (after :func:`check_layout`)."""
-    check_layout(monitor, blob)
+def _restore_global(monitor, blob: bytes) -> None:
+    """Set the global state from :func:`capture_global`'s blob (its layout checked by the caller)."""
     with np.load(io.BytesIO(blob), allow_pickle=False) as saved:
         for part, state in _states(monitor):
             for name, scope, _ in state_fields(state):
@@ -216,7 +215,7 @@ class StateTracker:
             if codes.min() < 0 or codes.max() >= len(self.monitor.subject_ids):
                 raise ValueError("checkpoint names subject codes this Monitor does not have")
             _set_rows(self.monitor, codes, decode_rows(blobs, self.row_bytes))
-        restore_global(self.monitor, global_blob)
+        _restore_global(self.monitor, global_blob)
         self._saved = [self._words(a).copy() for _, a in _named_arrays(self.monitor)]
 
 

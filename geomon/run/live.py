@@ -52,7 +52,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from geomon.engine.detectors import DEFAULT_DETECTORS, canonical_names
+from geomon.engine.detectors import DEFAULT_DETECTORS, detector_names
 from geomon.errors import GeomonError
 from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.io.load import load_fixes, load_subjects, load_zones
@@ -178,8 +178,7 @@ class LiveMonitor:
         self.clock = clock
         self.checkpoint_every_s = float(checkpoint_every_s)
         self._now = now
-        names = canonical_names(d if isinstance(d, str) else d.name for d in detectors)
-        params = {"profile": profile, "detectors": sorted(names), "lateness_ms": self.lateness_ms,
+        params = {"profile": profile, "detectors": detector_names(detectors), "lateness_ms": self.lateness_ms,
                   "clock": clock, "crossing_min_m": self.monitor.crossing_min_m,
                   "max_gap_ms": self.monitor.max_gap_ms, **meeting_params}
         self.config_hash = config_hash(zone_load, subject_load, rule_set, params)

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-from geomon.engine.detectors import DEFAULT_DETECTORS, canonical_names
+from geomon.engine.detectors import DEFAULT_DETECTORS, detector_names
 from geomon.engine.meetings import meeting_config
 from geomon.engine.monitor import Monitor, _as_rules, fold_alerts
 from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
@@ -100,9 +100,9 @@ def run_params(profile, detectors, meeting_params: dict, *, crossing_min_m: floa
                max_gap_ms: int = 120_000) -> dict:
     """The parameters a run's configuration hash covers besides zones, subjects and rules (one machine or many)."""
     params = {"profile": profile, "crossing_min_m": crossing_min_m, "max_gap_ms": max_gap_ms, **meeting_params}
-    names = canonical_names(d if isinstance(d, str) else d.name for d in detectors)
-    if sorted(names) != sorted(DEFAULT_DETECTORS):  # only then, so hashes of default runs stay as they were
-        params["detectors"] = sorted(names)
+    names = detector_names(detectors)
+    if names != sorted(DEFAULT_DETECTORS):  # only then, so hashes of default runs stay as they were
+        params["detectors"] = names
     return params
 
 
