@@ -111,8 +111,7 @@ def merge_metrics(payloads: list[dict]) -> list[dict]:
     rows: dict = {}
     for p in payloads:
         for t in p["targets"]:
-            row = rows.setdefault(t["key"], {k: t.get(k) for k in ("key", "name", "unit", "op", "threshold", "goal",
-                                                                    "source")}
+            row = rows.setdefault(t["key"], {k: t.get(k) for k in ("key", "name", "unit", "op", "threshold", "source")}
                                   | {"values": [], "peer_values": [], "wrong": []})
             row["values"].append(t["measured"])
             if t.get("peer_measured") is not None:
@@ -126,8 +125,6 @@ def merge_metrics(payloads: list[dict]) -> list[dict]:
         peers = _finite(row["peer_values"])
         row["peer_measured"] = statistics.median(peers) if peers else None
         row.update(thresholds.verdict(row["measured"], row, wrong=bool(row["wrong"])))
-        if row.get("goal") is None:
-            row.pop("goal", None)
     return list(rows.values())
 
 
@@ -174,11 +171,11 @@ def run_bench(scenario: str, names=None, *, out_dir: Path, repeat: int = 1, cons
 
 
 def summary_table(payload: dict) -> Table:
-    """Every metric of a bench run: measured (median), spread, the peer's value, the gate, the verdict, the goal."""
+    """Every metric of a bench run: measured (median), spread, the peer's value, the gate, the verdict."""
     table = Table(title=f"geomon bench --scenario {payload['bench']} (median of {payload['repeat']} run"
                         f"{'s' if payload['repeat'] > 1 else ''})", title_justify="left")
     for name, justify in (("suite", "left"), ("metric", "left"), ("measured", "right"), ("spread", "right"),
-                          ("peer", "right"), ("required", "right"), ("result", "center"), ("goal", "right")):
+                          ("peer", "right"), ("required", "right"), ("result", "center")):
         table.add_column(name, justify=justify)
     for suite, s in payload["suites"].items():
         for m in s["metrics"]:
@@ -187,8 +184,7 @@ def summary_table(payload: dict) -> Table:
                      f"{m['spread']:,.2g}" if m["spread"] else "",
                      "" if m["peer_measured"] is None else f"{m['peer_measured']:,.3g}{unit}",
                      report.fmt_threshold(m), report.styled_status(m["status"], f" ({'; '.join(m['wrong'])})"
-                                                                   if m["wrong"] else ""),
-                     report.fmt_goal(m)]
+                                                                   if m["wrong"] else "")]
             table.add_row(*cells)
     return table
 

@@ -105,9 +105,6 @@ def targets_table(targets: list[dict], *, peer: str | None = None) -> Table:
     if peer:
         columns.append((peer, "right"))
     columns += [("required", "right"), ("result", "center")]
-    goals = any("goal" in t for t in targets)
-    if goals:
-        columns.append(("goal (not gating)", "right"))
     for name, justify in columns:
         table.add_column(name, justify=justify)
     for t in targets:
@@ -117,18 +114,8 @@ def targets_table(targets: list[dict], *, peer: str | None = None) -> Table:
             cells.append("n/a" if other is None else f"{other:,.3g}{t['unit']}")
         note = f" ({t['void']})" if t["void"] else ""
         cells += [fmt_threshold(t), styled_status(t["status"], note)]
-        if goals:
-            cells.append(fmt_goal(t))
         table.add_row(*cells)
     return table
-
-
-def fmt_goal(t: dict) -> str:
-    """A target's goal and whether it is met (``met`` / ``open``), or nothing."""
-    if "goal" not in t:
-        return ""
-    word = {"PASS": "met", "FAIL": "open"}.get(t.get("goal_status"), "n/a")
-    return f"{fmt_threshold({**t, 'threshold': t['goal']})} {word}"
 
 
 def progress_console(console: Console | None) -> Console:

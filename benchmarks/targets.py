@@ -5,8 +5,8 @@ base name, and after ``@`` the size or variant it was measured at. The file
 has a table per suite of ``geomon bench`` and, in it, an entry per key. The
 exact key is looked up first, then the base name, so one entry can cover
 every size. An entry gives ``op`` (``>=``, ``<=``, ``<`` or ``in``) and
-``value``. Optionally it gives ``goal``, the product's bar where the gate is
-looser (shown beside the gate, never gating), and ``why``.
+``value`` (the product's bar itself: a target the engine misses shows as
+missed, never beside a looser gate), and optionally ``why``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def load(path: Path | None = None) -> dict:
                 raise ValueError(f"{where}: op must be >=, <=, < or in, got {e['op']!r}")
             if e["op"] == "in" and (not isinstance(e["value"], list) or len(e["value"]) != 2):
                 raise ValueError(f"{where}: op 'in' needs value = [low, high]")
-            unknown = set(e) - {"op", "value", "goal", "why"}
+            unknown = set(e) - {"op", "value", "why"}
             if unknown:
                 raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
     return data
@@ -66,16 +66,10 @@ def apply(targets: list[dict], suite: str, table: dict) -> list[dict]:
         t["op"] = entry["op"]
         t["threshold"] = list(entry["value"]) if entry["op"] == "in" else entry["value"]
         t["source"] = "targets.toml"
-        if "goal" in entry:
-            t["goal"] = entry["goal"]
         t.update(verdict(t["measured"], t, wrong=bool(t.get("void") or t.get("mismatches"))))
     return targets
 
 
 def verdict(measured: float | None, target: dict, *, wrong: bool) -> dict:
-    """``status`` of a measurement against a target's gate (FAIL whatever its value when it was found wrong), and
-    ``goal_status`` when the target has a goal."""
-    out = {"status": "FAIL" if wrong else report.judge(measured, target["op"], target["threshold"])}
-    if target.get("goal") is not None:
-        out["goal_status"] = report.judge(measured, target["op"], target["goal"])
-    return out
+    """``status`` of a measurement against a target's gate (FAIL whatever its value when it was found wrong)."""
+    return {"status": "FAIL" if wrong else report.judge(measured, target["op"], target["threshold"])}

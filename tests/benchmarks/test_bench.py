@@ -120,6 +120,8 @@ def test_the_targets_file_is_checked_and_looked_up_by_exact_key_then_base(tmp_pa
     for text, message in (('[a]\nx = { op = "=>", value = 1 }\n', "op must be"),
                           ('[a]\nx = { op = "in", value = 1 }\n', "value = \\[low, high\\]"),
                           ('[a]\nx = { op = "<", value = 1, gaol = 2 }\n', "unknown field"),
+                          # No looser gate beside the product's bar: the bar is the gate.
+                          ('[a]\nx = { op = "<", value = 2, goal = 1 }\n', "unknown field.*goal"),
                           ('[a]\nx = { op = "<" }\n', "needs op and value")):
         bad = tmp_path / "bad.toml"
         bad.write_text(text)
