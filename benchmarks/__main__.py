@@ -133,9 +133,35 @@ def pip_command(
 
 @app.command("fusion")
 def fusion_command(
-    out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = fusion_suite.DEFAULT_OUT,
+    out: Annotated[Path, typer.Option(help="Where to write the JSON results (heat map and markdown beside it).")]
+    = fusion_suite.DEFAULT_OUT,
     quick: Quick = False,
-    subjects: Subjects = None,
+    tracks: Annotated[Optional[int], typer.Option(min=1, help="Tracks per matrix cell (default 40, quick 2).")]
+    = None,
+    fixes_per_cell: Annotated[
+        Optional[int], typer.Option(min=2, help="Fixes per matrix cell (default 30,000, quick 200).")
+    ] = None,
+    intervals: Annotated[
+        Optional[list[int]], typer.Option("--interval", min=1, help="Reporting interval of the matrix, s; repeat the "
+                                          "option for several (default 1 5 15 60).")
+    ] = None,
+    departure_trials: Annotated[
+        Optional[int], typer.Option(min=1, help="Departure trials (default 200, quick 10).")
+    ] = None,
+    tune: Annotated[bool, typer.Option("--tune", help="Choose the parameters of fusion_matrix.TUNING_GRID on the "
+                                       "training cells (fewest bar violations, then NEES nearest 2, then the "
+                                       "smallest p90 ratio) and judge the held-out row and column with them.")]
+    = False,
+    hold_out_motion: Annotated[
+        Optional[str], typer.Option(help="Motion family held out of the tuning (default bus).")
+    ] = None,
+    hold_out_noise: Annotated[
+        Optional[str], typer.Option(help="Noise family held out of the tuning (default multipath).")
+    ] = None,
+    docs: Annotated[bool, typer.Option("--docs", help="Also write the heat map to docs/img/fusion_matrix.png.")]
+    = False,
+    subjects: Annotated[Optional[int], typer.Option("--subjects", min=1, help="Subjects of the throughput "
+                                                    "scenario.")] = None,
     hours: Hours = None,
     seed: Seed = None,
     throughput_fixes: Annotated[
@@ -149,9 +175,21 @@ def fusion_command(
     threads: Threads = None,
     strict: Strict = False,
 ) -> None:
-    """Fusion: raw vs fused error and NEES per scenario; fuse_tracks throughput against filterpy."""
-    overrides = _given(n_subjects=subjects, hours=hours, seed=seed, throughput_fixes=throughput_fixes,
-                       filterpy_fixes=filterpy_fixes, repeat=repeat, min_time_s=min_time)
+    """Fusion: the evaluation matrix (motion x noise x interval), departures, leave-one-out tuning; fuse_tracks
+    throughput against filterpy."""
+    from geomon.sim.field import MOTIONS
+    from geomon.sim.field_noise import NOISES
+
+    for value, names, option in ((hold_out_motion, MOTIONS, "--hold-out-motion"),
+                                 (hold_out_noise, NOISES, "--hold-out-noise")):
+        if value is not None and value not in names:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(names)}", param_hint=option)
+    overrides = _given(n_tracks=tracks, fixes_per_cell=fixes_per_cell,
+                       intervals_s=tuple(intervals) if intervals else None, departure_trials=departure_trials,
+                       hold_out_motion=hold_out_motion, hold_out_noise=hold_out_noise, n_subjects=subjects,
+                       hours=hours, seed=seed, throughput_fixes=throughput_fixes, filterpy_fixes=filterpy_fixes,
+                       repeat=repeat, min_time_s=min_time)
+    overrides.update(tune=tune, docs=docs)
     _run_suite(fusion_suite.FusionConfig, fusion_suite.run_fusion, quick=quick, overrides=overrides,
                threads=threads, out=out, strict=strict)
 

@@ -1,12 +1,16 @@
-"""Fusion suite: raw against fused horizontal error, honesty of the fused covariance, and filter throughput.
+"""Fusion suite: the evaluation matrix (raw against fused error, honesty of the covariance) and filter throughput.
 
-Accuracy, per simulated scenario (:func:`geomon.sim.scenarios.scenario`, the
-same seed and paths for every row, noise differing): every raw fix projected
-to the scenario's frame and every output of :func:`geomon.fuse` is compared
-with the true position at that fix. Reported: the p50/p90/p99 of both errors,
-fused p90 / raw p90, and the mean 2-D NEES ``e^T P^-1 e`` of the fused
-covariance ``P`` (2 for an honest filter; Bar-Shalom, Li, Kirubarajan 2001,
-sec. 5.4) with the share of fixes above the chi-square(2) 99 % point, 1 % if honest.
+The matrix (:mod:`benchmarks.fusion_matrix`): every motion family of
+:mod:`geomon.sim.field` x noise family of :mod:`geomon.sim.field_noise` x
+reporting interval (1, 5, 15, 60 s), each cell's fixes fused by
+:func:`geomon.kernels.fusion.fuse_tracks` on metres and compared with the truth
+(error quantiles, fused/raw p90 and p99, mean 2-D NEES with the full 2x2
+covariance, share of truths outside the fused 95 % ellipse), each cell held to
+the issue's bars; a departure metric; parameters chosen on the training cells
+(``--tune``) and the held-out row and column judged apart. The targets gate the
+matrix's worst cells, not its average. The tables are printed, the heat map
+(:mod:`benchmarks.fusion_matrix_report`) and a markdown table are written beside
+the JSON.
 
 Throughput: :func:`geomon.kernels.fusion.fuse_tracks` on the tracks of a
 ``"mixed"`` scenario repeated to about 20 million fixes, timed per
@@ -18,6 +22,7 @@ the first 50,000 of those fixes.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -26,30 +31,14 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import harness, report, tracks
+from benchmarks import fusion_matrix, fusion_matrix_report, harness, report, tracks
+from benchmarks.fusion_matrix import nees_2d  # noqa: F401  (the suite's NEES, re-exported)
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fusion.json"
+#: Where ``--docs`` writes the heat map.
+DOCS_IMAGE = Path(__file__).resolve().parents[1] / "docs" / "img" / "fusion_matrix.png"
 
-#: (row label, scenario name, open-sky sigma_m or None for the default 2.5 m).
-ROWS = (
-    ("augmented", "augmented", None),
-    ("open_sky", "open_sky", None),
-    ("open_sky_4.7m", "open_sky", 4.7),
-    ("urban", "urban", None),
-    ("indoor", "indoor", None),
-)
 THROUGHPUT_SCENARIO = "mixed"
-#: chi-square 99 % point, 2 degrees of freedom.
-CHI2_2DOF_99 = 9.210340371976182
-NEES_RANGE = (1.5, 2.5)
-#: (name, row label, row key, op, threshold, unit), judged on the accuracy rows.
-ACCURACY_TARGETS = (
-    ("augmented fused p90 error", "augmented", "fused_p90_m", "<", 1.0, " m"),
-    ("open_sky fused p90 / raw p90", "open_sky", "p90_ratio", "<=", 0.6, ""),
-    ("open_sky_4.7m fused p90 error", "open_sky_4.7m", "fused_p90_m", "<=", 10.0, " m"),
-    ("open_sky mean NEES", "open_sky", "nees_mean", "in", NEES_RANGE, ""),
-    ("urban mean NEES", "urban", "nees_mean", "in", NEES_RANGE, ""),
-)
 #: Million fixes per second.
 THROUGHPUT_TARGET_M = 40.0
 #: filterpy's constant CWNA density (m^2/s^3) and initial velocity spread (m/s): geomon's restart values.
@@ -61,6 +50,19 @@ FILTERPY_SIGMA_V0_MPS = 3.0
 class FusionConfig(harness.QuickRun):
     """Sizes and timing policy of one run of the suite."""
 
+    #: The matrix: tracks and fixes per cell, reporting intervals, departure trials.
+    n_tracks: int = 40
+    fixes_per_cell: int = 30_000
+    intervals_s: tuple[int, ...] = fusion_matrix.INTERVALS_S
+    departure_trials: int = 200
+    departure_interval_s: float = 15.0
+    #: Choose the parameters of fusion_matrix.TUNING_GRID on the training cells (else the kernel's defaults).
+    tune: bool = False
+    hold_out_motion: str = fusion_matrix.HOLD_OUT[0]
+    hold_out_noise: str = fusion_matrix.HOLD_OUT[1]
+    #: Also write the heat map to docs/img/fusion_matrix.png.
+    docs: bool = False
+    #: The throughput row: a simulated county scenario, tiled.
     n_subjects: int = 40
     hours: float = 12.0
     seed: int = 2
@@ -73,9 +75,11 @@ class FusionConfig(harness.QuickRun):
     filterpy_repeat: int = 3
     quick: bool = False
 
-    #: Smoke-run sizes: 6 subjects x 2 h, 1M fixes against 5,000 for filterpy, 3 repeats.
-    QUICK: ClassVar[dict] = {"n_subjects": 6, "hours": 2.0, "throughput_fixes": 1_000_000, "filterpy_fixes": 5_000,
-                  "repeat": 3, "min_time_s": 0.0, "filterpy_repeat": 1}
+    #: Smoke-run sizes: 2 tracks of 100 fixes per cell, 10 departures; 6 subjects x 2 h, 1M fixes against
+    #: 5,000 for filterpy, 3 repeats.
+    QUICK: ClassVar[dict] = {"n_tracks": 2, "fixes_per_cell": 200, "departure_trials": 10, "n_subjects": 6,
+                             "hours": 2.0, "throughput_fixes": 1_000_000, "filterpy_fixes": 5_000, "repeat": 3,
+                             "min_time_s": 0.0, "filterpy_repeat": 1}
 
 
 def _scenario(name: str, config: FusionConfig, sigma_m: float | None = None):
@@ -83,65 +87,6 @@ def _scenario(name: str, config: FusionConfig, sigma_m: float | None = None):
 
     return scenario(name, n_subjects=config.n_subjects, hours=config.hours, interval_s=config.interval_s,
                     seed=config.seed, sigma_m=sigma_m)
-
-
-def nees_2d(ex: np.ndarray, ey: np.ndarray, var_x: np.ndarray, var_y: np.ndarray, cov_xy: np.ndarray) -> np.ndarray:
-    """``e^T P^-1 e`` with ``P = [[var_x, cov_xy], [cov_xy, var_y]]``; NaN where P is not positive definite."""
-    det = var_x * var_y - cov_xy * cov_xy
-    with np.errstate(divide="ignore", invalid="ignore"):
-        value = (var_y * ex * ex - 2.0 * cov_xy * ex * ey + var_x * ey * ey) / det
-    return np.where((det > 0) & (var_x > 0), value, np.nan)
-
-
-def _noise(name: str, sigma_m: float | None) -> str:
-    """The scenario's noise model in a few words (its constants live in geomon.sim.noise)."""
-    from geomon.sim import noise as sim_noise
-
-    if name == "augmented":
-        return f"{sim_noise.SIGMA_AUGMENTED_M:g} m"
-    if name == "open_sky":
-        return f"{sim_noise.SIGMA_OPEN_M if sigma_m is None else sigma_m:g} m"
-    if name == "urban":
-        return f"{sim_noise.SIGMA_URBAN_M:g} m + multipath"
-    low, high = sim_noise.CELL_SIGMA_M
-    return f"cell {low:g}-{high:g} m"
-
-
-def accuracy_row(label: str, name: str, sigma_m: float | None, config: FusionConfig) -> dict:
-    """Errors and NEES of one scenario (see the module docstring)."""
-    import geomon
-    from geomon.tracks.fusion import STATUS_NAMES
-
-    sc = _scenario(name, config, sigma_m)
-    raw_x, raw_y = tracks.projected(sc.fixes, sc.frame)
-    fused = geomon.fuse(sc.fixes, frame=sc.frame)
-    fx, fy, var_x, var_y, cov_xy = (np.asarray(fused.column(c).to_numpy(), dtype=np.float64)
-                                    for c in ("x_m", "y_m", "var_x_m2", "var_y_m2", "cov_xy_m2"))
-    ex, ey = fx - sc.true_x_m, fy - sc.true_y_m
-    finite = np.isfinite(ex) & np.isfinite(ey) & np.isfinite(var_x) & np.isfinite(var_y) & np.isfinite(cov_xy)
-    raw = report.quantiles(np.hypot(raw_x - sc.true_x_m, raw_y - sc.true_y_m), (50, 90, 99))
-    fused_q = report.quantiles(np.hypot(ex, ey)[finite], (50, 90, 99))
-    nees = nees_2d(ex[finite], ey[finite], var_x[finite], var_y[finite], cov_xy[finite])
-    nees = nees[np.isfinite(nees)]
-    status = np.bincount(np.asarray(fused.column("status").to_numpy(), dtype=np.int64), minlength=len(STATUS_NAMES))
-    ratio = fused_q["p90"] / raw["p90"] if raw["p90"] and fused_q["p90"] is not None else None
-    return {
-        "label": label,
-        "scenario": name,
-        "sigma_open_m": sigma_m,
-        "noise": _noise(name, sigma_m),
-        "n_subjects": config.n_subjects,
-        "n_fixes": sc.fixes.num_rows,
-        "n_finite": int(finite.sum()),
-        "raw_error_m": raw,
-        "fused_error_m": fused_q,
-        "fused_p90_m": fused_q["p90"],
-        "p90_ratio": ratio,
-        "nees_mean": float(nees.mean()) if nees.size else None,
-        "nees_over_chi2_99": float(np.mean(nees > CHI2_2DOF_99)) if nees.size else None,
-        "n_nees": int(nees.size),
-        "status_counts": dict(zip(STATUS_NAMES, status.tolist())),
-    }
 
 
 def filterpy_fuse(offsets, t_ms, x_m, y_m, sigma_m) -> tuple[np.ndarray, np.ndarray]:
@@ -231,12 +176,48 @@ def throughput_row(config: FusionConfig, progress: Console) -> dict:
     return row
 
 
-def _targets(rows: list[dict], throughput: dict) -> list[dict]:
-    by_label = {r["label"]: r for r in rows}
+#: The bar of each worst-cell metric (fusion_matrix.WORST): (op, threshold, what, unit).
+WORST_BARS = {
+    "p90_ratio_max": ("<=", 1.0, "worst fused/raw p90", ""),
+    "p99_ratio_max": ("<=", 1.0, "worst fused/raw p99", ""),
+    "nees_mean_min": (">=", fusion_matrix.NEES_BAR[0], "lowest mean NEES", ""),
+    "nees_mean_max": ("<=", fusion_matrix.NEES_BAR[1], "highest mean NEES", ""),
+    "outside95_min": (">=", fusion_matrix.OUTSIDE95_BAR[0], "fewest outside the 95 % ellipse", ""),
+    "outside95_max": ("<=", fusion_matrix.OUTSIDE95_BAR[1], "most outside the 95 % ellipse", ""),
+    "p90_ratio_max@white_moving_15s": ("<=", fusion_matrix.WHITE_MOVING_RATIO,
+                                       "worst fused/raw p90, walking and driving, white, <= 15 s", ""),
+    "fused_p90_m_max@augmented_moving": ("<", fusion_matrix.AUGMENTED_P90_M,
+                                         "worst fused p90, augmented, moving", " m"),
+}
+#: The scopes the targets gate, and the key suffix of each.
+TARGET_SCOPES = {"all": "", "held_out_motion": "held_out_motion", "held_out_noise": "held_out_noise"}
+
+
+def scoped_key(key: str, suffix: str) -> str:
+    """``key`` for a scope: ``p90_ratio_max@held_out_motion``, ``p90_ratio_max@white_moving_15s_held_out_motion``."""
+    if not suffix:
+        return key
+    return f"{key}_{suffix}" if "@" in key else f"{key}@{suffix}"
+
+
+def _targets(matrix: dict, throughput: dict) -> list[dict]:
+    """The worst cells of the whole matrix and of the held-out row and column; departures; throughput."""
     targets = []
-    for name, label, key, op, threshold, unit in ACCURACY_TARGETS:
-        measured = by_label[label][key] if label in by_label else None
-        targets.append(report.target(name, measured, op, threshold, unit=unit, row=label, key=f"{key}@{label}"))
+    hold = matrix["hold_out"]
+    for name, suffix in TARGET_SCOPES.items():
+        where = {"all": "matrix", "held_out_motion": f"held-out {hold['motion']}",
+                 "held_out_noise": f"held-out {hold['noise']}"}[name]
+        for key, w in matrix["summaries"][name]["worst"].items():
+            if w["cell"] is None:
+                continue   # no cell of the scope is covered by this bar (e.g. no white cell in a noise column)
+            op, threshold, what, unit = WORST_BARS[key]
+            void = "" if w["value"] is not None else f"nothing measured in {w['cell']}"
+            targets.append(report.target(f"{where}: {what} ({w['cell']})", w["value"], op, threshold, unit=unit,
+                                         void=void, key=scoped_key(key, suffix), row=w["cell"]))
+    dep = matrix["departure"]
+    targets.append(report.target(f"departure: worst fused error / sigma, {dep['n_trials']} trials at "
+                                 f"{dep['interval_s']:g} s", dep["error_sigma_max"], "<=",
+                                 fusion_matrix.DEPARTURE_BAR, key="departure_error_sigma_max"))
     void = f"{throughput['nonfinite']:,} non-finite outputs" if throughput["nonfinite"] else ""
     targets.append(report.target(f"fuse_tracks throughput, {throughput['numba_threads']} numba threads",
                                  throughput["geomon"]["fixes_per_s"] / 1e6, ">=", THROUGHPUT_TARGET_M,
@@ -244,56 +225,52 @@ def _targets(rows: list[dict], throughput: dict) -> list[dict]:
     return targets
 
 
+def _pictures(payload: dict, out: Path | None, docs: bool) -> dict:
+    """The heat map and the markdown table beside the JSON (and the heat map in docs/img with ``docs``)."""
+    files = {}
+    paths = [out.parent / "fusion_matrix.png"] if out is not None else []
+    if docs:
+        paths.append(DOCS_IMAGE)
+    for path in paths:
+        fusion_matrix_report.heat_map(payload["matrix"], path)
+        files.setdefault("heat_map", []).append(str(path))
+    if out is not None:
+        md = out.parent / "fusion_matrix.md"
+        md.parent.mkdir(parents=True, exist_ok=True)
+        md.write_text(fusion_matrix_report.markdown_table(payload["matrix"]))
+        files["markdown"] = str(md)
+    return files
+
+
 def run_fusion(config: FusionConfig, *, out: Path | None = DEFAULT_OUT, console: Console | None = None) -> dict:
-    """Run the suite, print its tables on ``console`` and write JSON to ``out`` (each if given); return the payload."""
+    """Run the suite, print its tables on ``console`` and write JSON, heat map and markdown beside ``out``
+    (each if given); return the payload."""
     progress = report.progress_console(console)
     machine = harness.machine_info()  # before the run: the load average is other people's work
-    rows = []
-    for label, name, sigma_m in ROWS:
-        what = f"simulating and fusing {label}: {config.n_subjects} subjects x {config.hours:g} h"
-        with report.step(progress, what):
-            rows.append(accuracy_row(label, name, sigma_m, config))
+    started = time.perf_counter()
+    matrix = fusion_matrix.run_matrix(config, progress)
+    matrix["seconds"] = time.perf_counter() - started
     throughput = throughput_row(config, progress)
-    targets = _targets(rows, throughput)
+    targets = _targets(matrix, throughput)
     payload = {
         "suite": "fusion",
-        "schema_version": 1,
+        "schema_version": 2,
         "machine": machine,
         "config": dataclasses.asdict(config),
-        "accuracy": rows,
+        "matrix": matrix,
         "throughput": throughput,
         "targets": targets,
     }
+    payload["files"] = _pictures(payload, out, config.docs)
     return harness.publish(payload, targets, out=out, console=console, print_report=print_report)
 
 
 def print_report(payload: dict, console: Console, *, out: Path | None = None) -> None:
-    """Accuracy, throughput and targets tables."""
-    machine, config = payload["machine"], payload["config"]
-    console.print(f"[bold]Fusion: raw vs fused error, NEES, throughput vs filterpy[/]\n{report.machine_line(machine)}")
-    verdict: dict[str, list[str]] = {}
-    for t in payload["targets"]:
-        verdict.setdefault(t.get("row"), []).append(t["status"])
-
-    accuracy = Table(title=f"Horizontal error (m) per fix against the truth, {config['n_subjects']} subjects x "
-                           f"{config['hours']:g} h, seed {config['seed']}; NEES 2 and 1 % over 9.21 if honest")
-    for name in ["scenario", "noise (1-sigma)", "fixes", "raw p50", "raw p90", "raw p99", "fused p50", "fused p90",
-                 "fused p99", "fused/raw p90", "mean NEES", "NEES > 9.21", "rejected", "targets"]:
-        accuracy.add_column(name, justify="left" if name == "scenario" else "right")
-    for r in payload["accuracy"]:
-        raw, fused = r["raw_error_m"], r["fused_error_m"]
-        statuses = verdict.get(r["label"], [])
-        accuracy.add_row(
-            r["label"], r["noise"], f"{r['n_fixes']:,}",
-            *(report.fmt(raw[k]) for k in ("p50", "p90", "p99")),
-            *(report.fmt(fused[k]) for k in ("p50", "p90", "p99")),
-            report.fmt(r["p90_ratio"], ".2f"), report.fmt(r["nees_mean"], ".2f"),
-            report.fmt(None if r["nees_over_chi2_99"] is None else 100 * r["nees_over_chi2_99"], ".1f") + " %",
-            f"{100 * r['status_counts']['rejected'] / max(r['n_fixes'], 1):.1f} %",
-            " ".join(report.styled_status(s) for s in statuses),
-        )
-    console.print(accuracy)
-
+    """Matrix, held-out summaries, departures, throughput and targets tables."""
+    machine = payload["machine"]
+    console.print(f"[bold]Fusion: the evaluation matrix, departures, throughput vs filterpy[/]\n"
+                  f"{report.machine_line(machine)}")
+    fusion_matrix_report.print_matrix(payload["matrix"], payload["config"], console)
     tp = payload["throughput"]
     speed = Table(title=f"Throughput: {tp['scenario']} tracks ({tp['base_fixes']:,} fixes) repeated {tp['copies']}x; "
                         "median of repeats")
@@ -318,3 +295,6 @@ def print_report(payload: dict, console: Console, *, out: Path | None = None) ->
     console.print(report.targets_table(payload["targets"]))
     if out is not None:
         console.print(f"JSON written to {out}")
+    for path in [*payload["files"].get("heat_map", []), payload["files"].get("markdown")]:
+        if path:
+            console.print(f"written: {path}")

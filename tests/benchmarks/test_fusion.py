@@ -1,8 +1,10 @@
 """Smoke tests of the fusion and alerts suites at toy sizes, and of the raw point-in-polygon baseline.
 
 The suites run in seconds here; the tests check the JSON's structure, that its
-numbers are finite and add up, and that the raw baseline gives the answers a
-plain loop (and a hand count) gives.
+numbers are finite and add up, that the fusion matrix's judging can fail (an
+overconfident filter misses the NEES bars), picks the worst cells and tunes on
+the training cells alone, and that the raw baseline gives the answers a plain
+loop (and a hand count) gives.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import pytest
 import shapely
 from typer.testing import CliRunner
 
-from benchmarks import alerts, fusion, report, targets
+from benchmarks import alerts, fusion, fusion_matrix, report, targets
 from benchmarks.__main__ import app
+from geomon.sim.field import MOTIONS
+from geomon.sim.field_noise import NOISES
 
-TINY_FUSION = {"n_subjects": 2, "hours": 0.5, "throughput_fixes": 20_000, "filterpy_fixes": 300, "repeat": 1}
+TINY_FUSION = {"n_tracks": 2, "fixes_per_cell": 60, "departure_trials": 4, "n_subjects": 2, "hours": 0.5,
+               "throughput_fixes": 20_000, "filterpy_fixes": 300, "repeat": 1}
 TINY_ALERTS = {"n_subjects": 7, "hours": 3.0}
 
 
@@ -29,7 +34,7 @@ def fusion_payload(tmp_path_factory):
     returned = fusion.run_fusion(fusion.FusionConfig.quick_run(**TINY_FUSION), out=out, console=None)
     written = json.loads(out.read_text())
     assert written == json.loads(json.dumps(returned))
-    return written
+    return out, written
 
 
 @pytest.fixture(scope="module")
@@ -55,43 +60,178 @@ def _check_targets(targets: list[dict]) -> None:
 # --- fusion -----------------------------------------------------------------------
 
 
-def test_fusion_accuracy_rows_are_finite_and_consistent(fusion_payload):
-    assert {"suite", "machine", "config", "accuracy", "throughput", "targets", "targets_met"} <= fusion_payload.keys()
-    assert {"nproc", "numba_threads", "numpy", "numba", "geomon", "date_utc"} <= fusion_payload["machine"].keys()
-    rows = {r["label"]: r for r in fusion_payload["accuracy"]}
-    assert list(rows) == [label for label, _, _ in fusion.ROWS]
-    for r in rows.values():
-        assert _ordered(r["raw_error_m"], ("p50", "p90", "p99")), r
-        assert _ordered(r["fused_error_m"], ("p50", "p90", "p99")), r
-        assert r["raw_error_m"]["p50"] > 0
+def test_the_matrix_has_every_cell_and_metric(fusion_payload):
+    out, payload = fusion_payload
+    assert {"suite", "machine", "config", "matrix", "throughput", "targets", "targets_met"} <= payload.keys()
+    matrix = payload["matrix"]
+    cells = fusion_matrix.matrix_cells(MOTIONS, NOISES, fusion_matrix.INTERVALS_S)
+    assert [r["label"] for r in matrix["cells"]] == [c.label for c in cells]
+    assert len(cells) == 6 * 7 * 4
+    bars = {name for name, _, _ in fusion_matrix.BARS}
+    for r in matrix["cells"]:
+        assert _ordered(r["raw_error_m"], ("p50", "p90", "p95", "p99")), r["label"]
+        assert _ordered(r["fused_error_m"], ("p50", "p90", "p95", "p99")), r["label"]
         assert r["p90_ratio"] == pytest.approx(r["fused_error_m"]["p90"] / r["raw_error_m"]["p90"])
-        assert r["fused_p90_m"] == r["fused_error_m"]["p90"]
-        assert r["n_finite"] == r["n_fixes"] > 0  # every simulated fix has a position
+        assert r["p99_ratio"] == pytest.approx(r["fused_error_m"]["p99"] / r["raw_error_m"]["p99"])
+        assert r["n_fixes"] == TINY_FUSION["fixes_per_cell"] and r["n_nonfinite"] == 0
         assert sum(r["status_counts"].values()) == r["n_fixes"]
-        assert 0 < r["n_nees"] <= r["n_finite"]
-        assert math.isfinite(r["nees_mean"]) and r["nees_mean"] > 0
-        assert 0.0 <= r["nees_over_chi2_99"] <= 1.0
-    # Same paths, noisier device: the sigma_m option must reach the simulator.
-    assert rows["open_sky_4.7m"]["raw_error_m"]["p50"] > 1.3 * rows["open_sky"]["raw_error_m"]["p50"]
-    assert rows["augmented"]["raw_error_m"]["p90"] < rows["open_sky"]["raw_error_m"]["p90"]
+        assert math.isfinite(r["nees_mean"]) and r["nees_mean"] > 0 and 0.0 <= r["outside95"] <= 1.0
+        assert set(r["missed"]) <= bars
+        assert r["missed"] == fusion_matrix.missed_bars(fusion_matrix._cell_of(r), r)
+    scopes = [r["scope"] for r in matrix["cells"]]
+    assert scopes.count("training") == 5 * 6 * 4 and scopes.count("held_out_both") == 4
+    s = matrix["summaries"]
+    assert s["all"]["n_cells"] == 168 and s["held_out_motion"]["n_cells"] == 28 and s["held_out_noise"]["n_cells"] == 24
+    assert s["all"]["n_cells_missing"] == sum(1 for r in matrix["cells"] if r["missed"])
+    dep = matrix["departure"]
+    assert dep["n_trials"] == TINY_FUSION["departure_trials"] and math.isfinite(dep["error_sigma_max"])
+    # The pictures and the docs table beside the JSON.
+    assert (out.parent / "fusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out.parent / "fusion_matrix.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| ---")]
+    assert len(rows) == 1 + 168 + 1 + 4  # headers, cells, scopes
 
 
-def test_fusion_throughput_and_targets(fusion_payload):
-    tp = fusion_payload["throughput"]
+def test_fusion_targets_gate_the_worst_cells(fusion_payload):
+    _, payload = fusion_payload
+    targets = payload["targets"]
+    _check_targets(targets)
+    unnamed = [t["key"] for t in targets if t["source"] != "targets.toml"]
+    assert not unnamed
+    keys = {t["key"] for t in targets}
+    assert {"p90_ratio_max", "nees_mean_min", "nees_mean_max", "outside95_max", "p90_ratio_max@white_moving_15s",
+            "fused_p90_m_max@augmented_moving", "p90_ratio_max@held_out_motion", "nees_mean_max@held_out_noise",
+            "p90_ratio_max@white_moving_15s_held_out_motion", "departure_error_sigma_max",
+            "fuse_tracks_mfixes_per_s"} <= keys
+    # No white cell in the multipath column: that bar is not reported for it.
+    assert "p90_ratio_max@white_moving_15s_held_out_noise" not in keys
+    by_key = {t["key"]: t for t in targets}
+    rows = payload["matrix"]["cells"]
+    assert by_key["p90_ratio_max"]["measured"] == max(r["p90_ratio"] for r in rows)
+    assert by_key["nees_mean_min"]["measured"] == min(r["nees_mean"] for r in rows)
+    assert payload["targets_met"] == all(t["status"] != "FAIL" for t in targets)
+
+
+def test_fusion_throughput(fusion_payload):
+    tp = fusion_payload[1]["throughput"]
     assert tp["n_fixes"] == tp["copies"] * tp["base_fixes"] >= TINY_FUSION["throughput_fixes"]
     assert tp["n_tracks"] == tp["copies"] * TINY_FUSION["n_subjects"]
     assert tp["nonfinite"] == 0
     assert tp["geomon"]["fixes_per_s"] == pytest.approx(tp["n_fixes"] / tp["geomon"]["median_s"])
-    assert tp["numba_threads"] >= 1
     if tp["filterpy"] is None:
         assert "filterpy" in tp["filterpy_skipped"] and tp["ratio"] is None
     else:
         assert tp["filterpy"]["n_fixes"] == TINY_FUSION["filterpy_fixes"]
         assert tp["ratio"] == pytest.approx(tp["geomon"]["fixes_per_s"] / tp["filterpy"]["fixes_per_s"])
-    targets = fusion_payload["targets"]
-    assert len(targets) == len(fusion.ACCURACY_TARGETS) + 1
-    _check_targets(targets)
-    assert fusion_payload["targets_met"] == all(t["status"] != "FAIL" for t in targets)
+
+
+def test_an_overconfident_filter_fails_the_nees_bars_and_an_honest_one_meets_them():
+    cell = fusion_matrix.Cell("rest", "white", 5)
+    [(_, truth, fixes)] = fusion_matrix.simulate_cells([cell], seed=1, n_tracks=20, fixes_per_cell=20_000)
+    rng = np.random.default_rng(0)
+    # An honest "filter": the truth plus noise of exactly its reported covariance, a little tighter than raw.
+    sigma = 0.5 * fixes.true_sigma_m
+    var = sigma**2
+    honest = (truth.x_m + sigma * rng.normal(size=sigma.size), truth.y_m + sigma * rng.normal(size=sigma.size),
+              var, var, np.zeros_like(var), None, None, np.zeros(sigma.size, np.int8))
+    row = fusion_matrix.cell_metrics(cell, truth, fixes, honest)
+    assert row["nees_mean"] == pytest.approx(2.0, rel=0.05) and row["outside95"] == pytest.approx(0.05, abs=0.01)
+    assert fusion_matrix.missed_bars(cell, row) == []
+    # The same positions claiming a covariance 100 times too small.
+    bad = honest[:2] + tuple(v / 100.0 for v in honest[2:5]) + honest[5:]
+    row = fusion_matrix.cell_metrics(cell, truth, fixes, bad)
+    assert row["nees_mean"] > 100 and {"NEES", "out95"} <= set(fusion_matrix.missed_bars(cell, row))
+    # And the real filter with the same cell runs through the same judging.
+    real = fusion_matrix.cell_metrics(cell, truth, fixes, fusion_matrix.run_filter(truth, fixes, {}))
+    assert math.isfinite(real["nees_mean"])
+
+
+def _row(label: str, **values) -> dict:
+    motion, noise, interval = label.split("/")
+    row = {"motion": motion, "noise": noise, "interval_s": int(interval.rstrip("s")), "label": label,
+           "p90_ratio": 0.5, "p99_ratio": 0.5, "nees_mean": 2.0, "outside95": 0.05, "fused_p90_m": 0.5} | values
+    row["missed"] = fusion_matrix.missed_bars(fusion_matrix._cell_of(row), row)
+    return row
+
+
+def test_the_worst_cell_is_picked_per_metric():
+    rows = [_row("walk/white/5s", p90_ratio=0.9, nees_mean=1.2), _row("rest/white/60s", p90_ratio=1.3),
+            _row("car_road/augmented/15s", fused_p90_m=1.7, nees_mean=3.5), _row("bus/white/15s", p90_ratio=0.8),
+            _row("cycle/white/1s", p90_ratio=0.95, outside95=0.01)]
+    w = fusion_matrix.worst(rows)
+    assert w["p90_ratio_max"] == {"value": 1.3, "cell": "rest/white/60s"}
+    assert w["nees_mean_min"] == {"value": 1.2, "cell": "walk/white/5s"}
+    assert w["nees_mean_max"] == {"value": 3.5, "cell": "car_road/augmented/15s"}
+    assert w["outside95_min"] == {"value": 0.01, "cell": "cycle/white/1s"}
+    # Walking and driving in white at <= 15 s only: rest and cycling are not covered.
+    assert w["p90_ratio_max@white_moving_15s"] == {"value": 0.9, "cell": "walk/white/5s"}
+    assert w["fused_p90_m_max@augmented_moving"] == {"value": 1.7, "cell": "car_road/augmented/15s"}
+    missing = fusion_matrix.worst([*rows, _row("bus/cell/60s", nees_mean=None)])
+    assert missing["nees_mean_max"] == {"value": None, "cell": "bus/cell/60s"}
+    assert fusion_matrix.worst([_row("rest/cell/5s")])["fused_p90_m_max@augmented_moving"]["cell"] is None
+    assert fusion_matrix.misses_by_bar(rows) == {"p90>raw": 1, "p99>raw": 0, "NEES": 2, "out95": 1,
+                                                 "p90>0.7raw": 2, "p90>=1m": 1}
+
+
+def test_tuning_picks_fewest_violations_then_honest_nees_then_smallest_ratio():
+    few_violations = [_row("walk/white/60s", nees_mean=2.9), _row("rest/cell/60s", nees_mean=1.5)]
+    one_violation = [_row("walk/white/60s", nees_mean=2.0), _row("rest/cell/60s", nees_mean=3.1)]
+    honest = [_row("walk/white/60s", nees_mean=2.1, p90_ratio=0.9)] * 2
+    honest_smaller = [_row("walk/white/60s", nees_mean=1.95, p90_ratio=0.6)] * 2  # |ln 0.975| < |ln 1.05|
+    near_but_worse = [_row("walk/white/60s", nees_mean=2.1, p90_ratio=0.8)] * 2
+    scores = [fusion_matrix.tuning_score(r) for r in (one_violation, few_violations)]
+    assert scores[0][0] == 1 and scores[1][0] == 0
+    assert fusion_matrix.choose(scores) == 1
+    scores = [fusion_matrix.tuning_score(r) for r in (near_but_worse, honest_smaller, honest)]
+    assert fusion_matrix.choose(scores) == 1
+    scores = [fusion_matrix.tuning_score(r) for r in (honest, near_but_worse)]
+    assert fusion_matrix.choose(scores) == 1   # same violations and NEES: the smaller p90 ratio
+
+
+def test_grid_points_drop_names_the_kernel_no_longer_knows():
+    points, dropped = fusion_matrix.grid_points({"a": [1, 2], "b": [3, 4], "gone": [5]}, known={"a", "b"})
+    assert points == [{"a": 1, "b": 3}, {"a": 1, "b": 4}, {"a": 2, "b": 3}, {"a": 2, "b": 4}] and dropped == ["gone"]
+    assert fusion_matrix.grid_points({"gone": [1]}, known={"a"}) == ([{}], ["gone"])
+    from geomon.kernels.fusion import DEFAULT_PARAMS
+
+    points, _ = fusion_matrix.grid_points(fusion_matrix.TUNING_GRID, DEFAULT_PARAMS)
+    assert len(points) >= 2  # today's grid names parameters the kernel has
+
+
+def test_held_out_cells_are_excluded_from_tuning(monkeypatch):
+    calls = []
+
+    def fake_evaluate(cells, points, **sizes):
+        calls.append(([c.label for c in cells], list(points)))
+        # Point 20 is honest everywhere; the others are honest on the held-out cells only.
+        return [[_row(c.label, nees_mean=2.0 if p.get("outlier_sigma_m") == 20.0
+                      or fusion_matrix.scope(c, ("bus", "multipath")) != "training" else 5.0) for c in cells]
+                for p in points]
+
+    monkeypatch.setattr(fusion_matrix, "evaluate", fake_evaluate)
+    monkeypatch.setattr(fusion_matrix, "TUNING_GRID", {"outlier_sigma_m": [10.0, 20.0, 40.0], "no_such_param": [1]})
+    monkeypatch.setattr(fusion_matrix, "departure", lambda **kw: {"params": kw["params"]})
+    config = fusion.FusionConfig.quick_run(tune=True, intervals_s=(5, 60))
+    matrix = fusion_matrix.run_matrix(config, report.progress_console(None))
+    assert matrix["params"] == {"outlier_sigma_m": 20.0} and matrix["departure"]["params"] == matrix["params"]
+    assert matrix["tuning"]["dropped"] == ["no_such_param"] and matrix["tuning"]["chosen"] == 1
+    for labels, points in calls:
+        if len(points) > 1:   # the grid: training cells only
+            assert all("bus/" not in label and "/multipath/" not in label for label in labels)
+        else:                 # the held-out cells: the chosen point only
+            assert points == [{"outlier_sigma_m": 20.0}]
+            assert all(label.startswith("bus/") or "/multipath/" in label for label in labels)
+    trained = [label for labels, points in calls if len(points) > 1 for label in labels]
+    held = [label for labels, points in calls if len(points) == 1 for label in labels]
+    assert len(trained) == 5 * 6 * 2 and len(held) == (7 + 6 - 1) * 2
+    assert matrix["summaries"]["held_out_motion"]["n_cells_missing"] == 0
+
+
+def test_scoped_keys_name_the_held_out_sets():
+    assert fusion.scoped_key("p90_ratio_max", "") == "p90_ratio_max"
+    assert fusion.scoped_key("p90_ratio_max", "held_out_motion") == "p90_ratio_max@held_out_motion"
+    assert (fusion.scoped_key("p90_ratio_max@white_moving_15s", "held_out_noise")
+            == "p90_ratio_max@white_moving_15s_held_out_noise")
 
 
 def test_nees_matches_solving_the_covariance():
@@ -252,11 +392,17 @@ def test_scenario_zones_refuse_a_frame_mismatch():
 
 def test_cli_fusion_quick(tmp_path):
     out = tmp_path / "fusion.json"
-    result = CliRunner().invoke(app, ["fusion", "--quick", "--subjects", "1", "--hours", "0.25", "--throughput-fixes",
-                                      "5000", "--filterpy-fixes", "100", "--repeat", "1", "--out", str(out)])
+    args = ["fusion", "--quick", "--tracks", "1", "--fixes-per-cell", "30", "--interval", "15", "--departure-trials",
+            "2", "--subjects", "1", "--hours", "0.25", "--throughput-fixes", "5000", "--filterpy-fixes", "100",
+            "--repeat", "1", "--hold-out-motion", "walk", "--hold-out-noise", "phone", "--out", str(out)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "220"})
     assert result.exit_code == 0, result.output
-    assert "Targets" in result.output and "open_sky_4.7m" in result.output
-    assert json.loads(out.read_text())["config"]["n_subjects"] == 1
+    assert "Targets" in result.output and "car_town" in result.output and "held-out row: walk" in result.output
+    payload = json.loads(out.read_text())
+    assert payload["config"]["n_tracks"] == 1 and payload["matrix"]["intervals_s"] == [15]
+    assert payload["matrix"]["hold_out"] == {"motion": "walk", "noise": "phone"}
+    result = CliRunner().invoke(app, ["fusion", "--quick", "--hold-out-motion", "horse", "--out", str(out)])
+    assert result.exit_code != 0 and "horse" in result.output
 
 
 def test_cli_alerts_strict_exits_1_on_a_missed_target(tmp_path, monkeypatch):
