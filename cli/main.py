@@ -20,6 +20,22 @@ app.add_typer(rules_app, name="rules")
 #: The bundled sample (made by the command in data/README.md).
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
 
+#: What the fixes' accuracy_m reports, on every command that loads fixes (docs/loading.md).
+_Accuracy = Annotated[str, typer.Option(
+    help="What the fixes' accuracy_m reports: sigma (per-axis 1-sigma, the default), r68 (radius of 68 % "
+         "confidence: Android, iOS, Traccar, OsmAnd), cep or r50 (50 % radius), r95 (95 % radius), hdop "
+         "(HDOP, times --uere-m). Converted once, on load, to per-axis sigma.")]
+_UereM = Annotated[Optional[float], typer.Option(
+    "--uere-m", help="With --accuracy hdop: the user-equivalent range error in metres (default 5).")]
+
+
+def _accuracy(accuracy: str, uere_m: Optional[float]) -> dict:
+    """The accuracy options, checked before anything is read (a bad value names its option)."""
+    from geomon.io.accuracy import check_accuracy
+
+    kind, uere = check_accuracy(accuracy, uere_m, option="--accuracy", uere_option="--uere-m")
+    return {"accuracy": kind, "uere_m": uere}
+
 
 @app.callback()
 def main() -> None:
@@ -97,9 +113,13 @@ def replay(
                                                 "partitioned Parquet into (alerts/, stays/, quarantine/).")] = None,
     encounter_window: Annotated[float, typer.Option(min=1, help="With --dask and --concern/--protections: hours of "
                                                     "event time per encounter search task.")] = 24.0,
+    accuracy: _Accuracy = "sigma",
+    uere_m: _UereM = None,
 ) -> None:
     """Replay recorded fixes through the engine; print alerts by kind and office, quarantine and speed."""
     from geomon.engine.detectors import DEFAULT_DETECTORS
+
+    kind = _accuracy(accuracy, uere_m)
 
     chosen = DEFAULT_DETECTORS if detectors is None else tuple(d.strip() for d in detectors.split(",") if d.strip())
     if dask is not None:
@@ -108,14 +128,14 @@ def replay(
         result = replay_distributed(fixes, zones, subjects, rules, scheduler=dask, partitions=partitions, db=db,
                                     profile=profile, datum=datum, detectors=chosen, out=out,
                                     encounter_window_s=encounter_window * 3600.0,
-                                    **_meeting_files(concern, protections))
+                                    **_meeting_files(concern, protections), **kind)
         report.print_distributed(result, db=db, out=out)
         return
     if out is not None:
         raise ValueError("--out is for --dask runs; a replay on one machine writes into --db")
     result = report.run_replay(fixes, zones, subjects, rules, db=db, profile=profile, datum=datum,
                                batch_rows=batch_rows, detectors=chosen, cameras=cameras,
-                               **_meeting_files(concern, protections))
+                               **_meeting_files(concern, protections), **kind)
     report.print_replay(result, truth=truth, db=db)
 
 
@@ -203,17 +223,20 @@ def meetings(
     rules: Annotated[Optional[Path], typer.Option(help="Rules TOML; the packaged defaults when omitted.")] = None,
     db: Annotated[Optional[Path], typer.Option(
         help="DuckDB store to write the alerts into (created if missing).")] = None,
+    accuracy: _Accuracy = "sigma",
+    uere_m: _UereM = None,
 ) -> None:
     """Frequent contact with persons of concern and victim protection over recorded fixes (fused first)."""
     from geomon.io.load import load_rules
     from geomon.run.meetings import load_concern, load_protections, meeting_alerts
     from geomon.store.alert_store import AlertStore
 
+    kind = _accuracy(accuracy, uere_m)
     if concern is None and protections is None:
         raise ValueError("give --concern and/or --protections")
     alerts = meeting_alerts(fixes, subjects, concern=load_concern(concern) if concern else None,
                             protections=load_protections(protections) if protections else None,
-                            rules=load_rules(rules) if rules else None)
+                            rules=load_rules(rules) if rules else None, **kind)
     report.print_meetings(alerts)
     if db is not None:
         with AlertStore(db) as store:
@@ -260,6 +283,8 @@ def watch(
     protections: Annotated[Optional[Path], typer.Option(
         help="Protection orders: subject_id, victim_id, warning_m, alert_m; the protected persons' fixes come with "
              "the subjects'.")] = None,
+    accuracy: _Accuracy = "sigma",
+    uere_m: _UereM = None,
 ) -> None:
     """Run live: consume fixes as they arrive, commit alerts and checkpoints; a restart resumes the stream."""
     import signal
@@ -270,6 +295,7 @@ def watch(
     from geomon.rules.load import load_rules
     from geomon.run.live import DirectorySource, LineSource, LiveMonitor, run
 
+    kind = _accuracy(accuracy, uere_m)
     sources = []
     if directory is not None:
         sources.append(DirectorySource(directory))
@@ -282,7 +308,7 @@ def watch(
     chosen = tuple(d.strip() for d in detectors.split(",") if d.strip()) if detectors else DEFAULT_DETECTORS
     live = LiveMonitor(zones, subjects, load_rules(rules) if rules is not None else None, db=db,
                        stream_id=stream_id, lateness_s=lateness, clock=clock, checkpoint_every_s=checkpoint_every,
-                       profile=profile, detectors=chosen, **_meeting_files(concern, protections))
+                       profile=profile, detectors=chosen, **_meeting_files(concern, protections), **kind)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     state = "resumed at micro-batch " + str(live.seq) if live.resumed else "started"

@@ -36,10 +36,11 @@ TS_TYPE = pa.timestamp("ms", tz="UTC")
 
 #: Position fixes.
 #:
-#: ``accuracy_m`` is the reported 1-sigma horizontal accuracy in metres. It may
-#: be null (the device did not report one); filling it with a per-source default
-#: is the fusion step's job, not loading's. Canonical columns are non-null
-#: except ``accuracy_m``.
+#: ``accuracy_m`` is the per-axis 1-sigma horizontal accuracy in metres (a
+#: device's 68 % radius, CEP, 95 % radius or HDOP is converted to it on load:
+#: :mod:`geomon.io.accuracy`). It may be null (the device did not report one);
+#: filling it with a per-source default is the fusion step's job, not loading's.
+#: Canonical columns are non-null except ``accuracy_m``.
 FIX_SCHEMA = pa.schema(
     [
         pa.field("subject_id", pa.string(), nullable=False),

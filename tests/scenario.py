@@ -93,3 +93,20 @@ def companion(fixes: pa.Table, subject: str, person: str, starts_ms, east_m: flo
     later = pc.add(c.column("ts").cast(pa.int64()), 1000).cast(fixes.schema.field("ts").type)
     c = c.set_column(c.schema.get_field_index("ts"), "ts", later)
     return c.set_column(0, "subject_id", pa.array([person] * c.num_rows, pa.string())).cast(fixes.schema)
+
+
+def write_county(folder) -> tuple:
+    """This county's zones (GeoJSON) and three subjects (CSV) written into ``folder``, for commands reading files."""
+    import json
+    from pathlib import Path
+
+    import pyarrow.csv as pacsv
+
+    folder = Path(folder)
+    loaded = zones()
+    feats = [{"type": "Feature", "properties": {k: v for k, v in props.items() if v is not None},
+              "geometry": json.loads(shapely.to_geojson(geom))}
+             for geom, props in zip(loaded.geometry, loaded.properties.to_pylist())]
+    (folder / "zones.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    pacsv.write_csv(subjects(3).table.drop_columns(["home_zone_id"]), folder / "subjects.csv")
+    return folder / "zones.geojson", folder / "subjects.csv"

@@ -39,6 +39,7 @@ from geomon.engine.geofence import GeofenceDetector, permitted_zone_of_subjects
 from geomon.engine.geofence_rows import location_office
 from geomon.engine.meetings import MeetingWatch
 from geomon.engine.zones import CompiledZones, compile_zones
+from geomon.io.accuracy import check_accuracy
 from geomon.io.cameras import CameraLayer, load_cameras
 from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.io.load import load_fixes, load_rules, load_subjects, load_zones
@@ -146,6 +147,9 @@ class Monitor(FusionStage):
         admitted like persons of concern) whose fused positions
         ``self.meetings.take_positions()`` hands over, for a distributed
         replay that searches them by time window (:mod:`geomon.run.distributed`).
+    accuracy, uere_m
+        What ``accuracy_m`` reports in the batches :meth:`process` validates itself
+        (:func:`geomon.io.load.load_fixes`); a FixLoad was converted when loaded.
 
     Notes
     -----
@@ -177,7 +181,9 @@ class Monitor(FusionStage):
     def __init__(self, zones, subjects, rules=None, *, profile: str | None = None,
                  crossing_min_m: float = 5.0, max_gap_s: float = 120.0, frame=None, fusion_params=None,
                  tz: str = "Asia/Shanghai", detectors=DEFAULT_DETECTORS, cameras=None, concern=None,
-                 protections=None, subject_pairs: bool = False, collect=None):
+                 protections=None, subject_pairs: bool = False, collect=None, accuracy: str = "sigma",
+                 uere_m: float | None = None):
+        self.accuracy, self.uere_m = check_accuracy(accuracy, uere_m)
         self.zones: CompiledZones = compile_zones(_as_zones(zones), frame)
         #: Keep each batch's fused positions for :meth:`take_tracks` (the incident look-back reads them).
         self.keep_tracks = False
@@ -295,7 +301,8 @@ class Monitor(FusionStage):
             Alert events in :data:`geomon.schema.ALERT_SCHEMA`.
         """
         clock = time.perf_counter()
-        load = batch if isinstance(batch, FixLoad) else load_fixes(batch, name=name)
+        load = batch if isinstance(batch, FixLoad) else load_fixes(batch, name=name, accuracy=self.accuracy,
+                                                                   uere_m=self.uere_m)
         self._tick("validate", clock)
         st = self.state
         st.n_read += load.n_read

@@ -28,6 +28,10 @@ GeoJSON follows RFC 7946 (exterior rings counter-clockwise, rings closed);
 GeoParquet follows the GeoParquet 1.x specification (WKB geometry column,
 ``geo`` file metadata).
 
+A fix's ``accuracy_m`` may be reported as a 68 %, 50 % or 95 % radius or as
+HDOP: ``load_fixes(..., accuracy=...)`` converts it once to the per-axis sigma
+the engine reads (:mod:`geomon.io.accuracy`).
+
 The loaders live in :mod:`geomon.io.tables` (fixes, subjects),
 :mod:`geomon.io.zones` and :mod:`geomon.rules.load`, with the shared result
 types, readers and quarantine in :mod:`geomon.io.common`; import them from
@@ -36,12 +40,14 @@ here.
 
 from __future__ import annotations
 
+from geomon.io.accuracy import ACCURACY_KINDS, sigma_from_accuracy
 from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.io.tables import load_fixes, load_subjects
 from geomon.io.zones import load_zones
 from geomon.rules.load import UNIT_SUFFIXES, UNITLESS_KEYS, Rules, default_rules, load_rules
 
 __all__ = [
+    "ACCURACY_KINDS",
     "FixLoad",
     "Rules",
     "SubjectLoad",
@@ -53,4 +59,5 @@ __all__ = [
     "load_rules",
     "load_subjects",
     "load_zones",
+    "sigma_from_accuracy",
 ]

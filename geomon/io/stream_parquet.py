@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from geomon.errors import InputError
+from geomon.io.accuracy import check_accuracy
 from geomon.io.common import FixLoad, _duplicates
 from geomon.io.load import load_fixes
 from geomon.schema import QUARANTINE_SCHEMA
@@ -109,6 +110,9 @@ class ParquetFeed:
         A ``.parquet`` file or a directory of them.
     datum : str
         Datum of the coordinates, as :func:`geomon.io.load.load_fixes` takes it.
+    accuracy, uere_m
+        What ``accuracy_m`` reports, as :func:`geomon.io.load.load_fixes` takes
+        it: each row group is converted to per-axis sigma as it is read.
     batch_rows : int
         Fixes per batch handed out.
     hold_rows : int
@@ -127,10 +131,12 @@ class ParquetFeed:
     """
 
     def __init__(self, path, *, datum: str = "wgs84", batch_rows: int = 250_000, hold_rows: int = 4_000_000,
-                 sort: bool = True, memory_limit: str = "768MB"):
+                 sort: bool = True, memory_limit: str = "768MB", accuracy: str = "sigma",
+                 uere_m: float | None = None):
         self.path = Path(path)
         self.files = _files(self.path)
         self.datum = datum
+        self.accuracy, self.uere_m = check_accuracy(accuracy, uere_m)
         self.batch_rows = int(batch_rows)
         self.hold_rows = int(hold_rows)
         self.n_read = 0
@@ -222,7 +228,8 @@ class ParquetFeed:
                 raw = raw.drop_columns(["_row"])
             else:
                 number = np.arange(first_row, first_row + raw.num_rows, dtype=np.int64)
-            load = load_fixes(raw, datum=self.datum, name=self.source_name)
+            load = load_fixes(raw, datum=self.datum, name=self.source_name, accuracy=self.accuracy,
+                              uere_m=self.uere_m)
             self.n_read += load.n_read
             rows = number[load.input_row if load.input_row is not None else np.arange(load.table.num_rows)]
             quarantine = renumbered(load.quarantine, number)

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from geomon.errors import InputError
+from geomon.io.accuracy import check_accuracy, sigma_from_accuracy
 from geomon.io.common import (
     FixLoad,
     SubjectLoad,
@@ -209,7 +210,8 @@ def _table_result(
 # --------------------------------------------------------------------------- fixes
 
 
-def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str | None = None) -> FixLoad:
+def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str | None = None,
+               accuracy: str = "sigma", uere_m: float | None = None) -> FixLoad:
     """Load position fixes, quarantining the rows that fail validation.
 
     Parameters
@@ -225,6 +227,15 @@ def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str
     name : str, optional
         Name used in messages and the quarantine (default: the path, or
         ``"<table>"``).
+    accuracy : {"sigma", "r68", "cep", "r50", "r95", "hdop"}
+        What the input's ``accuracy_m`` reports (:data:`geomon.io.accuracy.ACCURACY_KINDS`):
+        per-axis 1-sigma (the default), the radius of 68 % confidence (Android,
+        iOS, Traccar, OsmAnd), of 50 % (CEP) or 95 %, or HDOP. Accepted values
+        are converted once, here, to the per-axis sigma in metres that
+        ``accuracy_m`` holds downstream (:func:`geomon.io.accuracy.sigma_from_accuracy`).
+    uere_m : float, optional
+        With ``accuracy="hdop"``: the user-equivalent range error in metres
+        (default :data:`geomon.io.accuracy.DEFAULT_UERE_M`).
 
     Returns
     -------
@@ -236,8 +247,8 @@ def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str
     geomon.errors.InputError
         If the input is not a readable file of its kind, lacks a required
         column, or has a column whose type cannot be read as required.
-    ValueError
-        If ``datum`` is unknown.
+        Also (before anything is read) if ``datum`` or ``accuracy`` is unknown
+        or ``uere_m`` is not usable; it is a ``ValueError``.
 
     Notes
     -----
@@ -250,9 +261,19 @@ def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str
     ``accuracy_unparseable``, ``accuracy_not_finite``, ``accuracy_negative``,
     ``duplicate`` (equal in every column to an earlier accepted row) and
     ``datum_failed`` (conversion to WGS84 gave a non-finite value). A null
-    ``accuracy_m`` is accepted.
+    ``accuracy_m`` is accepted and stays null. The accuracy checks judge the
+    value as reported, before its conversion to sigma.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> phone = pa.table({"subject_id": ["s1"], "ts": pa.array([0], pa.int64()), "lon": [116.4],
+    ...                   "lat": [39.9], "source": ["gnss"], "accuracy_m": [3.8]})
+    >>> round(load_fixes(phone, accuracy="r68").table.column("accuracy_m")[0].as_py(), 3)   # 3.8 / 1.5096
+    2.517
     """
     _check_datum(datum)
+    accuracy, uere_m = check_accuracy(accuracy, uere_m)
     raw, src, malformed = _read_tabular(source, name, FIX_SCHEMA.names)
     _require_columns(raw, FIX_REQUIRED, src)
     n = raw.num_rows
@@ -328,8 +349,20 @@ def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str
     accepted = accepted.set_column(2, "lon", pa.array(wgs_lon, pa.float64()))
     accepted = accepted.set_column(3, "lat", pa.array(wgs_lat, pa.float64()))
     accepted = accepted.cast(pa.schema(list(FIX_SCHEMA) + [accepted.schema.field(c) for c in extras]))
+    if accuracy != "sigma":
+        accepted = accepted.set_column(5, "accuracy_m", _sigma_column(acc, kept, accuracy, uere_m))
     return _table_result(FixLoad, src, raw, accepted, reasons, row_numbers, malformed, malformed_rows, datum=datum,
                          input_row=row_numbers[kept])
+
+
+def _sigma_column(acc: pa.Array, kept: np.ndarray, accuracy: str, uere_m: float | None) -> pa.Array:
+    """The accepted rows' reported accuracy (float64, nulls kept) as per-axis sigma in float32."""
+    reported = acc.take(pa.array(kept, pa.int64()))
+    sigma = sigma_from_accuracy(pc.fill_null(reported, np.nan).to_numpy(zero_copy_only=False), accuracy,
+                                uere_m=uere_m)
+    # A huge accepted HDOP times the UERE may pass float32's range: keep it finite, as validation promised.
+    sigma = np.minimum(sigma, np.finfo(np.float32).max)
+    return pa.array(sigma.astype(np.float32), pa.float32(), mask=~_np_bool(pc.is_valid(reported)))
 
 
 # --------------------------------------------------------------------------- subjects

@@ -47,6 +47,7 @@ import pyarrow.parquet as pq
 from geomon.engine.detectors import DEFAULT_DETECTORS
 from geomon.engine.meetings import meeting_config
 from geomon.engine.monitor import _as_rules, fold_alerts
+from geomon.io.accuracy import check_accuracy
 from geomon.io.common import SubjectLoad, ZoneLoad
 from geomon.io.load import load_subjects, load_zones
 from geomon.io.stream_parquet import file_offsets, parquet_files
@@ -134,15 +135,16 @@ class DistributedResult:
 def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "local:2", partitions: int | None = None,
                        db=None, profile: str | None = None, datum: str = "wgs84",
                        detectors=DEFAULT_DETECTORS, concern=None, protections=None, out=None,
-                       encounter_window_s: float = 86_400.0) -> DistributedResult:
+                       encounter_window_s: float = 86_400.0, accuracy: str = "sigma",
+                       uere_m: float | None = None) -> DistributedResult:
     """Replay a (partitioned) Parquet input on a Dask cluster; the alerts equal a single-machine replay's.
 
     Parameters
     ----------
     fixes : path
         A Parquet file or a directory of them.
-    zones, subjects, rules, profile, datum, detectors
-        As :func:`geomon.run.replay.replay`.
+    zones, subjects, rules, profile, datum, detectors, accuracy, uere_m
+        As :func:`geomon.run.replay.replay` (each partition converts its fixes' accuracy on load).
     scheduler : str
         ``local:N`` (a local cluster of N worker processes) or a scheduler address.
     partitions : int, optional
@@ -167,6 +169,7 @@ def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "
         raise FileExistsError(f"{out}: the output directory is not empty")
     if encounter_window_s <= 0:
         raise ValueError(f"encounter_window_s must be > 0, got {encounter_window_s}")
+    accuracy, uere_m = check_accuracy(accuracy, uere_m)
     started = time.perf_counter()
     zone_load = zones if isinstance(zones, ZoneLoad) else load_zones(zones)
     subject_load = subjects if isinstance(subjects, SubjectLoad) else load_subjects(subjects)
@@ -181,7 +184,7 @@ def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "
         partitions, offsets = buckets, [0] * len(files)
     names = [str(f) for f in files]
     options = {"profile": profile, "detectors": tuple(detectors), "datum": datum, "bucketed": buckets is not None,
-               "name": str(fixes), "meetings": None}
+               "name": str(fixes), "meetings": None, "accuracy": accuracy, "uere_m": uere_m}
     concern, orders, meeting_params = meeting_config(concern, protections)
     if concern or orders:
         options["meetings"] = {"concern": concern, "protections": orders,
@@ -224,7 +227,8 @@ def replay_distributed(fixes, zones, subjects, rules=None, *, scheduler: str = "
         with AlertStore(db) as store:
             run_id = store.start_run({"fixes": str(fixes), "scheduler": scheduler, "partitions": n_parts},
                                      config_hash(zone_load, subject_load, rule_set,
-                                                 run_params(profile, detectors, meeting_params)))
+                                                 run_params(profile, detectors, meeting_params,
+                                                            accuracy=accuracy, uere_m=uere_m)))
             with store.atomic():
                 events = events.set_column(events.schema.get_field_index("run_id"), "run_id",
                                            pa.array([run_id] * events.num_rows, pa.string()))

@@ -54,6 +54,7 @@ import pyarrow.compute as pc
 
 from geomon.engine.detectors import DEFAULT_DETECTORS, detector_names
 from geomon.errors import GeomonError
+from geomon.io.accuracy import accuracy_settings, check_accuracy
 from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.io.load import load_fixes, load_subjects, load_zones
 from geomon.run.checkpoint import StateTracker, capture_global, check_layout, encode_rows
@@ -139,6 +140,9 @@ class LiveMonitor:
         of a core against 10 % at the default (docs/performance.md).
     profile, detectors, keep_tracks
         As :func:`geomon.run.replay.replay`.
+    accuracy, uere_m
+        What the arriving fixes' ``accuracy_m`` reports, as :func:`geomon.io.load.load_fixes`
+        takes it (``r68`` for phones); each input is converted once, when offered.
     concern, protections
         Persons of concern and protection orders (as :class:`geomon.engine.monitor.Monitor`
         takes them): frequent-contact and victim alerts, live (:mod:`geomon.engine.meetings`).
@@ -155,7 +159,7 @@ class LiveMonitor:
     def __init__(self, zones, subjects, rules=None, *, db, stream_id: str = "live", lateness_s: float = 0.0,
                  clock: str = "wall", checkpoint_every_s: float = 5.0, profile: str | None = None,
                  detectors=DEFAULT_DETECTORS, keep_tracks: bool = True, concern=None, protections=None,
-                 now=time.time):
+                 now=time.time, accuracy: str = "sigma", uere_m: float | None = None):
         from geomon.engine.meetings import meeting_config
         from geomon.engine.monitor import Monitor
         from geomon.run.replay import _as_rules, config_hash
@@ -164,6 +168,7 @@ class LiveMonitor:
             raise ValueError(f"clock must be wall or event, not {clock!r}")
         if lateness_s < 0 or checkpoint_every_s < 0:
             raise ValueError("lateness_s and checkpoint_every_s must be >= 0")
+        self.accuracy, self.uere_m = check_accuracy(accuracy, uere_m)
         zone_load = zones if isinstance(zones, ZoneLoad) else load_zones(zones)
         subject_load = subjects if isinstance(subjects, SubjectLoad) else load_subjects(subjects)
         rule_set = _as_rules(rules)
@@ -180,7 +185,8 @@ class LiveMonitor:
         self._now = now
         params = {"profile": profile, "detectors": detector_names(detectors), "lateness_ms": self.lateness_ms,
                   "clock": clock, "crossing_min_m": self.monitor.crossing_min_m,
-                  "max_gap_ms": self.monitor.max_gap_ms, **meeting_params}
+                  "max_gap_ms": self.monitor.max_gap_ms, **meeting_params,
+                  **accuracy_settings(self.accuracy, self.uere_m)}
         self.config_hash = config_hash(zone_load, subject_load, rule_set, params)
         self._tracker = StateTracker(self.monitor)
         self._held = _HELD.empty_table()
@@ -198,7 +204,8 @@ class LiveMonitor:
         self.resumed = self._resume()
         self._checkpoint_seq = self.seq
         if not self.resumed:
-            self.run_id = self.store.start_run({"stream": stream_id, "clock": clock, "lateness_s": lateness_s},
+            self.run_id = self.store.start_run({"stream": stream_id, "clock": clock, "lateness_s": lateness_s,
+                                                **accuracy_settings(self.accuracy, self.uere_m)},
                                                self.config_hash)
         self.monitor.run_id = self.run_id
 
@@ -239,6 +246,10 @@ class LiveMonitor:
 
     # ----------------------------------------------------------------- input
 
+    def load(self, fixes, *, name: str) -> FixLoad:
+        """Validate arriving fixes with this stream's accuracy kind (:func:`geomon.io.load.load_fixes`)."""
+        return load_fixes(fixes, name=name, accuracy=self.accuracy, uere_m=self.uere_m)
+
     def offer(self, fixes, *, source: str, position: tuple[str, object] | None = None,
               arrived: float | None = None) -> int:
         """Validate arriving fixes and hold them until the watermark passes them; return how many were accepted.
@@ -246,7 +257,8 @@ class LiveMonitor:
         Parameters
         ----------
         fixes : pyarrow.Table, path or FixLoad
-            Fixes in :data:`geomon.schema.FIX_SCHEMA` (validated unless loaded).
+            Fixes in :data:`geomon.schema.FIX_SCHEMA` (validated with :meth:`load`
+            unless loaded; a FixLoad's accuracy is taken as already converted).
         source : str
             Name of the input (file, ``stdin``...), used in the quarantine.
         position : (key, value), optional
@@ -255,7 +267,7 @@ class LiveMonitor:
         arrived : float or array of float, optional
             Arrival wall time (seconds), of all the fixes or of each; default now.
         """
-        load = fixes if isinstance(fixes, FixLoad) else load_fixes(fixes, name=source)
+        load = fixes if isinstance(fixes, FixLoad) else self.load(fixes, name=source)
         if load.n_quarantined:
             self._load_quarantine.append(load.quarantine)
         self.counts.n_read += load.n_read

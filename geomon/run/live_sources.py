@@ -22,7 +22,6 @@ import pyarrow as pa
 
 from geomon.errors import GeomonError
 from geomon.io.common import FixLoad
-from geomon.io.load import load_fixes
 from geomon.schema import QUARANTINE_SCHEMA
 
 if TYPE_CHECKING:   # for annotations only: geomon.run.live imports this module
@@ -79,7 +78,7 @@ def _offer_lines(live: LiveMonitor, lines: list[str], *, name: str, first_line: 
                  position: tuple[str, object]) -> int:
     table, numbers, refused = read_json_lines(lines, name=name, first_line=first_line)
     live.refuse(refused)
-    load = _renumber(load_fixes(table, name=name), numbers)
+    load = _renumber(live.load(table, name=name), numbers)
     return live.offer(load, source=name, position=position)
 
 

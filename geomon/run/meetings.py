@@ -88,7 +88,8 @@ def load_protections(source, *, name: str | None = None) -> list[dict]:
     return orders
 
 
-def meeting_alerts(fixes, subjects, *, concern=None, protections=None, rules=None, run_id: str = "") -> pa.Table:
+def meeting_alerts(fixes, subjects, *, concern=None, protections=None, rules=None, run_id: str = "",
+                   accuracy: str = "sigma", uere_m: float | None = None) -> pa.Table:
     """``frequent_contact`` and victim alerts of a batch of fixes (subjects' and the other people's).
 
     Parameters
@@ -102,8 +103,11 @@ def meeting_alerts(fixes, subjects, *, concern=None, protections=None, rules=Non
         Persons of concern (see :func:`geomon.frequent_contacts`), or None.
     protections : iterable of dict or None
         Protection orders (see :func:`geomon.victim_alerts`), or None.
+    accuracy, uere_m
+        What ``accuracy_m`` reports, as :func:`geomon.io.load.load_fixes` takes it
+        (unused for a FixLoad, converted when it was loaded).
     """
-    load = fixes if hasattr(fixes, "table") else load_fixes(fixes)
+    load = fixes if hasattr(fixes, "table") else load_fixes(fixes, accuracy=accuracy, uere_m=uere_m)
     fused = fuse(load)
     parts = []
     if concern:

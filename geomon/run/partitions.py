@@ -187,7 +187,8 @@ def _run_partition(part: int, n_parts: int, files: list[str], offsets: list[int]
     number = np.concatenate(numbers) if numbers else np.zeros(0, np.int64)
     quarantine, n_read, table = [], 0, None
     if raw is not None:
-        load = load_fixes(raw, datum=options["datum"], name=options["name"])
+        load = load_fixes(raw, datum=options["datum"], name=options["name"],
+                          accuracy=options["accuracy"], uere_m=options["uere_m"])
         n_read = load.n_read
         if load.quarantine.num_rows:
             quarantine.append(renumbered(load.quarantine, number).cast(QUARANTINE_SCHEMA))

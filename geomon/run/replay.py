@@ -24,6 +24,7 @@ import shapely
 from geomon.engine.detectors import DEFAULT_DETECTORS, detector_names
 from geomon.engine.meetings import meeting_config
 from geomon.engine.monitor import Monitor, _as_rules, fold_alerts
+from geomon.io.accuracy import accuracy_settings, check_accuracy
 from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.io.load import load_fixes, load_subjects, load_zones
 from geomon.io.stream_parquet import ParquetFeed, ordered_batches, parquet_rows
@@ -97,9 +98,10 @@ def config_hash(zones: ZoneLoad, subjects: SubjectLoad, rules, params: dict) -> 
 
 
 def run_params(profile, detectors, meeting_params: dict, *, crossing_min_m: float = 5.0,
-               max_gap_ms: int = 120_000) -> dict:
+               max_gap_ms: int = 120_000, accuracy: str = "sigma", uere_m: float | None = None) -> dict:
     """The parameters a run's configuration hash covers besides zones, subjects and rules (one machine or many)."""
-    params = {"profile": profile, "crossing_min_m": crossing_min_m, "max_gap_ms": max_gap_ms, **meeting_params}
+    params = {"profile": profile, "crossing_min_m": crossing_min_m, "max_gap_ms": max_gap_ms, **meeting_params,
+              **accuracy_settings(accuracy, uere_m)}
     names = detector_names(detectors)
     if names != sorted(DEFAULT_DETECTORS):  # only then, so hashes of default runs stay as they were
         params["detectors"] = names
@@ -117,7 +119,7 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
            profile: str | None = None, datum: str = "wgs84",
            progress: Callable[[int, int], None] | None = None, detectors=DEFAULT_DETECTORS,
            cameras=None, keep_tracks: bool = True, concern=None, protections=None,
-           stream_rows: int | None = 1_000_000) -> ReplayResult:
+           stream_rows: int | None = 1_000_000, accuracy: str = "sigma", uere_m: float | None = None) -> ReplayResult:
     """Replay recorded fixes through a Monitor, optionally into a DuckDB store.
 
     Parameters
@@ -139,6 +141,11 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
         Rules profile for every subject (e.g. ``"special_period"``).
     datum : str
         Datum of the fixes' coordinates (``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09``).
+    accuracy : str
+        What the fixes' ``accuracy_m`` reports (``sigma``, ``r68``, ``cep``/``r50``,
+        ``r95``, ``hdop``; :func:`geomon.io.load.load_fixes`); converted once, on load.
+    uere_m : float, optional
+        With ``accuracy="hdop"``: the user-equivalent range error in metres.
     progress : callable, optional
         Called as ``progress(done_fixes, total_fixes)`` after each chunk.
     detectors : iterable of str
@@ -165,6 +172,7 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
     """
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
+    accuracy, uere_m = check_accuracy(accuracy, uere_m)
     started = time.perf_counter()
     zone_load = zones if isinstance(zones, ZoneLoad) else load_zones(zones)
     subject_load = subjects if isinstance(subjects, SubjectLoad) else load_subjects(subjects)
@@ -178,10 +186,11 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
     size = parquet_rows(fixes) if isinstance(fixes, (str, Path)) and stream_rows is not None else None
     if size is not None and size > stream_rows:
         # Too large to hold: row groups in turn, in event-time order (validation happens as they are read).
-        load = ParquetFeed(fixes, datum=datum, batch_rows=batch_rows)
+        load = ParquetFeed(fixes, datum=datum, batch_rows=batch_rows, accuracy=accuracy, uere_m=uere_m)
         batches, total = iter(load), load.total_rows
     else:
-        load = load_fixes(fixes, datum=datum, name=_label(fixes) if not isinstance(fixes, (str, Path)) else None)
+        load = load_fixes(fixes, datum=datum, name=_label(fixes) if not isinstance(fixes, (str, Path)) else None,
+                          accuracy=accuracy, uere_m=uere_m)
         batches, total = time_ordered_batches(load, batch_rows), load.n_accepted
     load_s = time.perf_counter() - clock
 
@@ -192,10 +201,11 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
         store = db if isinstance(db, AlertStore) else AlertStore(db)
         own_store = not isinstance(db, AlertStore)
         params = run_params(profile, detectors, meeting_params, crossing_min_m=monitor.crossing_min_m,
-                            max_gap_ms=monitor.max_gap_ms)
+                            max_gap_ms=monitor.max_gap_ms, accuracy=accuracy, uere_m=uere_m)
         run_id = store.start_run(
             {"fixes": _label(fixes), "zones": _label(zones), "subjects": _label(subjects),
-             "rules": _label(rules) if rules is not None else "<default>", "datum": datum, "batch_rows": batch_rows},
+             "rules": _label(rules) if rules is not None else "<default>", "datum": datum, "batch_rows": batch_rows,
+             **accuracy_settings(accuracy, uere_m)},
             config_hash(zone_load, subject_load, rule_set, params))
         monitor.run_id = run_id
 
