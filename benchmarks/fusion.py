@@ -12,6 +12,10 @@ matrix's worst cells, not its average. The tables are printed, the heat map
 (:mod:`benchmarks.fusion_matrix_report`) and a markdown table are written beside
 the JSON.
 
+The real drive (:mod:`benchmarks.fusion_real`): single-point fixes of a car in
+town against a PPK reference, at 1, 5 and 15 s, with the matrix's parameters
+(never tuned on it), judged on the matrix's bars and gated apart.
+
 Throughput: :func:`geomon.kernels.fusion.fuse_tracks` on the tracks of a
 ``"mixed"`` scenario repeated to about 20 million fixes, timed per
 :mod:`benchmarks.harness`; beside it filterpy's ``KalmanFilter`` (the same
@@ -31,7 +35,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import fusion_matrix, fusion_matrix_report, harness, report, tracks
+from benchmarks import fusion_matrix, fusion_matrix_report, fusion_real, harness, report, tracks
 from benchmarks.fusion_matrix import nees_2d  # noqa: F401  (the suite's NEES, re-exported)
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fusion.json"
@@ -250,14 +254,17 @@ def run_fusion(config: FusionConfig, *, out: Path | None = DEFAULT_OUT, console:
     started = time.perf_counter()
     matrix = fusion_matrix.run_matrix(config, progress)
     matrix["seconds"] = time.perf_counter() - started
+    with report.step(progress, "real drive: SPP fixes against PPK at 1, 5 and 15 s"):
+        real = fusion_real.real_rows(matrix["params"])   # a held-out check: never used to choose parameters
     throughput = throughput_row(config, progress)
-    targets = _targets(matrix, throughput)
+    targets = _targets(matrix, throughput) + fusion_real.real_targets(real)
     payload = {
         "suite": "fusion",
         "schema_version": 2,
         "machine": machine,
         "config": dataclasses.asdict(config),
         "matrix": matrix,
+        "real_drive": real,
         "throughput": throughput,
         "targets": targets,
     }
@@ -266,11 +273,12 @@ def run_fusion(config: FusionConfig, *, out: Path | None = DEFAULT_OUT, console:
 
 
 def print_report(payload: dict, console: Console, *, out: Path | None = None) -> None:
-    """Matrix, held-out summaries, departures, throughput and targets tables."""
+    """Matrix, held-out summaries, departures, the real drive, throughput and targets tables."""
     machine = payload["machine"]
     console.print(f"[bold]Fusion: the evaluation matrix, departures, throughput vs filterpy[/]\n"
                   f"{report.machine_line(machine)}")
     fusion_matrix_report.print_matrix(payload["matrix"], payload["config"], console)
+    fusion_real.print_real(payload["real_drive"], console)
     tp = payload["throughput"]
     speed = Table(title=f"Throughput: {tp['scenario']} tracks ({tp['base_fixes']:,} fixes) repeated {tp['copies']}x; "
                         "median of repeats")
