@@ -1,0 +1,366 @@
+"""A slow, textbook reference of :mod:`geomon.kernels.fusion`, written with numpy matrices.
+
+Each motion carries the full 4-state ``[x, y, vx, vy]`` mean and 4x4 covariance;
+prediction is ``F P F^T + Q`` with explicit ``F`` and ``Q``; each fix is the
+moment-matched mixture of three textbook Kalman updates (``K = P H^T S^-1``):
+clean (``R = r I``), multipath (``R = (r + outlier_sigma^2) I``) and gross (a
+flat density: no update); the IMM interaction mixes the motions with explicit
+mixing weights (Blom and Bar-Shalom 1988). Densities are compared in the log
+domain. One loop iteration per fix, no cached quantities.
+
+Where the kernel makes documented approximations, they are reproduced here
+explicitly, in matrix form, and marked *kernel approximation*: the per-motion
+covariance is isotropic (:func:`isotropic`), the motions' transition matrix,
+the restart of stale motions, the two-fix restart rule, the learnt noise scale
+and the output inflation for errors shared in time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from geomon.kernels.fusion import ACCEPTED, DEFAULT_PARAMS, PREDICTED, REINITIALISED, REJECTED
+
+STILL, STEADY, MANOEUVRE = 0, 1, 2
+MOTIONS = (STILL, STEADY, MANOEUVRE)
+#: Below this probability a motion restarts from the mixture (the kernel's constant).
+STALE_P = 0.01
+H = np.hstack([np.eye(2), np.zeros((2, 2))])
+#: Keeps the position, drops the velocity: how the still motion sees any state.
+POSITION_ONLY = np.diag([1.0, 1.0, 0.0, 0.0])
+VELOCITY_ONLY = np.diag([0.0, 0.0, 1.0, 1.0])
+OUTPUTS = ("x", "y", "var_x", "var_y", "cov_xy", "vx", "vy")
+EXTRAS = ("nis", "p_outlier", "noise")
+
+
+def cv_transition(dt):
+    f = np.eye(4)
+    f[0, 2] = f[1, 3] = dt
+    return f
+
+
+def motion_model(j, dt, p, q_steady):
+    """``F`` and ``Q`` of motion j over ``dt`` seconds (Bar-Shalom et al. 2001, ch. 6)."""
+    if j == STILL:
+        # Position a random walk, velocity zero.
+        return POSITION_ONLY, p["q_still_m2ps"] * dt * POSITION_ONLY
+    q = q_steady if j == STEADY else p["q_manoeuvre_m2ps3"]
+    return cv_transition(dt), q * np.kron(np.array([[dt**3 / 3.0, dt**2 / 2.0], [dt**2 / 2.0, dt]]), np.eye(2))
+
+
+def markov_matrix(dt, p):
+    """``T[i, j]``: probability of going from motion i to j in ``dt``; kernel approximation: the
+    exponential dwell of each motion with fixed shares of where a subject goes, not a matrix exponential."""
+    dwell = (p["dwell_still_s"], p["dwell_steady_s"], p["dwell_manoeuvre_s"])
+    first_share = (p["still_to_manoeuvre_p"], p["steady_to_still_p"], p["manoeuvre_to_still_p"])
+    first = (MANOEUVRE, STILL, STILL)
+    second = (STEADY, MANOEUVRE, STEADY)
+    t = np.zeros((3, 3))
+    for i in MOTIONS:
+        leave = 1.0 - np.exp(-dt / dwell[i])
+        t[i, i] = 1.0 - leave
+        t[i, first[i]] += leave * first_share[i]
+        t[i, second[i]] += leave * (1.0 - first_share[i])
+    return t
+
+
+def isotropic(P):
+    """Kernel approximation: each motion keeps one (position, velocity) covariance for both axes, so a
+    4x4 covariance is replaced by the isotropic one with the same per-axis traces (x and y averaged,
+    the x-y cross terms dropped)."""
+    a = 0.5 * (P[0, 0] + P[1, 1])
+    b = 0.5 * (P[0, 2] + P[1, 3])
+    c = 0.5 * (P[2, 2] + P[3, 3])
+    return np.kron(np.array([[a, b], [b, c]]), np.eye(2))
+
+
+def mixture(weights, means, covs):
+    """Moment-matched Gaussian mixture: mean and full covariance."""
+    mean = sum(w * x for w, x in zip(weights, means))
+    cov = sum(w * (P + np.outer(x - mean, x - mean)) for w, x, P in zip(weights, means, covs))
+    return mean, cov
+
+
+def as_seen_by(j, i, x, P, p):
+    """Motion i's state as motion j takes it over in the interaction step."""
+    if j == STILL:
+        return POSITION_ONLY @ x, POSITION_ONLY @ P @ POSITION_ONLY
+    if i == STILL:
+        # A subject who was still starts with a velocity of spread v_start (steady) or v_manoeuvre.
+        v0 = p["v_start_mps"] if j == STEADY else p["v_manoeuvre_mps"]
+        return POSITION_ONLY @ x, POSITION_ONLY @ P @ POSITION_ONLY + v0**2 * VELOCITY_ONLY
+    if j == MANOEUVRE and i == STEADY:
+        # Entering the manoeuvre, the velocity may change by v_manoeuvre.
+        return x, P + p["v_manoeuvre_mps"] ** 2 * VELOCITY_ONLY
+    return x, P
+
+
+def interact_and_predict(motions, dt, p, q_steady):
+    """IMM interaction (mixing weights ``mu_i|j = T[i, j] mu_i / c_j``) and prediction of each motion."""
+    T = markov_matrix(dt, p)
+    mu = np.array([m[0] for m in motions])
+    priors = []
+    for j in MOTIONS:
+        c_j = T[:, j] @ mu
+        weights = T[:, j] * mu / c_j if c_j > 0 else np.eye(3)[j]
+        seen = [as_seen_by(j, i, motions[i][1], motions[i][2], p) for i in MOTIONS]
+        used = [i for i in MOTIONS if weights[i] != 0.0]
+        x0, P0 = mixture(weights[used], [seen[i][0] for i in used], [seen[i][1] for i in used])
+        F, Q = motion_model(j, dt, p, q_steady)
+        priors.append((c_j, F @ x0, F @ isotropic(P0) @ F.T + Q))
+    return priors
+
+
+def log_normal(nu, S):
+    return -0.5 * nu @ np.linalg.solve(S, nu) - 0.5 * np.log(np.linalg.det(2.0 * np.pi * S))
+
+
+def kalman(x, P, z, R):
+    S = H @ P @ H.T + R
+    K = P @ H.T @ np.linalg.inv(S)
+    return x + K @ (z - H @ x), (np.eye(4) - K @ H) @ P
+
+
+def scale_mixture_update(priors, z, r, p):
+    """Bayes over (motion, fix kind); each motion's posterior the moment-matched mixture of its three updates.
+
+    Returns the posterior motions, the probability that the fix is clean and, per motion, the
+    probability that it is clean if the subject moves so."""
+    eps, gross_p = p["outlier_p"], p["gross_p"]
+    R_clean = r * np.eye(2)
+    R_multipath = (r + p["outlier_sigma_m"] ** 2) * np.eye(2)
+    # A gross error is flat over a disc of gross_reach_m (not truncated to it).
+    log_gross = np.log(gross_p) - np.log(np.pi * p["gross_reach_m"] ** 2) if gross_p > 0 else -np.inf
+    with np.errstate(divide="ignore"):
+        log_kind = np.log([1.0 - eps - gross_p, eps])
+    log_like = np.empty((3, 3))   # motion x kind: log p(z | motion, kind) + log p(kind)
+    for j, (c_j, x, P) in enumerate(priors):
+        nu = z - H @ x
+        S = H @ P @ H.T
+        log_like[j] = [log_kind[0] + log_normal(nu, S + R_clean), log_kind[1] + log_normal(nu, S + R_multipath),
+                       log_gross]
+    with np.errstate(divide="ignore"):
+        log_joint = np.log([c for c, _, _ in priors])[:, None] + log_like
+    joint = np.exp(log_joint - log_joint.max())
+    motion_p = joint.sum(axis=1) / joint.sum()
+    w_clean = float(joint[:, 0].sum() / joint.sum())
+    kinds = np.exp(log_like - log_like.max(axis=1, keepdims=True))
+    kinds /= kinds.sum(axis=1, keepdims=True)
+    posterior = []
+    for j, (c_j, x, P) in enumerate(priors):
+        updates = [kalman(x, P, z, R_clean), kalman(x, P, z, R_multipath), (x, P)]
+        xm, Pm = mixture(kinds[j], [u[0] for u in updates], [u[1] for u in updates])
+        # Kernel approximation: isotropic motion covariance (the spread of the three updates is
+        # nu nu^T times gains, averaged over the axes).
+        posterior.append((motion_p[j], xm, isotropic(Pm)))
+    return posterior, w_clean, kinds[:, 0]
+
+
+def two_fix_start(t0_ms, z0, r0, t1_ms, z1, r1):
+    """Least squares of a constant-velocity state at the second of two fixes, with no process noise."""
+    span = (t1_ms - t0_ms) * 1e-3
+    A = np.vstack([H @ cv_transition(-span), H])
+    W = np.diag([1.0 / r0, 1.0 / r0, 1.0 / r1, 1.0 / r1])
+    z = np.concatenate([z0 - z1, z1 - z1])   # about the second fix: no cancellation at large coordinates
+    P = np.linalg.inv(A.T @ W @ A)
+    x = P @ A.T @ W @ z
+    x[:2] += z1
+    return x, P
+
+
+def ar1_mean_variance_ratio(rho, n):
+    """Variance of the mean of n fixes of an AR(1) sequence over that of n independent ones (n real)."""
+    return 1.0 + 2.0 * rho / (1.0 - rho) * (1.0 - (1.0 - rho**n) / (n * (1.0 - rho)))
+
+
+def reference_track(t_ms, xs, ys, sigmas, p):
+    """One track: outputs, status, extras and the history (pred, filt, link)."""
+    n = len(t_ms)
+    out = {name: np.full(n, np.nan) for name in OUTPUTS + EXTRAS}
+    status = np.full(n, PREDICTED, np.int8)
+    pred, filt = np.full((n, 7), np.nan), np.full((n, 7), np.nan)
+    link = np.zeros(n, np.int8)
+    init_p = (p["init_still_p"], p["init_steady_p"], max(1.0 - p["init_still_p"] - p["init_steady_p"], 0.0))
+    v0var = (0.0, p["v_start_mps"] ** 2, p["v_manoeuvre_mps"] ** 2)
+    started = False
+    motions = None
+    t_state = t_last = 0
+    p_out = 0.0
+    l_num = l_den = 0.0                           # noise scale: sums of the VB estimate
+    q_num = q_den = 0.0                           # steady motion's acceleration: covariance matching
+    w_num = w_den = tt_num = tt_den = 0.0         # shared-error estimate: differences and slow spread
+    s_n, s_mean = 0.0, np.zeros(2)                # running mean of the fixes while still
+    prev_t, prev_z = 0, np.zeros(2)               # the last fix (time 0: none)
+    far, far_t, far_z, far_r = False, 0, np.zeros(2), 0.0
+    for i in range(n):
+        z = np.array([xs[i], ys[i]])
+        sig = sigmas[i]
+        valid = bool(np.all(np.isfinite(z)) and np.isfinite(sig) and sig > 0)
+        st, linked, nis = PREDICTED, 0, np.nan
+        dt_last = max(t_ms[i] - t_last, 0) * 1e-3
+        t_last = t_ms[i]
+        # Kernel approximation (Sarkka and Nummenmaa 2009, simplified): the noise scale is a
+        # fading weighted mean of per-fix estimates with a prior of noise_prior_n fixes at 1.
+        lam = np.clip((l_num + p["noise_prior_n"]) / (l_den + p["noise_prior_n"]),
+                      p["noise_scale_min"], p["noise_scale_max"])
+        r = lam * sig**2 if valid else np.nan
+        dt = max(t_ms[i] - t_state, 0) * 1e-3
+        priors = None
+        if valid and (not started or dt > p["gap_s"]):
+            motions = [(init_p[j], np.array([z[0], z[1], 0.0, 0.0]), np.diag([r, r, v0var[j], v0var[j]]))
+                       for j in MOTIONS]
+            started = True
+            t_state = t_ms[i]
+            p_out, s_n = 0.0, 0.0
+            prev_t, prev_z = t_ms[i], z
+            far = False
+            st = REINITIALISED
+            comb = mixture([m[0] for m in motions], [m[1] for m in motions], [m[2] for m in motions])
+        elif started:
+            linked = 1
+            # Kernel approximation (Myers and Tapley 1976, simplified): steady motion's acceleration
+            # density is a fading weighted mean of per-fix estimates, with a prior at q_steady_m2ps3.
+            q_prior_w = 1.0 / p["q_prior_sd_m2ps3"] ** 2
+            q_steady = np.clip((q_num + p["q_steady_m2ps3"] * q_prior_w) / (q_den + q_prior_w),
+                               p["q_steady_min_m2ps3"], p["q_manoeuvre_m2ps3"])
+            priors = interact_and_predict(motions, dt, p, q_steady)
+            t_state = max(t_state, t_ms[i])
+            if not valid:
+                motions = priors
+                comb = mixture([m[0] for m in motions], [m[1] for m in motions], [m[2] for m in motions])
+            else:
+                likeliest = int(np.argmax([c for c, _, _ in priors]))
+                offset = z - H @ priors[likeliest][1]
+                a_prior = np.trace(H @ priors[likeliest][2] @ H.T) / 2.0
+                nis = offset @ offset / (a_prior + r)
+                motions, w_clean, clean_given_motion = scale_mixture_update(priors, z, r, p)
+                p_out = 1.0 - w_clean
+                st = ACCEPTED if w_clean >= 0.5 else REJECTED
+                if dt > 0 and motions[STEADY][0] > 0.5:
+                    # Per axis, E|nu|^2 / 2 = a0 + r + q g with g = dt^3 / 3 (the prior's position
+                    # variance without this step's process noise: a0); large innovations clipped.
+                    g = dt**3 / 3.0
+                    _, x_st, P_st = priors[STEADY]
+                    s_st = np.trace(H @ P_st @ H.T) / 2.0 + r
+                    a0 = s_st - r - q_steady * g
+                    nu = z - H @ x_st
+                    wq = g / s_st * clean_given_motion[STEADY] * motions[STEADY][0]
+                    fade = p["q_memory_s"] / (p["q_memory_s"] + dt)
+                    q_num = fade * q_num + wq / s_st * (0.5 * min(nu @ nu, 4.0 * s_st) - a0 - r)
+                    q_den = fade * q_den + wq**2
+                # Kernel rule: two rejected fixes in a row, each beyond multipath's reach of the
+                # likeliest motion's prediction, that a plausible speed joins, restart the moving
+                # motions on the two-fix least-squares state.
+                reach = p["outlier_reach_m"] + 3.0 * np.sqrt(r)
+                far_now = st == REJECTED and offset @ offset > reach**2
+                if far_now and far:
+                    span = (t_ms[i] - far_t) * 1e-3
+                    jump = z - far_z
+                    if span > 0 and jump @ jump <= (p["max_speed_mps"] * span) ** 2:
+                        x2, P2 = two_fix_start(far_t, far_z, far_r, t_ms[i], z, r)
+                        motions = [(0.0, POSITION_ONLY @ x2, POSITION_ONLY @ P2 @ POSITION_ONLY),
+                                   (0.5, x2, P2), (0.5, x2, P2)]
+                        p_out, far_now, st, linked = 0.0, False, REINITIALISED, 0
+                far = far_now
+                far_t, far_z, far_r = t_ms[i], z, r
+                comb = mixture([m[0] for m in motions], [m[1] for m in motions], [m[2] for m in motions])
+                # Kernel rule: a stale motion restarts from the (isotropic) mixture, keeping its probability.
+                comb_iso = isotropic(comb[1])
+                motions = [(mu, comb[0], comb_iso) if mu < STALE_P and j != STILL
+                           else (mu, POSITION_ONLY @ comb[0], POSITION_ONLY @ comb_iso @ POSITION_ONLY)
+                           if mu < STALE_P else (mu, x, P) for j, (mu, x, P) in enumerate(motions)]
+                # The noise scale: E|z - x|^2 / 2 + P = lambda sigma^2, each fix weighted by the share
+                # of its innovation variance the noise makes and by its probability of being clean.
+                info = r / (a_prior + r) * w_clean
+                error = z - comb[0][:2]
+                u = (0.5 * error @ error + np.trace(comb[1][:2, :2]) / 2.0) / sig**2
+                fade = np.exp(-dt_last / p["noise_memory_s"])
+                l_num = fade * l_num + info * min(u, p["noise_scale_max"])
+                l_den = fade * l_den + info
+                # Shared errors: half the squared difference of consecutive fixes (motion taken out)
+                # against the spread about the running mean while still.
+                fade = np.exp(-dt_last / p["corr_memory_s"])
+                if prev_t > 0 and dt_last <= p["gap_s"]:
+                    diff = z - prev_z - comb[0][2:] * dt_last
+                    w_num = fade * w_num + w_clean * 0.25 * diff @ diff / sig**2
+                    w_den = fade * w_den + w_clean
+                if motions[STILL][0] > 0.9:
+                    if s_n > 0:
+                        dev = z - s_mean
+                        tt_num = fade * tt_num + w_clean * 0.5 * dev @ dev / sig**2 * s_n / (s_n + 1.0)
+                        tt_den = fade * tt_den + w_clean
+                    s_n = min(s_n + 1.0, max(p["slow_mean_s"] / max(dt_last, 1e-3), 1.0))
+                    s_mean = s_mean + (z - s_mean) / s_n
+                else:
+                    s_n = 0.0
+                prev_t, prev_z = t_ms[i], z
+                if not linked:   # the restart: the output is the restarted mixture
+                    comb = mixture([m[0] for m in motions], [m[1] for m in motions], [m[2] for m in motions])
+        if started:
+            inflate = 1.0
+            if valid and tt_den > p["corr_prior_n"]:
+                cn = p["corr_prior_n"]
+                share = 1.0 - ((w_num + cn * lam) / (w_den + cn)) / ((tt_num + cn * lam) / (tt_den + cn))
+                if share > 0:
+                    rho = np.exp(-dt_last / p["bias_tau_s"]) if dt_last > 0 else 0.999
+                    n_eff = max(r / (np.trace(comb[1][:2, :2]) / 2.0), 1.0)
+                    inflate = min(1.0 - share + share * ar1_mean_variance_ratio(rho, n_eff),
+                                  p["corr_max_inflation"])
+            mean, cov = comb
+            out["x"][i], out["y"][i], out["vx"][i], out["vy"][i] = mean
+            out["var_x"][i], out["var_y"][i], out["cov_xy"][i] = (inflate * cov[0, 0], inflate * cov[1, 1],
+                                                                   inflate * cov[0, 1])
+            filt[i] = state_row(mean, isotropic(cov))
+            if valid:
+                out["p_outlier"][i] = p_out
+        if linked:
+            # The motions' priors weighed by their probabilities after the fix: the prediction the
+            # filtered state came from, for the smoother.
+            mean, cov = mixture([m[0] for m in motions], [x for _, x, _ in priors], [P for _, _, P in priors])
+            pred[i] = state_row(mean, isotropic(cov))
+        out["nis"][i] = nis
+        out["noise"][i] = np.sqrt(r)
+        status[i] = st
+        link[i] = linked
+    return out, status, pred, filt, link
+
+
+def state_row(x, P):
+    return [x[0], x[1], x[2], x[3], P[0, 0], P[0, 2], P[2, 2]]
+
+
+def reference_smooth(t_ms, link, pred, filt):
+    """RTS (Rauch, Tung, Striebel 1965) with 4x4 matrices and the CV transition, restarting where link == 0."""
+    out = filt.copy()
+
+    def unpack(row):
+        return row[:4].copy(), np.kron(np.array([[row[4], row[5]], [row[5], row[6]]]), np.eye(2))
+
+    for i in range(len(t_ms) - 2, -1, -1):
+        if link[i + 1] == 0:
+            continue
+        xf, pf = unpack(filt[i])
+        xp, pp = unpack(pred[i + 1])
+        xs, ps = unpack(out[i + 1])
+        if not np.linalg.det(pp[::2, ::2]) > 0:
+            continue
+        f = cv_transition(max(t_ms[i + 1] - t_ms[i], 0) * 1e-3)
+        c = pf @ f.T @ np.linalg.inv(pp)
+        out[i] = state_row(xf + c @ (xs - xp), pf + c @ (ps - pp) @ c.T)
+    return out
+
+
+def reference(offsets, t_ms, xs, ys, sigmas, **params):
+    """Every track through :func:`reference_track` and :func:`reference_smooth`."""
+    p = {**DEFAULT_PARAMS, **params}
+    n = len(t_ms)
+    out = {name: np.full(n, np.nan) for name in OUTPUTS + EXTRAS}
+    status = np.empty(n, np.int8)
+    pred, filt, smoothed = np.empty((n, 7)), np.empty((n, 7)), np.empty((n, 7))
+    for lo, hi in zip(offsets[:-1], offsets[1:]):
+        o, s, pr, fi, li = reference_track(t_ms[lo:hi], xs[lo:hi], ys[lo:hi], sigmas[lo:hi], p)
+        for name in out:
+            out[name][lo:hi] = o[name]
+        status[lo:hi], pred[lo:hi], filt[lo:hi] = s, pr, fi
+        smoothed[lo:hi] = reference_smooth(t_ms[lo:hi], li, pr, fi)
+    return out, status, pred, filt, smoothed
