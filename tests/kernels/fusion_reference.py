@@ -11,8 +11,10 @@ domain. One loop iteration per fix, no cached quantities.
 Where the kernel makes documented approximations, they are reproduced here
 explicitly, in matrix form, and marked *kernel approximation*: the per-motion
 covariance is isotropic (:func:`isotropic`), the motions' transition matrix,
-the restart of stale motions, the two-fix restart rule, the learnt noise scale
-and the output inflation for errors shared in time.
+the restart of stale motions, the two-fix restart rule, the learnt noise scale,
+the output inflation for errors shared in time, the doubt after a jump of a
+still subject (the output a two-place mixture, the filter untouched) and the
+smoother's position-only gain where the prediction knows the velocity.
 """
 
 from __future__ import annotations
@@ -192,11 +194,12 @@ def reference_track(t_ms, xs, ys, sigmas, p):
     s_n, s_mean = 0.0, np.zeros(2)                # running mean of the fixes while still
     prev_t, prev_z = 0, np.zeros(2)               # the last fix (time 0: none)
     far, far_t, far_z, far_r = False, 0, np.zeros(2), 0.0
+    run = {"anchor_ok": False, "anchor": np.zeros(2), "anchor_var": 0.0, "odds": 0.0, "last": np.zeros(2)}
     for i in range(n):
         z = np.array([xs[i], ys[i]])
         sig = sigmas[i]
         valid = bool(np.all(np.isfinite(z)) and np.isfinite(sig) and sig > 0)
-        st, linked, nis = PREDICTED, 0, np.nan
+        st, linked, nis, together = PREDICTED, 0, np.nan, False
         dt_last = max(t_ms[i] - t_last, 0) * 1e-3
         t_last = t_ms[i]
         # Kernel approximation (Sarkka and Nummenmaa 2009, simplified): the noise scale is a
@@ -293,6 +296,9 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                     s_mean = s_mean + (z - s_mean) / s_n
                 else:
                     s_n = 0.0
+                # Two fixes 10-120 s apart within 3 sqrt(2 r) of each other: the subject is there.
+                gap_z = z - prev_z
+                together = prev_t > 0 and 10.0 <= dt_last <= 120.0 and gap_z @ gap_z < 9.0 * 2.0 * r
                 prev_t, prev_z = t_ms[i], z
                 if not linked:   # the restart: the output is the restarted mixture
                     comb = mixture([m[0] for m in motions], [m[1] for m in motions], [m[2] for m in motions])
@@ -307,9 +313,20 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                     inflate = min(1.0 - share + share * ar1_mean_variance_ratio(rho, n_eff),
                                   p["corr_max_inflation"])
             mean, cov = comb
-            out["x"][i], out["y"][i], out["vx"][i], out["vy"][i] = mean
-            out["var_x"][i], out["var_y"][i], out["cov_xy"][i] = (inflate * cov[0, 0], inflate * cov[1, 1],
-                                                                   inflate * cov[0, 1])
+            out_mean, out_cov = mean[:2], inflate * cov[:2, :2]
+            if valid and st != REINITIALISED:
+                doubt = jump_doubt(run, dt_last, mean, cov, r, motions[STILL][0], together, p)
+                if doubt > 0:
+                    # The output only: the two places weighed by the doubt, moment-matched (about
+                    # the fused position, so that large coordinates cancel exactly).
+                    offset, out_cov = mixture([1.0 - doubt, doubt], [np.zeros(2), run["anchor"] - mean[:2]],
+                                              [out_cov, run["anchor_var"] * np.eye(2)])
+                    out_mean = mean[:2] + offset
+            elif st == REINITIALISED:
+                run["odds"], run["anchor_ok"], run["last"] = 0.0, False, mean[:2].copy()
+            out["x"][i], out["y"][i] = out_mean
+            out["vx"][i], out["vy"][i] = mean[2:]
+            out["var_x"][i], out["var_y"][i], out["cov_xy"][i] = out_cov[0, 0], out_cov[1, 1], out_cov[0, 1]
             filt[i] = state_row(mean, isotropic(cov))
             if valid:
                 out["p_outlier"][i] = p_out
@@ -325,12 +342,56 @@ def reference_track(t_ms, xs, ys, sigmas, p):
     return out, status, pred, filt, link
 
 
+def jump_doubt(j, dt_s, fused, P_fused, r, still_p, together, p):
+    """Kernel rule: the doubt after a still subject's fused position jumps within multipath's reach.
+
+    ``j`` carries the anchor (where the subject was while still: its position and per-axis
+    variance), the odds of a multipath run and the fused position at the last fix; ``dt_s`` is the
+    time since the last fix, ``fused`` the filter's mean ``[x, y, vx, vy]``, ``P_fused`` its
+    covariance. The odds start at run_prior_odds where the position settles (two fixes together,
+    or the still motion likelier with no speed) between jump_min_m and outlier_reach_m from the
+    anchor and beyond 3 sigma of both; each later fix fades them as a run of mean run_s would have
+    ended, and by 100 where the position moves on (an offset stays put) or the track moves; they
+    end beyond reach, back within 3 sigma of the anchor, or under 1e-3. Returns the doubt (the
+    probability that the fused position is a run's and the subject is at the anchor); updates
+    ``j`` in place."""
+    a = np.trace(P_fused[:2, :2]) / 2.0
+    d = fused[:2] - j["anchor"]
+    reach2 = p["outlier_reach_m"] ** 2
+    three_sigma2 = 9.0 * (a + j["anchor_var"])              # 3 sigma of both places, squared
+    moving = still_p < 0.5 and fused[2:] @ fused[2:] > 0.5**2
+    if j["odds"] > 0:
+        j["odds"] *= np.exp(-dt_s / p["run_s"])
+        moved = fused[:2] - j["last"]
+        if moved @ moved > 9.0 * (r + a) or moving:
+            j["odds"] *= 0.01
+        if d @ d > reach2:
+            j["anchor_ok"] = False
+        if d @ d > reach2 or d @ d < three_sigma2 or j["odds"] < 1e-3:
+            j["odds"] = 0.0
+    elif (j["anchor_ok"] and (together or (still_p > 0.5 and fused[2:] @ fused[2:] < 0.5**2))
+          and p["jump_min_m"] ** 2 < d @ d <= reach2 and d @ d > three_sigma2):
+        j["odds"] = p["run_prior_odds"]
+    if j["odds"] == 0 and still_p > 0.9:
+        j["anchor_ok"], j["anchor"], j["anchor_var"] = True, fused[:2].copy(), a
+    j["last"] = fused[:2].copy()
+    return j["odds"] / (1.0 + j["odds"])
+
+
 def state_row(x, P):
     return [x[0], x[1], x[2], x[3], P[0, 0], P[0, 2], P[2, 2]]
 
 
+#: The smoother's share of ``a c`` under which a predicted covariance's determinant means a known velocity.
+KNOWN_VELOCITY = 1e-9
+
+
 def reference_smooth(t_ms, link, pred, filt):
-    """RTS (Rauch, Tung, Striebel 1965) with 4x4 matrices and the CV transition, restarting where link == 0."""
+    """RTS (Rauch, Tung, Striebel 1965) with 4x4 matrices and the CV transition, restarting where link == 0.
+
+    Kernel rule: where the prediction knows the velocity (a still subject's is zero: the per-axis
+    determinant under KNOWN_VELOCITY of ``a c``), the state is the position alone (``F = I``) and
+    the gain ``C = P_pp P_pred,pp^-1`` moves the position and its variance only."""
     out = filt.copy()
 
     def unpack(row):
@@ -342,7 +403,14 @@ def reference_smooth(t_ms, link, pred, filt):
         xf, pf = unpack(filt[i])
         xp, pp = unpack(pred[i + 1])
         xs, ps = unpack(out[i + 1])
-        if not np.linalg.det(pp[::2, ::2]) > 0:
+        per_axis = pp[::2, ::2]
+        if not per_axis[0, 0] > 0:
+            continue
+        if not np.linalg.det(per_axis) > KNOWN_VELOCITY * per_axis[0, 0] * per_axis[1, 1]:
+            c = pf[:2, :2] @ np.linalg.inv(pp[:2, :2])
+            xs_pos = xf[:2] + c @ (xs[:2] - xp[:2])
+            ps_pos = pf[:2, :2] + c @ (ps[:2, :2] - pp[:2, :2]) @ c.T
+            out[i] = [xs_pos[0], xs_pos[1], xf[2], xf[3], ps_pos[0, 0], pf[0, 2], pf[2, 2]]
             continue
         f = cv_transition(max(t_ms[i + 1] - t_ms[i], 0) * 1e-3)
         c = pf @ f.T @ np.linalg.inv(pp)

@@ -10,9 +10,11 @@ metres and sigmas, never to the kernel's own numbers.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from geomon.kernels.fusion import (
@@ -32,13 +34,11 @@ from tests.kernels.fusion_reference import EXTRAS, OUTPUTS, reference
 T0_MS = 1_700_000_000_000
 
 
-@st.composite
-def ragged_tracks(draw, max_tracks=5, max_len=40):
+def make_tracks(seed, lengths, origin):
     """Walkers, drivers and still subjects (some driving off), at 1-200 s, with duplicate times, gaps over
-    gap_s, NaN fixes and bad sigmas, outliers of 20-2000 m and relocations; empty and single-fix tracks."""
-    seed = draw(st.integers(0, 2**32 - 1))
-    lengths = draw(st.lists(st.integers(0, max_len), min_size=0, max_size=max_tracks))
-    origin = draw(st.sampled_from([0.0, 5.0e5, 4.2e6]))
+    gap_s, NaN fixes and bad sigmas, outliers of 20-2000 m and relocations; empty and single-fix tracks.
+    Still subjects meet multipath runs of 20-90 m lasting 30 s - 5 min, and moves of 20-90 m that stay
+    (the jump doubt's two cases); some devices report one steady accuracy, as most phones do."""
     rng = np.random.default_rng(seed)
     ts, xs, ys, sigmas = [], [], [], []
     for n in lengths:
@@ -60,7 +60,19 @@ def ragged_tracks(draw, max_tracks=5, max_len=40):
             angle = rng.uniform(0, 2 * np.pi)
             x[at:] += jump * np.cos(angle)
             y[at:] += jump * np.sin(angle)
-        sigma = rng.choice([0.3, 2.5, 4.7, 15.0, 100.0, 500.0], n, p=[0.2, 0.35, 0.2, 0.1, 0.1, 0.05])
+        still = np.flatnonzero(speed == 0.0)
+        if still.size > 2 and rng.random() < 0.6:
+            # While still: a multipath run (an offset that ends) or a move (an offset that stays).
+            at = rng.choice(still[1:])
+            lasting_ms = rng.uniform(30_000, 300_000) if rng.random() < 0.6 else np.inf
+            run = (t >= t[at]) & (t < t[at] + lasting_ms) & (speed == 0.0)
+            offset, angle = rng.uniform(20, 90), rng.uniform(0, 2 * np.pi)
+            x[run] += offset * np.cos(angle)
+            y[run] += offset * np.sin(angle)
+        if rng.random() < 0.4:
+            sigma = np.full(n, rng.choice([1.0, 2.5, 4.7]))
+        else:
+            sigma = rng.choice([0.3, 2.5, 4.7, 15.0, 100.0, 500.0], n, p=[0.2, 0.35, 0.2, 0.1, 0.1, 0.05])
         true_sigma = sigma * rng.choice([1.0, 3.0])   # some devices understate their noise
         x = x + rng.normal(size=n) * true_sigma
         y = y + rng.normal(size=n) * true_sigma
@@ -81,6 +93,15 @@ def ragged_tracks(draw, max_tracks=5, max_len=40):
     return offsets, cat(ts, np.int64), cat(xs, np.float64), cat(ys, np.float64), cat(sigmas, np.float64)
 
 
+@st.composite
+def ragged_tracks(draw, max_tracks=5, max_len=40):
+    """:func:`make_tracks` of a drawn seed, track lengths and origin."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    lengths = draw(st.lists(st.integers(0, max_len), min_size=0, max_size=max_tracks))
+    origin = draw(st.sampled_from([0.0, 5.0e5, 4.2e6]))
+    return make_tracks(seed, lengths, origin)
+
+
 PARAMETER_VARIANTS = [
     {},
     {"gap_s": 60.0, "outlier_p": 0.05, "outlier_sigma_m": 10.0, "gross_p": 0.0},
@@ -90,6 +111,8 @@ PARAMETER_VARIANTS = [
     {"init_still_p": 0.1, "init_steady_p": 0.1, "dwell_still_s": 60.0, "dwell_manoeuvre_s": 5.0,
      "v_start_mps": 0.5, "outlier_reach_m": 20.0, "max_speed_mps": 20.0, "gross_p": 0.05,
      "gross_reach_m": 300.0, "still_to_manoeuvre_p": 0.9, "manoeuvre_to_still_p": 0.0},
+    # The jump doubt: slower to lift, over a wider band.
+    {"run_prior_odds": 20.0, "run_s": 30.0, "jump_min_m": 5.0, "outlier_reach_m": 60.0},
 ]
 
 
@@ -109,30 +132,33 @@ def test_matches_textbook_reference_on_random_tracks(tracks, params):
     origin = np.nanmax(np.abs(np.r_[x_m, y_m, 0.0])) if x_m.size else 0.0
     for name, values in zip(OUTPUTS, got[:7]):
         atol = 1e-7 + (1e-13 * origin if name in ("x", "y") else 0.0)
-        assert_close(values, expected[name], name, atol=atol)
+        # A covariance is what an update leaves of a prior up to 1e10 times larger (a long prediction, a
+        # 500 m fix before a 0.3 m one): the kernel's P - K P and the reference's (I - K H) P round apart
+        # by up to about 1e-7 (measured worst 7e-8 over 2,100 draws).
+        rtol = 3e-7 if name in ("var_x", "var_y", "cov_xy") else 1e-8
+        assert_close(values, expected[name], name, rtol=rtol, atol=atol)
     for name, values in zip(EXTRAS, got[8:]):
-        assert_close(values, expected[name], name)
+        # The NIS divides by such a prior's variance plus r: the same rounding.
+        assert_close(values, expected[name], name, rtol=3e-7 if name == "nis" else 1e-8)
     whole = fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params)
     for a, b in zip(whole, got):
         np.testing.assert_array_equal(a, b)
     status, link, pred, filt = fuse_tracks_history(offsets, t_ms, x_m, y_m, sigma_m, **params)
     np.testing.assert_array_equal(status, expected_status)
-    assert_close(pred, expected_pred, "pred", atol=1e-7 + 1e-13 * origin)
-    assert_close(filt, expected_filt, "filt", atol=1e-7 + 1e-13 * origin)
+    # The history's covariance columns round as the reported covariance does (above).
+    rtol = np.array([1e-8] * 4 + [3e-7] * 3)
+    for name, values, wanted in (("pred", pred, expected_pred), ("filt", filt, expected_filt)):
+        assert_within(values, wanted, rtol * np.abs(wanted) + 1e-7 + 1e-13 * origin, name)
 
 
 @settings(max_examples=60, deadline=None)
 @given(ragged_tracks(), st.sampled_from(PARAMETER_VARIANTS))
 def test_smoother_matches_textbook_rts(tracks, params):
-    """rts_smooth over fuse_tracks_history: a proper covariance everywhere, and the 4x4 textbook RTS."""
+    """rts_smooth over fuse_tracks_history: the 4x4 textbook RTS (position-only where the velocity is known)."""
     offsets, t_ms, x_m, y_m, sigma_m = tracks
     *_, expected_smoothed = reference(offsets, t_ms, x_m, y_m, sigma_m, **params)
     status, link, pred, filt = fuse_tracks_history(offsets, t_ms, x_m, y_m, sigma_m, **params)
     smoothed = rts_smooth(offsets, t_ms, link, pred, filt)
-    a, b, c = smoothed[:, 4], smoothed[:, 5], smoothed[:, 6]
-    started = ~np.isnan(filt[:, 0])
-    assert (a[started] > 0).all() and (c[started] >= 0).all() and (a * c - b * b)[started].min(initial=0) >= -1e-9 * (
-        a * c)[started].max(initial=0), "smoothed covariance not positive semi-definite"
     # The smoother inverts predicted covariances that can be nearly singular (position and velocity
     # almost fully correlated after a long prediction): 1e-8 relative or 1e-5 of the filtered spread.
     origin = np.nanmax(np.abs(np.r_[x_m, y_m, 0.0])) if x_m.size else 0.0
@@ -140,8 +166,35 @@ def test_smoother_matches_textbook_rts(tracks, params):
     bound = 1e-8 * np.abs(expected_smoothed[:, :4]) + 1e-5 * sd + 1e-13 * origin
     assert_within(smoothed[:, :4], expected_smoothed[:, :4], bound, "smoothed state")
     scale = np.abs(filt[:, 4:]).sum(axis=1, keepdims=True)
-    assert_within(smoothed[:, 4:], expected_smoothed[:, 4:], 1e-8 * np.abs(expected_smoothed[:, 4:]) + 1e-5 * scale,
+    # Where the gain overshoots (see the positive semi-definite test) it amplifies rounding: 1e-7 relative.
+    assert_within(smoothed[:, 4:], expected_smoothed[:, 4:], 1e-7 * np.abs(expected_smoothed[:, 4:]) + 1e-5 * scale,
                   "smoothed covariance")
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "issue 21: the history's prior (the motions' priors weighed by their posterior probabilities) can be "
+    "narrower than F P F^T of the filtered state before it (a first fix's mixed velocity spread, then a still "
+    "fix), so the RTS gain overshoots: a negative smoothed variance in 85 % of 400 random draws"))
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(ragged_tracks(), st.sampled_from(PARAMETER_VARIANTS))
+def test_smoothed_covariance_is_positive_semidefinite(tracks, params):
+    offsets, t_ms, x_m, y_m, sigma_m = tracks
+    status, link, pred, filt = fuse_tracks_history(offsets, t_ms, x_m, y_m, sigma_m, **params)
+    smoothed = rts_smooth(offsets, t_ms, link, pred, filt)
+    a, b, c = smoothed[:, 4], smoothed[:, 5], smoothed[:, 6]
+    started = ~np.isnan(filt[:, 0])
+    assert (a[started] > 0).all() and (c[started] >= 0).all() and (a * c - b * b)[started].min(initial=0) >= -1e-9 * (
+        a * c)[started].max(initial=0), "smoothed covariance not positive semi-definite"
+
+
+def test_random_tracks_exercise_the_jump_doubt():
+    """The generator's still subjects meet runs and moves often enough that the reference checks the doubt."""
+    rng = np.random.default_rng(2)
+    hedged = 0
+    for _ in range(100):
+        tracks = make_tracks(int(rng.integers(2**32)), list(rng.integers(0, 41, rng.integers(1, 6))), 0.0)
+        hedged += not np.array_equal(fuse_tracks(*tracks)[0], fuse_tracks(*tracks, run_prior_odds=0.0)[0])
+    assert hedged >= 25, hedged
 
 
 def assert_within(actual, expected, tolerance, what):
@@ -297,9 +350,12 @@ def test_relocation_after_a_gap_over_gap_s_reinitialises(seed, sigma_m, speed_mp
     assert np.median(error) < 2.0 * sigma_m and error.max() < 6.0 * sigma_m
 
 
-@settings(max_examples=100, deadline=None)
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "issue 21: worst 4.49 sigma over 2000 draws (5.5 % over 3), bar 3; shown as missed in benchmarks/targets.toml"))
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
 @given(st.integers(0, 2**32 - 1), st.floats(2.0, 5.0), st.floats(10.0, 15.0), st.floats(1.5, 3.0),
        st.floats(0.0, 1.0, exclude_max=True))
+@example(238, 3.0, 12.0, 2.0, 0.5)   # a measured miss (4.1 sigma), so the outcome cannot hang on the search
 def test_departure_is_followed_within_two_fixes(seed, sigma_m, speed_mps, accel_mps2, phase):
     """Still 10 min, then a car drives off straight: from the second moving fix on, for 5 min, the fused
     error stays under 3 sigma (issue 21's bar)."""
@@ -322,13 +378,87 @@ def test_departure_is_followed_within_two_fixes(seed, sigma_m, speed_mps, accel_
     assert error.max() < 3.0 * sigma_m, f"worst {error.max() / sigma_m:.2f} sigma at fix {np.argmax(error)}"
 
 
+def _across_a_line(seed, sigma_m, n_offset, inside_m=12.0, offset_m=40.0, interval_s=15.0):
+    """A still subject inside_m inside a straight line (random orientation) for 10 min, then n_offset fixes
+    offset_m across it, then 5 min back in place. Returns the fused probability of being across the line
+    (the normal CDF of the signed distance over the fused sigma along the line's normal) and the fix times."""
+    rng = np.random.default_rng(seed)
+    n_before = int(600 / interval_s)
+    n = n_before + n_offset + int(300 / interval_s)
+    t_s = np.arange(n) * interval_s
+    angle = rng.uniform(0, 2 * np.pi)
+    normal = np.array([np.cos(angle), np.sin(angle)])   # the line through the origin, across is positive
+    x_m = -inside_m * normal[0] + rng.normal(size=n) * sigma_m
+    y_m = -inside_m * normal[1] + rng.normal(size=n) * sigma_m
+    x_m[n_before:n_before + n_offset] += offset_m * normal[0]
+    y_m[n_before:n_before + n_offset] += offset_m * normal[1]
+    x, y, var_x, var_y, cov_xy, *_ = fuse_tracks(np.array([0, n]), T0_MS + (t_s * 1000).astype(np.int64),
+                                                  x_m, y_m, np.full(n, sigma_m))
+    signed_m = x * normal[0] + y * normal[1]
+    sd_m = np.sqrt(normal[0] ** 2 * var_x + 2 * normal[0] * normal[1] * cov_xy + normal[1] ** 2 * var_y)
+    p_across = np.array([0.5 * math.erfc(-z / math.sqrt(2.0)) for z in signed_m / sd_m])
+    return p_across[n_before:n_before + n_offset], t_s[n_before:n_before + n_offset] - t_s[n_before]
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "issue 21: the jump itself makes the fused track look moving (still < 0.5, speed > 0.5 m/s), so the doubt "
+    "is cut by 100 on the next fix or never raised: probability across >= 0.95 on some fix in 9.7 % of 600 draws "
+    "(sigma 2-5 m), up to 1.0"))
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(st.integers(0, 2**32 - 1), st.floats(2.0, 5.0))
+def test_a_short_offset_across_a_line_stays_in_doubt(seed, sigma_m):
+    """Six fixes (75 s) 40 m across a line from a subject still 12 m inside it: a multipath run as likely as a
+    move (a run ends after about a minute), so the fused output never puts the subject across at 95 %."""
+    p_across, _ = _across_a_line(seed, sigma_m, 6)
+    assert p_across.max() < 0.95, f"p across {p_across.round(3)}"
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "issue 21: as for the short offset, the doubt is cut or never raised in some draws: the probability "
+    "across settles over 0.95 before 3 min in 6.8 % of 600 draws (sigma 2-5 m), as early as 30 s"))
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(st.integers(0, 2**32 - 1), st.floats(2.0, 5.0))
+def test_an_offset_that_stays_is_believed_within_minutes(seed, sigma_m):
+    """The same offset lasting 20 min is a move: a multipath run of mean one minute has ended by 3 min
+    (odds of 2.5 times exp(-3) left), so from some fix 3-12 min after the jump the probability across exceeds
+    0.95 and stays over it."""
+    p_across, t_s = _across_a_line(seed, sigma_m, 80)
+    doubted = np.flatnonzero(p_across <= 0.95)
+    settled_s = t_s[doubted[-1] + 1] if doubted.size and doubted[-1] + 1 < t_s.size else (0.0 if not doubted.size
+                                                                                          else np.inf)
+    assert 180.0 <= settled_s <= 720.0, f"settled across at {settled_s / 60:.2f} min"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(2.0, 5.0), st.floats(10.0, 15.0), st.floats(1.5, 3.0))
+def test_a_departing_car_is_never_hedged(seed, sigma_m, speed_mps, accel_mps2):
+    """Still 10 min, then off at 10-15 m/s: the track moves on, so the output is the filter's on every fix
+    (the same as with the doubt switched off)."""
+    rng = np.random.default_rng(seed)
+    n = int(1020 / 15.0)
+    t_s = np.arange(n) * 15.0
+    tau = np.maximum(t_s - 600.0, 0.0)
+    t_full = speed_mps / accel_mps2
+    along = np.where(tau < t_full, 0.5 * accel_mps2 * tau**2, 0.5 * speed_mps * t_full + speed_mps * (tau - t_full))
+    heading = rng.uniform(0, 2 * np.pi)
+    x_m = along * np.cos(heading) + rng.normal(size=n) * sigma_m
+    y_m = along * np.sin(heading) + rng.normal(size=n) * sigma_m
+    fixes = (np.array([0, n]), T0_MS + (t_s * 1000).astype(np.int64), x_m, y_m, np.full(n, sigma_m))
+    for a, b in zip(fuse_tracks(*fixes), fuse_tracks(*fixes, run_prior_odds=0.0)):
+        np.testing.assert_array_equal(a, b)
+
+
 def _still(rng, n, interval_s, sigma_m):
     t_ms = T0_MS + np.arange(n) * int(interval_s * 1000)
     return t_ms, rng.normal(size=n) * sigma_m, rng.normal(size=n) * sigma_m
 
 
-@settings(max_examples=100, deadline=None)
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "issue 21: 7 misses in 2000 draws (2 not rejected, 4 moved the output 3 m or more, 1 left a trace of a "
+    "sigma or more); shown as missed in benchmarks/targets.toml"))
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
 @given(st.integers(0, 2**32 - 1), st.floats(0.5, 5.0), st.floats(30.0, 60.0), st.integers(30, 120))
+@example(5, 5.0, 30.0, 60)   # a measured miss, so the outcome cannot hang on the search
 def test_single_multipath_fix_on_a_still_track_is_rejected(seed, sigma_m, offset_m, at):
     rng = np.random.default_rng(seed)
     n = at + 20
