@@ -11,10 +11,13 @@ domain. One loop iteration per fix, no cached quantities.
 Where the kernel makes documented approximations, they are reproduced here
 explicitly, in matrix form, and marked *kernel approximation*: the per-motion
 covariance is isotropic (:func:`isotropic`), the motions' transition matrix,
-the restart of stale motions, the two-fix restart rule, the learnt noise scale,
-the output inflation for errors shared in time, the doubt after a jump of a
-still subject (the output a two-place mixture, the filter untouched) and the
-smoother's position-only gain where the prediction knows the velocity.
+the restart of stale motions, the re-centring of the moving motions on the
+still one at a tower's fix, the two-fix restart rule, the learnt noise scale
+(satellite-grade fixes only), the output inflation for errors shared in time,
+the doubt after a jump of a still subject (the output a two-place mixture, the
+filter untouched), the smoother's prior (the filtered state carried by constant
+velocity), its position-only gain where the prediction knows the velocity and
+its covariance kept a covariance.
 """
 
 from __future__ import annotations
@@ -206,7 +209,10 @@ def reference_track(t_ms, xs, ys, sigmas, p):
         # fading weighted mean of per-fix estimates with a prior of noise_prior_n fixes at 1.
         lam = np.clip((l_num + p["noise_prior_n"]) / (l_den + p["noise_prior_n"]),
                       p["noise_scale_min"], p["noise_scale_max"])
-        r = lam * sig**2 if valid else np.nan
+        # Kernel rule: the scale is learnt from, and applied to, fixes under noise_learn_below_m only (a
+        # tower's accuracy says nothing of a receiver's noise); other fixes use r = sigma^2.
+        learnable = bool(sig < p["noise_learn_below_m"])
+        r = (lam if learnable else 1.0) * sig**2 if valid else np.nan
         dt = max(t_ms[i] - t_state, 0) * 1e-3
         priors = None
         if valid and (not started or dt > p["gap_s"]):
@@ -226,6 +232,8 @@ def reference_track(t_ms, xs, ys, sigmas, p):
             q_prior_w = 1.0 / p["q_prior_sd_m2ps3"] ** 2
             q_steady = np.clip((q_num + p["q_steady_m2ps3"] * q_prior_w) / (q_den + q_prior_w),
                                p["q_steady_min_m2ps3"], p["q_manoeuvre_m2ps3"])
+            # The smoother's prior starts from the filter's moment-matched state as the motions left it.
+            carried = mixture([m[0] for m in motions], [m[1] for m in motions], [m[2] for m in motions])
             priors = interact_and_predict(motions, dt, p, q_steady)
             t_state = max(t_state, t_ms[i])
             if not valid:
@@ -267,19 +275,35 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                 far = far_now
                 far_t, far_z, far_r = t_ms[i], z, r
                 comb = mixture([m[0] for m in motions], [m[1] for m in motions], [m[2] for m in motions])
-                # Kernel rule: a stale motion restarts from the (isotropic) mixture, keeping its probability.
+                # Kernel rule: on a fix that is not learnable (a tower's) while still is likelier, each moving
+                # motion is re-centred on the still one: its position variance grows by half the squared
+                # distance moved, its velocity variance by half its squared velocity, velocity and cross
+                # term 0. Otherwise a stale motion restarts from the (isotropic) mixture, keeping its
+                # probability.
                 comb_iso = isotropic(comb[1])
-                motions = [(mu, comb[0], comb_iso) if mu < STALE_P and j != STILL
-                           else (mu, POSITION_ONLY @ comb[0], POSITION_ONLY @ comb_iso @ POSITION_ONLY)
-                           if mu < STALE_P else (mu, x, P) for j, (mu, x, P) in enumerate(motions)]
+                still_mu, still_x, _ = motions[STILL]
+                kept = []
+                for j, (mu, x, P) in enumerate(motions):
+                    if j != STILL and not learnable and still_mu > 0.5:
+                        moved, v = x[:2] - still_x[:2], x[2:]
+                        a = P[0, 0] + 0.5 * moved @ moved
+                        c = P[2, 2] + 0.5 * v @ v
+                        kept.append((mu, POSITION_ONLY @ still_x, np.diag([a, a, c, c])))
+                    elif mu < STALE_P:
+                        kept.append((mu, comb[0], comb_iso) if j != STILL
+                                    else (mu, POSITION_ONLY @ comb[0], POSITION_ONLY @ comb_iso @ POSITION_ONLY))
+                    else:
+                        kept.append((mu, x, P))
+                motions = kept
                 # The noise scale: E|z - x|^2 / 2 + P = lambda sigma^2, each fix weighted by the share
                 # of its innovation variance the noise makes and by its probability of being clean.
                 info = r / (a_prior + r) * w_clean
                 error = z - comb[0][:2]
                 u = (0.5 * error @ error + np.trace(comb[1][:2, :2]) / 2.0) / sig**2
                 fade = np.exp(-dt_last / p["noise_memory_s"])
-                l_num = fade * l_num + info * min(u, p["noise_scale_max"])
-                l_den = fade * l_den + info
+                if learnable:
+                    l_num = fade * l_num + info * min(u, p["noise_scale_max"])
+                    l_den = fade * l_den + info
                 # Shared errors: half the squared difference of consecutive fixes (motion taken out)
                 # against the spread about the running mean while still.
                 fade = np.exp(-dt_last / p["corr_memory_s"])
@@ -324,6 +348,14 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                     out_mean = mean[:2] + offset
             elif st == REINITIALISED:
                 run["odds"], run["anchor_ok"], run["last"] = 0.0, False, mean[:2].copy()
+            elif run["odds"] > 0:
+                # Kernel rule: a fix without a position in a run: the odds fade as the run may have ended,
+                # the two places stand (no other rule of the doubt acts).
+                run["odds"] *= np.exp(-dt_last / p["run_s"])
+                doubt = run["odds"] / (1.0 + run["odds"])
+                offset, out_cov = mixture([1.0 - doubt, doubt], [np.zeros(2), run["anchor"] - mean[:2]],
+                                          [out_cov, run["anchor_var"] * np.eye(2)])
+                out_mean = mean[:2] + offset
             out["x"][i], out["y"][i] = out_mean
             out["vx"][i], out["vy"][i] = mean[2:]
             out["var_x"][i], out["var_y"][i], out["cov_xy"][i] = out_cov[0, 0], out_cov[1, 1], out_cov[0, 1]
@@ -331,10 +363,12 @@ def reference_track(t_ms, xs, ys, sigmas, p):
             if valid:
                 out["p_outlier"][i] = p_out
         if linked:
-            # The motions' priors weighed by their probabilities after the fix: the prediction the
-            # filtered state came from, for the smoother.
-            mean, cov = mixture([m[0] for m in motions], [x for _, x, _ in priors], [P for _, _, P in priors])
-            pred[i] = state_row(mean, isotropic(cov))
+            # Kernel approximation, the smoother's prior: the filter's moment-matched state before the fix
+            # carried by constant velocity, F P F^T, plus the process noise of the motions weighed by
+            # their probabilities after the fix (still: q_still dt on the position only).
+            F = cv_transition(dt)
+            Q = sum(m[0] * motion_model(j, dt, p, q_steady)[1] for j, m in enumerate(motions))
+            pred[i] = state_row(F @ carried[0], F @ isotropic(carried[1]) @ F.T + Q)
         out["nis"][i] = nis
         out["noise"][i] = np.sqrt(r)
         status[i] = st
@@ -349,7 +383,7 @@ def jump_doubt(j, dt_s, fused, P_fused, r, still_p, together, p):
     variance), the odds of a multipath run and the fused position at the last fix; ``dt_s`` is the
     time since the last fix, ``fused`` the filter's mean ``[x, y, vx, vy]``, ``P_fused`` its
     covariance. The odds start at run_prior_odds where the position settles (two fixes together,
-    or the still motion likelier with no speed) between jump_min_m and outlier_reach_m from the
+    or the still motion over 0.9 with under 0.2 m/s) between jump_min_m and outlier_reach_m from the
     anchor and beyond 3 sigma of both; each later fix fades them as a run of mean run_s would have
     ended, and by 100 where the position moves on (an offset stays put) or the track moves; they
     end beyond reach, back within 3 sigma of the anchor, or under 1e-3. Returns the doubt (the
@@ -369,7 +403,7 @@ def jump_doubt(j, dt_s, fused, P_fused, r, still_p, together, p):
             j["anchor_ok"] = False
         if d @ d > reach2 or d @ d < three_sigma2 or j["odds"] < 1e-3:
             j["odds"] = 0.0
-    elif (j["anchor_ok"] and (together or (still_p > 0.5 and fused[2:] @ fused[2:] < 0.5**2))
+    elif (j["anchor_ok"] and (together or (still_p > 0.9 and fused[2:] @ fused[2:] < 0.2**2))
           and p["jump_min_m"] ** 2 < d @ d <= reach2 and d @ d > three_sigma2):
         j["odds"] = p["run_prior_odds"]
     if j["odds"] == 0 and still_p > 0.9:
@@ -414,7 +448,11 @@ def reference_smooth(t_ms, link, pred, filt):
             continue
         f = cv_transition(max(t_ms[i + 1] - t_ms[i], 0) * 1e-3)
         c = pf @ f.T @ np.linalg.inv(pp)
-        out[i] = state_row(xf + c @ (xs - xp), pf + c @ (ps - pp) @ c.T)
+        row = state_row(xf + c @ (xs - xp), pf + c @ (ps - pp) @ c.T)
+        # Kernel rule: the smoothed covariance kept a covariance (a, c at least 0, |b| at most sqrt(a c)).
+        row[4], row[6] = max(row[4], 0.0), max(row[6], 0.0)
+        row[5] = float(np.clip(row[5], -np.sqrt(row[4] * row[6]), np.sqrt(row[4] * row[6])))
+        out[i] = row
     return out
 
 
