@@ -1,33 +1,34 @@
-"""Fused positions with honest uncertainty: a gated constant-velocity Kalman filter per track.
+"""Fused positions with honest uncertainty: a three-motion filter per track, robust to multipath, learning its noise.
 
 Each subject's fixes (a ragged track: flat arrays sorted by time plus CSR
-``offsets``) are filtered in a local metric frame (metres) with a
-constant-velocity (CV) model driven by continuous white-noise acceleration
-(CWNA). With isotropic measurement noise ``R = sigma^2 I`` and the same model on
-both axes, the 4-state filter splits exactly into two (position, velocity)
-filters that share one 2x2 covariance and one gain: the state is two means per
-axis and three covariance numbers, the reported ``cov_xy`` is exactly 0 and
-``var_x == var_y``. :func:`fuse_tracks` documents the model, the adaptive
-process noise, gating, re-initialisation and stationary handling.
+``offsets``) are filtered in a local metric frame (metres) by an interacting
+multiple model (IMM) of three motions of one person: *still*, *steady* (walking
+or cruising, constant velocity under a small white acceleration) and
+*manoeuvre* (starting, stopping, turning: a large one). Each motion keeps one
+(position, velocity) covariance for both axes (with isotropic fix noise the
+4-state filter splits exactly into two); mixing the motions adds their spread,
+kept apart per axis in the reported covariance (full 2x2, ``cov_xy`` included).
+:func:`fuse_tracks` documents the model and every parameter.
 
 :func:`fuse_step` runs one batch of a stream, carrying each track's state.
 :func:`geomon.kernels.smoother.rts_smooth` is the Rauch-Tung-Striebel
-fixed-interval smoother over the predicted and filtered states
+fixed-interval smoother over the (moment-matched) predicted and filtered states
 :func:`fuse_tracks_history` stores, for offline forensic replay only; alerting
 reads the causal filter.
 
 Notes
 -----
-Bar-Shalom, Li, Kirubarajan, "Estimation with Applications to Tracking and
-Navigation", Wiley 2001: ch. 5 (Kalman filter, NIS/NEES consistency tests),
-ch. 6 (CWNA model), ch. 8 (smoothing), ch. 11 (adaptive noise level, fading
-memory). Myers and Tapley, "Adaptive sequential estimation with unknown noise
-statistics", IEEE TAC 21(4), 1976 (covariance matching). Zhou and Frank,
-"Strong tracking filtering of nonlinear time-varying stochastic systems with
-coloured noise", Int. J. Control 65(2), 1996 (fading factor). Foxlin,
-"Pedestrian tracking with shoe-mounted inertial sensors", IEEE CG&A 25(6), 2005
-(zero-velocity updates). Rauch, Tung, Striebel, "Maximum likelihood estimates of
-linear dynamic systems", AIAA Journal 3(8), 1965.
+Blom and Bar-Shalom, "The interacting multiple model algorithm for systems with
+Markovian switching coefficients", IEEE TAC 33(8), 1988 (IMM). Bar-Shalom, Li,
+Kirubarajan, "Estimation with Applications to Tracking and Navigation", Wiley
+2001: ch. 5 (NIS/NEES consistency), ch. 6 (CWNA model), ch. 11 (IMM). Agamennoni,
+Nieto, Nebot, "Approximate inference in state-space models with heavy-tailed
+noise", IEEE TSP 60(10), 2012 (Gaussian scale mixtures for outliers). Sarkka and
+Nummenmaa, "Recursive noise adaptive Kalman filtering by variational Bayesian
+approximations", IEEE TAC 54(3), 2009 (learning the noise level). Allan,
+"Statistics of atomic frequency standards", Proc. IEEE 54(2), 1966, and the
+variance of the mean of an AR(1) sequence (correlated errors that do not average
+away). Rauch, Tung, Striebel, AIAA Journal 3(8), 1965.
 """
 
 
@@ -36,7 +37,6 @@ from __future__ import annotations
 import numpy as np
 
 from geomon.kernels.fusion_filter import (  # noqa: F401  (status codes and layout re-exported)
-    _MAX_REINIT_K,
     ACCEPTED,
     DEFAULT_PARAMS,
     HISTORY_COLUMNS,
@@ -61,9 +61,6 @@ def _params_vector(params):
     if unknown:
         raise TypeError(f"unknown fusion parameters: {sorted(unknown)}")
     p = {**DEFAULT_PARAMS, **params}
-    k = p["reinit_k"]
-    if k != int(k) or (k != 0 and not 2 <= k <= _MAX_REINIT_K):
-        raise ValueError(f"reinit_k must be 0 (off) or an integer from 2 to {_MAX_REINIT_K}")
     return np.array([float(p[name]) for name in DEFAULT_PARAMS])
 
 
@@ -116,19 +113,14 @@ def fuse_step(offsets, t_ms, x_m, y_m, sigma_m, state, **params):
         As for :func:`fuse_tracks`.
     nis : ndarray of float64
         Each fix's normalised innovation squared ``|nu|^2 / s`` against the
-        prior (chi-square with 2 dof for a fix that fits the model); at a
-        restart after consistent rejected fixes, that of the restarted position
-        (how far the state jumped); NaN where there was no prior or no position.
-    doubt : ndarray of float64
-        Probability that the state rests on a multipath run rather than on
-        where the subject is: raised by each jump of the state (a restart after
-        rejected fixes, or the extra move of a manoeuvre-widened update) by how
-        multipath-prone the track has been and how large the jump is, and
-        fading as the jumped track persists (multipath runs end).
-    jump_var_m2 : ndarray of float64
-        The part of ``var_x_m2`` (and ``var_y_m2``) that covers the doubt:
-        ``doubt * |jump|^2 / 2``, the spread between where the state jumped
-        from and to.
+        likeliest motion's prior (chi-square with 2 dof for a fix that fits
+        it); NaN where there was no prior or no position.
+    p_outlier : ndarray of float64
+        Probability that the fix is multipath rather than where the subject
+        is (the reported covariance covers both); NaN without a position.
+    noise_m : ndarray of float64
+        The per-axis noise the filter used for the fix: ``sigma_m`` times the
+        square root of the noise scale it has learnt for the track.
 
     Notes
     -----
@@ -150,7 +142,7 @@ def fuse_step(offsets, t_ms, x_m, y_m, sigma_m, state, **params):
 
 
 def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
-    """Filter every track with the gated, adaptive constant-velocity Kalman filter.
+    """Filter every track: three motions of a person, a heavy-tailed fix, the noise learnt per track.
 
     Tracks run in parallel (numba ``prange`` over tracks), each writing only its
     own output slots. Inputs may be read-only.
@@ -168,105 +160,111 @@ def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
         1-sigma per-axis noise of each fix (m), already floored by the caller;
         non-finite or non-positive makes the fix unusable.
     **params
-        Overrides of :data:`DEFAULT_PARAMS` (each named in the notes below;
-        ``reinit_k`` is 0, which turns restarts off, or 2 to 16).
+        Overrides of :data:`DEFAULT_PARAMS` (each named in the notes below).
 
     Returns
     -------
     x_m, y_m : ndarray of float64
         Fused position (m) at each fix's time.
     var_x_m2, var_y_m2, cov_xy_m2 : ndarray of float64
-        Position covariance (m^2); ``var_x == var_y`` and ``cov_xy == 0``.
+        Position covariance (m^2), the full 2x2 of the mixture of motions.
     vx_mps, vy_mps : ndarray of float64
         Velocity (m/s).
     status : ndarray of int8
-        :data:`ACCEPTED`, :data:`REJECTED`, :data:`REINITIALISED` or
-        :data:`PREDICTED`. A track's first usable fix is ``REINITIALISED``;
-        fixes before it are ``PREDICTED`` with NaN outputs.
+        :data:`ACCEPTED` (the fix counted as clean), :data:`REJECTED` (likelier
+        multipath: the output leans on the prediction), :data:`REINITIALISED`
+        (first usable fix, after ``gap_s``, or a restart on two fixes beyond
+        multipath's reach) or :data:`PREDICTED` (no position). Fixes before a
+        track's first usable one are ``PREDICTED`` with NaN outputs.
 
     Notes
     -----
-    *Model* (Bar-Shalom, Li, Kirubarajan 2001, ch. 6): per axis the state is
-    ``(p, v)``, ``F = [[1, T], [0, 1]]``, ``Q = q [[T^3/3, T^2/2], [T^2/2, T]]``
-    (continuous white-noise acceleration of density ``q``), ``H = [1, 0]``,
-    ``R = sigma^2``; both axes share the covariance and the gain.
+    *Motions* (an IMM, Blom and Bar-Shalom 1988). Per axis the state is
+    ``(p, v)``. *Still*: ``v = 0`` and ``p`` a random walk of
+    ``q_still_m2ps``. *Steady* and *manoeuvre*: constant velocity under white
+    acceleration of density ``q_steady_m2ps3`` and ``q_manoeuvre_m2ps3``
+    (``Q = q [[T^3/3, T^2/2], [T^2/2, T]]``). A subject leaves a motion after a
+    mean ``dwell_still_s``, ``dwell_steady_s``, ``dwell_manoeuvre_s``; of those
+    who leave, ``still_to_manoeuvre_p`` go from still to the manoeuvre (the
+    rest to steady), ``steady_to_still_p`` from steady to still (the rest to
+    the manoeuvre) and ``manoeuvre_to_still_p`` from the manoeuvre to still
+    (the rest to steady). One who leaves *still* starts with a velocity of
+    spread ``v_start_mps`` (steady) or ``v_manoeuvre_mps`` (manoeuvre), and one
+    who enters the manoeuvre from steady motion may change velocity by
+    ``v_manoeuvre_mps``: a car pulling away is followed from its first moving
+    fix, with no rule that freezes a still track. Motions whose probability
+    falls under 1 % restart from the mixture, so they are ready when the
+    subject changes motion instead of drifting off. A track starts with
+    ``init_still_p`` still, ``init_steady_p`` steady, the rest manoeuvre.
+    Steady motion's acceleration level is the track's own (a straight walk, a
+    car on a road): covariance matching (Myers and Tapley 1976) of its
+    innovations while it explains the fixes, starting at ``q_steady_m2ps3``
+    with the weight of a prior sd ``q_prior_sd_m2ps3``, fading over
+    ``q_memory_s``, bounded by ``q_steady_min_m2ps3`` and ``q_manoeuvre_m2ps3``. On
+    a fix too coarse to show motion (sigma of ``noise_learn_below_m`` or more:
+    a tower's) while the subject is likelier still, the moving motions are
+    centred where the still one is, their spread kept: a motion cannot be
+    followed on such fixes, only imagined.
 
-    *Process noise* ``q`` is estimated rather than switched between a walking
-    and a driving model, because a person's acceleration level varies
-    continuously: covariance matching (Myers and Tapley 1976) of each accepted
-    innovation, ``|nu|^2 / 2 - (a0 + r)`` with the innovation clipped at
-    ``q_clip_nis`` (so that manoeuvres and multipath do not inflate it),
-    weighted by its information ``(T^3 / 3 / s)^2``, in a fading memory of
-    ``q_memory_s`` with a weak prior at ``q_init_m2ps3`` (sd
-    ``q_prior_sd_m2ps3``), bounded to ``[q_min_m2ps3, q_max_m2ps3]``. Vehicles
-    get a floor ``vehicle_q_gain_ps * (|v|^2 - walk_speed_mps^2)``: lateral
-    acceleration in a turn is speed times turn rate.
+    *Fixes* are clean, ``N(nu; 0, (a + r) I)``, or multipath with probability
+    ``outlier_p``, an offset of ``outlier_sigma_m`` (``N(nu; 0, (a + r +
+    outlier_sigma^2) I)``): a Gaussian scale mixture, heavy-tailed, weighed per
+    motion. The update is the moment-matched mixture of the two (a multipath
+    fix still says where the subject is, give or take its offset), never a
+    hard rejection, so the covariance covers both. A third branch, a gross
+    error with probability ``gross_p`` flat over a disc of ``gross_reach_m``
+    (a fix from nowhere: a bad solution, a wrong tower), explains a lone fix
+    that no motion and no multipath can; it moves nothing (``gross_p``
+    0 turns it off).
 
-    *Gating and multipath* (Bar-Shalom et al. sec. 5.4; a Markov-switching
-    outlier model): a fix is accepted when its NIS against a prior that allows
-    at least a walker's manoeuvre (``gate_q_m2ps3``) is below ``gate_nis`` and
-    it is likelier clean than multipath: clean is ``N(0, s)`` or, with
-    probability ``manoeuvre_p``, a manoeuvre ``N(0, s_gate)``; multipath is
-    ``N(0, s + outlier_sigma_m^2)``. The prior that a fix is multipath is the
-    track's own outlier rate (its rejected fraction over ``outlier_memory_s``,
-    starting at ``outlier_start_p`` with the weight of ``outlier_prior_n``
-    fixes), and right after an outlier ``outlier_stay_p``, fading over
-    ``jump_memory_s``: multipath comes in runs. A track standing still (its
-    last update was a zero-velocity update) does not turn, so there a fix with
-    NIS above ``manoeuvre_nis`` is rejected too. A rejected fix leaves the
-    state as a missing fix would; the output is the prediction with its
-    variance widened by the fading factor ``f = (|nu|^2 / 2 - r) / a_prior``
-    (at least 1; Zhou and Frank 1996). An accepted fix with NIS above
-    ``manoeuvre_nis`` on a track moving at ``fade_min_speed_mps`` or more gets
-    that widening of its prior before the update, so a turn is followed at once.
+    *Multipath runs beside a still subject*. A still subject's fixes that jump
+    within ``outlier_reach_m`` and settle there (two fixes 10-120 s apart
+    together, or the track still again) are a multipath run, an offset that
+    ends after a mean ``run_s``, or a move. The filter follows the fixes; the
+    reported position and covariance weigh the two places, where the subject
+    was and where the fixes are, by Bayes' rule: odds ``run_prior_odds`` at
+    the start, fading as the run would have ended, gone once the fused
+    position moves on (an offset stays put), leaves multipath's reach or
+    comes back (``run_prior_odds`` 0 turns this off; jumps under
+    ``jump_min_m`` are the subject's own). Two fixes in a row that are
+    likelier multipath, both farther than ``outlier_reach_m`` (plus three fix
+    sigmas) from where the likeliest motion expected the subject and joined by
+    a speed under ``max_speed_mps``, restart the moving motions on them: a run
+    of mutually consistent fixes is followed within two fixes.
 
-    *Restarts*: ``reinit_k`` consecutive rejected fixes restart the state
-    (from their weighted constant-velocity fit) when they fit one motion
-    (residual chi-square at most ``consistent_chi2``) and, unless the restart
-    is farther than ``connect_max_m`` from the prediction (beyond multipath's
-    reach), that motion also starts where the track was (``connect_chi2``): a
-    run that sits still away from a still track is what multipath does. Each
-    fit allows the deviation from a line that a subject at the fitted speed
-    makes by turning, ``q span^3 / 48``, at most ``consistent_allow_max_m``
-    squared. More than ``gap_s`` after the last update the velocity restarts at
-    0 with spread ``sigma_v0_mps`` and the position spreads at
-    ``gap_speed_mps``.
+    *Noise the device does not report*. The fix noise is ``r = lambda
+    sigma^2`` (``sigma^2`` for fixes of ``noise_learn_below_m`` or more, whose
+    coarse accuracy says nothing of a receiver's noise):
+    ``lambda`` is learnt per track by variational Bayes (Sarkka and
+    Nummenmaa 2009: ``E|z - x|^2 / 2 + P = r``), starting at 1 with the weight
+    of ``noise_prior_n`` fixes, bounded by ``noise_scale_min`` and ``noise_scale_max``, with a fading memory of ``noise_memory_s``; each fix
+    counts by the share of its innovation the noise makes (a manoeuvre's says
+    nothing of it). Errors shared in time (a multipath bias, a drifting
+    solution) do not average away: the track compares the noise seen in
+    differences of consecutive fixes (motion taken out), which a slowly
+    varying bias hardly enters, with the spread of the fixes about their mean
+    while the subject is still (over at most ``slow_mean_s``), which it does.
+    The gap is the share of the error that is shared, learnt over
+    ``corr_memory_s`` with a prior of ``corr_prior_n`` fixes at none; the
+    reported covariance is then that of a mean of ``n_eff = r / P`` fixes
+    whose shared part is AR(1) with time constant ``bias_tau_s`` (at most
+    ``corr_max_inflation`` times the filter's).
 
-    *Doubt of jumps*: a restart, or the extra move of a manoeuvre-widened
-    update, is a jump of the state, and a jump may have followed a multipath
-    run. Its probability of being multipath is Bayes' rule between a
-    multipath run start (rate: outlier rate times ``1 - outlier_stay_p``,
-    offset ``N(0, outlier_sigma_m^2)``) and a real jump (``real_jump_rate``,
-    ``N(0, jump_real_sigma_m^2)``), counting only the part of the jump across
-    the direction of motion and discounted below ``jump_min_m`` (a stop, a
-    start or a small step is the subject's own). The doubt then fades as the
-    run would end (odds times ``exp(-dt / jump_memory_s)``) and is tested at
-    each accepted fix: the fix as the anchor (where the track was before the
-    jump, carried on at its velocity) plus the learnt offset, against the fix
-    as the track predicts; a jump back to the anchor ends it. The reported
-    variance adds ``doubt |jump|^2 / 2`` per axis (the spread between the two
-    places), which keeps the covariance honest on multipath; decisions about
-    zones use the two places separately (:class:`geomon.engine.monitor.Monitor`).
-
-    *Stationary handling* is a zero-velocity update (Foxlin 2005): after an
-    accepted fix, if ``|v|^2 < zupt_gate * P_vv`` and the velocity is known
-    (``P_vv`` below ``zupt_max_sd_mps`` squared: right after a restart any
-    speed is within its spread) or the fix is vague (over ``zupt_vague_m``: on
-    cell fixes indoors nothing else stops the track), ``v = 0`` is observed with covariance
-    ``zupt_r * P_vv``. Without it a parked subject's velocity wanders and the
-    prediction across an outage drifts; a loose one (large ``zupt_r``) leaves
-    the covariance of a still subject twice what its error is.
+    *Gaps*: more than ``gap_s`` after the last update the track restarts at
+    the fix (its learnt noise kept).
 
     Examples
     --------
     >>> import numpy as np
     >>> from geomon.kernels.fusion import fuse_tracks, REJECTED
     >>> offsets = np.array([0, 4, 6])   # two tracks: fixes 0-3 and 4-5
-    >>> t_ms = np.array([0, 15_000, 30_000, 45_000, 0, 15_000])
-    >>> x_m = np.array([0.0, 1.0, 200.0, 3.0, 10.0, 11.0])
+    >>> t_ms = np.array([0, 1_000, 2_000, 3_000, 0, 15_000])
+    >>> x_m = np.array([0.0, 1.0, 60.0, 3.0, 10.0, 11.0])
     >>> x, y, var_x, var_y, cov_xy, vx, vy, status = fuse_tracks(
     ...     offsets, t_ms, x_m, np.zeros(6), np.full(6, 2.5))
-    >>> int(status[2]) == REJECTED      # a 200 m jump
+    >>> int(status[2]) == REJECTED      # 60 m in a second: multipath, not a move
+    True
+    >>> bool(abs(x[2]) < 5.0 and var_x[2] > var_x[1])   # the output stays, its covariance widens
     True
     """
     return _call(False, offsets, t_ms, x_m, y_m, sigma_m, params)[0][:8]
@@ -285,15 +283,19 @@ def fuse_tracks_history(offsets, t_ms, x_m, y_m, sigma_m, **params):
     status : ndarray of int8, shape (n,)
         As for :func:`fuse_tracks`.
     link : ndarray of int8, shape (n,)
-        1 where fix ``i``'s prior is the model's prediction from fix ``i - 1``
-        (``pred[i] = F filt[i - 1]``, covariance ``F P F^T + Q``, possibly
-        widened by the fading factor); 0 at a track's first fix, a restart or
-        a velocity reset, where a smoother segment starts.
+        1 where fix ``i``'s prior is the filter's prediction from fix ``i - 1``
+        (each motion's IMM prior, ``F P F^T + Q`` after mixing); 0 at a
+        track's first fix, a restart after ``gap_s`` or a two-fix restart,
+        where a smoother segment starts.
     pred, filt : ndarray of float64, shape (n, 7)
-        Prior and posterior at each fix, columns :data:`HISTORY_COLUMNS`
-        (``pred`` is NaN where there was no prior). ``filt`` is what
-        :func:`fuse_tracks` reports, except that at a rejected fix it keeps the
-        prediction's own variance, not the widened one.
+        Prior and posterior at each fix, columns :data:`HISTORY_COLUMNS`, the
+        motions moment-matched with one covariance for both axes (``pred`` is
+        the motions' priors weighed by their probabilities after the fix; NaN
+        where there was no prior). ``filt`` is the filter's own state: what
+        :func:`fuse_tracks` reports before its output stage, i.e. without the
+        inflation for errors shared in time and without the doubt after a
+        still subject's jump (the two-place mixture of the fused position and
+        where the subject was).
 
     Notes
     -----

@@ -1,9 +1,8 @@
-"""The per-track gated constant-velocity Kalman filter: the numba kernel behind :mod:`geomon.kernels.fusion`.
+"""The per-track filter behind :mod:`geomon.kernels.fusion`: three motions, a heavy-tailed fix, noise learnt per track.
 
 :func:`_filter_track` runs one track (fixes ``lo:hi``) carrying its state row (``ST_*`` columns);
-:func:`_run` runs every track of a CSR batch in parallel, each writing its own output slots. The
-model, gating, re-initialisation and stationary handling are documented in
-:func:`geomon.kernels.fusion.fuse_tracks`, the public entry points in :mod:`geomon.kernels.fusion`.
+:func:`_run` runs every track of a CSR batch in parallel, each writing its own output slots.
+:func:`geomon.kernels.fusion.fuse_tracks` documents the model and its parameters.
 """
 
 from __future__ import annotations
@@ -11,12 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from geomon.kernels._jit import jit, jit_parallel, prange
-from geomon.kernels.fusion_fits import _DOUBT_MIN, _MAX_DOUBT, _consistent_fit, _jump
 
 #: Status codes, one per fix.
-ACCEPTED = 0  #: the fix updated the state
-REJECTED = 1  #: the fix failed the gate; the output is the prediction (covariance widened)
-REINITIALISED = 2  #: the state restarted here: first fix, after a gap, or after a consistent rejected run
+ACCEPTED = 0  #: the fix counted as clean (its outlier probability under 0.5)
+REJECTED = 1  #: the fix is likelier an outlier than clean; the output leans on the prediction
+REINITIALISED = 2  #: the state (re)started here: first fix, after ``gap_s``, or after a move multipath cannot make
 PREDICTED = 3  #: the fix has no usable position; the output is the prediction (NaN before any fix)
 
 #: Columns of the ``(n, 7)`` history arrays: position (m), velocity (m/s) and
@@ -24,381 +22,531 @@ PREDICTED = 3  #: the fix has no usable position; the output is the prediction (
 HISTORY_COLUMNS = ("x_m", "y_m", "vx_mps", "vy_mps", "p_pp_m2", "p_pv_m2ps", "p_vv_m2ps2")
 
 #: Defaults of the filter parameters, in the order the kernel reads them
-#: (documented in :func:`fuse_tracks`).
+#: (documented in :func:`geomon.kernels.fusion.fuse_tracks`).
 DEFAULT_PARAMS = {
-    "gate_nis": 13.815510557964274,  # chi-square 99.9 %, 2 dof
-    "gate_q_m2ps3": 0.01,
-    "manoeuvre_nis": 9.210340371976182,  # chi-square 99 %, 2 dof
-    "q_init_m2ps3": 0.02,
-    "q_min_m2ps3": 1e-7,
-    "q_max_m2ps3": 50.0,
-    "q_prior_sd_m2ps3": 3.0,
+    "q_still_m2ps": 1e-4,
+    "q_steady_m2ps3": 0.01,
+    "q_manoeuvre_m2ps3": 5.0,
+    "q_steady_min_m2ps3": 3e-4,
     "q_memory_s": 1200.0,
-    "vehicle_q_gain_ps": 0.02,
-    "walk_speed_mps": 2.5,
-    "sigma_v0_mps": 3.0,
-    "zupt_gate": 1.0,
-    "reinit_k": 3,
-    "consistent_chi2": 9.210340371976182,  # chi-square 99 %, 2 k - 4 = 2 dof
-    "gap_s": 300.0,
-    "gap_speed_mps": 1.5,
-    "outlier_start_p": 0.02,
-    "outlier_stay_p": 0.75,
+    "q_prior_sd_m2ps3": 0.03,
+    "v_start_mps": 1.5,
+    "v_manoeuvre_mps": 5.0,
+    "dwell_still_s": 600.0,
+    "dwell_steady_s": 300.0,
+    "dwell_manoeuvre_s": 30.0,
+    "still_to_manoeuvre_p": 0.5,
+    "steady_to_still_p": 0.5,
+    "manoeuvre_to_still_p": 0.3,
+    "outlier_p": 0.003,
     "outlier_sigma_m": 30.0,
-    "q_clip_nis": 4.0,
-    "zupt_r": 0.02,
-    "fade_min_speed_mps": 0.5,
-    "real_jump_rate": 0.002,
-    "jump_memory_s": 60.0,
-    "connect_chi2": 13.276704135987622,  # chi-square 99 %, 2 (k + 1) - 4 = 4 dof
-    "zupt_max_sd_mps": 0.3,
-    "jump_real_sigma_m": 300.0,
-    "outlier_memory_s": 3600.0,
-    "outlier_prior_n": 20.0,
+    "outlier_reach_m": 100.0,
+    "run_prior_odds": 2.5,
+    "run_s": 60.0,
     "jump_min_m": 10.0,
-    "consistent_allow_max_m": 20.0,
-    "connect_max_m": 200.0,
-    "manoeuvre_p": 0.05,
-    "zupt_vague_m": 50.0,
+    "gross_p": 1e-5,
+    "gross_reach_m": 5000.0,
+    "max_speed_mps": 60.0,
+    "noise_prior_n": 3.0,
+    "noise_memory_s": 7200.0,
+    "noise_scale_min": 0.25,
+    "noise_scale_max": 25.0,
+    "noise_learn_below_m": 50.0,
+    "corr_prior_n": 20.0,
+    "corr_memory_s": 1800.0,
+    "corr_max_inflation": 100.0,
+    "bias_tau_s": 60.0,
+    "slow_mean_s": 300.0,
+    "gap_s": 600.0,
+    "init_still_p": 0.6,
+    "init_steady_p": 0.3,
 }
 
-_MAX_REINIT_K = 16
-#: Below this the doubt is dropped (saves an exp per fix on settled tracks).
-_DOUBT_ZERO = 1e-9
+N_MODELS = 3
+STILL, STEADY, MANOEUVRE = 0, 1, 2
+#: Below this probability a model restarts from the mixture.
+_STALE_P = 0.01
 
-#: Layout of a track's carried state (one float64 row of :data:`N_STATE`), so
-#: that a stream cut into batches filters exactly as one batch: started flag,
-#: time of the state (ms), position, velocity, covariance (a, b, c), the
-#: process-noise estimate and its running sums, and the buffered rejected fixes
-#: (time, x, y, sigma) that may yet prove consistent.
-(ST_STARTED, ST_T, ST_X, ST_Y, ST_VX, ST_VY, ST_A, ST_B, ST_C, ST_Q, ST_QNUM, ST_QDEN, ST_NPEND, ST_OUT,
- ST_DOUBT, ST_JUMP2, ST_TLAST, ST_STILL, ST_ENUM, ST_EDEN, ST_ANCHOR) = range(21)
-ST_PEND = ST_ANCHOR + 7
-N_STATE = ST_PEND + 4 * _MAX_REINIT_K
+#: Layout of a track's carried state (one float64 row of :data:`N_STATE`), so that a stream cut
+#: into batches filters exactly as one batch: the time of the state and of the last fix, the
+#: outlier probability of the last fix, the outlier-rate, noise-scale and correlation sums, the
+#: last two normalised innovations with their weights, the last fix if it was far and rejected
+#: (time, x, y, variance), then per model m (``ST_MODEL + 8 m``): probability, x, y, vx, vy and
+#: the per-axis covariance (a, b, c).
+(ST_STARTED, ST_T, ST_TLAST, ST_POUT, ST_LNUM, ST_LDEN, ST_WNUM, ST_WDEN, ST_TNUM, ST_TDEN, ST_SN,
+ ST_SX, ST_SY, ST_PT, ST_PX, ST_PY, ST_FAR, ST_FT, ST_FX, ST_FY, ST_FR, ST_QNUM, ST_QDEN, ST_AOK, ST_AX, ST_AY,
+ ST_AV, ST_ODDS, ST_LX, ST_LY, ST_AT) = range(31)
+ST_MODEL = 31
+N_STATE = ST_MODEL + 8 * N_MODELS
+
+
+@jit
+def _transition(dt, dwell, to_other, tm):
+    """Fill ``tm[i, j]``, the probability of moving from model i to model j over ``dt`` seconds.
+
+    A subject leaves model i after a mean ``dwell[i]``; ``to_other[i]`` is the share of those
+    departures that go to the first of the other two models (still -> manoeuvre, steady -> still,
+    manoeuvre -> still), the rest to the second."""
+    for i in range(N_MODELS):
+        leave = 1.0 - np.exp(-dt / dwell[i])
+        first = MANOEUVRE if i == STILL else STILL
+        second = STEADY if i != STEADY else MANOEUVRE
+        tm[i, i] = 1.0 - leave
+        tm[i, first] = leave * to_other[i]
+        tm[i, second] = leave * (1.0 - to_other[i])
+
+
+@jit
+def _combine(m, out):
+    """Moment-matched mixture: out = (x, y, vx, vy, var_x, var_y, cov_xy, a, b, c).
+
+    ``a, b, c`` are the per-axis (trace / 2) position, cross and velocity covariances."""
+    x = y = vx = vy = 0.0
+    for j in range(N_MODELS):
+        w = m[j, 0]
+        x += w * m[j, 1]
+        y += w * m[j, 2]
+        vx += w * m[j, 3]
+        vy += w * m[j, 4]
+    sxx = syy = sxy = bb = cb = 0.0
+    for j in range(N_MODELS):
+        w = m[j, 0]
+        dx, dy, dvx, dvy = m[j, 1] - x, m[j, 2] - y, m[j, 3] - vx, m[j, 4] - vy
+        sxx += w * (m[j, 5] + dx * dx)
+        syy += w * (m[j, 5] + dy * dy)
+        sxy += w * dx * dy
+        bb += w * (m[j, 6] + 0.5 * (dx * dvx + dy * dvy))
+        cb += w * (m[j, 7] + 0.5 * (dvx * dvx + dvy * dvy))
+    out[0], out[1], out[2], out[3] = x, y, vx, vy
+    out[4], out[5], out[6] = sxx, syy, sxy
+    out[7], out[8], out[9] = 0.5 * (sxx + syy), bb, cb
+
+
+@jit
+def _mix_predict(m, tm, dt, q, v0var, mixed, w3):
+    """IMM interaction and prediction: ``mixed[j]`` is model j's prior at the fix, ``mixed[j, 0]`` its probability.
+
+    A subject who was still starts moving with a velocity of spread ``v0var[j]``; one who enters
+    the manoeuvre from steady motion may change velocity by ``v0var[MANOEUVRE]``. The x and y parts
+    of the spread between the models are averaged (the models keep one covariance for both axes)."""
+    for j in range(N_MODELS):
+        cj = 0.0
+        for i in range(N_MODELS):
+            cj += tm[i, j] * m[i, 0]
+        x = y = vx = vy = 0.0
+        for i in range(N_MODELS):
+            w = tm[i, j] * m[i, 0] / cj if cj > 0.0 else (1.0 if i == j else 0.0)
+            w3[i] = w
+            x += w * m[i, 1]
+            y += w * m[i, 2]
+            if i != STILL and j != STILL:
+                vx += w * m[i, 3]
+                vy += w * m[i, 4]
+        a = b = c = 0.0
+        for i in range(N_MODELS):
+            w = w3[i]
+            if w == 0.0:
+                continue
+            dx, dy = m[i, 1] - x, m[i, 2] - y
+            a += w * (m[i, 5] + 0.5 * (dx * dx + dy * dy))
+            if j != STILL:
+                if i == STILL:
+                    ivx = ivy = ib = 0.0
+                    ic = v0var[j]
+                else:
+                    ivx, ivy, ib, ic = m[i, 3], m[i, 4], m[i, 6], m[i, 7]
+                    if j == MANOEUVRE and i != MANOEUVRE:
+                        ic += v0var[MANOEUVRE]
+                dvx, dvy = ivx - vx, ivy - vy
+                b += w * (ib + 0.5 * (dx * dvx + dy * dvy))
+                c += w * (ic + 0.5 * (dvx * dvx + dvy * dvy))
+        mixed[j, 0] = cj
+        if j == STILL:
+            mixed[j, 1], mixed[j, 2], mixed[j, 3], mixed[j, 4] = x, y, 0.0, 0.0
+            mixed[j, 5], mixed[j, 6], mixed[j, 7] = a + q[j] * dt, 0.0, 0.0
+        else:
+            dt2 = dt * dt
+            mixed[j, 1], mixed[j, 2], mixed[j, 3], mixed[j, 4] = x + dt * vx, y + dt * vy, vx, vy
+            mixed[j, 5] = a + dt * (2.0 * b + dt * c) + q[j] * dt2 * dt * (1.0 / 3.0)
+            mixed[j, 6] = b + dt * c + 0.5 * q[j] * dt2
+            mixed[j, 7] = c + q[j] * dt
 
 
 @jit
 def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                   out_x, out_y, out_var_x, out_var_y, out_cov_xy, out_vx, out_vy, out_status, out_nis,
-                  out_doubt, out_jump_var, keep_extra, keep_history, pred, filt, link):
+                  out_p_outlier, out_noise, keep_extra, keep_history, pred, filt, link):
     """Filter fixes ``lo:hi`` of one track from ``state`` (a row of :data:`N_STATE`), writing their output slots
     and the state after the last fix back into ``state``."""
-    gate_nis, gate_q, manoeuvre_nis = params[0], params[1], params[2]
-    q_init, q_min, q_max, q_prior_sd, q_memory_s = params[3], params[4], params[5], params[6], params[7]
-    q_prior_w = 1.0 / (q_prior_sd * q_prior_sd)
-    vehicle_gain, walk_speed2 = params[8], params[9] * params[9]
-    v0_var, zupt_gate = params[10] * params[10], params[11]
-    reinit_k, consistent_chi2 = int(params[12]), params[13]
-    gap_s, gap_speed2 = params[14], params[15] * params[15]
-    eps0, stay_p = params[16], params[17]
-    outlier_var = params[18] * params[18]
-    q_clip_nis, zupt_r = params[19], params[20]
-    fade_speed2 = params[21] * params[21]
-    real_rate, jump_memory_s, connect_chi2 = params[22], params[23], params[24]
-    zupt_max_var = params[25] * params[25]
-    jump_real_var = params[26] * params[26]
-    inv_eps_memory, eps_prior_n = 1.0 / params[27], params[28]
-    jump_min_var = params[29] * params[29]
-    allow_max_var = params[30] * params[30]
-    connect_max2 = params[31] * params[31]
-    manoeuvre_p = params[32]
-    vague_var = params[33] * params[33]
-    # With an outlier rate of at most 0.1 a fix of NIS up to clean_nis is clean
-    # whatever its prior: (1 - p)(1 - manoeuvre_p) exp(-nis / 2) / s >= p / s.
-    clean_nis = 2.0 * np.log(9.0 * (1.0 - manoeuvre_p))
+    q = np.array([params[0], params[1], params[2]])
+    q_steady0, q_steady_min, q_steady_max = params[1], params[3], params[2]
+    q_mem, q_prior_w = params[4], 1.0 / (params[5] * params[5])
+    v0var = np.array([0.0, params[6] ** 2, params[7] ** 2])
+    dwell = np.array([params[8], params[9], params[10]])
+    to_other = np.array([params[11], params[12], params[13]])
+    eps = params[14]
+    outlier_var = params[15] ** 2
+    reach_m = params[16]
+    moving2 = 0.25
+    jump_speed2 = 1.0   # (m/s)^2: a subject who strolls off slower than this is no jump
+    run_odds, run_s, jump_min_m = params[17], params[18], params[19]
+    gross_p, gross_var = params[20], params[21] ** 2
+    max_speed2 = params[22] ** 2
+    lam_n, lam_mem = params[23], params[24]
+    lam_min, lam_max, learn_below_m = params[25], params[26], params[27]
+    corr_n, corr_mem, corr_max = params[28], params[29], params[30]
+    bias_tau_s, slow_s = params[31], params[32]
+    gap_s = params[33]
+    init_p = np.array([params[34], params[35], max(1.0 - params[34] - params[35], 0.0)])
 
+    m = np.empty((N_MODELS, 8))
+    mixed = np.empty((N_MODELS, 8))
+    tm = np.empty((N_MODELS, N_MODELS))
+    comb = np.empty(10)
+    comb_p = np.empty(10)
+    w3 = np.empty(N_MODELS)
+    wc = np.empty(N_MODELS)
+    wo = np.empty(N_MODELS)
+    for j in range(N_MODELS):
+        for k in range(8):
+            m[j, k] = state[ST_MODEL + 8 * j + k]
     started = state[ST_STARTED] != 0.0
-    if started:
-        t_state = np.int64(state[ST_T])
-        px, py, vx, vy = state[ST_X], state[ST_Y], state[ST_VX], state[ST_VY]
-        a, b, c = state[ST_A], state[ST_B], state[ST_C]
-        q, q_num, q_den = state[ST_Q], state[ST_QNUM], state[ST_QDEN]
-    else:
-        t_state = np.int64(0)
-        px = py = vx = vy = a = b = c = np.nan
-        q, q_num, q_den = q_init, 0.0, 0.0
-    n_pending = int(state[ST_NPEND])
-    outlier = state[ST_OUT] != 0.0
-    doubt, jump2_last, t_last = state[ST_DOUBT], state[ST_JUMP2], np.int64(state[ST_TLAST])
-    e_num, e_den = state[ST_ENUM], state[ST_EDEN]
-    anchor = (state[ST_ANCHOR], state[ST_ANCHOR + 1], state[ST_ANCHOR + 2], state[ST_ANCHOR + 3], state[ST_ANCHOR + 4],
-              state[ST_ANCHOR + 5], state[ST_ANCHOR + 6])
-    still = state[ST_STILL] != 0.0
-    pend = np.empty((4, _MAX_REINIT_K + 1))
-    for j in range(n_pending):
-        for r in range(4):
-            pend[r, j + 1] = state[ST_PEND + r * _MAX_REINIT_K + j]
+    t_state, t_last = np.int64(state[ST_T]), np.int64(state[ST_TLAST])
+    p_out = state[ST_POUT]
+    l_num, l_den = state[ST_LNUM], state[ST_LDEN]
+    q_num, q_den = state[ST_QNUM], state[ST_QDEN]
+    a_ok, a_x, a_y, a_v = state[ST_AOK] != 0.0, state[ST_AX], state[ST_AY], state[ST_AV]
+    odds, l_x, l_y, a_t = state[ST_ODDS], state[ST_LX], state[ST_LY], np.int64(state[ST_AT])
+    w_num, w_den, tt_num, tt_den = state[ST_WNUM], state[ST_WDEN], state[ST_TNUM], state[ST_TDEN]
+    s_n, s_x, s_y = state[ST_SN], state[ST_SX], state[ST_SY]
+    p_t, p_x, p_y = np.int64(state[ST_PT]), state[ST_PX], state[ST_PY]
+    far, f_t, f_x, f_y, f_r = state[ST_FAR] != 0.0, np.int64(state[ST_FT]), state[ST_FX], state[ST_FY], state[ST_FR]
+    dt_cached = -1.0
+    dtl_cached = -1.0
+    fade_lam = 1.0
     for i in range(lo, hi):
-        zx = x_m[i]
-        zy = y_m[i]
-        sig = sigma_m[i]
+        zx, zy, sig = x_m[i], y_m[i], sigma_m[i]
         valid = np.isfinite(zx) and np.isfinite(zy) and np.isfinite(sig) and sig > 0.0
         status = PREDICTED
         linked = 0
-        mx = my = mvx = mvy = ap = bp = cp = np.nan
-        f = 1.0
+        together = False
         nis = np.nan
         dt_last = max(t_ms[i] - t_last, 0) * 1e-3
         t_last = t_ms[i]
-        if doubt > 0.0:
-            # Each fix that stays with the jumped track makes multipath, whose
-            # runs end, less likely: the odds fade with the run's persistence.
-            odds = doubt / (1.0 - doubt) * np.exp(-dt_last / jump_memory_s)
-            doubt = odds / (1.0 + odds)
-            if doubt < _DOUBT_ZERO:
-                doubt = 0.0
-                jump2_last = 0.0
-        if not started:
+        if dt_last != dtl_cached:
+            fade_lam = np.exp(-dt_last / lam_mem)
+            dtl_cached = dt_last
+        # What the track has learnt of its noise: its scale and its outlier rate.
+        lam = min(max((l_num + lam_n) / (l_den + lam_n), lam_min), lam_max)
+        # The scale is learnt from, and applied to, satellite-grade fixes only: a tower's coarse accuracy
+        # says nothing of a receiver's noise (nor the other way round).
+        learnable = sig < learn_below_m
+        r = (lam if learnable else 1.0) * sig * sig if valid else np.nan
+        dt = max(t_ms[i] - t_state, 0) * 1e-3
+        t_prev = t_state
+        if valid and (not started or dt > gap_s):
+            for j in range(N_MODELS):
+                m[j, 0] = init_p[j]
+                m[j, 1], m[j, 2], m[j, 3], m[j, 4] = zx, zy, 0.0, 0.0
+                m[j, 5], m[j, 6], m[j, 7] = r, 0.0, v0var[j]
+                for k in range(8):
+                    mixed[j, k] = np.nan
+            started = True
+            t_state = t_ms[i]
+            p_out = 0.0
+            s_n = 0.0
+            p_t, p_x, p_y = t_ms[i], zx, zy
+            far = False
+            status = REINITIALISED
+        elif started:
+            linked = 1
+            if dt != dt_cached:
+                _transition(dt, dwell, to_other, tm)
+                dt_cached = dt
+            # Steady motion's acceleration level is the track's own (a straight walk, a car on a road):
+            # covariance matching of its innovations, starting at q_steady_m2ps3.
+            q[STEADY] = min(max((q_num + q_steady0 * q_prior_w) / (q_den + q_prior_w), q_steady_min), q_steady_max)
+            if keep_history:
+                _combine(m, comb_p)   # the filtered state after the previous fix, for the smoother's prior
+            _mix_predict(m, tm, dt, q, v0var, mixed, w3)
             if valid:
-                started = True
-                px, py, vx, vy = zx, zy, 0.0, 0.0
-                a, b, c = sig * sig, 0.0, v0_var
-                t_state = t_ms[i]
-                outlier = False
-                still = False
-                status = REINITIALISED
-        else:
-            dt = max(t_ms[i] - t_state, 0) * 1e-3
-            gap = dt > gap_s
-            if gap:
-                # After a long outage the old velocity says nothing: restart it
-                # and let the position spread at a plausible speed.
-                mx, my, mvx, mvy = px, py, 0.0, 0.0
-                an = a + gap_speed2 * dt * dt
-                ap, bp, cp = an, 0.0, v0_var
-                g = 0.0
-                qe = q
-            else:
-                linked = 1
-                dt2 = dt * dt
-                g = dt2 * dt * (1.0 / 3.0)
-                mx = px + dt * vx
-                my = py + dt * vy
-                mvx, mvy = vx, vy
-                an = a + dt * (2.0 * b + dt * c)
-                # A vehicle's turns and stops are accelerations that grow with speed.
-                qe = max(q, vehicle_gain * (vx * vx + vy * vy - walk_speed2))
-                ap = an + qe * g
-                bp = b + dt * c + 0.5 * qe * dt2
-                cp = c + qe * dt
-            if valid:
-                r = sig * sig
-                s = ap + r
-                inv = 1.0 / s
-                nx = zx - mx
-                ny = zy - my
-                d2 = nx * nx + ny * ny
-                nis = d2 * inv
-                # Gate against a prior that allows at least a walker's manoeuvre,
-                # and weigh "the fix is clean" (N(0, s)) against "the fix is
-                # multipath" (N(0, s + outlier_sigma^2)), whose prior is higher
-                # right after an outlier because multipath comes in runs.
-                sg = s + max(gate_q - qe, 0.0) * g
-                so = s + outlier_var
-                # A run goes on with probability stay_p per fix, i.e. fades over
-                # jump_memory_s: after a long silence the fix is judged afresh.
-                # This track's rate of outliers: the prior that a fix is one.
-                eps = (e_num + eps0 * eps_prior_n) / (e_den + eps_prior_n)
-                accept = d2 <= gate_nis * sg
-                if accept and (outlier or eps > 0.1 or nis > clean_nis):
-                    # (Below clean_nis, with eps <= 0.1, "clean" wins whatever s.)
-                    # A clean fix follows the model, or (manoeuvre_p) a walker's
-                    # manoeuvre the gate allows for.
-                    p_dirty = eps + (stay_p - eps) * np.exp(-dt_last / jump_memory_s) if outlier else eps
-                    clean = (1.0 - p_dirty) * ((1.0 - manoeuvre_p) * np.exp(-0.5 * nis) / s
-                                               + manoeuvre_p * np.exp(-0.5 * d2 / sg) / sg)
-                    dirty = p_dirty * np.exp(-0.5 * d2 / so) / so
-                    accept = clean >= dirty
-                slow = mvx * mvx + mvy * mvy < fade_speed2
-                if not gap and d2 > manoeuvre_nis * s and still:
-                    # A track standing still does not turn: a fix this far off is
-                    # multipath, or the start of a move that consistent fixes will show.
-                    accept = False
-                outlier = not accept
-                if not gap:
-                    lam_e = max(1.0 - dt_last * inv_eps_memory, 0.0)
-                    e_num = lam_e * e_num + (1.0 if outlier else 0.0)
-                    e_den = lam_e * e_den + 1.0
-                if accept:
-                    if not gap and d2 > manoeuvre_nis * s and not slow:
-                        # A manoeuvre: scale the prior by the fading factor that makes
-                        # this innovation typical (|nu|^2 / 2 = f a_prior + r), so a
-                        # turn is followed now instead of raising q for the next leg.
-                        # What the widening adds to the move may be multipath's.
-                        f = (0.5 * d2 - r) / ap
-                        k0 = ap * inv
-                        ap, bp, cp = f * ap, f * bp, f * cp
-                        invu = 1.0 / (ap + r)
-                        extra = ap * invu - k0
-                        faded = True
+                # Each model's fix is clean, N(nu; 0, (a + r) I), or the start of multipath,
+                # N(nu; 0, (a + r + outlier_sigma^2) I), at the track's rate: a Gaussian scale mixture.
+                jm = 0
+                for j in range(1, N_MODELS):
+                    if mixed[j, 0] > mixed[jm, 0]:
+                        jm = j
+                ox, oy = zx - mixed[jm, 1], zy - mixed[jm, 2]
+                ca = mixed[jm, 5]
+                nis = (ox * ox + oy * oy) / (ca + r)
+                # (Densities scaled by exp(emin), the largest of their exponentials, to stay finite.)
+                emin = np.inf
+                for j in range(N_MODELS):
+                    nx, ny = zx - mixed[j, 1], zy - mixed[j, 2]
+                    emin = min(emin, 0.5 * (nx * nx + ny * ny) / (mixed[j, 5] + r + outlier_var))
+                # A gross error (a fix from nowhere: a bad solution, a wrong tower) is flat over a disc of
+                # gross_reach_m: it explains a lone fix that no motion and no multipath can.
+                lg = gross_p * 2.0 / gross_var * np.exp(min(emin, 700.0))
+                total = 0.0
+                for j in range(N_MODELS):
+                    s = mixed[j, 5] + r
+                    so = s + outlier_var
+                    nx, ny = zx - mixed[j, 1], zy - mixed[j, 2]
+                    d2 = nx * nx + ny * ny
+                    lc = (1.0 - eps - gross_p) * np.exp(emin - 0.5 * d2 / s) / s
+                    lo_ = eps * np.exp(emin - 0.5 * d2 / so) / so
+                    lj = lc + lo_ + lg
+                    # (With gross_p = 0 every term of a far-off motion can underflow: no update there.)
+                    wc[j] = lc / lj if lj > 0.0 else 0.0
+                    wo[j] = lo_ / lj if lj > 0.0 else 0.0
+                    m[j, 0] = mixed[j, 0] * lj
+                    total += m[j, 0]
+                w_clean = 0.0
+                for j in range(N_MODELS):
+                    pj = m[j, 0] / total if total > 0.0 else mixed[j, 0]
+                    w, wm = wc[j], wo[j]
+                    w_clean += pj * w
+                    ap, bp, cp = mixed[j, 5], mixed[j, 6], mixed[j, 7]
+                    # Clean: gain against r; multipath: the fix still says where the subject is, give or
+                    # take the offset (gain against r + outlier_sigma^2); gross: no gain. Moment-matched.
+                    inv_c = 1.0 / (ap + r)
+                    inv_o = 1.0 / (ap + r + outlier_var)
+                    k1c, k2c, k1o, k2o = ap * inv_c, bp * inv_c, ap * inv_o, bp * inv_o
+                    k1, k2 = w * k1c + wm * k1o, w * k2c + wm * k2o
+                    wg = 1.0 - w - wm
+                    s11 = w * (k1c - k1) ** 2 + wm * (k1o - k1) ** 2 + wg * k1 * k1
+                    s12 = w * (k1c - k1) * (k2c - k2) + wm * (k1o - k1) * (k2o - k2) + wg * k1 * k2
+                    s22 = w * (k2c - k2) ** 2 + wm * (k2o - k2) ** 2 + wg * k2 * k2
+                    nx, ny = zx - mixed[j, 1], zy - mixed[j, 2]
+                    half = 0.5 * (nx * nx + ny * ny)
+                    m[j, 0] = pj
+                    m[j, 1] = mixed[j, 1] + k1 * nx
+                    m[j, 2] = mixed[j, 2] + k1 * ny
+                    m[j, 5] = ap - k1 * ap + s11 * half
+                    if j == STILL:
+                        m[j, 3] = m[j, 4] = m[j, 6] = m[j, 7] = 0.0
                     else:
-                        invu = inv
-                        faded = False
-                    k1 = ap * invu
-                    k2 = bp * invu
-                    px = mx + k1 * nx
-                    py = my + k1 * ny
-                    if faded:
-                        doubt, jump2_last, anchor = _jump(doubt, jump2_last, anchor, mx, my, mvx, mvy, px, py,
-                                                          extra * extra * d2, t_ms[i], eps, stay_p, real_rate,
-                                                          outlier_var, jump_real_var, jump_min_var, fade_speed2)
-                    vx = mvx + k2 * nx
-                    vy = mvy + k2 * ny
-                    a = ap * r * invu
-                    b = bp * r * invu
-                    c = cp - bp * k2
-                    n_pending = 0
-                    t_state = max(t_state, t_ms[i])
-                else:
-                    # The state stays as it was, as for a missing fix; only the
-                    # reported variance is widened (see the output below).
-                    f = (0.5 * d2 - r) / ap
-                if gap:
-                    status = REJECTED
-                    if accept:
+                        m[j, 3] = mixed[j, 3] + k2 * nx
+                        m[j, 4] = mixed[j, 4] + k2 * ny
+                        m[j, 6] = bp - k1 * bp + s12 * half
+                        m[j, 7] = cp - k2 * bp + s22 * half
+                p_out = 1.0 - w_clean
+                status = ACCEPTED if w_clean >= 0.5 else REJECTED
+                # Covariance matching (Myers and Tapley 1976) while steady motion explains the fix:
+                # |nu|^2 / 2 - (a0 + r) estimates q g, with information (g / s)^2 and large innovations clipped.
+                if dt > 0.0 and m[STEADY, 0] > 0.5:
+                    g = dt * dt * dt * (1.0 / 3.0)
+                    s_st = mixed[STEADY, 5] + r
+                    a0 = mixed[STEADY, 5] - q[STEADY] * g
+                    nx, ny = zx - mixed[STEADY, 1], zy - mixed[STEADY, 2]
+                    wq = g / s_st * wc[STEADY] * m[STEADY, 0]
+                    lam_q = q_mem / (q_mem + dt)
+                    q_num = lam_q * q_num + wq / s_st * (0.5 * min(nx * nx + ny * ny, 4.0 * s_st) - a0 - r)
+                    q_den = lam_q * q_den + wq * wq
+                t_state = max(t_state, t_ms[i])
+                # Two rejected fixes in a row beyond multipath's reach that a plausible speed joins:
+                # the subject moved (a car pulling away, a ride after an outage). Restart on them.
+                reach = reach_m + 3.0 * np.sqrt(r)
+                far_now = status == REJECTED and ox * ox + oy * oy > reach * reach
+                if far_now and far:
+                    span = (t_ms[i] - f_t) * 1e-3
+                    jx, jy = zx - f_x, zy - f_y
+                    if span > 0.0 and jx * jx + jy * jy <= max_speed2 * span * span:
+                        rs = r + f_r
+                        for j in range(N_MODELS):
+                            m[j, 1], m[j, 2], m[j, 5] = zx, zy, r
+                            if j != STILL:
+                                m[j, 3], m[j, 4] = jx / span, jy / span
+                                m[j, 6], m[j, 7] = r / span, rs / (span * span)
+                        m[STILL, 0], m[STEADY, 0], m[MANOEUVRE, 0] = 0.0, 0.5, 0.5
+                        p_out = 0.0
+                        far_now = False
                         status = REINITIALISED
-                        still = False
-                        q, q_num, q_den = q_init, 0.0, 0.0
-                elif accept:
-                    status = ACCEPTED
-                    if doubt > _DOUBT_MIN and not faded:
-                        # Does the fix move as the track does (the jump was real) or
-                        # as the anchor plus the jump's offset (multipath)?
-                        tau = (t_ms[i] - anchor[4]) * 1e-3
-                        ex = zx - (anchor[0] + anchor[2] * tau + anchor[5])
-                        ey = zy - (anchor[1] + anchor[3] * tau + anchor[6])
-                        # Dead reckoning from a moving anchor drifts as a walker may turn.
-                        moving_anchor = anchor[2] * anchor[2] + anchor[3] * anchor[3] >= fade_speed2
-                        vm = s + (q * tau * tau * tau / 3.0 if moving_anchor else 0.0)
-                        log_lr = -0.5 * (ex * ex + ey * ey) / vm - np.log(vm) + 0.5 * nis + np.log(s)
-                        odds = doubt / (1.0 - doubt) * np.exp(min(log_lr, 50.0))
-                        doubt = min(odds / (1.0 + odds), _MAX_DOUBT)
-                        # The offset is learnt from the fixes as the track is.
-                        anchor = (anchor[0], anchor[1], anchor[2], anchor[3], anchor[4],
-                                  anchor[5] + k1 * ex, anchor[6] + k1 * ey)
-                    # Covariance matching: |nu|^2 / 2 - (a0 + r) estimates q g, with
-                    # information (g / s)^2; fading memory; large innovations clipped.
-                    w = g * inv
-                    lam = q_memory_s / (q_memory_s + dt)
-                    q_num = lam * q_num + w * inv * (0.5 * min(d2, q_clip_nis * s) - an - r)
-                    q_den = lam * q_den + w * w
-                    q = min(max((q_num + q_init * q_prior_w) / (q_den + q_prior_w), q_min), q_max)
-                    still = vx * vx + vy * vy < zupt_gate * c and (c < zupt_max_var or r > vague_var)
-                    if still:
-                        # Zero-velocity update: v = 0 observed with covariance zupt_r * P_vv.
-                        gv = 1.0 / (1.0 + zupt_r)
-                        kp = gv * b / c
-                        px -= kp * vx
-                        py -= kp * vy
-                        vx -= gv * vx
-                        vy -= gv * vy
-                        a -= kp * b
-                        b -= gv * b
-                        c -= gv * c
+                        linked = 0
+                far = far_now
+                f_t, f_x, f_y, f_r = t_ms[i], zx, zy, r
+                # How much of the fix's error the noise, not a manoeuvre, makes.
+                info = r / (ca + r) * w_clean
+                # A model the fixes have left behind restarts from the mixture, ready for when the
+                # subject changes motion instead of drifting off, ever vaguer.
+                _combine(m, comb)
+                for j in range(N_MODELS):
+                    if j != STILL and not learnable and m[STILL, 0] > 0.5:
+                        # On a tower's fixes a moving motion cannot be followed, only imagined: while the
+                        # subject is likelier still, a motion is centred where the still one is, its
+                        # spread (how far it may have gone) kept.
+                        dx, dy = m[j, 1] - m[STILL, 1], m[j, 2] - m[STILL, 2]
+                        m[j, 5] += 0.5 * (dx * dx + dy * dy)
+                        m[j, 7] += 0.5 * (m[j, 3] * m[j, 3] + m[j, 4] * m[j, 4])
+                        m[j, 1], m[j, 2], m[j, 3], m[j, 4], m[j, 6] = m[STILL, 1], m[STILL, 2], 0.0, 0.0, 0.0
+                    elif m[j, 0] < _STALE_P:
+                        m[j, 1], m[j, 2], m[j, 5] = comb[0], comb[1], comb[7]
+                        if j != STILL:
+                            m[j, 3], m[j, 4], m[j, 6], m[j, 7] = comb[2], comb[3], comb[8], comb[9]
+                # The mixture the next fix starts from (and the smoother carries): after those restarts.
+                ex, ey = zx - comb[0], zy - comb[1]
+                vpost = comb[7]
+                _combine(m, comb)
+                # The noise scale (variational Bayes): E|z - x|^2 / 2 + P = lambda sigma^2, weighted as above.
+                u = (0.5 * (ex * ex + ey * ey) + vpost) / (sig * sig)
+                if learnable:
+                    l_num = fade_lam * l_num + info * min(u, lam_max)
+                    l_den = fade_lam * l_den + info
+                # Do errors average away? Two estimates of the noise: from differences of consecutive
+                # fixes (motion taken out), which a slowly varying bias hardly enters, and, while the
+                # subject is still, from the spread of the fixes about their slow mean, which it does.
+                # Their gap is the share of the noise shared in time (learnt over corr_memory_s).
+                fade = np.exp(-dt_last / corr_mem)
+                inv_s2 = 1.0 / (sig * sig)
+                if p_t > 0 and dt_last <= gap_s:
+                    ddx = zx - p_x - comb[2] * dt_last
+                    ddy = zy - p_y - comb[3] * dt_last
+                    w_num = fade * w_num + w_clean * 0.25 * (ddx * ddx + ddy * ddy) * inv_s2
+                    w_den = fade * w_den + w_clean
+                if m[STILL, 0] > 0.9:
+                    # The running mean of the fixes since the subject stopped (at most slow_mean_s of
+                    # them): a fix deviates from the mean of n before it by var (1 + 1 / n) if independent.
+                    if s_n > 0.0:
+                        ddx, ddy = zx - s_x, zy - s_y
+                        tt_num = fade * tt_num + w_clean * 0.5 * (ddx * ddx + ddy * ddy) * inv_s2 * s_n / (s_n + 1.0)
+                        tt_den = fade * tt_den + w_clean
+                    s_n = min(s_n + 1.0, max(slow_s / max(dt_last, 1e-3), 1.0))
+                    s_x += (zx - s_x) / s_n
+                    s_y += (zy - s_y) / s_n
                 else:
-                    status = REJECTED
-                if not accept and reinit_k > 0:
-                    # Rejected fixes are buffered in columns 1..k; column 0 is
-                    # the track where it was last updated.
-                    if n_pending == reinit_k:
-                        for j in range(1, reinit_k):
-                            for r in range(4):
-                                pend[r, j] = pend[r, j + 1]
-                        n_pending -= 1
-                    n_pending += 1
-                    pend[0, n_pending] = t_ms[i]
-                    pend[1, n_pending] = zx
-                    pend[2, n_pending] = zy
-                    pend[3, n_pending] = sig
-                    if n_pending == reinit_k:
-                        pend[0, 0] = t_state
-                        pend[1, 0] = px
-                        pend[2, 0] = py
-                        pend[3, 0] = np.sqrt(a)
-                        # The run must fit one motion, and unless it is farther than
-                        # multipath reaches, that motion must start where the track
-                        # was: a run that sits still away from a still track is
-                        # what multipath does.
-                        ok, fx, fy, fvx, fvy, fa, fb, fc = _consistent_fit(
-                            pend[:, 1:], n_pending, consistent_chi2, gate_q, vehicle_gain, walk_speed2, allow_max_var)
-                        far = (fx - mx) * (fx - mx) + (fy - my) * (fy - my) > connect_max2
-                        if ok and not far:
-                            ok = _consistent_fit(pend, n_pending + 1, connect_chi2, gate_q, vehicle_gain, walk_speed2,
-                                                allow_max_var)[0]
-                        if ok:
-                            # How far the state jumps, measured against the prediction;
-                            # the jump may have followed a multipath run.
-                            jump2 = (fx - mx) * (fx - mx) + (fy - my) * (fy - my)
-                            nis = jump2 / (ap + fa)
-                            doubt, jump2_last, anchor = _jump(doubt, jump2_last, anchor, mx, my, mvx, mvy, fx, fy,
-                                                              jump2, t_ms[i], eps, stay_p, real_rate,
-                                                              outlier_var, jump_real_var, jump_min_var, fade_speed2)
-                            px, py, vx, vy, a, b, c = fx, fy, fvx, fvy, fa, fb, fc
-                            outlier = False
-                            still = False
-                            n_pending = 0
-                            q, q_num, q_den = q_init, 0.0, 0.0
-                            t_state = max(t_state, t_ms[i])
-                            status = REINITIALISED
-                            linked = 0
-        if status == PREDICTED or status == REJECTED:
-            ox, oy, ovx, ovy, oa, ob, oc = mx, my, mvx, mvy, ap, bp, cp
+                    s_n = 0.0
+                together = p_t > 0 and 10.0 <= dt_last <= 120.0 and (zx - p_x) ** 2 + (zy - p_y) ** 2 < 18.0 * r
+                p_t, p_x, p_y = t_ms[i], zx, zy
+            else:
+                for j in range(N_MODELS):
+                    for k in range(8):
+                        m[j, k] = mixed[j, k]
+                t_state = max(t_state, t_ms[i])
+        if started:
+            if not (valid and linked):
+                _combine(m, comb)
+            # Errors shared over time (a multipath bias, a drifting solution) do not average away: the
+            # reported covariance is that of the mean of the fixes the filter leans on, so correlated.
+            inflate = 1.0
+            if valid and tt_den > corr_n:
+                share = 1.0 - (w_num + corr_n * lam) / (w_den + corr_n) / ((tt_num + corr_n * lam) / (tt_den + corr_n))
+                if share > 0.0:
+                    # The variance of a mean of n_eff fixes whose shared part is AR(1) with lag-one
+                    # correlation rho: 1 + 2 sum_k (1 - k / n) rho^k times that of independent ones.
+                    rho = np.exp(-dt_last / bias_tau_s) if dt_last > 0.0 else 0.999
+                    n_eff = max(r / comb[7], 1.0)
+                    g = 1.0 + 2.0 * rho / (1.0 - rho) * (1.0 - (1.0 - rho ** n_eff) / (n_eff * (1.0 - rho)))
+                    inflate = min(1.0 - share + share * g, corr_max)
+            ox_, oy_ = comb[0], comb[1]
+            vxx, vyy, vxy = inflate * comb[4], inflate * comb[5], inflate * comb[6]
+            if valid and status != REINITIALISED:
+                # A still subject whose fixes jump within multipath's reach and stay there: a multipath
+                # run (an offset that ends after a mean run_s) or a move. The filter follows the fixes;
+                # the output weighs the two places by Bayes' rule: odds of a run at the start
+                # run_prior_odds, fading as the run would have ended, gone once the position moves on
+                # (an offset stays put), leaves multipath's reach, or comes back.
+                dx, dy = comb[0] - a_x, comb[1] - a_y
+                d2 = dx * dx + dy * dy
+                if odds > 0.0:
+                    odds *= np.exp(-dt_last / run_s)
+                    mx, my = comb[0] - l_x, comb[1] - l_y
+                    if mx * mx + my * my > 9.0 * (r + comb[7]) or (
+                            m[STILL, 0] < 0.5 and comb[2] * comb[2] + comb[3] * comb[3] > moving2):
+                        odds *= 0.01
+                    if d2 > reach_m * reach_m:
+                        a_ok = False
+                    if d2 > reach_m * reach_m or d2 < 9.0 * (comb[7] + a_v) or odds < 1e-3:
+                        odds = 0.0
+                elif a_ok and jump_min_m * jump_min_m < d2 <= reach_m * reach_m and d2 > 9.0 * (comb[7] + a_v) \
+                        and d2 > (t_ms[i] - a_t) * (t_ms[i] - a_t) * 1e-6 * jump_speed2 and (
+                        (together and t_ms[i] - a_t <= 2500.0 * dt_last)
+                        or (m[STILL, 0] > 0.9 and comb[2] * comb[2] + comb[3] * comb[3] < 0.04)):
+                    # A jump, not a walk (faster than a stroll from where the track stood, then two fixes
+                    # together right after, or the track still again), within multipath's reach.
+                    odds = run_odds
+                if odds == 0.0 and m[STILL, 0] > 0.9:
+                    a_ok, a_x, a_y, a_v, a_t = True, comb[0], comb[1], comb[7], t_ms[i]
+                l_x, l_y = comb[0], comb[1]
+                if odds > 0.0:
+                    doubt = odds / (1.0 + odds)
+                    ox_, oy_ = comb[0] - doubt * dx, comb[1] - doubt * dy
+                    spread = doubt * (1.0 - doubt)
+                    vxx = (1.0 - doubt) * vxx + doubt * a_v + spread * dx * dx
+                    vyy = (1.0 - doubt) * vyy + doubt * a_v + spread * dy * dy
+                    vxy = (1.0 - doubt) * vxy + spread * dx * dy
+            elif status == REINITIALISED:
+                odds, a_ok = 0.0, False
+                l_x, l_y = comb[0], comb[1]
+            elif odds > 0.0:
+                # A fix without a position in a run: the run may end meanwhile, the two places stand.
+                odds *= np.exp(-dt_last / run_s)
+                doubt = odds / (1.0 + odds)
+                dx, dy = comb[0] - a_x, comb[1] - a_y
+                ox_, oy_ = comb[0] - doubt * dx, comb[1] - doubt * dy
+                spread = doubt * (1.0 - doubt)
+                vxx = (1.0 - doubt) * vxx + doubt * a_v + spread * dx * dx
+                vyy = (1.0 - doubt) * vyy + doubt * a_v + spread * dy * dy
+                vxy = (1.0 - doubt) * vxy + spread * dx * dy
+            out_x[i], out_y[i] = ox_, oy_
+            out_var_x[i], out_var_y[i], out_cov_xy[i] = vxx, vyy, vxy
+            out_vx[i], out_vy[i] = comb[2], comb[3]
         else:
-            ox, oy, ovx, ovy, oa, ob, oc = px, py, vx, vy, a, b, c
-        # A rejected fix says that either it or the prediction is off by about
-        # |nu|; the reported variance says so too (never less than the prediction's).
-        jv = 0.5 * doubt * jump2_last
-        var = (max(f, 1.0) * oa if status == REJECTED else oa) + jv
-        out_x[i] = ox
-        out_y[i] = oy
-        out_var_x[i] = var
-        out_var_y[i] = var
-        out_cov_xy[i] = 0.0 * var
-        out_vx[i] = ovx
-        out_vy[i] = ovy
+            out_x[i] = out_y[i] = out_var_x[i] = out_var_y[i] = out_cov_xy[i] = out_vx[i] = out_vy[i] = np.nan
         out_status[i] = status
         if keep_extra:
             out_nis[i] = nis
-            out_doubt[i] = doubt
-            out_jump_var[i] = jv
+            out_p_outlier[i] = p_out if valid and started else np.nan
+            out_noise[i] = np.sqrt(r)
         if keep_history:
             link[i] = linked
-            pred[i, 0] = mx
-            pred[i, 1] = my
-            pred[i, 2] = mvx
-            pred[i, 3] = mvy
-            pred[i, 4] = ap
-            pred[i, 5] = bp
-            pred[i, 6] = cp
-            filt[i, 0] = ox
-            filt[i, 1] = oy
-            filt[i, 2] = ovx
-            filt[i, 3] = ovy
-            filt[i, 4] = oa
-            filt[i, 5] = ob
-            filt[i, 6] = oc
+            if linked:
+                # The smoother's prior: the previous filtered state carried by constant velocity, with the
+                # process noise of the motions weighed as the fix weighed them (a still motion adds none to
+                # the velocity), so that it always covers the filtered state it came from.
+                dtp = max(t_ms[i] - t_prev, 0) * 1e-3
+                qa = qb = qc = 0.0
+                for j in range(N_MODELS):
+                    if j == STILL:
+                        qa += m[j, 0] * q[STILL] * dtp
+                    else:
+                        qa += m[j, 0] * q[j] * dtp * dtp * dtp * (1.0 / 3.0)
+                        qb += m[j, 0] * q[j] * 0.5 * dtp * dtp
+                        qc += m[j, 0] * q[j] * dtp
+                pa, pb, pc = comb_p[7], comb_p[8], comb_p[9]
+                pred[i, 0], pred[i, 1] = comb_p[0] + dtp * comb_p[2], comb_p[1] + dtp * comb_p[3]
+                pred[i, 2], pred[i, 3] = comb_p[2], comb_p[3]
+                pred[i, 4] = pa + dtp * (2.0 * pb + dtp * pc) + qa
+                pred[i, 5] = pb + dtp * pc + qb
+                pred[i, 6] = pc + qc
+            else:
+                for k in range(7):
+                    pred[i, k] = np.nan
+            if started:
+                filt[i, 0], filt[i, 1], filt[i, 2], filt[i, 3] = comb[0], comb[1], comb[2], comb[3]
+                filt[i, 4], filt[i, 5], filt[i, 6] = comb[7], comb[8], comb[9]
+            else:
+                for k in range(7):
+                    filt[i, k] = np.nan
     state[ST_STARTED] = 1.0 if started else 0.0
-    state[ST_T] = t_state
-    state[ST_X], state[ST_Y], state[ST_VX], state[ST_VY] = px, py, vx, vy
-    state[ST_A], state[ST_B], state[ST_C] = a, b, c
-    state[ST_Q], state[ST_QNUM], state[ST_QDEN] = q, q_num, q_den
-    state[ST_NPEND] = n_pending
-    state[ST_OUT] = 1.0 if outlier else 0.0
-    state[ST_DOUBT], state[ST_JUMP2], state[ST_TLAST] = doubt, jump2_last, t_last
-    state[ST_ENUM], state[ST_EDEN] = e_num, e_den
-    for j in range(7):
-        state[ST_ANCHOR + j] = anchor[j]
-    state[ST_STILL] = 1.0 if still else 0.0
-    for j in range(n_pending):
-        for r in range(4):
-            state[ST_PEND + r * _MAX_REINIT_K + j] = pend[r, j + 1]
+    state[ST_T], state[ST_TLAST], state[ST_POUT] = t_state, t_last, p_out
+    state[ST_LNUM], state[ST_LDEN] = l_num, l_den
+    state[ST_QNUM], state[ST_QDEN] = q_num, q_den
+    state[ST_AOK], state[ST_AX], state[ST_AY], state[ST_AV] = 1.0 if a_ok else 0.0, a_x, a_y, a_v
+    state[ST_ODDS], state[ST_LX], state[ST_LY], state[ST_AT] = odds, l_x, l_y, a_t
+    state[ST_WNUM], state[ST_WDEN], state[ST_TNUM], state[ST_TDEN] = w_num, w_den, tt_num, tt_den
+    state[ST_SN], state[ST_SX], state[ST_SY] = s_n, s_x, s_y
+    state[ST_PT], state[ST_PX], state[ST_PY] = p_t, p_x, p_y
+    state[ST_FAR], state[ST_FT], state[ST_FX], state[ST_FY], state[ST_FR] = 1.0 if far else 0.0, f_t, f_x, f_y, f_r
+    for j in range(N_MODELS):
+        for k in range(8):
+            state[ST_MODEL + 8 * j + k] = m[j, k]
 
 
 @jit_parallel
 def _run(offsets, t_ms, x_m, y_m, sigma_m, params, state,
          out_x, out_y, out_var_x, out_var_y, out_cov_xy, out_vx, out_vy, out_status, out_nis,
-         out_doubt, out_jump_var, keep_extra, keep_history, pred, filt, link):
+         out_p_outlier, out_noise, keep_extra, keep_history, pred, filt, link):
     for s in prange(offsets.size - 1):
         _filter_track(offsets[s], offsets[s + 1], t_ms, x_m, y_m, sigma_m, params, state[s],
                       out_x, out_y, out_var_x, out_var_y, out_cov_xy, out_vx, out_vy, out_status, out_nis,
-                      out_doubt, out_jump_var, keep_extra, keep_history, pred, filt, link)
+                      out_p_outlier, out_noise, keep_extra, keep_history, pred, filt, link)

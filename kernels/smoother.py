@@ -14,6 +14,11 @@ from geomon.kernels.fusion import _check_offsets
 __all__ = ["rts_smooth"]
 
 
+#: A predicted covariance whose determinant is below this share of ``a c`` carries no velocity information
+#: the smoother could invert (a still subject's velocity is known to be zero).
+_KNOWN_VELOCITY = 1e-9
+
+
 @jit
 def _smooth_track(lo, hi, t_ms, link, pred, filt, out):
     """Backward RTS pass over fixes ``lo:hi`` of one track."""
@@ -24,10 +29,17 @@ def _smooth_track(lo, hi, t_ms, link, pred, filt, out):
             continue
         ap, bp, cp = pred[i + 1, 4], pred[i + 1, 5], pred[i + 1, 6]
         det = ap * cp - bp * bp
-        if not det > 0.0:
+        if not ap > 0.0:
             continue
         dt = max(t_ms[i + 1] - t_ms[i], 0) * 1e-3
         a, b, c = filt[i, 4], filt[i, 5], filt[i, 6]
+        if not det > _KNOWN_VELOCITY * ap * cp:
+            # The prediction knows the velocity (a still subject's is zero): smooth the position alone.
+            c11 = a / ap
+            for axis in range(2):
+                out[i, axis] = filt[i, axis] + c11 * (out[i + 1, axis] - pred[i + 1, axis])
+            out[i, 4] = a + c11 * c11 * (out[i + 1, 4] - ap)
+            continue
         # Smoother gain C = P F^T P_pred^-1, one 2x2 for both axes.
         m11, m12, m21, m22 = a + b * dt, b, b + c * dt, c
         ia, ib, ic = cp / det, -bp / det, ap / det
@@ -47,9 +59,14 @@ def _smooth_track(lo, hi, t_ms, link, pred, filt, out):
         t12 = c11 * db + c12 * dc
         t21 = c21 * da + c22 * db
         t22 = c21 * db + c22 * dc
-        out[i, 4] = a + t11 * c11 + t12 * c12
-        out[i, 5] = b + t11 * c21 + t12 * c22
-        out[i, 6] = c + t21 * c21 + t22 * c22
+        sa = a + t11 * c11 + t12 * c12
+        sb = b + t11 * c21 + t12 * c22
+        sc = c + t21 * c21 + t22 * c22
+        # The filtered states of a multiple-model filter are not one linear model's, so the update can
+        # overshoot below zero by a little: keep the covariance a covariance.
+        sa, sc = max(sa, 0.0), max(sc, 0.0)
+        lim = np.sqrt(sa * sc)
+        out[i, 4], out[i, 5], out[i, 6] = sa, min(max(sb, -lim), lim), sc
 
 
 @jit_parallel

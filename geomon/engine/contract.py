@@ -104,9 +104,9 @@ class FusedFixes:
     """The decidable fixes after fusion, sorted by (subject code, time).
 
     ``fused_x_m``/``fused_y_m`` are the causal fused positions (m) and ``raw_x_m``/``raw_y_m`` the reported
-    ones; ``var_x``/``var_y``/``cov_xy`` (m²) the fused covariance without the jump spread, ``doubt`` the
-    probability that the fix is a jump the filter has not yet followed, ``jump_var`` (m²) that spread;
-    ``sigma_m`` the trusted 1-sigma (:func:`geomon.tracks.fusion.trusted_sigma_m`).
+    ones; ``var_x``/``var_y``/``cov_xy`` (m²) the fused covariance (it covers the chance that the fix is
+    multipath), ``p_outlier`` that chance; ``sigma_m`` the trusted 1-sigma
+    (:func:`geomon.tracks.fusion.trusted_sigma_m`).
     """
 
     code: np.ndarray
@@ -118,8 +118,7 @@ class FusedFixes:
     var_x: np.ndarray
     var_y: np.ndarray
     cov_xy: np.ndarray
-    doubt: np.ndarray
-    jump_var: np.ndarray
+    p_outlier: np.ndarray
     accuracy_m: np.ndarray
     tset: np.ndarray
     sigma_m: np.ndarray
@@ -138,7 +137,7 @@ class FusedFixes:
         z = np.zeros(0)
         i = np.zeros(0, np.int64)
         return cls(code=i, t_ms=i, fused_x_m=z, fused_y_m=z, raw_x_m=z, raw_y_m=z, var_x=z, var_y=z, cov_xy=z,
-                   doubt=z, jump_var=z, accuracy_m=z, tset=i, sigma_m=z)
+                   p_outlier=z, accuracy_m=z, tset=i, sigma_m=z)
 
 
 @dataclass(frozen=True)

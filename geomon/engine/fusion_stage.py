@@ -37,25 +37,26 @@ class FusionStage:
 
     def _filter(self, bank, f: AdmittedFixes):
         """The causal filter over fixes sorted by code, state carried in ``bank`` (this Monitor's state, or the
-        other people's in :attr:`meetings`): positions, covariance, doubt, jump spread and the trusted 1-sigma."""
+        other people's in :attr:`meetings`): positions, covariance, the fix's outlier probability and the trusted
+        1-sigma."""
         first, offsets, subjects = subject_runs(f.code)
         sigma = self._noise(bank, f, first)
         state = np.ascontiguousarray(bank.fusion[subjects])
-        x, y, var_x, var_y, cov_xy, _, _, _, _, doubt, jump_var = _kf.fuse_step(
+        x, y, var_x, var_y, cov_xy, _, _, _, _, p_outlier, _ = _kf.fuse_step(
             offsets, f.t_ms, f.raw_x_m, f.raw_y_m, sigma, state, **self.fusion_params)
         bank.fusion[subjects] = state
-        # The 1-sigma decisions lean on (night, stays, meetings) and the stored tracks carry: the fused one (its
-        # jump spread included), never below the fix's own accuracy.
+        # The 1-sigma decisions lean on (night, stays, meetings) and the stored tracks carry: the fused one, never
+        # below the fix's own accuracy.
         satellite = f.source == SOURCE_CODE["gnss"]
         trusted = trusted_sigma_m(np.sqrt(0.5 * (var_x + var_y)), f.accuracy_m, satellite)
-        return x, y, var_x, var_y, cov_xy, doubt, jump_var, trusted
+        return x, y, var_x, var_y, cov_xy, p_outlier, trusted
 
     def _fuse(self, f: AdmittedFixes) -> tuple[FusedFixes, TrackPoints]:
         """Each fix's causal fused position and covariance; the decidable fixes, and the fused track (every
         fix with a position)."""
         clock = time.perf_counter()
         code = f.code
-        x, y, var_x, var_y, cov_xy, doubt, jump_var, trusted = self._filter(self.state, f)
+        x, y, var_x, var_y, cov_xy, p_outlier, trusted = self._filter(self.state, f)
         ok = np.isfinite(x) & np.isfinite(y)
         track = TrackPoints(code=code[ok], t_ms=f.t_ms[ok], fused_x_m=x[ok], fused_y_m=y[ok], sigma_m=trusted[ok])
         if self.keep_tracks:
@@ -65,14 +66,12 @@ class FusionStage:
         decide = np.isfinite(x) & ~(f.accuracy_m > self._max_accuracy_m[f.tset])
         self.state.n_vague += int(code.size - decide.sum())
         self._tick("fuse", clock)
-        # Decisions weigh two places: where the track is (its Gaussian part,
-        # without the spread that covers the doubt) with probability 1 - doubt,
-        # and where it jumped from, compliant, with probability doubt.
+        # Decisions read the fused position and its covariance, which already cover a fix that may be
+        # multipath (the filter's update is the mixture of the two).
         return FusedFixes(code=code[decide], t_ms=f.t_ms[decide], fused_x_m=x[decide], fused_y_m=y[decide],
-                          raw_x_m=f.raw_x_m[decide], raw_y_m=f.raw_y_m[decide], var_x=(var_x - jump_var)[decide],
-                          var_y=(var_y - jump_var)[decide], cov_xy=cov_xy[decide], doubt=doubt[decide],
-                          jump_var=jump_var[decide], accuracy_m=f.accuracy_m[decide], tset=f.tset[decide],
-                          sigma_m=trusted[decide]), track
+                          raw_x_m=f.raw_x_m[decide], raw_y_m=f.raw_y_m[decide], var_x=var_x[decide],
+                          var_y=var_y[decide], cov_xy=cov_xy[decide], p_outlier=p_outlier[decide],
+                          accuracy_m=f.accuracy_m[decide], tset=f.tset[decide], sigma_m=trusted[decide]), track
 
     def _tracks_of_everyone(self, track: TrackPoints | None, others: AdmittedFixes) -> TrackPoints:
         """The subjects' fused track and the other people's, filtered here, numbered as the meeting watch does."""

@@ -178,7 +178,7 @@ class GeofenceDetector(Detector):
         tset = f.tset[pi]
         buffer = self._zone_buffer(codes, tset)
         p_in, signed, sigma = self._pair_probability(role, f, pi, zi, float(buffer.max(initial=0.0)))
-        p_wrong = (1.0 - p_in if outside_is_wrong else p_in) * (1.0 - f.doubt[pi])
+        p_wrong = 1.0 - p_in if outside_is_wrong else p_in
         depth = -signed if outside_is_wrong else signed
         th = self._th
         violation = (p_wrong >= th.breach_p[tset]) & (depth >= buffer)

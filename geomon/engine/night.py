@@ -21,7 +21,7 @@ Semantics (see docs/alerts.md):
   0.95) and ``sigma`` the fix's fused 1-sigma; *home* means nearer than
   ``night_away_m`` by as much. A fix in between is undecided and changes
   nothing, so a phone indoors on cell fixes hundreds of metres off never
-  fakes a night out, and a doubtful jump near the away distance does not cut
+  fakes a night out, and a multipath fix near the away distance does not cut
   a breach in two.
   Between fixes the subject is where its last fix put it.
 - ``curfew_breach``: away inside a window for longer than ``curfew_grace_s``,

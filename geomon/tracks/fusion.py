@@ -1,4 +1,4 @@
-"""Fused positions for every fix: a gated constant-velocity Kalman filter per subject, with honest uncertainty.
+"""Fused positions for every fix: a three-motion filter per subject, robust to multipath, with honest uncertainty.
 
 :func:`fuse` takes fixes as :func:`geomon.io.load.load_fixes` returns them,
 projects them once to a local metric frame (:mod:`geomon.geo.crs`), turns each
@@ -27,9 +27,8 @@ Examples
 
 Notes
 -----
-The filter, its gating, re-initialisation and process-noise adaptation are
-documented in :func:`geomon.kernels.fusion.fuse_tracks` (after Bar-Shalom, Li,
-Kirubarajan, "Estimation with Applications to Tracking and Navigation", 2001).
+The filter (still / steady / manoeuvre motions, a heavy-tailed fix model, the
+noise learnt per subject) is documented in :func:`geomon.kernels.fusion.fuse_tracks`.
 Smoothing (``smooth=True``) is the Rauch-Tung-Striebel smoother (Rauch, Tung,
 Striebel 1965) for offline forensic replay: it uses later fixes and must never
 feed alerts.
@@ -72,7 +71,7 @@ STATUS_NAMES = ("accepted", "rejected", "reinitialised", "predicted")
 
 #: Columns :func:`fuse` appends, in order.
 FUSED_COLUMNS = ("sigma_m", "fused_lon", "fused_lat", "x_m", "y_m", "var_x_m2", "var_y_m2", "cov_xy_m2",
-                 "vx_mps", "vy_mps", "status", "doubt")
+                 "vx_mps", "vy_mps", "status", "p_outlier", "noise_m")
 
 
 def fix_sigma_m(accuracy_m, source) -> np.ndarray:
@@ -250,15 +249,17 @@ def fuse(fixes, *, frame: LocalFrame | int | str | None = None, smooth: bool = F
         - ``var_x_m2``, ``var_y_m2``, ``cov_xy_m2`` float64: its covariance in
           the frame (m^2);
         - ``vx_mps``, ``vy_mps`` float64: velocity in the frame (m/s);
-        - ``status`` int8: 0 accepted, 1 rejected (the output is the
-          prediction, its variance widened to cover the rejected fix),
-          2 reinitialised (first usable fix, after a gap, or after consistent
-          rejected fixes), 3 predicted (no position); names in
-          :data:`STATUS_NAMES`;
-        - ``doubt`` float64: probability that the fused position rests on a
-          multipath run rather than on where the subject is (see
-          :func:`geomon.kernels.fusion.fuse_step`); the variances include the
-          spread it implies. Always the causal filter's.
+        - ``status`` int8: 0 accepted (counted as clean), 1 rejected (likelier
+          multipath: the output leans on the prediction, its covariance
+          covering both), 2 reinitialised (first usable fix, after a gap, or
+          on two fixes beyond multipath's reach), 3 predicted (no position);
+          names in :data:`STATUS_NAMES`;
+        - ``p_outlier`` float64: probability that the fix is multipath rather
+          than where the subject is (the covariance covers both);
+        - ``noise_m`` float64: the per-axis noise the filter used, ``sigma_m``
+          times the square root of the noise scale it learnt for the subject
+          (the reported accuracy is its prior, not its truth).
+          Both always the causal filter's.
 
         Fused values are NaN only for fixes before a subject's first usable fix.
 
@@ -300,21 +301,22 @@ def fuse(fixes, *, frame: LocalFrame | int | str | None = None, smooth: bool = F
         x = y = np.zeros(0)
     t_sorted = t_ms[order]
     filtered = _kf.fuse_step(offsets, t_sorted, x, y, sigma_sorted, _kf.new_state(offsets.size - 1), **params)
-    doubt = filtered[9]
+    p_outlier, noise = filtered[9], filtered[10]
     if smooth:
         status, link, pred, filt = _kf.fuse_tracks_history(offsets, t_sorted, x, y, sigma_sorted, **params)
         state = rts_smooth(offsets, t_sorted, link, pred, filt)
         var = state[:, 4]
-        fused = (state[:, 0], state[:, 1], var, var.copy(), 0.0 * var, state[:, 2], state[:, 3], status, doubt)
+        fused = (state[:, 0], state[:, 1], var, var.copy(), 0.0 * var, state[:, 2], state[:, 3], status, p_outlier,
+                 noise)
     else:
-        fused = filtered[:8] + (doubt,)
+        fused = filtered[:8] + (p_outlier, noise)
 
     def unsort(values):
         out = np.empty_like(values)
         out[order] = values
         return out
 
-    fx, fy, var_x, var_y, cov_xy, vx, vy, status, doubt = (unsort(v) for v in fused)
+    fx, fy, var_x, var_y, cov_xy, vx, vy, status, p_outlier, noise = (unsort(v) for v in fused)
     if n:
         fused_lon, fused_lat = local.unproject(fx, fy)
     else:
@@ -322,7 +324,7 @@ def fuse(fixes, *, frame: LocalFrame | int | str | None = None, smooth: bool = F
     columns = {
         "sigma_m": unsort(sigma_sorted), "fused_lon": fused_lon, "fused_lat": fused_lat, "x_m": fx, "y_m": fy,
         "var_x_m2": var_x, "var_y_m2": var_y, "cov_xy_m2": cov_xy, "vx_mps": vx, "vy_mps": vy,
-        "status": status.astype(np.int8), "doubt": doubt,
+        "status": status.astype(np.int8), "p_outlier": p_outlier, "noise_m": noise,
     }
     out = table.drop_columns([c for c in FUSED_COLUMNS if c in table.column_names])
     for name in FUSED_COLUMNS:

@@ -177,8 +177,8 @@ def _sitting_by_the_edge_with_a_multipath_run(rng, start_fix=40, run=6, offset_m
     return sc.fixes("s1", x, y, t, accuracy_m=3.0)
 
 
-#: Fusion without its multipath defences: every restart connects, no jump is doubted.
-NAIVE_FUSION = {"connect_max_m": 0.0, "jump_min_m": 1e9}
+#: Fusion without its multipath defence: a jump that settles within multipath's reach is not doubted.
+NAIVE_FUSION = {"run_prior_odds": 0.0}
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -22,7 +22,7 @@ import pytest
 from geomon.cli.main import SAMPLE_DIR
 from geomon.engine.monitor import Monitor
 from geomon.errors import GeomonError
-from geomon.run.checkpoint import encode_rows
+from geomon.run.checkpoint import STATE_LAYOUT_VERSION, encode_rows
 from geomon.run.live import DirectorySource, LineSource, LiveMonitor, run
 from geomon.store.alert_store import AlertStore
 from tests.scenario import companion
@@ -129,7 +129,15 @@ def test_a_checkpoint_of_another_state_layout_is_refused_by_name(fixes):
         old = {k: saved[k] for k in saved.files if k != "__layout__"}
     buffer = io.BytesIO()
     np.savez(buffer, **old)
-    with pytest.raises(CheckpointLayoutError, match="state layout 1.*reads state layout 2"):
+    with pytest.raises(CheckpointLayoutError, match=f"state layout 1.*reads state layout {STATE_LAYOUT_VERSION}"):
+        StateTracker(Monitor(ZONES, SUBJECTS, detectors=ALL_DETECTORS)).restore(codes, encode_rows(rows),
+                                                                                  buffer.getvalue())
+    # Layout 2 held the single-model fusion filter's state row: its checkpoints are refused by version.
+    layout = str(np.load(io.BytesIO(blob))["__layout__"]).splitlines()
+    older = {**old, "__layout__": np.array("\n".join(["version 2"] + layout[1:]))}
+    buffer = io.BytesIO()
+    np.savez(buffer, **older)
+    with pytest.raises(CheckpointLayoutError, match=f"layout 'version 2'.*'version {STATE_LAYOUT_VERSION}'"):
         StateTracker(Monitor(ZONES, SUBJECTS, detectors=ALL_DETECTORS)).restore(codes, encode_rows(rows),
                                                                                   buffer.getvalue())
     with pytest.raises(CheckpointLayoutError, match="differ in: .*checkins"):
@@ -157,7 +165,8 @@ def test_the_watch_refuses_a_checkpoint_of_the_old_layout_naming_both(uninterrup
     np.savez(buffer, **old)
     con.execute("UPDATE checkpoints SET global_state = ?", [buffer.getvalue()])
     con.close()
-    with pytest.raises(GeomonError, match="stream 'live' was checkpointed with state layout 1.*state layout 2"):
+    refused = f"stream 'live' was checkpointed with state layout 1.*state layout {STATE_LAYOUT_VERSION}"
+    with pytest.raises(GeomonError, match=refused):
         LiveMonitor(ZONES, SUBJECTS, db=db, clock="event", checkpoint_every_s=0)
 
 
