@@ -12,7 +12,8 @@ Where the kernel makes documented approximations, they are reproduced here
 explicitly, in matrix form, and marked *kernel approximation*: the per-motion
 covariance is isotropic (:func:`isotropic`), the motions' transition matrix,
 the restart of stale motions, the re-centring of the moving motions on the
-still one at a tower's fix, the two-fix restart rule, the learnt noise scale
+still one at a tower's fix (the mixture recombined after both, the noise scale
+learnt from the one before), the two-fix restart rule, the learnt noise scale
 (satellite-grade fixes only), the output inflation for errors shared in time,
 the doubt after a jump of a still subject (the output a two-place mixture, the
 filter untouched), the smoother's prior (the filtered state carried by constant
@@ -30,6 +31,11 @@ STILL, STEADY, MANOEUVRE = 0, 1, 2
 MOTIONS = (STILL, STEADY, MANOEUVRE)
 #: Below this probability a motion restarts from the mixture (the kernel's constant).
 STALE_P = 0.01
+#: A still subject's position that moves off no faster than this (m/s) since the anchor is a walk, not a jump
+#: (the kernel's constant).
+STROLL_MPS = 1.0
+#: The log of the smallest (subnormal) double: a density below it is 0 in the kernel.
+SMALLEST_LOG = np.log(np.nextafter(0.0, 1.0))
 H = np.hstack([np.eye(2), np.zeros((2, 2))])
 #: Keeps the position, drops the velocity: how the still motion sees any state.
 POSITION_ONLY = np.diag([1.0, 1.0, 0.0, 0.0])
@@ -144,12 +150,31 @@ def scale_mixture_update(priors, z, r, p):
         S = H @ P @ H.T
         log_like[j] = [log_kind[0] + log_normal(nu, S + R_clean), log_kind[1] + log_normal(nu, S + R_multipath),
                        log_gross]
+    vanished = np.zeros(3, bool)
+    if gross_p == 0:
+        # Kernel approximation (documented there): its densities, without 2 pi, are scaled by the largest
+        # multipath exponential over all the motions (those of probability 0 included); a motion whose clean
+        # and multipath densities both fall below the smallest double gets no update and probability 0.
+        half_nu2 = [0.5 * (z - H @ x) @ (z - H @ x) for _, x, _ in priors]
+        a = [np.trace(H @ P @ H.T) / 2.0 for _, _, P in priors]
+        e_min = min(h / (aj + r + p["outlier_sigma_m"] ** 2) for h, aj in zip(half_nu2, a))
+        for j, (h, aj) in enumerate(zip(half_nu2, a)):
+            s_c, s_o = aj + r, aj + r + p["outlier_sigma_m"] ** 2
+            with np.errstate(divide="ignore"):
+                terms = [log_kind[0] + e_min - h / s_c - np.log(s_c), log_kind[1] + e_min - h / s_o - np.log(s_o)]
+            vanished[j] = max(terms) < SMALLEST_LOG
+        log_like[vanished] = -np.inf
     with np.errstate(divide="ignore"):
         log_joint = np.log([c for c, _, _ in priors])[:, None] + log_like
-    joint = np.exp(log_joint - log_joint.max())
-    motion_p = joint.sum(axis=1) / joint.sum()
-    w_clean = float(joint[:, 0].sum() / joint.sum())
-    kinds = np.exp(log_like - log_like.max(axis=1, keepdims=True))
+    if not np.isfinite(log_joint).any():   # every motion that may be vanished: the kernel keeps the priors
+        motion_p, w_clean = np.array([c for c, _, _ in priors]), 0.0
+    else:
+        joint = np.exp(log_joint - log_joint.max())
+        motion_p = joint.sum(axis=1) / joint.sum()
+        w_clean = float(joint[:, 0].sum() / joint.sum())
+    with np.errstate(invalid="ignore"):
+        kinds = np.exp(log_like - log_like.max(axis=1, keepdims=True))
+    kinds[vanished] = [0.0, 0.0, 1.0]   # no update
     kinds /= kinds.sum(axis=1, keepdims=True)
     posterior = []
     for j, (c_j, x, P) in enumerate(priors):
@@ -197,7 +222,8 @@ def reference_track(t_ms, xs, ys, sigmas, p):
     s_n, s_mean = 0.0, np.zeros(2)                # running mean of the fixes while still
     prev_t, prev_z = 0, np.zeros(2)               # the last fix (time 0: none)
     far, far_t, far_z, far_r = False, 0, np.zeros(2), 0.0
-    run = {"anchor_ok": False, "anchor": np.zeros(2), "anchor_var": 0.0, "odds": 0.0, "last": np.zeros(2)}
+    run = {"anchor_ok": False, "anchor": np.zeros(2), "anchor_var": 0.0, "anchor_t": 0, "odds": 0.0,
+           "last": np.zeros(2)}
     for i in range(n):
         z = np.array([xs[i], ys[i]])
         sig = sigmas[i]
@@ -296,10 +322,14 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                         kept.append((mu, x, P))
                 motions = kept
                 # The noise scale: E|z - x|^2 / 2 + P = lambda sigma^2, each fix weighted by the share
-                # of its innovation variance the noise makes and by its probability of being clean.
+                # of its innovation variance the noise makes and by its probability of being clean; kernel
+                # rule: the residual and posterior variance are those of the mixture before the restarts.
                 info = r / (a_prior + r) * w_clean
                 error = z - comb[0][:2]
                 u = (0.5 * error @ error + np.trace(comb[1][:2, :2]) / 2.0) / sig**2
+                # Kernel rule: the mixture after the restarts and re-centring is what the output, the
+                # history and the next fix start from.
+                comb = mixture([m[0] for m in motions], [m[1] for m in motions], [m[2] for m in motions])
                 fade = np.exp(-dt_last / p["noise_memory_s"])
                 if learnable:
                     l_num = fade * l_num + info * min(u, p["noise_scale_max"])
@@ -324,8 +354,6 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                 gap_z = z - prev_z
                 together = prev_t > 0 and 10.0 <= dt_last <= 120.0 and gap_z @ gap_z < 9.0 * 2.0 * r
                 prev_t, prev_z = t_ms[i], z
-                if not linked:   # the restart: the output is the restarted mixture
-                    comb = mixture([m[0] for m in motions], [m[1] for m in motions], [m[2] for m in motions])
         if started:
             inflate = 1.0
             if valid and tt_den > p["corr_prior_n"]:
@@ -339,7 +367,7 @@ def reference_track(t_ms, xs, ys, sigmas, p):
             mean, cov = comb
             out_mean, out_cov = mean[:2], inflate * cov[:2, :2]
             if valid and st != REINITIALISED:
-                doubt = jump_doubt(run, dt_last, mean, cov, r, motions[STILL][0], together, p)
+                doubt = jump_doubt(run, int(t_ms[i]), dt_last, mean, cov, r, motions[STILL][0], together, p)
                 if doubt > 0:
                     # The output only: the two places weighed by the doubt, moment-matched (about
                     # the fused position, so that large coordinates cancel exactly).
@@ -376,15 +404,17 @@ def reference_track(t_ms, xs, ys, sigmas, p):
     return out, status, pred, filt, link
 
 
-def jump_doubt(j, dt_s, fused, P_fused, r, still_p, together, p):
+def jump_doubt(j, t_ms, dt_s, fused, P_fused, r, still_p, together, p):
     """Kernel rule: the doubt after a still subject's fused position jumps within multipath's reach.
 
-    ``j`` carries the anchor (where the subject was while still: its position and per-axis
-    variance), the odds of a multipath run and the fused position at the last fix; ``dt_s`` is the
-    time since the last fix, ``fused`` the filter's mean ``[x, y, vx, vy]``, ``P_fused`` its
-    covariance. The odds start at run_prior_odds where the position settles (two fixes together,
-    or the still motion over 0.9 with under 0.2 m/s) between jump_min_m and outlier_reach_m from the
-    anchor and beyond 3 sigma of both; each later fix fades them as a run of mean run_s would have
+    ``j`` carries the anchor (where the subject was while still: its position, per-axis variance and
+    time in ms), the odds of a multipath run and the fused position at the last fix; ``t_ms`` is the
+    fix's time, ``dt_s`` the time since the last fix, ``fused`` the filter's mean ``[x, y, vx, vy]``,
+    ``P_fused`` its covariance. The odds start at run_prior_odds where the position, between
+    jump_min_m and outlier_reach_m from the anchor and beyond 3 sigma of both, is farther from it than
+    a stroll of 1 m/s since the anchor's time could go, and settles: two fixes together within 2.5 fix
+    intervals of the anchor's time, or the still motion over 0.9 with under 0.2 m/s. Each later fix
+    fades them as a run of mean run_s would have
     ended, and by 100 where the position moves on (an offset stays put) or the track moves; they
     end beyond reach, back within 3 sigma of the anchor, or under 1e-3. Returns the doubt (the
     probability that the fused position is a run's and the subject is at the anchor); updates
@@ -403,11 +433,14 @@ def jump_doubt(j, dt_s, fused, P_fused, r, still_p, together, p):
             j["anchor_ok"] = False
         if d @ d > reach2 or d @ d < three_sigma2 or j["odds"] < 1e-3:
             j["odds"] = 0.0
-    elif (j["anchor_ok"] and (together or (still_p > 0.9 and fused[2:] @ fused[2:] < 0.2**2))
-          and p["jump_min_m"] ** 2 < d @ d <= reach2 and d @ d > three_sigma2):
+    elif (j["anchor_ok"] and p["jump_min_m"] ** 2 < d @ d <= reach2 and d @ d > three_sigma2
+          # Faster than a stroll from where the track stood (the elapsed ms squared exactly, then in s^2).
+          and d @ d > (t_ms - j["anchor_t"]) ** 2 * 1e-6 * STROLL_MPS**2
+          and ((together and t_ms - j["anchor_t"] <= 2500.0 * dt_s)
+               or (still_p > 0.9 and fused[2:] @ fused[2:] < 0.2**2))):
         j["odds"] = p["run_prior_odds"]
     if j["odds"] == 0 and still_p > 0.9:
-        j["anchor_ok"], j["anchor"], j["anchor_var"] = True, fused[:2].copy(), a
+        j["anchor_ok"], j["anchor"], j["anchor_var"], j["anchor_t"] = True, fused[:2].copy(), a, t_ms
     j["last"] = fused[:2].copy()
     return j["odds"] / (1.0 + j["odds"])
 

@@ -180,11 +180,6 @@ def test_smoother_matches_textbook_rts(tracks, params):
                   "smoothed covariance")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "issue 21: the history's prior is carried from the motions after the stale restart (and a tower fix's "
-    "re-centring), not from the filtered state recorded before them (45 % of links differ), so it can be "
-    "narrower than F P F^T of that state and the RTS gain overshoots; the smoother's clamp then leaves a "
-    "smoothed position variance of exactly 0 in 78 % of 400 random draws (none negative)"))
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(ragged_tracks(), st.sampled_from(PARAMETER_VARIANTS))
 def test_smoothed_covariance_is_positive_semidefinite(tracks, params):
@@ -343,9 +338,15 @@ def test_smoothing_beats_filtering_on_a_straight_walk():
     assert smoothed_error < 0.8 * filtered_error < 0.8 * raw_error
 
 
-@settings(max_examples=60, deadline=None)
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "issue 21: the jump doubt hedges a walker (0.5-1.25 m/s, sigma 3.3-5 m) setting off after the restart: the "
+    "anchor is set where the still motion holds the lagging track, the catch-up reads as a jump faster than a "
+    "stroll with two fixes together, and the output is pulled back to the anchor for a few fixes: worst 7.8 "
+    "sigma, 11 misses in 2000 draws (none with run_prior_odds=0), bar 6"))
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(st.integers(0, 2**32 - 1), st.floats(0.3, 5.0), st.one_of(st.just(0.0), st.floats(0.5, 1.8)),
        st.floats(601.0, 3600.0))
+@example(272729, 5.0, 0.625, 601.0)   # a measured miss (6.8 sigma), so the outcome cannot hang on the search
 def test_relocation_after_a_gap_over_gap_s_reinitialises(seed, sigma_m, speed_mps, gap_s):
     """Parked, then found 2 km away after more than gap_s, still or walking."""
     rng = np.random.default_rng(seed)
