@@ -208,7 +208,8 @@ def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
 
     *Fixes* are clean, ``N(nu; 0, (a + r) I)``, or multipath with probability
     ``outlier_p``, an offset of ``outlier_sigma_m`` (``N(nu; 0, (a + r +
-    outlier_sigma^2) I)``): a Gaussian scale mixture, heavy-tailed, weighed per
+    outlier_sigma^2) I)``; an augmented fix, its sigma under ``outlier_ref_sigma_m``, is
+    multipath the more rarely, in proportion): a Gaussian scale mixture, heavy-tailed, weighed per
     motion. The update is the moment-matched mixture of the two (a multipath
     fix still says where the subject is, give or take its offset), never a
     hard rejection, so the covariance covers both. A third branch, a gross
@@ -237,7 +238,8 @@ def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
     coarse accuracy says nothing of a receiver's noise):
     ``lambda`` is learnt per track by variational Bayes (Sarkka and
     Nummenmaa 2009: ``E|z - x|^2 / 2 + P = r``), starting at 1 with the weight
-    of ``noise_prior_n`` fixes, bounded by ``noise_scale_min`` and ``noise_scale_max``, with a fading memory of ``noise_memory_s``; each fix
+    of ``noise_prior_n`` fixes, bounded by ``noise_scale_min`` and
+    ``noise_scale_max``, with a fading memory of ``noise_memory_s``; each fix
     counts by the share of its innovation the noise makes (a manoeuvre's says
     nothing of it). Errors shared in time (a multipath bias, a drifting
     solution) do not average away: the track compares the noise seen in

@@ -40,6 +40,7 @@ DEFAULT_PARAMS = {
     "manoeuvre_to_still_p": 0.3,
     "outlier_p": 0.003,
     "outlier_sigma_m": 30.0,
+    "outlier_ref_sigma_m": 2.0,
     "outlier_reach_m": 100.0,
     "run_prior_odds": 2.5,
     "run_s": 60.0,
@@ -64,6 +65,8 @@ DEFAULT_PARAMS = {
 
 N_MODELS = 3
 STILL, STEADY, MANOEUVRE = 0, 1, 2
+#: A subject who moves off slower than this (m/s) from where it stood strolls: no jump.
+_STROLL_MPS = 1.0
 #: Below this probability a model restarts from the mixture.
 _STALE_P = 0.01
 
@@ -184,20 +187,19 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
     v0var = np.array([0.0, params[6] ** 2, params[7] ** 2])
     dwell = np.array([params[8], params[9], params[10]])
     to_other = np.array([params[11], params[12], params[13]])
-    eps = params[14]
+    eps, eps_ref_m = params[14], params[16]
     outlier_var = params[15] ** 2
-    reach_m = params[16]
+    reach_m = params[17]
     moving2 = 0.25
-    jump_speed2 = 1.0   # (m/s)^2: a subject who strolls off slower than this is no jump
-    run_odds, run_s, jump_min_m = params[17], params[18], params[19]
-    gross_p, gross_var = params[20], params[21] ** 2
-    max_speed2 = params[22] ** 2
-    lam_n, lam_mem = params[23], params[24]
-    lam_min, lam_max, learn_below_m = params[25], params[26], params[27]
-    corr_n, corr_mem, corr_max = params[28], params[29], params[30]
-    bias_tau_s, slow_s = params[31], params[32]
-    gap_s = params[33]
-    init_p = np.array([params[34], params[35], max(1.0 - params[34] - params[35], 0.0)])
+    run_odds, run_s, jump_min_m = params[18], params[19], params[20]
+    gross_p, gross_var = params[21], params[22] ** 2
+    max_speed2 = params[23] ** 2
+    lam_n, lam_mem = params[24], params[25]
+    lam_min, lam_max, learn_below_m = params[26], params[27], params[28]
+    corr_n, corr_mem, corr_max = params[29], params[30], params[31]
+    bias_tau_s, slow_s = params[32], params[33]
+    gap_s = params[34]
+    init_p = np.array([params[35], params[36], max(1.0 - params[35] - params[36], 0.0)])
 
     m = np.empty((N_MODELS, 8))
     mixed = np.empty((N_MODELS, 8))
@@ -282,8 +284,13 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                 # (Densities scaled by exp(emin), the largest of their exponentials, to stay finite.)
                 emin = np.inf
                 for j in range(N_MODELS):
-                    nx, ny = zx - mixed[j, 1], zy - mixed[j, 2]
-                    emin = min(emin, 0.5 * (nx * nx + ny * ny) / (mixed[j, 5] + r + outlier_var))
+                    if mixed[j, 0] > 0.0:   # (a motion that cannot be must not set the scale)
+                        nx, ny = zx - mixed[j, 1], zy - mixed[j, 2]
+                        emin = min(emin, 0.5 * (nx * nx + ny * ny) / (mixed[j, 5] + r + outlier_var))
+                if not emin < np.inf:
+                    emin = 0.0
+                # An augmented fix (sigma under outlier_ref_sigma_m) is multipath the more rarely.
+                eps_k = eps * min(sig / eps_ref_m, 1.0)
                 # A gross error (a fix from nowhere: a bad solution, a wrong tower) is flat over a disc of
                 # gross_reach_m: it explains a lone fix that no motion and no multipath can.
                 lg = gross_p * 2.0 / gross_var * np.exp(min(emin, 700.0))
@@ -293,8 +300,8 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                     so = s + outlier_var
                     nx, ny = zx - mixed[j, 1], zy - mixed[j, 2]
                     d2 = nx * nx + ny * ny
-                    lc = (1.0 - eps - gross_p) * np.exp(emin - 0.5 * d2 / s) / s
-                    lo_ = eps * np.exp(emin - 0.5 * d2 / so) / so
+                    lc = (1.0 - eps_k - gross_p) * np.exp(emin - 0.5 * d2 / s) / s
+                    lo_ = eps_k * np.exp(emin - 0.5 * d2 / so) / so
                     lj = lc + lo_ + lg
                     # (With gross_p = 0 every term of a far-off motion can underflow: no update there.)
                     wc[j] = lc / lj if lj > 0.0 else 0.0
@@ -458,7 +465,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                     if d2 > reach_m * reach_m or d2 < 9.0 * (comb[7] + a_v) or odds < 1e-3:
                         odds = 0.0
                 elif a_ok and jump_min_m * jump_min_m < d2 <= reach_m * reach_m and d2 > 9.0 * (comb[7] + a_v) \
-                        and d2 > (t_ms[i] - a_t) * (t_ms[i] - a_t) * 1e-6 * jump_speed2 and (
+                        and d2 > ((t_ms[i] - a_t) * 1e-3) ** 2 * _STROLL_MPS ** 2 and (
                         (together and t_ms[i] - a_t <= 2500.0 * dt_last)
                         or (m[STILL, 0] > 0.9 and comb[2] * comb[2] + comb[3] * comb[3] < 0.04)):
                     # A jump, not a walk (faster than a stroll from where the track stood, then two fixes

@@ -102,7 +102,8 @@ def ar1(rng: np.random.Generator, t_ms: np.ndarray, new_track: np.ndarray, sd_m:
     (True, True)
     """
     dt_s = np.diff(t_ms, prepend=t_ms[:1]) * 1e-3
-    phi = np.where(new_track, 0.0, np.exp(-dt_s / tau_s))
+    # (A new track's step from the previous track's last fix may be negative: it counts as no correlation.)
+    phi = np.where(new_track, 0.0, np.exp(-np.where(new_track, 0.0, dt_s) / tau_s))
     w = rng.normal(size=t_ms.size) * sd_m * np.sqrt(1.0 - phi * phi)
     # Hillis-Steele scan of b_k = phi_k b_{k-1} + w_k: after the pass with shift s, (a, b) at k compose the
     # 2 s steps ending at k.

@@ -132,12 +132,13 @@ def kalman(x, P, z, R):
     return x + K @ (z - H @ x), (np.eye(4) - K @ H) @ P
 
 
-def scale_mixture_update(priors, z, r, p):
+def scale_mixture_update(priors, z, r, p, sigma):
     """Bayes over (motion, fix kind); each motion's posterior the moment-matched mixture of its three updates.
 
     Returns the posterior motions, the probability that the fix is clean and, per motion, the
     probability that it is clean if the subject moves so."""
-    eps, gross_p = p["outlier_p"], p["gross_p"]
+    # An augmented fix (its sigma under outlier_ref_sigma_m) is multipath the more rarely, in proportion.
+    eps, gross_p = p["outlier_p"] * min(sigma / p["outlier_ref_sigma_m"], 1.0), p["gross_p"]
     R_clean = r * np.eye(2)
     R_multipath = (r + p["outlier_sigma_m"] ** 2) * np.eye(2)
     # A gross error is flat over a disc of gross_reach_m (not truncated to it).
@@ -153,11 +154,12 @@ def scale_mixture_update(priors, z, r, p):
     vanished = np.zeros(3, bool)
     if gross_p == 0:
         # Kernel approximation (documented there): its densities, without 2 pi, are scaled by the largest
-        # multipath exponential over all the motions (those of probability 0 included); a motion whose clean
+        # multipath exponential over the motions that may be (probability over 0); a motion whose clean
         # and multipath densities both fall below the smallest double gets no update and probability 0.
         half_nu2 = [0.5 * (z - H @ x) @ (z - H @ x) for _, x, _ in priors]
         a = [np.trace(H @ P @ H.T) / 2.0 for _, _, P in priors]
-        e_min = min(h / (aj + r + p["outlier_sigma_m"] ** 2) for h, aj in zip(half_nu2, a))
+        e_min = min((h / (aj + r + p["outlier_sigma_m"] ** 2) for (c, _, _), h, aj in zip(priors, half_nu2, a)
+                     if c > 0), default=0.0)
         for j, (h, aj) in enumerate(zip(half_nu2, a)):
             s_c, s_o = aj + r, aj + r + p["outlier_sigma_m"] ** 2
             with np.errstate(divide="ignore"):
@@ -270,7 +272,7 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                 offset = z - H @ priors[likeliest][1]
                 a_prior = np.trace(H @ priors[likeliest][2] @ H.T) / 2.0
                 nis = offset @ offset / (a_prior + r)
-                motions, w_clean, clean_given_motion = scale_mixture_update(priors, z, r, p)
+                motions, w_clean, clean_given_motion = scale_mixture_update(priors, z, r, p, sig)
                 p_out = 1.0 - w_clean
                 st = ACCEPTED if w_clean >= 0.5 else REJECTED
                 if dt > 0 and motions[STEADY][0] > 0.5:
@@ -434,8 +436,8 @@ def jump_doubt(j, t_ms, dt_s, fused, P_fused, r, still_p, together, p):
         if d @ d > reach2 or d @ d < three_sigma2 or j["odds"] < 1e-3:
             j["odds"] = 0.0
     elif (j["anchor_ok"] and p["jump_min_m"] ** 2 < d @ d <= reach2 and d @ d > three_sigma2
-          # Faster than a stroll from where the track stood (the elapsed ms squared exactly, then in s^2).
-          and d @ d > (t_ms - j["anchor_t"]) ** 2 * 1e-6 * STROLL_MPS**2
+          # Faster than a stroll from where the track stood.
+          and d @ d > ((t_ms - j["anchor_t"]) * 1e-3) ** 2 * STROLL_MPS**2
           and ((together and t_ms - j["anchor_t"] <= 2500.0 * dt_s)
                or (still_p > 0.9 and fused[2:] @ fused[2:] < 0.2**2))):
         j["odds"] = p["run_prior_odds"]

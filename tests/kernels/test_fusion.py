@@ -126,7 +126,7 @@ def assert_close(actual, expected, what, rtol=1e-8, atol=1e-7):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True, err_msg=what)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=120, deadline=None, derandomize=True, database=None)
 @given(ragged_tracks(), st.sampled_from(PARAMETER_VARIANTS))
 def test_matches_textbook_reference_on_random_tracks(tracks, params):
     offsets, t_ms, x_m, y_m, sigma_m = tracks
@@ -160,7 +160,7 @@ def test_matches_textbook_reference_on_random_tracks(tracks, params):
         assert_within(values, wanted, rtol * np.abs(wanted) + 1e-7 + 1e-13 * origin, name)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(ragged_tracks(), st.sampled_from(PARAMETER_VARIANTS))
 def test_smoother_matches_textbook_rts(tracks, params):
     """rts_smooth over fuse_tracks_history: the 4x4 textbook RTS (position-only where the velocity is known)."""
@@ -221,7 +221,7 @@ def assert_within(actual, expected, tolerance, what):
 # --- the stream and the interface -----------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(ragged_tracks(), st.sampled_from(PARAMETER_VARIANTS), st.lists(st.floats(0.0, 1.0), max_size=6))
 def test_batches_carrying_state_equal_one_run(tracks, params, cuts):
     """Any cut of each track into consecutive batches (one fix at a time included) gives the same outputs."""
@@ -450,7 +450,7 @@ def test_an_offset_that_stays_is_believed_within_minutes(seed, sigma_m):
     assert 180.0 <= settled_s <= 720.0, f"settled across at {settled_s / 60:.2f} min"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(st.integers(0, 2**32 - 1), st.floats(2.0, 5.0), st.floats(10.0, 15.0), st.floats(1.5, 3.0))
 def test_a_departing_car_is_never_hedged(seed, sigma_m, speed_mps, accel_mps2):
     """Still 10 min, then off at 10-15 m/s: the track moves on, so the output is the filter's on every fix
@@ -499,7 +499,7 @@ def test_single_multipath_fix_on_a_still_track_is_rejected(seed, sigma_m, offset
     assert np.hypot(x[at + 1:] - x_lost[at + 1:], y[at + 1:] - y_lost[at + 1:]).max() < sigma_m
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(st.integers(0, 2**32 - 1), st.floats(0.5, 5.0), st.sampled_from([1.0, 2.0, 5.0]), st.floats(0.0, 20.0))
 def test_two_far_consistent_fixes_restart_the_track(seed, sigma_m, interval_s, speed_mps):
     """A subject still for 2 min, then fixes 500 m away that move together at a plausible speed: the second
