@@ -28,8 +28,9 @@ Three kinds of record come out (:data:`KIND_DWELL`, :data:`KIND_NIGHT`,
   time and ends when the stay ends.
 - **night**: opens at the first fix at which the stay so far, ``[anchor,
   fix]``, has spent at least the night-stay threshold inside one night window
-  of that fix's window pair while the anchor is *away* (``away[anchor]``,
-  decided by the caller: away from home and work) and at no place of
+  of that fix's window pair while the stay is *away* (``away`` of the anchor
+  or of a member up to that fix, decided by the caller: away from home and
+  work; the anchor is often a fix on the way in) and at no place of
   concern. The fix that ends a stay counts (the stay lasted until it), so a
   night record may open and end at that fix. Onset is the later of the
   anchor's time and that window's start; it ends when the stay ends. Only
@@ -227,6 +228,8 @@ def dwell_step(offsets, subjects, t_ms, x, y, place, away, radius_m, dwell_ms, g
                 st[DS_SUM_X] += x[i]
                 st[DS_SUM_Y] += y[i]
                 st[DS_N] += 1.0
+                if away[i]:
+                    st[DS_AWAY] = 1.0   # seen surely away during the stay: the anchor may be an arrival fix
             if st[DS_CONFIRM_T] < 0.0 and st[DS_PLACE] >= 0.0 and t - np.int64(st[DS_ANCHOR_T]) >= dwell_ms[i]:
                 st[DS_CONFIRM_T] = t
                 st[DS_SET] = tset[i]

@@ -88,11 +88,13 @@ def stay_records(s: int, fixes: list[Fix], first: int, stop: int, end: int | Non
                 if end is not None:
                     out.append(rec(KIND_DWELL, a, f.t, end, len(members), f.tset))
                 break
-    if anchor.away and anchor.place < 0:
+    if anchor.place < 0:
         judged = [(m + 1, f) for m, f in enumerate(members)]
         if closer is not None:
             judged.append((len(members), fixes[closer]))
         for upto, f in judged:
+            if not any(g.away for g in members[:upto]):   # away: the anchor or a member so far
+                continue
             onset = night_onset(a, f.t, f.night_ms, windows[f.pair])
             if onset is not None:
                 out.append(rec(KIND_NIGHT, onset, f.t, -1, upto, f.tset))

@@ -12,9 +12,9 @@ same stream gives the same stays and alerts in any batching:
 - ``dwell_concern``: raised as soon as a stay *so far* lasts ``dwell_s`` while
   its first fix (the anchor) lies at a place of concern, without waiting for
   the stay to end;
-- ``night_stay``: raised as soon as a stay whose anchor is farther than
-  ``night_away_m`` from the subject's home zone and from its work zone (if it
-  has one), and at no place of concern, has spent ``night_stay_s`` inside one
+- ``night_stay``: raised as soon as a stay whose anchor, or a fix of it so
+  far, is farther than ``night_away_m`` from the subject's home zone and from
+  its work zone (if it has one), and whose anchor is at no place of concern, has spent ``night_stay_s`` inside one
   night window (``night_start``-``night_end``, local time). Subjects without
   a home zone never raise it.
 
@@ -138,8 +138,9 @@ class StayDetector(SubjectDetector):
     the night window in which the stay first spent ``night_stay_s``, is
     confirmed at the fix that proved it (the stay lasts until its latest fix,
     or until the fix that leaves it, which then also ends the alert) and ends
-    when the stay ends. The anchor must be farther than ``night_away_m`` from
-    the home zone and from the work zone, and at no place of concern (that
+    when the stay ends. The anchor or a fix of the stay up to the proving fix
+    must be surely farther than ``night_away_m`` from the home zone and from
+    the work zone (the anchor is often a fix on the way in), and the anchor at no place of concern (that
     is ``dwell_concern``'s). Only fixes confirm: a silence would end the stay
     at its last fix, so the watermark never lengthens a stay. No zone;
     ``details`` give the stay's start (``stay_started_ms``), the time from
@@ -271,7 +272,7 @@ class StayDetector(SubjectDetector):
         the stay's first fix than ``dwell_radius_m`` plus ``z`` sigmas (``z``
         the ``breach_p`` normal quantile, 1.645 at 0.95), so a position
         pulled off by noise does not cut a stay in two, and a stay is away
-        from home only when its first fix is by as much (:meth:`away`). ``now_ms`` raises the
+        from home only when its first fix or a later one is by as much (:meth:`away`). ``now_ms`` raises the
         watermark beyond the batch's newest fix; by default the watermark is
         the newest fix seen so far. The stays that ended are kept for
         :meth:`take_stays`.

@@ -33,11 +33,11 @@ whether planned or not (a routine subject home late counts):
 
 - ``night_stay``: a stay (sliding method on the true positions at the fixes:
   it ends at the first fix ``dwell_radius_m`` or farther from its first fix)
-  whose first fix is farther than ``night_away_m`` from the home zone and
-  not within ``dwell_radius_m`` of a place of concern, that has spent
-  ``night_stay_s`` inside one night window by some fix (the fix ending it
-  included); true from the later of its first fix and that window's start
-  to the fix that ends it (or the last fix).
+  whose first fix is not within ``dwell_radius_m`` of a place of concern,
+  that has spent ``night_stay_s`` inside one night window by some fix (the
+  fix ending it included) by which the first fix or a member is farther than
+  ``night_away_m`` from the home zone; true from the later of its first fix
+  and that window's start to the fix that ends it (or the last fix).
 
 Distance travelled is as the rule defines it: the sum of the steps between
 the true positions at the fixes, a step counting once it reaches
@@ -262,12 +262,14 @@ def _night_stays(subject, profile, tz, t, x, y, home, radius_m, concern) -> list
         while b < n and math.hypot(x[b] - x[a], y[b] - y[a]) < reach:
             b += 1
         last = min(b, n - 1)   # the fix ending the stay counts: the stay lasted until it
-        away = math.hypot(x[a] - home[0], y[a] - home[1]) > radius_m + profile["night_away_m"]
+        # Away by each proving fix: the first fix or a member up to it (the ending fix is no member).
+        away = np.maximum.accumulate(np.hypot(x[a:b] - home[0], y[a:b] - home[1]) > radius_m + profile["night_away_m"])
+        away_by = away[np.minimum(np.arange(a + 1, last + 1), b - 1) - a]
         at_concern = concern is not None and shapely.dwithin(concern, shapely.Point(x[a], y[a]), reach).any()
-        if away and not at_concern:
+        if away.any() and not at_concern:
             for ws, we in windows:
                 onset = max(int(t[a]), int(ws))
-                proof = np.minimum(t[a + 1:last + 1], we) - onset >= need
+                proof = (np.minimum(t[a + 1:last + 1], we) - onset >= need) & away_by
                 if proof.any():
                     rows.append((subject, "night_stay", onset, int(t[last])))
                     break
