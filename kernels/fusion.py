@@ -218,16 +218,21 @@ def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
     that no motion and no multipath can; it moves nothing (``gross_p``
     0 turns it off).
 
-    *Multipath runs beside a still subject*. A still subject's fixes that jump
-    within ``outlier_reach_m`` and settle there (two fixes 10-120 s apart
-    together, or the track still again) are a multipath run, an offset that
-    ends after a mean ``run_s``, or a move. The filter follows the fixes; the
-    reported position and covariance weigh the two places, where the subject
-    was and where the fixes are, by Bayes' rule: odds ``run_prior_odds`` at
-    the start, fading as the run would have ended, gone once the fused
-    position moves on (an offset stays put), leaves multipath's reach or
-    comes back (``run_prior_odds`` 0 turns this off; jumps under
-    ``jump_min_m`` are the subject's own). Two fixes in a row that are
+    *Multipath runs beside a still subject or a walker*. Fixes that jump
+    within ``outlier_reach_m`` of the anchor and settle there (two fixes
+    10-120 s apart together at the anchor's pace, or, beside a still subject,
+    the track still again) are a multipath run, an offset that ends after a
+    mean ``run_s``, or a move. The anchor is where a still subject stood, or a
+    walker's (under 2 m/s) last fused position and velocity, carried on at
+    that velocity; only a fix with an outlier probability under 5 % moves
+    it, and faster subjects have none. The filter follows the fixes; the
+    reported position and covariance weigh the two places, the anchor and
+    where the fixes are, by Bayes' rule: odds ``run_prior_odds`` at the
+    start, fading as the run would have ended, gone once the fused position
+    moves on from where the run began (an offset keeps the anchor's pace),
+    leaves multipath's reach, comes back, or the odds fall under 0.05
+    (``run_prior_odds`` 0 turns this off; jumps under ``jump_min_m`` are the
+    subject's own). Two fixes in a row that are
     likelier multipath, both farther than ``outlier_reach_m`` (plus three fix
     sigmas) from where the likeliest motion expected the subject and joined by
     a speed under ``max_speed_mps``, restart the moving motions on them: a run
@@ -296,8 +301,7 @@ def fuse_tracks_history(offsets, t_ms, x_m, y_m, sigma_m, **params):
         where there was no prior). ``filt`` is the filter's own state: what
         :func:`fuse_tracks` reports before its output stage, i.e. without the
         inflation for errors shared in time and without the doubt after a
-        still subject's jump (the two-place mixture of the fused position and
-        where the subject was).
+        jump (the two-place mixture of the fused position and the anchor).
 
     Notes
     -----

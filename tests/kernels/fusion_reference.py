@@ -34,6 +34,12 @@ STALE_P = 0.01
 #: A still subject's position that moves off no faster than this (m/s) since the anchor is a walk, not a jump
 #: (the kernel's constant).
 STROLL_MPS = 1.0
+#: The anchor moves with a subject slower than this (m/s); faster ones have none (the kernel's constant).
+ANCHOR_WALK_MPS = 2.0
+#: A fix whose outlier probability is below this may move the anchor (the kernel's constant).
+ANCHOR_CLEAN_P = 0.05
+#: Odds of a run below this are spent (the kernel's constant).
+SPENT_ODDS = 0.05
 #: The log of the smallest (subnormal) double: a density below it is 0 in the kernel.
 SMALLEST_LOG = np.log(np.nextafter(0.0, 1.0))
 H = np.hstack([np.eye(2), np.zeros((2, 2))])
@@ -224,13 +230,13 @@ def reference_track(t_ms, xs, ys, sigmas, p):
     s_n, s_mean = 0.0, np.zeros(2)                # running mean of the fixes while still
     prev_t, prev_z = 0, np.zeros(2)               # the last fix (time 0: none)
     far, far_t, far_z, far_r = False, 0, np.zeros(2), 0.0
-    run = {"anchor_ok": False, "anchor": np.zeros(2), "anchor_var": 0.0, "anchor_t": 0, "odds": 0.0,
-           "last": np.zeros(2)}
+    run = {"anchor_ok": False, "anchor": np.zeros(2), "anchor_v": np.zeros(2), "anchor_var": 0.0, "anchor_t": 0,
+           "odds": 0.0, "last": np.zeros(2)}
     for i in range(n):
         z = np.array([xs[i], ys[i]])
         sig = sigmas[i]
         valid = bool(np.all(np.isfinite(z)) and np.isfinite(sig) and sig > 0)
-        st, linked, nis, together = PREDICTED, 0, np.nan, False
+        st, linked, nis, step = PREDICTED, 0, np.nan, None
         dt_last = max(t_ms[i] - t_last, 0) * 1e-3
         t_last = t_ms[i]
         # Kernel approximation (Sarkka and Nummenmaa 2009, simplified): the noise scale is a
@@ -352,9 +358,9 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                     s_mean = s_mean + (z - s_mean) / s_n
                 else:
                     s_n = 0.0
-                # Two fixes 10-120 s apart within 3 sqrt(2 r) of each other: the subject is there.
-                gap_z = z - prev_z
-                together = prev_t > 0 and 10.0 <= dt_last <= 120.0 and gap_z @ gap_z < 9.0 * 2.0 * r
+                # The step between two fixes 10-120 s apart (the doubt judges whether they are together).
+                if prev_t > 0 and 10.0 <= dt_last <= 120.0:
+                    step = z - prev_z
                 prev_t, prev_z = t_ms[i], z
         if started:
             inflate = 1.0
@@ -369,11 +375,11 @@ def reference_track(t_ms, xs, ys, sigmas, p):
             mean, cov = comb
             out_mean, out_cov = mean[:2], inflate * cov[:2, :2]
             if valid and st != REINITIALISED:
-                doubt = jump_doubt(run, int(t_ms[i]), dt_last, mean, cov, r, motions[STILL][0], together, p)
+                doubt = jump_doubt(run, int(t_ms[i]), dt_last, mean, cov, r, motions[STILL][0], step, p_out, p)
                 if doubt > 0:
                     # The output only: the two places weighed by the doubt, moment-matched (about
                     # the fused position, so that large coordinates cancel exactly).
-                    offset, out_cov = mixture([1.0 - doubt, doubt], [np.zeros(2), run["anchor"] - mean[:2]],
+                    offset, out_cov = mixture([1.0 - doubt, doubt], [np.zeros(2), -run["d"]],
                                               [out_cov, run["anchor_var"] * np.eye(2)])
                     out_mean = mean[:2] + offset
             elif st == REINITIALISED:
@@ -383,7 +389,8 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                 # the two places stand (no other rule of the doubt acts).
                 run["odds"] *= np.exp(-dt_last / p["run_s"])
                 doubt = run["odds"] / (1.0 + run["odds"])
-                offset, out_cov = mixture([1.0 - doubt, doubt], [np.zeros(2), run["anchor"] - mean[:2]],
+                at = run["anchor"] + run["anchor_v"] * (t_ms[i] - run["anchor_t"]) * 1e-3
+                offset, out_cov = mixture([1.0 - doubt, doubt], [np.zeros(2), at - mean[:2]],
                                           [out_cov, run["anchor_var"] * np.eye(2)])
                 out_mean = mean[:2] + offset
             out["x"][i], out["y"][i] = out_mean
@@ -406,44 +413,68 @@ def reference_track(t_ms, xs, ys, sigmas, p):
     return out, status, pred, filt, link
 
 
-def jump_doubt(j, t_ms, dt_s, fused, P_fused, r, still_p, together, p):
-    """Kernel rule: the doubt after a still subject's fused position jumps within multipath's reach.
+def jump_doubt(j, t_ms, dt_s, fused, P_fused, r, still_p, step, p_out, p):
+    """Kernel rule: the doubt after a subject's fused position jumps within multipath's reach.
 
-    ``j`` carries the anchor (where the subject was while still: its position, per-axis variance and
-    time in ms), the odds of a multipath run and the fused position at the last fix; ``t_ms`` is the
-    fix's time, ``dt_s`` the time since the last fix, ``fused`` the filter's mean ``[x, y, vx, vy]``,
-    ``P_fused`` its covariance. The odds start at run_prior_odds where the position, between
-    jump_min_m and outlier_reach_m from the anchor and beyond 3 sigma of both, is farther from it than
-    a stroll of 1 m/s since the anchor's time could go, and settles: two fixes together within 2.5 fix
-    intervals of the anchor's time, or the still motion over 0.9 with under 0.2 m/s. Each later fix
-    fades them as a run of mean run_s would have
-    ended, and by 100 where the position moves on (an offset stays put) or the track moves; they
-    end beyond reach, back within 3 sigma of the anchor, or under 1e-3. Returns the doubt (the
-    probability that the fused position is a run's and the subject is at the anchor); updates
-    ``j`` in place."""
+    ``j`` carries the anchor (where the subject stood while still, or a walker's last clean fused
+    position and velocity: position, velocity, per-axis variance, time in ms), the odds of a multipath
+    run and where the fused position stood when the run began, carried at the anchor's velocity;
+    ``t_ms`` is the fix's time, ``dt_s`` the time since the last fix, ``fused`` the filter's mean
+    ``[x, y, vx, vy]``, ``P_fused`` its covariance, ``step`` the step from the last fix if 10-120 s
+    before (else None), ``p_out`` the fix's outlier probability. The anchor is carried to the fix's
+    time at its velocity. The odds start at run_prior_odds where the position, between jump_min_m and
+    outlier_reach_m from the anchor and beyond 3 sigma of both, is farther from it than a stroll of
+    1 m/s since the anchor's time could go, and settles: two fixes together (their step within
+    3 sqrt(2 r) of the anchor's pace, and, off a walker's line, under half the step itself: a subject
+    who stops keeps no pace) within 2.5 fix intervals of the anchor's time, or, from a still anchor,
+    the still motion over 0.9 with under 0.2 m/s. Each later fix fades them as a run of mean run_s
+    would have ended, and by 100 where the position moves on from where the run began (an offset
+    keeps the anchor's pace); they end beyond reach, back within 3 sigma of the anchor, or under
+    SPENT_ODDS. Without odds, a fix under ANCHOR_CLEAN_P moves the anchor: still over 0.9, to the
+    fused position at rest; else, 10-120 s after the last fix, to the fused position and velocity if
+    slower than ANCHOR_WALK_MPS, and faster the anchor goes (denser fixes keep the anchor). Returns
+    the doubt (the probability that the fused position is a run's and the subject is at the anchor;
+    ``j["d"]`` the fused position less the anchor's); updates ``j`` in place."""
     a = np.trace(P_fused[:2, :2]) / 2.0
-    d = fused[:2] - j["anchor"]
+    since = (t_ms - j["anchor_t"]) * 1e-3
+    d = fused[:2] - (j["anchor"] + j["anchor_v"] * since)
+    j["d"] = d
     reach2 = p["outlier_reach_m"] ** 2
     three_sigma2 = 9.0 * (a + j["anchor_var"])              # 3 sigma of both places, squared
-    moving = still_p < 0.5 and fused[2:] @ fused[2:] > 0.5**2
+    still_anchor = not np.any(j["anchor_v"])
+    if step is None:
+        together = False
+    else:
+        rel = step - j["anchor_v"] * dt_s
+        together = rel @ rel < 9.0 * 2.0 * r and (still_anchor or 4.0 * rel @ rel < step @ step)
     if j["odds"] > 0:
         j["odds"] *= np.exp(-dt_s / p["run_s"])
+        j["last"] = j["last"] + j["anchor_v"] * dt_s
         moved = fused[:2] - j["last"]
-        if moved @ moved > 9.0 * (r + a) or moving:
+        if moved @ moved > 9.0 * (r + a):
             j["odds"] *= 0.01
         if d @ d > reach2:
             j["anchor_ok"] = False
-        if d @ d > reach2 or d @ d < three_sigma2 or j["odds"] < 1e-3:
+        if d @ d > reach2 or d @ d < three_sigma2 or j["odds"] < SPENT_ODDS:
             j["odds"] = 0.0
     elif (j["anchor_ok"] and p["jump_min_m"] ** 2 < d @ d <= reach2 and d @ d > three_sigma2
-          # Faster than a stroll from where the track stood.
-          and d @ d > ((t_ms - j["anchor_t"]) * 1e-3) ** 2 * STROLL_MPS**2
+          # Faster than a stroll from where the track stood, or off the line it walked.
+          and d @ d > since**2 * STROLL_MPS**2
           and ((together and t_ms - j["anchor_t"] <= 2500.0 * dt_s)
-               or (still_p > 0.9 and fused[2:] @ fused[2:] < 0.2**2))):
+               or (still_anchor and still_p > 0.9 and fused[2:] @ fused[2:] < 0.2**2))):
         j["odds"] = p["run_prior_odds"]
-    if j["odds"] == 0 and still_p > 0.9:
-        j["anchor_ok"], j["anchor"], j["anchor_var"], j["anchor_t"] = True, fused[:2].copy(), a, t_ms
-    j["last"] = fused[:2].copy()
+        j["last"] = fused[:2].copy()
+    if j["odds"] == 0:
+        j["last"] = fused[:2].copy()
+        if p_out < ANCHOR_CLEAN_P:
+            if still_p > 0.9:
+                j["anchor_ok"], j["anchor"], j["anchor_v"] = True, fused[:2].copy(), np.zeros(2)
+                j["anchor_var"], j["anchor_t"] = a, t_ms
+            elif 10.0 <= dt_s <= 120.0 and fused[2:] @ fused[2:] < ANCHOR_WALK_MPS**2:
+                j["anchor_ok"], j["anchor"], j["anchor_v"] = True, fused[:2].copy(), fused[2:].copy()
+                j["anchor_var"], j["anchor_t"] = a, t_ms
+            elif 10.0 <= dt_s <= 120.0:
+                j["anchor_ok"] = False
     return j["odds"] / (1.0 + j["odds"])
 
 
