@@ -192,7 +192,13 @@ def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
     spread ``v_start_mps`` (steady) or ``v_manoeuvre_mps`` (manoeuvre), and one
     who enters the manoeuvre from steady motion may change velocity by
     ``v_manoeuvre_mps``: a car pulling away is followed from its first moving
-    fix, with no rule that freezes a still track. Motions whose probability
+    fix, with no rule that freezes a still track. The manoeuvre's acceleration
+    level over an interval ``T`` is at most ``(|v|^2 + v_start_mps^2 + var_v)
+    / T`` (its mixed velocity and per-axis velocity variance): no more than
+    changes the velocity by its own size plus a start speed, so a walker
+    turning between fixes a minute apart is spread over tens of metres, not
+    the hundreds a braking car needs, and a precise fix after a turn is not
+    taken for multipath. Motions whose probability
     falls under 1 % restart from the mixture, so they are ready when the
     subject changes motion instead of drifting off. A track starts with
     ``init_still_p`` still, ``init_steady_p`` steady, the rest manoeuvre.

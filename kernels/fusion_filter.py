@@ -133,12 +133,16 @@ def _combine(m, out):
 
 
 @jit
-def _mix_predict(m, tm, dt, q, v0var, mixed, w3):
+def _mix_predict(m, tm, dt, q, v0var, mixed, w3, qe):
     """IMM interaction and prediction: ``mixed[j]`` is model j's prior at the fix, ``mixed[j, 0]`` its probability.
 
     A subject who was still starts moving with a velocity of spread ``v0var[j]``; one who enters
     the manoeuvre from steady motion may change velocity by ``v0var[MANOEUVRE]``. The x and y parts
-    of the spread between the models are averaged (the models keep one covariance for both axes)."""
+    of the spread between the models are averaged (the models keep one covariance for both axes).
+    The manoeuvre's acceleration level is at most what changes the velocity, over ``dt``, by its own
+    size plus a start speed (``|v|^2 + v0var[STEADY]`` with the velocity's variance): a walker
+    turning between fixes a minute apart is not spread like a car braking. ``qe`` gets the levels
+    used."""
     for j in range(N_MODELS):
         cj = 0.0
         for i in range(N_MODELS):
@@ -173,13 +177,18 @@ def _mix_predict(m, tm, dt, q, v0var, mixed, w3):
         mixed[j, 0] = cj
         if j == STILL:
             mixed[j, 1], mixed[j, 2], mixed[j, 3], mixed[j, 4] = x, y, 0.0, 0.0
+            qe[j] = q[j]
             mixed[j, 5], mixed[j, 6], mixed[j, 7] = a + q[j] * dt, 0.0, 0.0
         else:
             dt2 = dt * dt
+            qj = q[j]
+            if j == MANOEUVRE and dt > 0.0:
+                qj = min(qj, (vx * vx + vy * vy + v0var[STEADY] + c) / dt)
+            qe[j] = qj
             mixed[j, 1], mixed[j, 2], mixed[j, 3], mixed[j, 4] = x + dt * vx, y + dt * vy, vx, vy
-            mixed[j, 5] = a + dt * (2.0 * b + dt * c) + q[j] * dt2 * dt * (1.0 / 3.0)
-            mixed[j, 6] = b + dt * c + 0.5 * q[j] * dt2
-            mixed[j, 7] = c + q[j] * dt
+            mixed[j, 5] = a + dt * (2.0 * b + dt * c) + qj * dt2 * dt * (1.0 / 3.0)
+            mixed[j, 6] = b + dt * c + 0.5 * qj * dt2
+            mixed[j, 7] = c + qj * dt
 
 
 @jit
@@ -213,6 +222,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
     comb = np.empty(10)
     comb_p = np.empty(10)
     w3 = np.empty(N_MODELS)
+    qe = q.copy()
     wc = np.empty(N_MODELS)
     wo = np.empty(N_MODELS)
     for j in range(N_MODELS):
@@ -277,7 +287,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
             q[STEADY] = min(max((q_num + q_steady0 * q_prior_w) / (q_den + q_prior_w), q_steady_min), q_steady_max)
             if keep_history:
                 _combine(m, comb_p)   # the filtered state after the previous fix, for the smoother's prior
-            _mix_predict(m, tm, dt, q, v0var, mixed, w3)
+            _mix_predict(m, tm, dt, q, v0var, mixed, w3, qe)
             if valid:
                 # Each model's fix is clean, N(nu; 0, (a + r) I), or the start of multipath,
                 # N(nu; 0, (a + r + outlier_sigma^2) I), at the track's rate: a Gaussian scale mixture.
@@ -547,11 +557,11 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                 qa = qb = qc = 0.0
                 for j in range(N_MODELS):
                     if j == STILL:
-                        qa += m[j, 0] * q[STILL] * dtp
+                        qa += m[j, 0] * qe[STILL] * dtp
                     else:
-                        qa += m[j, 0] * q[j] * dtp * dtp * dtp * (1.0 / 3.0)
-                        qb += m[j, 0] * q[j] * 0.5 * dtp * dtp
-                        qc += m[j, 0] * q[j] * dtp
+                        qa += m[j, 0] * qe[j] * dtp * dtp * dtp * (1.0 / 3.0)
+                        qb += m[j, 0] * qe[j] * 0.5 * dtp * dtp
+                        qc += m[j, 0] * qe[j] * dtp
                 pa, pb, pc = comb_p[7], comb_p[8], comb_p[9]
                 pred[i, 0], pred[i, 1] = comb_p[0] + dtp * comb_p[2], comb_p[1] + dtp * comb_p[3]
                 pred[i, 2], pred[i, 3] = comb_p[2], comb_p[3]

@@ -122,6 +122,10 @@ class GeofenceDetector(Detector):
         self._permitted_of = ctx.permitted_of
         self._assign_keys = self.zones.assignment_keys(self.subject_code)
         self._zone_half_radius = self._half_radius()
+        # The depth a violation reports is measured up to the deepest buffer any zone or threshold set has,
+        # never a batch's own (the reported depth must not depend on how the stream was cut).
+        own = self.zones.buffer_m[np.isfinite(self.zones.buffer_m)] if self.zones.n_zones else np.zeros(0)
+        self._depth_cap_m = float(max(own.max(initial=0.0), np.max(self._th.buffer_m, initial=0.0)))
         self.state = GeofenceState.new(len(self.subject_ids))
         #: Seconds spent per step, added to by :meth:`step` (a Monitor hands it its own dict).
         self.timings: dict[str, float] = {}
@@ -177,7 +181,7 @@ class GeofenceDetector(Detector):
         """
         tset = f.tset[pi]
         buffer = self._zone_buffer(codes, tset)
-        p_in, signed, sigma = self._pair_probability(role, f, pi, zi, float(buffer.max(initial=0.0)))
+        p_in, signed, sigma = self._pair_probability(role, f, pi, zi, self._depth_cap_m)
         p_wrong = 1.0 - p_in if outside_is_wrong else p_in
         depth = -signed if outside_is_wrong else signed
         th = self._th

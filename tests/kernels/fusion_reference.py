@@ -56,12 +56,22 @@ def cv_transition(dt):
     return f
 
 
-def motion_model(j, dt, p, q_steady):
+def manoeuvre_level(dt, p, x0, P0):
+    """The manoeuvre's acceleration level over ``dt`` from its mixed state ``x0``, ``P0``: at most what
+    changes the velocity by its own size plus a start speed (|v|^2 + v_start^2 + the velocity's per-axis
+    variance, over dt)."""
+    q = p["q_manoeuvre_m2ps3"]
+    if dt > 0:
+        q = min(q, (x0[2:] @ x0[2:] + p["v_start_mps"] ** 2 + isotropic(P0)[2, 2]) / dt)
+    return q
+
+
+def motion_model(j, dt, p, q_steady, q_manoeuvre):
     """``F`` and ``Q`` of motion j over ``dt`` seconds (Bar-Shalom et al. 2001, ch. 6)."""
     if j == STILL:
         # Position a random walk, velocity zero.
         return POSITION_ONLY, p["q_still_m2ps"] * dt * POSITION_ONLY
-    q = q_steady if j == STEADY else p["q_manoeuvre_m2ps3"]
+    q = q_steady if j == STEADY else q_manoeuvre
     return cv_transition(dt), q * np.kron(np.array([[dt**3 / 3.0, dt**2 / 2.0], [dt**2 / 2.0, dt]]), np.eye(2))
 
 
@@ -123,9 +133,11 @@ def interact_and_predict(motions, dt, p, q_steady):
         seen = [as_seen_by(j, i, motions[i][1], motions[i][2], p) for i in MOTIONS]
         used = [i for i in MOTIONS if weights[i] != 0.0]
         x0, P0 = mixture(weights[used], [seen[i][0] for i in used], [seen[i][1] for i in used])
-        F, Q = motion_model(j, dt, p, q_steady)
+        if j == MANOEUVRE:
+            q_manoeuvre = manoeuvre_level(dt, p, x0, P0)
+        F, Q = motion_model(j, dt, p, q_steady, q_manoeuvre if j == MANOEUVRE else None)
         priors.append((c_j, F @ x0, F @ isotropic(P0) @ F.T + Q))
-    return priors
+    return priors, q_manoeuvre
 
 
 def log_normal(nu, S):
@@ -268,7 +280,7 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                                p["q_steady_min_m2ps3"], p["q_manoeuvre_m2ps3"])
             # The smoother's prior starts from the filter's moment-matched state as the motions left it.
             carried = mixture([m[0] for m in motions], [m[1] for m in motions], [m[2] for m in motions])
-            priors = interact_and_predict(motions, dt, p, q_steady)
+            priors, q_manoeuvre = interact_and_predict(motions, dt, p, q_steady)
             t_state = max(t_state, t_ms[i])
             if not valid:
                 motions = priors
@@ -404,7 +416,7 @@ def reference_track(t_ms, xs, ys, sigmas, p):
             # carried by constant velocity, F P F^T, plus the process noise of the motions weighed by
             # their probabilities after the fix (still: q_still dt on the position only).
             F = cv_transition(dt)
-            Q = sum(m[0] * motion_model(j, dt, p, q_steady)[1] for j, m in enumerate(motions))
+            Q = sum(m[0] * motion_model(j, dt, p, q_steady, q_manoeuvre)[1] for j, m in enumerate(motions))
             pred[i] = state_row(F @ carried[0], F @ isotropic(carried[1]) @ F.T + Q)
         out["nis"][i] = nis
         out["noise"][i] = np.sqrt(r)
