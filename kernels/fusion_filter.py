@@ -242,7 +242,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
     far, f_t, f_x, f_y, f_r = state[ST_FAR] != 0.0, np.int64(state[ST_FT]), state[ST_FX], state[ST_FY], state[ST_FR]
     dt_cached = -1.0
     dtl_cached = -1.0
-    fade_lam = 1.0
+    fade_lam = fade_corr = fade_run = rho_bias = 1.0
     for i in range(lo, hi):
         zx, zy, sig = x_m[i], y_m[i], sigma_m[i]
         valid = np.isfinite(zx) and np.isfinite(zy) and np.isfinite(sig) and sig > 0.0
@@ -253,7 +253,11 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
         dt_last = max(t_ms[i] - t_last, 0) * 1e-3
         t_last = t_ms[i]
         if dt_last != dtl_cached:
+            # The fading factors of the time since the last fix, computed once while the interval repeats.
             fade_lam = np.exp(-dt_last / lam_mem)
+            fade_corr = np.exp(-dt_last / corr_mem)
+            fade_run = np.exp(-dt_last / run_s)
+            rho_bias = np.exp(-dt_last / bias_tau_s) if dt_last > 0.0 else 0.999
             dtl_cached = dt_last
         # What the track has learnt of its noise: its scale and its outlier rate.
         lam = min(max((l_num + lam_n) / (l_den + lam_n), lam_min), lam_max)
@@ -420,7 +424,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                 # fixes (motion taken out), which a slowly varying bias hardly enters, and, while the
                 # subject is still, from the spread of the fixes about their slow mean, which it does.
                 # Their gap is the share of the noise shared in time (learnt over corr_memory_s).
-                fade = np.exp(-dt_last / corr_mem)
+                fade = fade_corr
                 inv_s2 = 1.0 / (sig * sig)
                 if p_t > 0 and dt_last <= gap_s:
                     ddx = zx - p_x - comb[2] * dt_last
@@ -458,7 +462,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                 if share > 0.0:
                     # The variance of a mean of n_eff fixes whose shared part is AR(1) with lag-one
                     # correlation rho: 1 + 2 sum_k (1 - k / n) rho^k times that of independent ones.
-                    rho = np.exp(-dt_last / bias_tau_s) if dt_last > 0.0 else 0.999
+                    rho = rho_bias
                     n_eff = max(r / comb[7], 1.0)
                     g = 1.0 + 2.0 * rho / (1.0 - rho) * (1.0 - (1.0 - rho ** n_eff) / (n_eff * (1.0 - rho)))
                     inflate = min(1.0 - share + share * g, corr_max)
@@ -481,7 +485,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                 # subject who stops does not, and its step is then the smaller).
                 rel2 = (step_x - a_vx * dt_last) ** 2 + (step_y - a_vy * dt_last) ** 2
                 if odds > 0.0:
-                    odds *= np.exp(-dt_last / run_s)
+                    odds *= fade_run
                     # Where the fused position stood when the run began, carried at the anchor's pace.
                     l_x += a_vx * dt_last
                     l_y += a_vy * dt_last
@@ -528,7 +532,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                 l_x, l_y = comb[0], comb[1]
             elif odds > 0.0:
                 # A fix without a position in a run: the run may end meanwhile, the two places stand.
-                odds *= np.exp(-dt_last / run_s)
+                odds *= fade_run
                 doubt = odds / (1.0 + odds)
                 since = (t_ms[i] - a_t) * 1e-3
                 dx, dy = comb[0] - (a_x + a_vx * since), comb[1] - (a_y + a_vy * since)
