@@ -1,8 +1,7 @@
 """The per-track filter behind :mod:`geomon.kernels.fusion`: three motions, a heavy-tailed fix, noise learnt per track.
 
 :func:`_filter_track` runs one track (fixes ``lo:hi``) carrying its state row (``ST_*`` columns);
-:func:`_run` runs every track of a CSR batch in parallel, each writing its own output slots. The
-output stage's doubt after a jump (a multipath run or a move) is :mod:`geomon.kernels.fusion_doubt`.
+:func:`_run` runs every track of a CSR batch in parallel, each writing its own output slots.
 :func:`geomon.kernels.fusion.fuse_tracks` documents the model and its parameters.
 """
 
@@ -11,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from geomon.kernels._jit import jit, jit_parallel, prange
-from geomon.kernels.fusion_doubt import N_DOUBT, doubt_at_fix, doubt_restart, doubt_without_fix
 
 #: Status codes, one per fix.
 ACCEPTED = 0  #: the fix counted as clean (its outlier probability under 0.5)
@@ -67,6 +65,15 @@ DEFAULT_PARAMS = {
 
 N_MODELS = 3
 STILL, STEADY, MANOEUVRE = 0, 1, 2
+#: A subject who moves off slower than this (m/s) from where it stood strolls: no jump.
+_STROLL_MPS = 1.0
+#: The jump doubt's anchor moves with a subject slower than this (m/s), a walker: faster ones turn,
+#: brake and stop by more than a multipath offset between fixes.
+_ANCHOR_WALK_MPS = 2.0
+#: A fix whose outlier probability is below this may move the anchor (one a run may have pulled may not).
+_ANCHOR_CLEAN_P = 0.05
+#: Odds of a multipath run below this are spent: the doubt ends and the anchor follows again.
+_SPENT_ODDS = 0.05
 #: Below this probability a model restarts from the mixture.
 _STALE_P = 0.01
 
@@ -74,13 +81,12 @@ _STALE_P = 0.01
 #: into batches filters exactly as one batch: the time of the state and of the last fix, the
 #: outlier probability of the last fix, the outlier-rate, noise-scale and correlation sums, the
 #: last two normalised innovations with their weights, the last fix if it was far and rejected
-#: (time, x, y, variance), the steady motion's acceleration sums, the jump doubt's slice
-#: (``ST_DOUBT``, :data:`geomon.kernels.fusion_doubt.N_DOUBT` columns), then per model m
-#: (``ST_MODEL + 8 m``): probability, x, y, vx, vy and the per-axis covariance (a, b, c).
+#: (time, x, y, variance), then per model m (``ST_MODEL + 8 m``): probability, x, y, vx, vy and
+#: the per-axis covariance (a, b, c).
 (ST_STARTED, ST_T, ST_TLAST, ST_POUT, ST_LNUM, ST_LDEN, ST_WNUM, ST_WDEN, ST_TNUM, ST_TDEN, ST_SN,
- ST_SX, ST_SY, ST_PT, ST_PX, ST_PY, ST_FAR, ST_FT, ST_FX, ST_FY, ST_FR, ST_QNUM, ST_QDEN) = range(23)
-ST_DOUBT = 23
-ST_MODEL = ST_DOUBT + N_DOUBT
+ ST_SX, ST_SY, ST_PT, ST_PX, ST_PY, ST_FAR, ST_FT, ST_FX, ST_FY, ST_FR, ST_QNUM, ST_QDEN, ST_AOK, ST_AX, ST_AY,
+ ST_AV, ST_ODDS, ST_LX, ST_LY, ST_AT, ST_AVX, ST_AVY) = range(33)
+ST_MODEL = 33
 N_STATE = ST_MODEL + 8 * N_MODELS
 
 
@@ -227,7 +233,9 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
     p_out = state[ST_POUT]
     l_num, l_den = state[ST_LNUM], state[ST_LDEN]
     q_num, q_den = state[ST_QNUM], state[ST_QDEN]
-    jd = state[ST_DOUBT:ST_DOUBT + N_DOUBT]   # the jump doubt's state, updated in place
+    a_ok, a_x, a_y, a_v = state[ST_AOK] != 0.0, state[ST_AX], state[ST_AY], state[ST_AV]
+    odds, l_x, l_y, a_t = state[ST_ODDS], state[ST_LX], state[ST_LY], np.int64(state[ST_AT])
+    a_vx, a_vy = state[ST_AVX], state[ST_AVY]
     w_num, w_den, tt_num, tt_den = state[ST_WNUM], state[ST_WDEN], state[ST_TNUM], state[ST_TDEN]
     s_n, s_x, s_y = state[ST_SN], state[ST_SX], state[ST_SY]
     p_t, p_x, p_y = np.int64(state[ST_PT]), state[ST_PX], state[ST_PY]
@@ -458,15 +466,81 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                     n_eff = max(r / comb[7], 1.0)
                     g = 1.0 + 2.0 * rho / (1.0 - rho) * (1.0 - (1.0 - rho ** n_eff) / (n_eff * (1.0 - rho)))
                     inflate = min(1.0 - share + share * g, corr_max)
+            ox_, oy_ = comb[0], comb[1]
             vxx, vyy, vxy = inflate * comb[4], inflate * comb[5], inflate * comb[6]
             if valid and status != REINITIALISED:
-                ox_, oy_, vxx, vyy, vxy = doubt_at_fix(jd, t_ms[i], dt_last, fade_run, comb, r, m[STILL, 0], step_x,
-                                                       step_y, p_out, run_odds, jump_min_m, reach_m, vxx, vyy, vxy)
+                # A subject whose fixes jump within multipath's reach and stay there, relative to where it
+                # stood or to the line it walked: a multipath run (an offset that ends after a mean run_s)
+                # or a move. The filter follows the fixes; the output weighs the two places by Bayes'
+                # rule: odds of a run at the start run_prior_odds, fading as the run would have ended,
+                # gone once the position moves on relative to the anchor (an offset keeps the anchor's
+                # pace), leaves multipath's reach, or comes back. The anchor: where a still subject stood,
+                # or a moving subject's last clean fused position and velocity, carried on at that
+                # velocity.
+                since = (t_ms[i] - a_t) * 1e-3
+                dx, dy = comb[0] - (a_x + a_vx * since), comb[1] - (a_y + a_vy * since)
+                d2 = dx * dx + dy * dy
+                still_anchor = a_vx == 0.0 and a_vy == 0.0
+                # The step between the last two fixes beside the anchor's pace (a run's fixes keep it; a
+                # subject who stops does not, and its step is then the smaller).
+                rel2 = (step_x - a_vx * dt_last) ** 2 + (step_y - a_vy * dt_last) ** 2
+                if odds > 0.0:
+                    odds *= fade_run
+                    # Where the fused position stood when the run began, carried at the anchor's pace.
+                    l_x += a_vx * dt_last
+                    l_y += a_vy * dt_last
+                    mx, my = comb[0] - l_x, comb[1] - l_y
+                    if mx * mx + my * my > 9.0 * (r + comb[7]):
+                        odds *= 0.01
+                    if d2 > reach_m * reach_m:
+                        a_ok = False
+                    if d2 > reach_m * reach_m or d2 < 9.0 * (comb[7] + a_v) or odds < _SPENT_ODDS:
+                        odds = 0.0
+                elif a_ok and jump_min_m * jump_min_m < d2 <= reach_m * reach_m and d2 > 9.0 * (comb[7] + a_v) \
+                        and d2 > since * since * _STROLL_MPS ** 2 and (
+                        (rel2 < 18.0 * r and (still_anchor or 4.0 * rel2 < step_x * step_x + step_y * step_y)
+                         and t_ms[i] - a_t <= 2500.0 * dt_last)
+                        or (still_anchor and m[STILL, 0] > 0.9 and comb[2] * comb[2] + comb[3] * comb[3] < 0.04)):
+                    # A jump, not a walk (faster than a stroll from where the track stood or off the line
+                    # it walked, then two fixes together right after, or the track still again), within
+                    # multipath's reach.
+                    odds = run_odds
+                    l_x, l_y = comb[0], comb[1]
+                if odds == 0.0:
+                    l_x, l_y = comb[0], comb[1]
+                if odds == 0.0 and p_out < _ANCHOR_CLEAN_P:
+                    if m[STILL, 0] > 0.9:
+                        a_ok, a_x, a_y, a_v, a_t, a_vx, a_vy = True, comb[0], comb[1], comb[7], t_ms[i], 0.0, 0.0
+                    elif 10.0 <= dt_last <= 120.0:
+                        # Where a run can be told from a walk (two fixes together 10-120 s apart), a walker's
+                        # anchor; faster subjects have none (they turn and brake by more than an offset).
+                        # Denser fixes keep the anchor where the subject stood.
+                        if comb[2] * comb[2] + comb[3] * comb[3] < _ANCHOR_WALK_MPS * _ANCHOR_WALK_MPS:
+                            a_ok, a_x, a_y, a_v, a_t = True, comb[0], comb[1], comb[7], t_ms[i]
+                            a_vx, a_vy = comb[2], comb[3]
+                        else:
+                            a_ok = False
+                if odds > 0.0:
+                    doubt = odds / (1.0 + odds)
+                    ox_, oy_ = comb[0] - doubt * dx, comb[1] - doubt * dy
+                    spread = doubt * (1.0 - doubt)
+                    vxx = (1.0 - doubt) * vxx + doubt * a_v + spread * dx * dx
+                    vyy = (1.0 - doubt) * vyy + doubt * a_v + spread * dy * dy
+                    vxy = (1.0 - doubt) * vxy + spread * dx * dy
             elif status == REINITIALISED:
-                doubt_restart(jd, comb)
-                ox_, oy_ = comb[0], comb[1]
-            else:
-                ox_, oy_, vxx, vyy, vxy = doubt_without_fix(jd, t_ms[i], fade_run, comb, vxx, vyy, vxy)
+                odds, a_ok = 0.0, False
+                l_x, l_y = comb[0], comb[1]
+            elif odds > 0.0:
+                # A fix without a position in a run: the run may end meanwhile, the two places stand.
+                odds *= fade_run
+                doubt = odds / (1.0 + odds)
+                since = (t_ms[i] - a_t) * 1e-3
+                dx, dy = comb[0] - (a_x + a_vx * since), comb[1] - (a_y + a_vy * since)
+                ox_, oy_ = comb[0] - doubt * dx, comb[1] - doubt * dy
+                spread = doubt * (1.0 - doubt)
+                vxx = (1.0 - doubt) * vxx + doubt * a_v + spread * dx * dx
+                vyy = (1.0 - doubt) * vyy + doubt * a_v + spread * dy * dy
+                vxy = (1.0 - doubt) * vxy + spread * dx * dy
             out_x[i], out_y[i] = ox_, oy_
             out_var_x[i], out_var_y[i], out_cov_xy[i] = vxx, vyy, vxy
             out_vx[i], out_vy[i] = comb[2], comb[3]
@@ -511,6 +585,9 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
     state[ST_T], state[ST_TLAST], state[ST_POUT] = t_state, t_last, p_out
     state[ST_LNUM], state[ST_LDEN] = l_num, l_den
     state[ST_QNUM], state[ST_QDEN] = q_num, q_den
+    state[ST_AOK], state[ST_AX], state[ST_AY], state[ST_AV] = 1.0 if a_ok else 0.0, a_x, a_y, a_v
+    state[ST_ODDS], state[ST_LX], state[ST_LY], state[ST_AT] = odds, l_x, l_y, a_t
+    state[ST_AVX], state[ST_AVY] = a_vx, a_vy
     state[ST_WNUM], state[ST_WDEN], state[ST_TNUM], state[ST_TDEN] = w_num, w_den, tt_num, tt_den
     state[ST_SN], state[ST_SX], state[ST_SY] = s_n, s_x, s_y
     state[ST_PT], state[ST_PX], state[ST_PY] = p_t, p_x, p_y
