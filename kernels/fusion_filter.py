@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from geomon.kernels._jit import jit, jit_parallel, prange
+from geomon.kernels._jit import jit, jit_inline, jit_parallel, prange
+from geomon.kernels.fusion_imm import MANOEUVRE, N_MODELS, STEADY, STILL, combine, mix_predict, transition
 
 #: Status codes, one per fix.
 ACCEPTED = 0  #: the fix counted as clean (its outlier probability under 0.5)
@@ -63,8 +64,6 @@ DEFAULT_PARAMS = {
     "init_steady_p": 0.3,
 }
 
-N_MODELS = 3
-STILL, STEADY, MANOEUVRE = 0, 1, 2
 #: A subject who moves off slower than this (m/s) from where it stood strolls: no jump.
 _STROLL_MPS = 1.0
 #: The jump doubt's anchor moves with a subject slower than this (m/s), a walker: faster ones turn,
@@ -90,105 +89,14 @@ ST_MODEL = 33
 N_STATE = ST_MODEL + 8 * N_MODELS
 
 
-@jit
-def _transition(dt, dwell, to_other, tm):
-    """Fill ``tm[i, j]``, the probability of moving from model i to model j over ``dt`` seconds.
-
-    A subject leaves model i after a mean ``dwell[i]``; ``to_other[i]`` is the share of those
-    departures that go to the first of the other two models (still -> manoeuvre, steady -> still,
-    manoeuvre -> still), the rest to the second."""
-    for i in range(N_MODELS):
-        leave = 1.0 - np.exp(-dt / dwell[i])
-        first = MANOEUVRE if i == STILL else STILL
-        second = STEADY if i != STEADY else MANOEUVRE
-        tm[i, i] = 1.0 - leave
-        tm[i, first] = leave * to_other[i]
-        tm[i, second] = leave * (1.0 - to_other[i])
-
-
-@jit
-def _combine(m, out):
-    """Moment-matched mixture: out = (x, y, vx, vy, var_x, var_y, cov_xy, a, b, c).
-
-    ``a, b, c`` are the per-axis (trace / 2) position, cross and velocity covariances."""
-    x = y = vx = vy = 0.0
-    for j in range(N_MODELS):
-        w = m[j, 0]
-        x += w * m[j, 1]
-        y += w * m[j, 2]
-        vx += w * m[j, 3]
-        vy += w * m[j, 4]
-    sxx = syy = sxy = bb = cb = 0.0
-    for j in range(N_MODELS):
-        w = m[j, 0]
-        dx, dy, dvx, dvy = m[j, 1] - x, m[j, 2] - y, m[j, 3] - vx, m[j, 4] - vy
-        sxx += w * (m[j, 5] + dx * dx)
-        syy += w * (m[j, 5] + dy * dy)
-        sxy += w * dx * dy
-        bb += w * (m[j, 6] + 0.5 * (dx * dvx + dy * dvy))
-        cb += w * (m[j, 7] + 0.5 * (dvx * dvx + dvy * dvy))
-    out[0], out[1], out[2], out[3] = x, y, vx, vy
-    out[4], out[5], out[6] = sxx, syy, sxy
-    out[7], out[8], out[9] = 0.5 * (sxx + syy), bb, cb
-
-
-@jit
-def _mix_predict(m, tm, dt, q, v0var, mixed, w3, qe):
-    """IMM interaction and prediction: ``mixed[j]`` is model j's prior at the fix, ``mixed[j, 0]`` its probability.
-
-    A subject who was still starts moving with a velocity of spread ``v0var[j]``; one who enters
-    the manoeuvre from steady motion may change velocity by ``v0var[MANOEUVRE]``. The x and y parts
-    of the spread between the models are averaged (the models keep one covariance for both axes).
-    The manoeuvre's acceleration level is at most what changes the velocity, over ``dt``, by its own
-    size plus a start speed (``|v|^2 + v0var[STEADY]`` with the velocity's variance): a walker
-    turning between fixes a minute apart is not spread like a car braking. ``qe`` gets the levels
-    used."""
-    for j in range(N_MODELS):
-        cj = 0.0
-        for i in range(N_MODELS):
-            cj += tm[i, j] * m[i, 0]
-        x = y = vx = vy = 0.0
-        for i in range(N_MODELS):
-            w = tm[i, j] * m[i, 0] / cj if cj > 0.0 else (1.0 if i == j else 0.0)
-            w3[i] = w
-            x += w * m[i, 1]
-            y += w * m[i, 2]
-            if i != STILL and j != STILL:
-                vx += w * m[i, 3]
-                vy += w * m[i, 4]
-        a = b = c = 0.0
-        for i in range(N_MODELS):
-            w = w3[i]
-            if w == 0.0:
-                continue
-            dx, dy = m[i, 1] - x, m[i, 2] - y
-            a += w * (m[i, 5] + 0.5 * (dx * dx + dy * dy))
-            if j != STILL:
-                if i == STILL:
-                    ivx = ivy = ib = 0.0
-                    ic = v0var[j]
-                else:
-                    ivx, ivy, ib, ic = m[i, 3], m[i, 4], m[i, 6], m[i, 7]
-                    if j == MANOEUVRE and i != MANOEUVRE:
-                        ic += v0var[MANOEUVRE]
-                dvx, dvy = ivx - vx, ivy - vy
-                b += w * (ib + 0.5 * (dx * dvx + dy * dvy))
-                c += w * (ic + 0.5 * (dvx * dvx + dvy * dvy))
-        mixed[j, 0] = cj
-        if j == STILL:
-            mixed[j, 1], mixed[j, 2], mixed[j, 3], mixed[j, 4] = x, y, 0.0, 0.0
-            qe[j] = q[j]
-            mixed[j, 5], mixed[j, 6], mixed[j, 7] = a + q[j] * dt, 0.0, 0.0
-        else:
-            dt2 = dt * dt
-            qj = q[j]
-            if j == MANOEUVRE and dt > 0.0:
-                qj = min(qj, (vx * vx + vy * vy + v0var[STEADY] + c) / dt)
-            qe[j] = qj
-            mixed[j, 1], mixed[j, 2], mixed[j, 3], mixed[j, 4] = x + dt * vx, y + dt * vy, vx, vy
-            mixed[j, 5] = a + dt * (2.0 * b + dt * c) + qj * dt2 * dt * (1.0 / 3.0)
-            mixed[j, 6] = b + dt * c + 0.5 * qj * dt2
-            mixed[j, 7] = c + qj * dt
+@jit_inline
+def _hedge(comb, odds, dx, dy, a_v, vxx, vyy, vxy):
+    """The output after a jump: the fused position (``comb``) and the anchor (``dx, dy`` away, per-axis
+    variance ``a_v``) weighed by the odds of a multipath run, moment-matched."""
+    doubt = odds / (1.0 + odds)
+    spread = doubt * (1.0 - doubt)
+    return (comb[0] - doubt * dx, comb[1] - doubt * dy, (1.0 - doubt) * vxx + doubt * a_v + spread * dx * dx,
+            (1.0 - doubt) * vyy + doubt * a_v + spread * dy * dy, (1.0 - doubt) * vxy + spread * dx * dy)
 
 
 @jit
@@ -284,14 +192,14 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
         elif started:
             linked = 1
             if dt != dt_cached:
-                _transition(dt, dwell, to_other, tm)
+                transition(dt, dwell, to_other, tm)
                 dt_cached = dt
             # Steady motion's acceleration level is the track's own (a straight walk, a car on a road):
             # covariance matching of its innovations, starting at q_steady_m2ps3.
             q[STEADY] = min(max((q_num + q_steady0 * q_prior_w) / (q_den + q_prior_w), q_steady_min), q_steady_max)
             if keep_history:
-                _combine(m, comb_p)   # the filtered state after the previous fix, for the smoother's prior
-            _mix_predict(m, tm, dt, q, v0var, mixed, w3, qe)
+                combine(m, comb_p)   # the filtered state after the previous fix, for the smoother's prior
+            mix_predict(m, tm, dt, q, v0var, mixed, w3, qe)
             if valid:
                 # Each model's fix is clean, N(nu; 0, (a + r) I), or the start of multipath,
                 # N(nu; 0, (a + r + outlier_sigma^2) I), at the track's rate: a Gaussian scale mixture.
@@ -397,7 +305,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                 info = r / (ca + r) * w_clean
                 # A model the fixes have left behind restarts from the mixture, ready for when the
                 # subject changes motion instead of drifting off, ever vaguer.
-                _combine(m, comb)
+                combine(m, comb)
                 for j in range(N_MODELS):
                     if j != STILL and not learnable and m[STILL, 0] > 0.5:
                         # On a tower's fixes a moving motion cannot be followed, only imagined: while the
@@ -414,7 +322,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                 # The mixture the next fix starts from (and the smoother carries): after those restarts.
                 ex, ey = zx - comb[0], zy - comb[1]
                 vpost = comb[7]
-                _combine(m, comb)
+                combine(m, comb)
                 # The noise scale (variational Bayes): E|z - x|^2 / 2 + P = lambda sigma^2, weighted as above.
                 u = (0.5 * (ex * ex + ey * ey) + vpost) / (sig * sig)
                 if learnable:
@@ -453,7 +361,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                 t_state = max(t_state, t_ms[i])
         if started:
             if not (valid and linked):
-                _combine(m, comb)
+                combine(m, comb)
             # Errors shared over time (a multipath bias, a drifting solution) do not average away: the
             # reported covariance is that of the mean of the fixes the filter leans on, so correlated.
             inflate = 1.0
@@ -521,26 +429,16 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                         else:
                             a_ok = False
                 if odds > 0.0:
-                    doubt = odds / (1.0 + odds)
-                    ox_, oy_ = comb[0] - doubt * dx, comb[1] - doubt * dy
-                    spread = doubt * (1.0 - doubt)
-                    vxx = (1.0 - doubt) * vxx + doubt * a_v + spread * dx * dx
-                    vyy = (1.0 - doubt) * vyy + doubt * a_v + spread * dy * dy
-                    vxy = (1.0 - doubt) * vxy + spread * dx * dy
+                    ox_, oy_, vxx, vyy, vxy = _hedge(comb, odds, dx, dy, a_v, vxx, vyy, vxy)
             elif status == REINITIALISED:
                 odds, a_ok = 0.0, False
                 l_x, l_y = comb[0], comb[1]
             elif odds > 0.0:
                 # A fix without a position in a run: the run may end meanwhile, the two places stand.
                 odds *= fade_run
-                doubt = odds / (1.0 + odds)
                 since = (t_ms[i] - a_t) * 1e-3
                 dx, dy = comb[0] - (a_x + a_vx * since), comb[1] - (a_y + a_vy * since)
-                ox_, oy_ = comb[0] - doubt * dx, comb[1] - doubt * dy
-                spread = doubt * (1.0 - doubt)
-                vxx = (1.0 - doubt) * vxx + doubt * a_v + spread * dx * dx
-                vyy = (1.0 - doubt) * vyy + doubt * a_v + spread * dy * dy
-                vxy = (1.0 - doubt) * vxy + spread * dx * dy
+                ox_, oy_, vxx, vyy, vxy = _hedge(comb, odds, dx, dy, a_v, vxx, vyy, vxy)
             out_x[i], out_y[i] = ox_, oy_
             out_var_x[i], out_var_y[i], out_cov_xy[i] = vxx, vyy, vxy
             out_vx[i], out_vy[i] = comb[2], comb[3]
