@@ -14,9 +14,10 @@ same stream gives the same stays and alerts in any batching:
   the stay to end;
 - ``night_stay``: raised as soon as a stay whose anchor, or a fix of it so
   far, is farther than ``night_away_m`` from the subject's home zone and from
-  its work zone (if it has one), and whose anchor is at no place of concern, has spent ``night_stay_s`` inside one
-  night window (``night_start``-``night_end``, local time). Subjects without
-  a home zone never raise it.
+  its work zone (if it has one), and whose anchor is at no place of concern,
+  has spent ``night_stay_s`` inside one night window
+  (``night_start``-``night_end``, local time). Subjects without a home zone
+  never raise it.
 
 Alert rows are in :data:`geomon.schema.ALERT_SCHEMA`.
 
@@ -140,8 +141,8 @@ class StayDetector(SubjectDetector):
     or until the fix that leaves it, which then also ends the alert) and ends
     when the stay ends. The anchor or a fix of the stay up to the proving fix
     must be surely farther than ``night_away_m`` from the home zone and from
-    the work zone (the anchor is often a fix on the way in), and the anchor at no place of concern (that
-    is ``dwell_concern``'s). Only fixes confirm: a silence would end the stay
+    the work zone (the anchor is often a fix on the way in), and the anchor
+    at no place of concern (that is ``dwell_concern``'s). Only fixes confirm: a silence would end the stay
     at its last fix, so the watermark never lengthens a stay. No zone;
     ``details`` give the stay's start (``stay_started_ms``), the time from
     the onset to the confirmation or end (``duration_s``), the threshold
@@ -272,8 +273,8 @@ class StayDetector(SubjectDetector):
         the stay's first fix than ``dwell_radius_m`` plus ``z`` sigmas (``z``
         the ``breach_p`` normal quantile, 1.645 at 0.95), so a position
         pulled off by noise does not cut a stay in two, and a stay is away
-        from home only when its first fix or a later one is by as much (:meth:`away`). ``now_ms`` raises the
-        watermark beyond the batch's newest fix; by default the watermark is
+        from home only when its first fix or a later one is by as much
+        (:meth:`away`). ``now_ms`` raises the watermark beyond the batch's newest fix; by default the watermark is
         the newest fix seen so far. The stays that ended are kept for
         :meth:`take_stays`.
         """

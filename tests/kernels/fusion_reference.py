@@ -133,11 +133,10 @@ def interact_and_predict(motions, dt, p, q_steady):
         seen = [as_seen_by(j, i, motions[i][1], motions[i][2], p) for i in MOTIONS]
         used = [i for i in MOTIONS if weights[i] != 0.0]
         x0, P0 = mixture(weights[used], [seen[i][0] for i in used], [seen[i][1] for i in used])
-        if j == MANOEUVRE:
-            q_manoeuvre = manoeuvre_level(dt, p, x0, P0)
-        F, Q = motion_model(j, dt, p, q_steady, q_manoeuvre if j == MANOEUVRE else None)
+        q_j = manoeuvre_level(dt, p, x0, P0) if j == MANOEUVRE else None
+        F, Q = motion_model(j, dt, p, q_steady, q_j)
         priors.append((c_j, F @ x0, F @ isotropic(P0) @ F.T + Q))
-    return priors, q_manoeuvre
+    return priors, q_j   # the manoeuvre's level, the last motion's
 
 
 def log_normal(nu, S):
