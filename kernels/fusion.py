@@ -204,7 +204,10 @@ def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
     ``init_still_p`` still, ``init_steady_p`` steady, the rest manoeuvre.
     Steady motion's acceleration level is the track's own (a straight walk, a
     car on a road): covariance matching (Myers and Tapley 1976) of its
-    innovations while it explains the fixes, starting at ``q_steady_m2ps3``
+    innovations while the prior believes in it (weighed by the prior's
+    probability, not the posterior's: learning only from the fixes steady motion
+    still explains after them would drop every turn and sink the level to its
+    floor), starting at ``q_steady_m2ps3``
     with the weight of a prior sd ``q_prior_sd_m2ps3``, fading over
     ``q_memory_s``, bounded by ``q_steady_min_m2ps3`` and ``q_manoeuvre_m2ps3``. On
     a fix too coarse to show motion (sigma of ``noise_learn_below_m`` or more:

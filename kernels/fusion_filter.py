@@ -268,14 +268,16 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                         m[j, 7] = cp - k2 * bp + s22 * half
                 p_out = 1.0 - w_clean
                 status = ACCEPTED if w_clean >= 0.5 else REJECTED
-                # Covariance matching (Myers and Tapley 1976) while steady motion explains the fix:
+                # Covariance matching (Myers and Tapley 1976) while the prior believes in steady motion:
                 # |nu|^2 / 2 - (a0 + r) estimates q g, with information (g / s)^2 and large innovations clipped.
-                if dt > 0.0 and m[STEADY, 0] > 0.5:
+                # (Weighed by the prior, not the posterior: a turn the posterior gives to the manoeuvre must
+                # count too, or the level learns only from the fixes that fit it and sinks to its floor.)
+                if dt > 0.0 and mixed[STEADY, 0] > 0.5:
                     g = dt * dt * dt * (1.0 / 3.0)
                     s_st = mixed[STEADY, 5] + r
                     a0 = mixed[STEADY, 5] - q[STEADY] * g
                     nx, ny = zx - mixed[STEADY, 1], zy - mixed[STEADY, 2]
-                    wq = g / s_st * wc[STEADY] * m[STEADY, 0]
+                    wq = g / s_st * mixed[STEADY, 0]
                     lam_q = q_mem / (q_mem + dt)
                     q_num = lam_q * q_num + wq / s_st * (0.5 * min(nx * nx + ny * ny, 4.0 * s_st) - a0 - r)
                     q_den = lam_q * q_den + wq * wq

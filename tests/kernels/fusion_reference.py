@@ -292,7 +292,7 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                 motions, w_clean, clean_given_motion = scale_mixture_update(priors, z, r, p, sig)
                 p_out = 1.0 - w_clean
                 st = ACCEPTED if w_clean >= 0.5 else REJECTED
-                if dt > 0 and motions[STEADY][0] > 0.5:
+                if dt > 0 and priors[STEADY][0] > 0.5:
                     # Per axis, E|nu|^2 / 2 = a0 + r + q g with g = dt^3 / 3 (the prior's position
                     # variance without this step's process noise: a0); large innovations clipped.
                     g = dt**3 / 3.0
@@ -300,7 +300,10 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                     s_st = np.trace(H @ P_st @ H.T) / 2.0 + r
                     a0 = s_st - r - q_steady * g
                     nu = z - H @ x_st
-                    wq = g / s_st * clean_given_motion[STEADY] * motions[STEADY][0]
+                    # Weighed by the prior's belief in steady motion, not the posterior's: the fixes
+                    # a turn pulls away from it must count, or the level learns only from the fixes
+                    # that fit it and sinks to its floor.
+                    wq = g / s_st * priors[STEADY][0]
                     fade = p["q_memory_s"] / (p["q_memory_s"] + dt)
                     q_num = fade * q_num + wq / s_st * (0.5 * min(nu @ nu, 4.0 * s_st) - a0 - r)
                     q_den = fade * q_den + wq**2
