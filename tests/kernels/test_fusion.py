@@ -342,7 +342,7 @@ def test_smoothing_beats_filtering_on_a_straight_walk():
     "issue 21: the jump doubt hedges a walker (about 0.65-0.7 m/s, sigma 3-4.6 m) setting off after the restart: "
     "the anchor is set where the still motion holds the lagging track, the catch-up reads as a jump faster than a "
     "stroll with two fixes together, and the output is pulled back to the anchor for a fix or two: worst 7.4 "
-    "sigma, 3 misses in 2000 draws (11 before the anchor moved with a walker), bar 6"))
+    "sigma, 4 misses in 2000 draws (11 before the anchor moved with a walker), bar 6"))
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(st.integers(0, 2**32 - 1), st.floats(0.3, 5.0), st.one_of(st.just(0.0), st.floats(0.5, 1.8)),
        st.floats(601.0, 3600.0))
@@ -372,7 +372,7 @@ def test_relocation_after_a_gap_over_gap_s_reinitialises(seed, sigma_m, speed_mp
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "issue 21: worst 4.34 sigma over 2000 draws (4.5 % over 3), bar 3; shown as missed in benchmarks/targets.toml"))
+    "issue 21: worst 4.34 sigma over 2000 draws (4.6 % over 3), bar 3; shown as missed in benchmarks/targets.toml"))
 @settings(max_examples=100, deadline=None, derandomize=True, database=None)
 @given(st.integers(0, 2**32 - 1), st.floats(2.0, 5.0), st.floats(10.0, 15.0), st.floats(1.5, 3.0),
        st.floats(0.0, 1.0, exclude_max=True))
