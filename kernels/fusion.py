@@ -264,7 +264,13 @@ def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
     ``corr_memory_s`` with a prior of ``corr_prior_n`` fixes at none; the
     reported covariance is then that of a mean of ``n_eff = r / P`` fixes
     whose shared part is AR(1) with time constant ``bias_tau_s`` (at most
-    ``corr_max_inflation`` times the filter's).
+    ``corr_max_inflation`` times the filter's). A satellite fix's accuracy is
+    its whole error: while the learnt ``lambda`` stays below 1 by more than two
+    of its standard errors (``lambda / sqrt(n)``, ``n`` the fixes it has
+    weighed plus ``noise_prior_n``), the rest, ``(1 - lambda) sigma^2`` less
+    that margin, is error the filter cannot see (a bias it follows as motion,
+    which no track can tell from slow motion, or an accuracy reported too
+    wide) and is added to the reported covariance of each axis.
 
     *Gaps*: more than ``gap_s`` after the last update the track restarts at
     the fix (its learnt noise kept).

@@ -75,6 +75,9 @@ _ANCHOR_CLEAN_P = 0.05
 _SPENT_ODDS = 0.05
 #: Below this probability a model restarts from the mixture.
 _STALE_P = 0.01
+#: Error the fixes report and their scatter does not show counts once the learnt noise scale is this many
+#: of its standard errors below 1.
+_UNSEEN_SDS = 2.0
 
 #: Layout of a track's carried state (one float64 row of :data:`N_STATE`), so that a stream cut
 #: into batches filters exactly as one batch: the time of the state and of the last fix, the
@@ -376,8 +379,15 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                     n_eff = max(r / comb[7], 1.0)
                     g = 1.0 + 2.0 * rho / (1.0 - rho) * (1.0 - (1.0 - rho ** n_eff) / (n_eff * (1.0 - rho)))
                     inflate = min(1.0 - share + share * g, corr_max)
+            # Error the fixes report but their scatter does not show: a satellite fix's accuracy is its whole
+            # error, so when the learnt scale stays below 1 by more than its own uncertainty (two sds,
+            # lambda / sqrt(n)), the rest is error the filter cannot see, a bias it follows as motion (or an
+            # accuracy reported too wide), and it is added to the covariance, never averaged away.
+            unseen = 0.0
+            if valid and learnable and lam < 1.0:
+                unseen = max(1.0 - lam - _UNSEEN_SDS * lam / np.sqrt(l_den + lam_n), 0.0) * sig * sig
             ox_, oy_ = comb[0], comb[1]
-            vxx, vyy, vxy = inflate * comb[4], inflate * comb[5], inflate * comb[6]
+            vxx, vyy, vxy = inflate * comb[4] + unseen, inflate * comb[5] + unseen, inflate * comb[6]
             if valid and status != REINITIALISED:
                 # A subject whose fixes jump within multipath's reach and stay there, relative to where it
                 # stood or to the line it walked: a multipath run (an offset that ends after a mean run_s)

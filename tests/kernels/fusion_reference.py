@@ -14,7 +14,8 @@ covariance is isotropic (:func:`isotropic`), the motions' transition matrix,
 the restart of stale motions, the re-centring of the moving motions on the
 still one at a tower's fix (the mixture recombined after both, the noise scale
 learnt from the one before), the two-fix restart rule, the learnt noise scale
-(satellite-grade fixes only), the output inflation for errors shared in time,
+(satellite-grade fixes only), the output inflation for errors shared in time
+and for error the fixes report but their scatter does not show,
 the doubt after a jump of a still subject (the output a two-place mixture, the
 filter untouched), the smoother's prior (the filtered state carried by constant
 velocity), its position-only gain where the prediction knows the velocity and
@@ -386,8 +387,13 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                     n_eff = max(r / (np.trace(comb[1][:2, :2]) / 2.0), 1.0)
                     inflate = min(1.0 - share + share * ar1_mean_variance_ratio(rho, n_eff),
                                   p["corr_max_inflation"])
+            # Kernel approximation: error a satellite fix reports but the scatter does not show (the scale
+            # learnt so far, two of its standard errors below 1) is added to the output, isotropic.
+            unseen = 0.0
+            if valid and learnable and lam < 1.0:
+                unseen = max(1.0 - lam - 2.0 * lam / np.sqrt(l_den + p["noise_prior_n"]), 0.0) * sig**2
             mean, cov = comb
-            out_mean, out_cov = mean[:2], inflate * cov[:2, :2]
+            out_mean, out_cov = mean[:2], inflate * cov[:2, :2] + unseen * np.eye(2)
             if valid and st != REINITIALISED:
                 doubt = jump_doubt(run, int(t_ms[i]), dt_last, mean, cov, r, motions[STILL][0], step, p_out, p)
                 if doubt > 0:
