@@ -37,7 +37,8 @@ INTERVALS_S = (1, 5, 15, 60)
 HOLD_OUT = ("bus", "multipath")
 #: Parameter name -> values tried by ``--tune`` (keys of the kernel's DEFAULT_PARAMS; names it no longer knows
 #: are dropped, and said so).
-TUNING_GRID: dict[str, list] = {"q_steady_m2ps3": [0.01, 0.03], "outlier_p": [0.003, 0.01]}
+TUNING_GRID: dict[str, list] = {"q_steady_m2ps3": [0.01, 0.03], "outlier_p": [0.003, 0.01],
+                                "q_still_m2ps": [1e-4, 3e-5]}
 #: chi-square 95 % point, 2 degrees of freedom: the fused 95 % ellipse.
 CHI2_2DOF_95 = 5.991464547107979
 QUANTILES = (50, 90, 95, 99)

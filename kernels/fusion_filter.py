@@ -25,7 +25,7 @@ HISTORY_COLUMNS = ("x_m", "y_m", "vx_mps", "vy_mps", "p_pp_m2", "p_pv_m2ps", "p_
 #: Defaults of the filter parameters, in the order the kernel reads them
 #: (documented in :func:`geomon.kernels.fusion.fuse_tracks`).
 DEFAULT_PARAMS = {
-    "q_still_m2ps": 1e-4,
+    "q_still_m2ps": 3e-5,
     "q_steady_m2ps3": 0.01,
     "q_manoeuvre_m2ps3": 5.0,
     "q_steady_min_m2ps3": 3e-4,
