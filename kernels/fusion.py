@@ -255,7 +255,9 @@ def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
     of ``noise_prior_n`` fixes, bounded by ``noise_scale_min`` and
     ``noise_scale_max``, with a fading memory of ``noise_memory_s``; each fix
     counts by the share of its innovation the noise makes (a manoeuvre's says
-    nothing of it). Errors shared in time (a multipath bias, a drifting
+    nothing of it), its estimate clipped at 4 times the scale learnt so far
+    (Huber-type: a turn or a stop the motions did not foresee must not pass
+    for noise; a clean fix exceeds it with probability ``e^-4``). Errors shared in time (a multipath bias, a drifting
     solution) do not average away: the track compares the noise seen in
     differences of consecutive fixes (motion taken out), which a slowly
     varying bias hardly enters, with the spread of the fixes about their mean

@@ -75,6 +75,9 @@ _ANCHOR_CLEAN_P = 0.05
 _SPENT_ODDS = 0.05
 #: Below this probability a model restarts from the mixture.
 _STALE_P = 0.01
+#: A fix's noise-scale estimate is clipped at this many times the scale learnt so far (Huber-type): a turn or a
+#: stop the motions did not foresee must not pass for noise. (A clean fix exceeds it with probability e^-4.)
+_U_CLIP = 4.0
 #: Error the fixes report and their scatter does not show counts once the learnt noise scale is this many
 #: of its standard errors below 1.
 _UNSEEN_SDS = 2.0
@@ -331,7 +334,7 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                 # The noise scale (variational Bayes): E|z - x|^2 / 2 + P = lambda sigma^2, weighted as above.
                 u = (0.5 * (ex * ex + ey * ey) + vpost) / (sig * sig)
                 if learnable:
-                    l_num = fade_lam * l_num + info * min(u, lam_max)
+                    l_num = fade_lam * l_num + info * min(u, _U_CLIP * lam, lam_max)
                     l_den = fade_lam * l_den + info
                 # Do errors average away? Two estimates of the noise: from differences of consecutive
                 # fixes (motion taken out), which a slowly varying bias hardly enters, and, while the

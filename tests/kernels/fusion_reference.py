@@ -355,7 +355,9 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                 comb = mixture([m[0] for m in motions], [m[1] for m in motions], [m[2] for m in motions])
                 fade = np.exp(-dt_last / p["noise_memory_s"])
                 if learnable:
-                    l_num = fade * l_num + info * min(u, p["noise_scale_max"])
+                    # Kernel rule: a fix's estimate is clipped at 4 times the scale learnt so far (a Huber-type
+                    # M-estimate: a turn or a stop the motions missed must not pass for noise).
+                    l_num = fade * l_num + info * min(u, 4.0 * lam, p["noise_scale_max"])
                     l_den = fade * l_den + info
                 # Shared errors: half the squared difference of consecutive fixes (motion taken out)
                 # against the spread about the running mean while still.

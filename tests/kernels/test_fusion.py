@@ -360,10 +360,12 @@ def test_relocation_after_a_gap_over_gap_s_reinitialises(seed, sigma_m, speed_mp
     x, y, var_x, var_y, cov_xy, vx, vy, status, _, _, noise_m = fuse_step(
         np.array([0, 40]), t_ms, x_m, y_m, np.full(40, sigma_m), new_state(1))
     assert status[20] == REINITIALISED
-    # The restart knows the fix and its noise, nothing else.
+    # The restart knows the fix and its noise, nothing else: its variance is the noise learnt, plus, where that
+    # is below what the fix reports, at most the rest of the reported one (error the scatter did not show).
     assert np.hypot(x[20] - x_m[20], y[20] - y_m[20]) < 1e-9 * 2000.0
-    np.testing.assert_allclose([var_x[20], var_y[20], cov_xy[20], vx[20], vy[20]], [noise_m[20] ** 2] * 2 + [0, 0, 0],
-                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose([var_x[20] - var_y[20], cov_xy[20], vx[20], vy[20]], 0.0, atol=1e-12)
+    learnt, reported = noise_m[20] ** 2, sigma_m**2
+    assert learnt * (1 - 1e-9) <= var_x[20] <= max(learnt, reported) * (1 + 1e-9)
     assert (status[21:] == ACCEPTED).mean() >= 0.9
     # Then it follows the new place: a raw fix's median radial error is 1.18 sigma; the median of 20
     # filtered ones, correlated, spreads more; a restart with no velocity may lag by a few sigma.
@@ -372,7 +374,7 @@ def test_relocation_after_a_gap_over_gap_s_reinitialises(seed, sigma_m, speed_mp
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "issue 21: worst 4.34 sigma over 2000 draws (4.6 % over 3), bar 3; shown as missed in benchmarks/targets.toml"))
+    "issue 21: worst 4.35 sigma over 2000 draws (4.6 % over 3), bar 3; shown as missed in benchmarks/targets.toml"))
 @settings(max_examples=100, deadline=None, derandomize=True, database=None)
 @given(st.integers(0, 2**32 - 1), st.floats(2.0, 5.0), st.floats(10.0, 15.0), st.floats(1.5, 3.0),
        st.floats(0.0, 1.0, exclude_max=True))
@@ -424,10 +426,13 @@ def _across_a_line(seed, sigma_m, n_offset, inside_m=12.0, offset_m=40.0, interv
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "issue 21: the doubt needs two fixes together, so the first fix across is the filter's alone (up to 0.99 "
     "across), and where the second is not together with it (a step over 3 sqrt(2 r)) the clean fix moves the "
-    "anchor across and the doubt is never raised: probability across >= 0.95 on some fix in 3.2 % of 600 draws "
-    "(sigma 2-5 m; 9.7 % before the doubt stopped reading the jump's own velocity), up to 1.0"))
+    "anchor across and the doubt is never raised: probability across >= 0.95 on some fix in 4.5 % of 600 draws "
+    "(sigma 2-5 m; 3.2 % before the noise scale's estimate was clipped, which learns a smaller noise and so "
+    "finds two fixes together less often; 9.7 % before the doubt stopped reading the jump's own velocity), up "
+    "to 1.0"))
 @settings(max_examples=100, deadline=None, derandomize=True, database=None)
 @given(st.integers(0, 2**32 - 1), st.floats(2.0, 5.0))
+@example(1672080355, 4.894282292471198)   # a measured miss, so the outcome cannot hang on the search
 def test_a_short_offset_across_a_line_stays_in_doubt(seed, sigma_m):
     """Six fixes (75 s) 40 m across a line from a subject still 12 m inside it: a multipath run as likely as a
     move (a run ends after about a minute), so the fused output never puts the subject across at 95 %."""
@@ -437,10 +442,11 @@ def test_a_short_offset_across_a_line_stays_in_doubt(seed, sigma_m):
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "issue 21: as for the short offset, the doubt is never raised in some draws: the probability across "
-    "settles over 0.95 before 3 min in 3.0 % of 600 draws (sigma 2-5 m; 6.8 % before), as early as the first "
-    "fix"))
+    "settles over 0.95 before 3 min in 4.5 % of 600 draws (sigma 2-5 m; 3.0 % before the noise scale's estimate "
+    "was clipped, 6.8 % before that), as early as the first fix"))
 @settings(max_examples=100, deadline=None, derandomize=True, database=None)
 @given(st.integers(0, 2**32 - 1), st.floats(2.0, 5.0))
+@example(2624628442, 3.8002115763470066)   # a measured miss, so the outcome cannot hang on the search
 def test_an_offset_that_stays_is_believed_within_minutes(seed, sigma_m):
     """The same offset lasting 20 min is a move: a multipath run of mean one minute has ended by 3 min
     (odds of 2.5 times exp(-3) left), so from some fix 3-12 min after the jump the probability across exceeds
@@ -479,9 +485,12 @@ def _still(rng, n, interval_s, sigma_m):
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "issue 21: 6 misses in 2000 draws (not rejected, the output moved 3 m or more, or a trace of a sigma or "
     "more left); shown as missed in benchmarks/targets.toml"))
-@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+# (One failure reported, not hypothesis's group of distinct ones, so that the strict xfail sees an AssertionError.)
+@settings(max_examples=100, deadline=None, derandomize=True, database=None, report_multiple_bugs=False)
 @given(st.integers(0, 2**32 - 1), st.floats(0.5, 5.0), st.floats(30.0, 60.0), st.integers(30, 120))
-@example(218693932, 0.7588710979925806, 34.98175203064352, 69)   # a measured miss: the outcome hangs on no search
+# Measured misses, so that the outcome hangs on no search (0.3 % of draws miss: 100 examples find one by luck).
+@example(218693932, 0.7588710979925806, 34.98175203064352, 69)    # a miss before the noise scale's clip
+@example(2443446702, 1.517478820253079, 57.61062874893241, 60)    # a miss since
 def test_single_multipath_fix_on_a_still_track_is_rejected(seed, sigma_m, offset_m, at):
     rng = np.random.default_rng(seed)
     n = at + 20
