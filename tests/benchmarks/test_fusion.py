@@ -416,3 +416,27 @@ def test_cli_alerts_strict_exits_1_on_a_missed_target(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, [*args, "--strict"])
     assert result.exit_code == 1, result.output
     assert "FAIL" in result.output
+
+
+def test_departure_reference_is_the_raw_fix_at_the_second_moving_fix(monkeypatch):
+    """With a "filter" that outputs each fix, the fused error at the second moving fix is the raw one: the worst
+    over the window can only be larger, and so can the count of trials over the bar."""
+    def echo(truth, fixes, params):
+        return fixes.x_m, fixes.y_m
+
+    monkeypatch.setattr(fusion_matrix, "run_filter", echo)
+    dep = fusion_matrix.departure(seed=5, n_trials=30, interval_s=15.0, params={})
+    assert 0.0 < dep["raw_second_sigma_max"] <= dep["error_sigma_max"]
+    assert dep["raw_second_trials_over_bar"] <= dep["trials_over_bar"]
+    # Recomputed here: the same draws, each trial's fixes after its departure, the second of them.
+    from geomon.sim import field, field_noise
+
+    rng = fusion_matrix._rng(5, 999)
+    truth, depart_ms = field.departure_truth(30, 15.0, rng)
+    fixes = field_noise.add_noise(truth, "white", rng)
+    worst = 0.0
+    for s in range(truth.n_tracks):
+        k = np.arange(truth.offsets[s], truth.offsets[s + 1])
+        i = k[truth.t_ms[k] > depart_ms[s]][1]
+        worst = max(worst, math.hypot(fixes.x_m[i] - truth.x_m[i], fixes.y_m[i] - truth.y_m[i]) / fixes.true_sigma_m[i])
+    assert dep["raw_second_sigma_max"] == pytest.approx(worst, rel=1e-12)
