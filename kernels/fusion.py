@@ -257,11 +257,12 @@ def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
     counts by the share of its innovation the noise makes (a manoeuvre's says
     nothing of it), its estimate clipped at 4 times the scale learnt so far
     (Huber-type: a turn or a stop the motions did not foresee must not pass
-    for noise; a clean fix exceeds it with probability ``e^-4``). Errors shared in time (a multipath bias, a drifting
-    solution) do not average away: the track compares the noise seen in
-    differences of consecutive fixes (motion taken out), which a slowly
-    varying bias hardly enters, with the spread of the fixes about their mean
-    while the subject is still (over at most ``slow_mean_s``), which it does.
+    for noise; a clean fix exceeds it with probability ``e^-4``). Errors
+    shared in time (a multipath bias, a drifting solution) do not average
+    away: the track compares the noise seen in differences of consecutive
+    fixes (motion taken out), which a slowly varying bias hardly enters, with
+    the spread of the fixes about their mean while the subject is still (over
+    at most ``slow_mean_s``), which it does.
     The gap is the share of the error that is shared, learnt over
     ``corr_memory_s`` with a prior of ``corr_prior_n`` fixes at none; the
     reported covariance is then that of a mean of ``n_eff = r / P`` fixes
