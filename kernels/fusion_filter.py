@@ -391,6 +391,9 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                 unseen = max(1.0 - lam - _UNSEEN_SDS * lam / np.sqrt(l_den + lam_n), 0.0) * sig * sig
             ox_, oy_ = comb[0], comb[1]
             vxx, vyy, vxy = inflate * comb[4] + unseen, inflate * comb[5] + unseen, inflate * comb[6]
+            # The fused position less the jump doubt's anchor, carried to the fix's time at its velocity.
+            since = (t_ms[i] - a_t) * 1e-3
+            dx, dy = comb[0] - (a_x + a_vx * since), comb[1] - (a_y + a_vy * since)
             if valid and status != REINITIALISED:
                 # A subject whose fixes jump within multipath's reach and stay there, relative to where it
                 # stood or to the line it walked: a multipath run (an offset that ends after a mean run_s)
@@ -400,8 +403,6 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                 # pace), leaves multipath's reach, or comes back. The anchor: where a still subject stood,
                 # or a moving subject's last clean fused position and velocity, carried on at that
                 # velocity.
-                since = (t_ms[i] - a_t) * 1e-3
-                dx, dy = comb[0] - (a_x + a_vx * since), comb[1] - (a_y + a_vy * since)
                 d2 = dx * dx + dy * dy
                 still_anchor = a_vx == 0.0 and a_vy == 0.0
                 # The step between the last two fixes beside the anchor's pace (a run's fixes keep it; a
@@ -451,8 +452,6 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
             elif odds > 0.0:
                 # A fix without a position in a run: the run may end meanwhile, the two places stand.
                 odds *= fade_run
-                since = (t_ms[i] - a_t) * 1e-3
-                dx, dy = comb[0] - (a_x + a_vx * since), comb[1] - (a_y + a_vy * since)
                 ox_, oy_, vxx, vyy, vxy = _hedge(comb, odds, dx, dy, a_v, vxx, vyy, vxy)
             out_x[i], out_y[i] = ox_, oy_
             out_var_x[i], out_var_y[i], out_cov_xy[i] = vxx, vyy, vxy

@@ -124,8 +124,9 @@ class GeofenceDetector(Detector):
         self._zone_half_radius = self._half_radius()
         # The depth a violation reports is measured up to the deepest buffer any zone or threshold set has,
         # never a batch's own (the reported depth must not depend on how the stream was cut).
-        own = self.zones.buffer_m[np.isfinite(self.zones.buffer_m)] if self.zones.n_zones else np.zeros(0)
-        self._depth_cap_m = float(max(own.max(initial=0.0), np.max(self._th.buffer_m, initial=0.0)))
+        own = self.zones.buffer_m
+        self._depth_cap_m = float(max(np.max(own, initial=0.0, where=np.isfinite(own)),
+                                      np.max(self._th.buffer_m, initial=0.0)))
         self.state = GeofenceState.new(len(self.subject_ids))
         #: Seconds spent per step, added to by :meth:`step` (a Monitor hands it its own dict).
         self.timings: dict[str, float] = {}

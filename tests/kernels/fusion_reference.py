@@ -41,6 +41,10 @@ ANCHOR_WALK_MPS = 2.0
 ANCHOR_CLEAN_P = 0.05
 #: Odds of a run below this are spent (the kernel's constant).
 SPENT_ODDS = 0.05
+#: A fix's noise-scale estimate is clipped at this many times the scale learnt so far (the kernel's constant).
+U_CLIP = 4.0
+#: Unseen error counts once the learnt scale is this many of its standard errors below 1 (the kernel's constant).
+UNSEEN_SDS = 2.0
 #: The log of the smallest (subnormal) double: a density below it is 0 in the kernel.
 SMALLEST_LOG = np.log(np.nextafter(0.0, 1.0))
 H = np.hstack([np.eye(2), np.zeros((2, 2))])
@@ -357,7 +361,7 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                 if learnable:
                     # Kernel rule: a fix's estimate is clipped at 4 times the scale learnt so far (a Huber-type
                     # M-estimate: a turn or a stop the motions missed must not pass for noise).
-                    l_num = fade * l_num + info * min(u, 4.0 * lam, p["noise_scale_max"])
+                    l_num = fade * l_num + info * min(u, U_CLIP * lam, p["noise_scale_max"])
                     l_den = fade * l_den + info
                 # Shared errors: half the squared difference of consecutive fixes (motion taken out)
                 # against the spread about the running mean while still.
@@ -393,7 +397,7 @@ def reference_track(t_ms, xs, ys, sigmas, p):
             # learnt so far, two of its standard errors below 1) is added to the output, isotropic.
             unseen = 0.0
             if valid and learnable and lam < 1.0:
-                unseen = max(1.0 - lam - 2.0 * lam / np.sqrt(l_den + p["noise_prior_n"]), 0.0) * sig**2
+                unseen = max(1.0 - lam - UNSEEN_SDS * lam / np.sqrt(l_den + p["noise_prior_n"]), 0.0) * sig**2
             mean, cov = comb
             out_mean, out_cov = mean[:2], inflate * cov[:2, :2] + unseen * np.eye(2)
             if valid and st != REINITIALISED:
@@ -411,8 +415,7 @@ def reference_track(t_ms, xs, ys, sigmas, p):
                 # the two places stand (no other rule of the doubt acts).
                 run["odds"] *= np.exp(-dt_last / p["run_s"])
                 doubt = run["odds"] / (1.0 + run["odds"])
-                at = run["anchor"] + run["anchor_v"] * (t_ms[i] - run["anchor_t"]) * 1e-3
-                offset, out_cov = mixture([1.0 - doubt, doubt], [np.zeros(2), at - mean[:2]],
+                offset, out_cov = mixture([1.0 - doubt, doubt], [np.zeros(2), anchor_at(run, int(t_ms[i])) - mean[:2]],
                                           [out_cov, run["anchor_var"] * np.eye(2)])
                 out_mean = mean[:2] + offset
             out["x"][i], out["y"][i] = out_mean
@@ -433,6 +436,11 @@ def reference_track(t_ms, xs, ys, sigmas, p):
         status[i] = st
         link[i] = linked
     return out, status, pred, filt, link
+
+
+def anchor_at(j, t_ms):
+    """The jump doubt's anchor ``j`` carried to ``t_ms`` at its velocity."""
+    return j["anchor"] + j["anchor_v"] * (t_ms - j["anchor_t"]) * 1e-3
 
 
 def jump_doubt(j, t_ms, dt_s, fused, P_fused, r, still_p, step, p_out, p):
@@ -459,7 +467,7 @@ def jump_doubt(j, t_ms, dt_s, fused, P_fused, r, still_p, step, p_out, p):
     ``j["d"]`` the fused position less the anchor's); updates ``j`` in place."""
     a = np.trace(P_fused[:2, :2]) / 2.0
     since = (t_ms - j["anchor_t"]) * 1e-3
-    d = fused[:2] - (j["anchor"] + j["anchor_v"] * since)
+    d = fused[:2] - anchor_at(j, t_ms)
     j["d"] = d
     reach2 = p["outlier_reach_m"] ** 2
     three_sigma2 = 9.0 * (a + j["anchor_var"])              # 3 sigma of both places, squared

@@ -564,6 +564,11 @@ def _walker_with_stops(rng, n, interval_s, speed_mps=1.3):
     return t_s, x, y
 
 
+def _nees(ex, ey, var_x, var_y, cov_xy):
+    """2-D normalised estimation error squared of errors ``ex, ey`` under the full covariance."""
+    return (var_y * ex**2 - 2 * cov_xy * ex * ey + var_x * ey**2) / (var_x * var_y - cov_xy**2)
+
+
 def test_covariance_is_honest_on_a_walker_with_stops():
     """Mean 2-D NEES with the full covariance (2 where honest) in a wide sanity band (the benchmark holds the
     real bars)."""
@@ -577,9 +582,7 @@ def test_covariance_is_honest_on_a_walker_with_stops():
     sigma = np.repeat(rng.uniform(2.0, 5.0, n_tracks), n)
     x_m, y_m = tx + rng.normal(size=tx.size) * sigma, ty + rng.normal(size=ty.size) * sigma
     x, y, var_x, var_y, cov_xy, *_ = fuse_tracks(np.arange(n_tracks + 1) * n, t_ms, x_m, y_m, sigma)
-    ex, ey = x - tx, y - ty
-    det = var_x * var_y - cov_xy**2
-    nees = (var_y * ex**2 - 2 * cov_xy * ex * ey + var_x * ey**2) / det
+    nees = _nees(x - tx, y - ty, var_x, var_y, cov_xy)
     settled = np.tile(np.arange(n) >= 20, n_tracks)
     assert 1.0 <= nees[settled].mean() <= 3.5, nees[settled].mean()
 
@@ -600,7 +603,7 @@ def test_covariance_covers_a_slow_bias_the_accuracy_reports():
     x_m, y_m = (b + rng.normal(size=t_ms.size) * 0.6 * sigma for b in bias)
     x, y, var_x, var_y, cov_xy, *_ = fuse_tracks(np.arange(n_tracks + 1) * n, t_ms, x_m, y_m,
                                                  np.full(t_ms.size, sigma))
-    nees = (var_y * x**2 - 2 * cov_xy * x * y + var_x * y**2) / (var_x * var_y - cov_xy**2)   # the truth is 0, 0
+    nees = _nees(x, y, var_x, var_y, cov_xy)   # the truth is 0, 0
     settled = np.tile(np.arange(n) >= 300, n_tracks)
     assert 1.2 <= nees[settled].mean() <= 3.5, nees[settled].mean()
     assert 0.01 <= np.mean(nees[settled] > 5.991) <= 0.15
