@@ -128,20 +128,22 @@ def as_seen_by(j, i, x, P, p):
 
 
 def interact_and_predict(motions, dt, p, q_steady):
-    """IMM interaction (mixing weights ``mu_i|j = T[i, j] mu_i / c_j``) and prediction of each motion."""
+    """IMM interaction (mixing weights ``mu_i|j = T[i, j] mu_i / c_j``) and prediction of each motion; returns the
+    priors and the manoeuvre's acceleration level over ``dt``."""
     T = markov_matrix(dt, p)
     mu = np.array([m[0] for m in motions])
-    priors = []
+    priors, q_manoeuvre = [], None
     for j in MOTIONS:
         c_j = T[:, j] @ mu
         weights = T[:, j] * mu / c_j if c_j > 0 else np.eye(3)[j]
         seen = [as_seen_by(j, i, motions[i][1], motions[i][2], p) for i in MOTIONS]
         used = [i for i in MOTIONS if weights[i] != 0.0]
         x0, P0 = mixture(weights[used], [seen[i][0] for i in used], [seen[i][1] for i in used])
-        q_j = manoeuvre_level(dt, p, x0, P0) if j == MANOEUVRE else None
-        F, Q = motion_model(j, dt, p, q_steady, q_j)
+        if j == MANOEUVRE:
+            q_manoeuvre = manoeuvre_level(dt, p, x0, P0)
+        F, Q = motion_model(j, dt, p, q_steady, q_manoeuvre)
         priors.append((c_j, F @ x0, F @ isotropic(P0) @ F.T + Q))
-    return priors, q_j   # the manoeuvre's level, the last motion's
+    return priors, q_manoeuvre
 
 
 def log_normal(nu, S):
