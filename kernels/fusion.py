@@ -218,7 +218,7 @@ def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
     *Fixes* are clean, ``N(nu; 0, (a + r) I)``, or multipath with probability
     ``outlier_p``, an offset of ``outlier_sigma_m`` (``N(nu; 0, (a + r +
     outlier_sigma^2) I)``; an augmented fix, its sigma under ``outlier_ref_sigma_m``, is
-    multipath the more rarely, in proportion): a Gaussian scale mixture, heavy-tailed, weighed per
+    multipath the more rarely, as the fourth power of the ratio): a Gaussian scale mixture, heavy-tailed, weighed per
     motion. The update is the moment-matched mixture of the two (a multipath
     fix still says where the subject is, give or take its offset), never a
     hard rejection, so the covariance covers both. A third branch, a gross

@@ -43,6 +43,8 @@ ANCHOR_CLEAN_P = 0.05
 SPENT_ODDS = 0.05
 #: A fix's noise-scale estimate is clipped at this many times the scale learnt so far (the kernel's constant).
 U_CLIP = 4.0
+#: Multipath's prior falls as (sigma / outlier_ref_sigma_m) to this power below the reference.
+AUGMENTED_MP_POW = 4.0
 #: Unseen error counts once the learnt scale is this many of its standard errors below 1 (the kernel's constant).
 UNSEEN_SDS = 2.0
 #: The log of the smallest (subnormal) double: a density below it is 0 in the kernel.
@@ -161,8 +163,8 @@ def scale_mixture_update(priors, z, r, p, sigma):
 
     Returns the posterior motions, the probability that the fix is clean and, per motion, the
     probability that it is clean if the subject moves so."""
-    # An augmented fix (its sigma under outlier_ref_sigma_m) is multipath the more rarely, in proportion.
-    eps, gross_p = p["outlier_p"] * min(sigma / p["outlier_ref_sigma_m"], 1.0), p["gross_p"]
+    # An augmented fix (its sigma under outlier_ref_sigma_m) is multipath the more rarely, steeply.
+    eps, gross_p = p["outlier_p"] * min(sigma / p["outlier_ref_sigma_m"], 1.0) ** AUGMENTED_MP_POW, p["gross_p"]
     R_clean = r * np.eye(2)
     R_multipath = (r + p["outlier_sigma_m"] ** 2) * np.eye(2)
     # A gross error is flat over a disc of gross_reach_m (not truncated to it).
