@@ -213,10 +213,18 @@ def alerts_command(
         Optional[str],
         typer.Option(help="Rule profile for every subject instead of their levels' (e.g. special_period)."),
     ] = None,
+    sweep: Annotated[
+        Optional[list[float]],
+        typer.Option(help="Budgets (false alerts per subject-day) of the trade-off curve; repeat the option "
+                          "(default 0.001 ... 3; 0 for none)."),
+    ] = None,
+    docs: Annotated[bool, typer.Option("--docs", help="Also write the trade-off PNG to docs/img.")] = False,
 ) -> None:
-    """Alerts: false alerts and detection delay, raw point-in-polygon beside geomon's Monitor."""
+    """Alerts: false alerts and detection delay, raw point-in-polygon beside geomon's Monitor (evidence and
+    legacy rules), and the evidence rule's trade-off curve over its false-alarm budget."""
     overrides = _given(n_subjects=subjects, hours=hours, seed=seed, repeat=repeat, min_time_s=min_time,
-                       rules=str(rules) if rules else None, profile=profile)
+                       rules=str(rules) if rules else None, profile=profile,
+                       sweep=tuple(b for b in sweep if b > 0) if sweep else None, docs=docs or None)
     _run_suite(alerts_suite.AlertsConfig, alerts_suite.run_alerts, quick=quick, overrides=overrides,
                threads=threads, out=out, strict=strict)
 

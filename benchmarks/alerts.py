@@ -10,7 +10,14 @@ subjects of whom about half breach for 2.5-19 minutes) is fed to
   permitted area, inside a forbidden zone) whose previous fix was on the right
   side (or that is the subject's first fix), is confirmed at once, and ends at
   the next fix back on the right side (:func:`raw_pip_alerts`);
-* **geomon**: ``fold_alerts(Monitor(zones, subjects, frame=sc.frame).process(fixes))``.
+* **geomon**: ``fold_alerts(Monitor(zones, subjects, frame=sc.frame).process(fixes))``, deciding breaches by
+  their evidence against a false-alarm budget (the default rule);
+* **geomon, legacy rule**: the same Monitor with ``breach_by_fixes`` in every profile, the engine before the
+  evidence rule (fixes and seconds above ``breach_p``).
+
+The evidence rule is also swept over its budget (every profile's ``breach_budget_per_day`` scaled so the
+ordinary profile's is each value of ``sweep``): false alerts per subject-day against the p95 delay, with the
+other two methods as points, in a PNG beside the JSON (``--docs``: docs/img/alerts_tradeoff.png).
 
 Both are scored with :func:`geomon.office.evaluate.score` against the exact truth: an
 alert is a true positive when its onset lies within the true interval widened
@@ -39,7 +46,10 @@ SCENARIO = "mixed"
 #: Zone kind -> the alert kind a violation of it raises; other kinds (jurisdictions) raise none.
 ALERT_KIND = {"permitted": "permitted_exit", "forbidden": "forbidden_entry"}
 KINDS = tuple(ALERT_KIND.values())
-METHODS = {"geomon": "geomon Monitor", "raw_pip": "raw PIP"}
+METHODS = {"geomon": "geomon Monitor", "legacy": "geomon, legacy rule", "raw_pip": "raw PIP"}
+#: The ordinary profile's false-alarm budgets the trade-off curve sweeps (false alerts per subject-day).
+SWEEP = (0.001, 0.003, 0.01, 0.02, 0.05, 0.1, 0.3, 1.0, 3.0)
+DOCS_PNG = Path(__file__).resolve().parents[1] / "docs" / "img" / "alerts_tradeoff.png"
 FALSE_PER_SUBJECT_DAY_TARGET = 0.01
 DELAY_P95_TARGET_S = 30.0
 #: The zones' GeoJSON, projected with the scenario's frame, must lie this close to ``zone_geometry_m``.
@@ -74,9 +84,13 @@ class AlertsConfig(harness.QuickRun):
     rules: str | None = None
     #: Profile applied to every subject instead of their levels' (e.g. "special_period").
     profile: str | None = None
+    #: Budgets of the trade-off curve (the ordinary profile's; the others scale alike); empty: no sweep.
+    sweep: tuple[float, ...] = SWEEP
+    #: Write the trade-off PNG to docs/img as well.
+    docs: bool = False
 
-    #: Smoke-run sizes: 14 subjects x 6 h, one timed run.
-    QUICK: ClassVar[dict] = {"n_subjects": 14, "hours": 6.0, "repeat": 1, "min_time_s": 0.0}
+    #: Smoke-run sizes: 14 subjects x 6 h, one timed run, a two-point sweep.
+    QUICK: ClassVar[dict] = {"n_subjects": 14, "hours": 6.0, "repeat": 1, "min_time_s": 0.0, "sweep": (0.02, 1.0)}
 
     @property
     def subject_days(self) -> float:
@@ -263,10 +277,81 @@ def _targets(geo: dict, raw: dict, n_long: int) -> list[dict]:
     ]
 
 
+def _rules_with(rules, **values):
+    """The rules with ``values`` set in every profile; a ``budget_scale`` multiplies every profile's budget."""
+    scale = values.pop("budget_scale", None)
+    profiles = {}
+    for name, prof in rules.profiles.items():
+        prof = {**prof, **values}
+        if scale is not None:
+            prof["breach_budget_per_day"] = prof["breach_budget_per_day"] * scale
+        profiles[name] = prof
+    return dataclasses.replace(rules, profiles=profiles)
+
+
+def tradeoff(sc, zones, subjects, rules, config: AlertsConfig, long: pa.Table, progress) -> list[dict]:
+    """The evidence rule at each budget of ``config.sweep``: false alerts per subject-day, p95 delay, misses."""
+    from geomon.engine.monitor import Monitor, fold_alerts
+    from geomon.office.evaluate import score
+
+    base = rules.profile("ordinary")["breach_budget_per_day"]
+    points = []
+    for budget in config.sweep:
+        with report.step(progress, f"trade-off: the evidence rule at {budget:g} false alerts per subject-day"):
+            monitor = Monitor(zones, subjects, _rules_with(rules, budget_scale=budget / base), profile=config.profile,
+                              frame=sc.frame)
+            alerts = geofence_only(fold_alerts(monitor.process(sc.fixes)))
+        s = summarise(alerts, sc.truth, slack_s=config.slack_s, subject_days=config.subject_days)["total"]
+        confirmed = sum(x.true_positives for x in score(alerts, long, slack_s=config.slack_s))
+        points.append({"budget_per_day": budget, "false_per_subject_day": s["false_per_subject_day"],
+                       "p95_delay_s": s["delay_s"]["p95"], "recall": s["recall"],
+                       "long_breaches_missed": long.num_rows - confirmed})
+    return points
+
+
+def plot_tradeoff(payload: dict, path: Path) -> None:
+    """False alerts per subject-day against p95 delay: the evidence rule's curve, the other methods as points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve, methods, config = payload["tradeoff"], payload["methods"], payload["config"]
+    floor = 1.0 / (10 * config["subject_days"])     # zero false alerts, drawn at a tenth of one
+
+    def x(v):
+        return max(v, floor)
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    ax.plot([x(p["false_per_subject_day"]) for p in curve], [p["p95_delay_s"] for p in curve], "o-",
+            color="tab:blue", label="geomon, evidence rule (budget swept)")
+    for p in curve:
+        ax.annotate(f"{p['budget_per_day']:g}", (x(p["false_per_subject_day"]), p["p95_delay_s"]),
+                    textcoords="offset points", xytext=(4, 4), fontsize=7, color="tab:blue")
+    for key, style in (("legacy", ("s", "tab:orange")), ("raw_pip", ("^", "tab:red"))):
+        m = methods[key]
+        ax.plot([x(m["total"]["false_per_subject_day"])], [m["total"]["delay_s"]["p95"]], style[0], color=style[1],
+                label=m["label"])
+    ax.axvline(FALSE_PER_SUBJECT_DAY_TARGET, color="grey", ls=":", lw=1)
+    ax.axhline(DELAY_P95_TARGET_S, color="grey", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("false geofence alerts per subject-day (log; none drawn at a tenth of one)")
+    ax.set_ylabel("p95 delay from the true start, s")
+    ax.set_title(f"{payload['scenario']['name']} scenario, seed {config['seed']}, "
+                 f"{config['subject_days']:g} subject-days, a fix every {config['interval_s']:g} s", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def run_alerts(config: AlertsConfig, *, out: Path | None = DEFAULT_OUT, console: Console | None = None) -> dict:
     """Run the suite, print its tables on ``console`` and write JSON to ``out`` (each if given); return the payload."""
     from geomon.engine.monitor import Monitor, fold_alerts
-    from geomon.io.load import load_subjects, load_zones
+    from geomon.io.load import load_rules, load_subjects, load_zones
+    from geomon.rules.load import default_rules
     from geomon.sim.scenarios import scenario
 
     progress = report.progress_console(console)
@@ -277,11 +362,18 @@ def run_alerts(config: AlertsConfig, *, out: Path | None = DEFAULT_OUT, console:
         zones_m = scenario_zones(sc)
         zones, subjects = load_zones(sc.zones), load_subjects(sc.subjects)
     timing = {"repeat": config.repeat, "min_time_s": config.min_time_s}
+    rules = load_rules(config.rules) if config.rules else default_rules()
     with report.step(progress, f"geomon Monitor on {sc.fixes.num_rows:,} fixes"):
         geo_timing = harness.measure_fresh("geomon.engine.monitor.Monitor.process",
-                                           lambda: Monitor(zones, subjects, config.rules, profile=config.profile,
+                                           lambda: Monitor(zones, subjects, rules, profile=config.profile,
                                                            frame=sc.frame),
                                            lambda monitor: monitor.process(sc.fixes), **timing)
+    legacy_rules = _rules_with(rules, breach_by_fixes=True)
+    with report.step(progress, f"geomon Monitor, legacy rule, on {sc.fixes.num_rows:,} fixes"):
+        legacy_timing = harness.measure_fresh("geomon.engine.monitor.Monitor.process (breach_by_fixes)",
+                                              lambda: Monitor(zones, subjects, legacy_rules, profile=config.profile,
+                                                              frame=sc.frame),
+                                              lambda monitor: monitor.process(sc.fixes), repeat=1, min_time_s=0.0)
     with report.step(progress, f"raw point-in-polygon on {sc.fixes.num_rows:,} fixes"):
         raw_timing = harness.measure("shapely.contains_xy on raw fixes",
                                      lambda: lambda: raw_pip_for_scenario(sc.fixes, sc.frame, zones_m), **timing)
@@ -289,8 +381,11 @@ def run_alerts(config: AlertsConfig, *, out: Path | None = DEFAULT_OUT, console:
     methods = {
         "geomon": _method(METHODS["geomon"], geo_timing, geofence_only(fold_alerts(geo_timing.last_result)), sc,
                           config, long),
+        "legacy": _method(METHODS["legacy"], legacy_timing, geofence_only(fold_alerts(legacy_timing.last_result)),
+                          sc, config, long),
         "raw_pip": _method(METHODS["raw_pip"], raw_timing, raw_timing.last_result, sc, config, long),
     }
+    curve = tradeoff(sc, zones, subjects, rules, config, long, progress)
     targets = _targets(methods["geomon"], methods["raw_pip"], long.num_rows)
     payload = {
         "suite": "alerts",
@@ -302,8 +397,13 @@ def run_alerts(config: AlertsConfig, *, out: Path | None = DEFAULT_OUT, console:
                      "subject_kinds": {k: list(sc.kind_of_subject.values()).count(k)
                                        for k in dict.fromkeys(sc.kind_of_subject.values())}},
         "methods": methods,
+        "tradeoff": curve,
         "targets": targets,
     }
+    if curve:
+        for path in ([out.with_name("alerts_tradeoff.png")] if out is not None else []) + (
+                [DOCS_PNG] if config.docs else []):
+            plot_tradeoff(payload, path)
     return harness.publish(payload, targets, out=out, console=console, print_report=print_report)
 
 
@@ -333,6 +433,16 @@ def print_report(payload: dict, console: Console, *, out: Path | None = None) ->
             cells = m["total"] if kind == "total" else m["kinds"][kind]
             scores.add_row(kind, m["label"], *_score_cells(cells), end_section=key == "raw_pip")
     console.print(scores)
+    if payload.get("tradeoff"):
+        curve = Table(title="Trade-off: the evidence rule over its budget (the ordinary profile's; the others scale "
+                            "alike)")
+        for name in ["budget / subj-day", "false / subj-day", "p95 delay s", "recall", "breaches >= 2 min missed"]:
+            curve.add_column(name, justify="right")
+        for p in payload["tradeoff"]:
+            curve.add_row(f"{p['budget_per_day']:g}", f"{p['false_per_subject_day']:.3f}",
+                          report.fmt(p["p95_delay_s"], ",.0f"), report.fmt(p["recall"], ".3f"),
+                          f"{p['long_breaches_missed']:,}")
+        console.print(curve)
 
     breaches = Table(title=f"True breaches lasting >= {sc['long_breach_s']:g} s, and speed (median of repeats)")
     for name in ["method", "breaches", "confirmed", "missed", "fixes", "first call s", "median s", "fixes/s"]:

@@ -4,14 +4,26 @@ Per (subject, zone) the detector is in one of three states: clear, pending (the
 subject was seen on the wrong side, not yet confirmed) and confirmed (an alert
 is open). Each fix of the subject says, for each zone, "violation" (on the
 wrong side by at least the zone's buffer), "neutral" (inside the buffer band)
-or, by omission, "compliant". A pending state confirms after ``confirm_fixes``
-violating fixes *and* ``confirm_ms`` of event time since the first one; one
-compliant fix clears it silently (a noise blip never alerts). A confirmed
-state ends after ``confirm_fixes`` consecutive compliant fixes, the end time
-being the first of them. Neutral fixes change nothing. The two thresholds are
-those of the fix being judged (each fix carries the index of its threshold
-set, so special periods may change them over time): a state confirms or ends
-at the first fix whose own thresholds the count and time so far meet. A segment between two
+or "compliant" (listed as such, or by omission), and carries its evidence for a
+breach (a log-likelihood ratio, :mod:`geomon.kernels.evidence`; 0 if unlisted).
+
+A pending state confirms by the rule of the fix being judged (each fix carries
+the index of its threshold set, so special periods may change it over time):
+
+- *evidence* (the default): Page's CUSUM ``S = max(0, S + llr)`` confirms when
+  ``S`` reaches ``log(86400 / (budget dt))``, ``dt`` the seconds since the
+  subject's previous fix (clamped to 1-300 s): a false-alarm budget per
+  subject-day. A fix with positive evidence opens a pending state; it clears
+  silently when ``S`` falls to 0 or the fix is surely on the right side
+  (probability of the wrong side at most ``1 - breach_p``), which only lowers
+  ``S`` and so keeps the budget.
+- *fixes* (legacy): ``confirm_fixes`` violating fixes *and* ``confirm_ms`` of
+  event time since the first one; one compliant fix clears it silently.
+
+A confirmed state ends after ``confirm_fixes`` consecutive compliant fixes and
+``confirm_ms``, the end time being the first of them, by either rule. Neutral
+fixes change no count. A state confirms or ends at the first fix whose own
+thresholds the evidence, count and time so far meet. A segment between two
 consecutive fixes that passes through a forbidden zone while neither fix is in
 it is alerted at once with interpolated entry and exit times.
 
@@ -24,6 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from geomon.kernels import evidence as _ev
 from geomon.kernels._jit import jit
 from geomon.kernels.pip import LOC_INTERIOR, locate
 
@@ -31,9 +44,15 @@ from geomon.kernels.pip import LOC_INTERIOR, locate
 ZONE_PERMITTED = 0
 ZONE_FORBIDDEN = 1
 
-#: Hit flags.
+#: Hit flags (a fix absent from a zone's hits is compliant too).
+HIT_COMPLIANT = -1
 HIT_NEUTRAL = 0
 HIT_VIOLATION = 1
+
+#: The seconds between a subject's fixes that the evidence's threshold assumes are clamped to this range
+#: (the first fix of a subject, or one after a silence, counts as the longest).
+_DT_MIN_S = 1.0
+_DT_MAX_S = 300.0
 
 #: Entry status.
 PENDING = 1
@@ -47,14 +66,14 @@ EVENT_CROSSING = 2
 #: Columns of the carried entry table (int64 and float64 parts).
 ENT_SUBJECT, ENT_ZONE, ENT_STATUS, ENT_COUNT, ENT_ONSET_T, ENT_CONFIRM_T, ENT_BACK_COUNT, ENT_BACK_T, ENT_SET = range(9)
 N_ENT_INT = 9
-ENT_X, ENT_Y, ENT_DEPTH, ENT_P, ENT_SIGMA = range(5)
-N_ENT_FLOAT = 5
+ENT_X, ENT_Y, ENT_DEPTH, ENT_P, ENT_SIGMA, ENT_S = range(6)
+N_ENT_FLOAT = 6
 
 #: Columns of the record table.
 REC_SUBJECT, REC_ZONE, REC_EVENT, REC_ONSET_T, REC_CONFIRM_T, REC_END_T, REC_COUNT, REC_SET = range(8)
 N_REC_INT = 8
-REC_X, REC_Y, REC_DEPTH, REC_P, REC_SIGMA = range(5)
-N_REC_FLOAT = 5
+REC_X, REC_Y, REC_DEPTH, REC_P, REC_SIGMA, REC_S = range(6)
+N_REC_FLOAT = 6
 
 
 @jit
@@ -106,7 +125,8 @@ def segment_inside_span(ax, ay, bx, by, edges, e0, e1, grid, nx, ny, cbase, word
 
 
 @jit
-def _emit(rec_i, rec_f, n, subject, zone, event, onset_t, confirm_t, end_t, count, tset, x, y, depth, p, sigma):
+def _emit(rec_i, rec_f, n, subject, zone, event, onset_t, confirm_t, end_t, count, tset, x, y, depth, p, sigma,
+          evidence):
     rec_i[n, REC_SUBJECT] = subject
     rec_i[n, REC_ZONE] = zone
     rec_i[n, REC_EVENT] = event
@@ -120,14 +140,15 @@ def _emit(rec_i, rec_f, n, subject, zone, event, onset_t, confirm_t, end_t, coun
     rec_f[n, REC_DEPTH] = depth
     rec_f[n, REC_P] = p
     rec_f[n, REC_SIGMA] = sigma
+    rec_f[n, REC_S] = evidence
     return n + 1
 
 
 @jit
 def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
-                  hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma,
+                  hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma, hit_llr,
                   cross_offsets, cross_zone, cross_t_in, cross_t_out,
-                  fix_set, set_confirm_fixes, set_confirm_ms,
+                  fix_set, set_confirm_fixes, set_confirm_ms, set_by_fixes, set_budget, set_breach_p,
                   ent_i, ent_f, ent_offsets,
                   last_t, last_x, last_y):
     """Advance the geofence state over one batch of fixes.
@@ -145,12 +166,12 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
         Fused positions in the local metric frame, metres: where alerts are placed.
     rx, ry : float64 (n_fixes,)
         The fixes as reported: crossings interpolate along their chords.
-    hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma
-        CSR over fixes: zones (global codes) for which the fix is a violation
-        or neutral (``HIT_*``), with the depth across the boundary in metres,
-        the probability of being on the wrong side and the position's
-        standard deviation along the boundary normal; absent zones are
-        compliant.
+    hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma, hit_llr
+        CSR over fixes: zones (global codes) for which the fix is a violation,
+        neutral or compliant (``HIT_*``), with the depth across the boundary in
+        metres, the probability of being on the wrong side, the position's
+        standard deviation along the boundary normal and the fix's evidence
+        for a breach; absent zones are compliant with no evidence.
     cross_offsets, cross_zone, cross_t_in, cross_t_out
         CSR over fixes: forbidden zones the segment from the subject's previous
         fix to this one passes through while neither end violates, with entry
@@ -159,6 +180,11 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
         Threshold set of each fix.
     set_confirm_fixes, set_confirm_ms : int64 (n_sets,)
         Hysteresis thresholds per threshold set; the judged fix's set applies.
+    set_by_fixes : bool (n_sets,)
+        The legacy confirmation rule (fixes and time) instead of the evidence.
+    set_budget, set_breach_p : float64 (n_sets,)
+        False decisions per subject-day the evidence's threshold allows; the
+        probability of the wrong side whose complement marks a fix surely back.
     ent_i, ent_f, ent_offsets
         Carried entries (``ENT_*`` columns), sorted by subject, CSR over global
         subject codes.
@@ -199,6 +225,11 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
             tset = fix_set[k]
             need = set_confirm_fixes[tset]
             need_ms = set_confirm_ms[tset]
+            by_fixes = set_by_fixes[tset]
+            # The evidence's threshold for this fix: the budget spread over the subject's reporting rate.
+            gap_s = (tk - last_t[s]) * 1e-3 if last_t[s] >= 0 else _DT_MAX_S
+            h_k = _ev.threshold(set_budget[tset], min(max(gap_s, _DT_MIN_S), _DT_MAX_S))
+            back_p = 1.0 - set_breach_p[tset]
             # Crossings between the previous fix and this one.
             for c in range(cross_offsets[k], cross_offsets[k + 1]):
                 z = cross_zone[c]
@@ -214,43 +245,55 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                 tm = 0.5 * (cross_t_in[c] + cross_t_out[c])
                 n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CROSSING, t_in, tk, t_out, 0, tset,
                               last_x[s] + tm * (rx[k] - last_x[s]), last_y[s] + tm * (ry[k] - last_y[s]), 0.0,
-                              np.nan, np.nan)
+                              np.nan, np.nan, np.nan)
             # Existing entries: advance or clear.
             q = 0
             while q < m:
                 z = cur_i[q, ENT_ZONE]
-                flag = -1  # compliant unless listed
+                flag = HIT_COMPLIANT  # unless listed otherwise
                 depth = 0.0
-                prob = np.nan
+                prob = 0.0
                 sigma = np.nan
+                llr = 0.0
                 for h in range(hit_offsets[k], hit_offsets[k + 1]):
                     if hit_zone[h] == z:
                         flag = hit_flag[h]
                         depth = hit_depth[h]
                         prob = hit_p[h]
                         sigma = hit_sigma[h]
+                        llr = hit_llr[h]
                 drop = False
                 if cur_i[q, ENT_STATUS] == PENDING:
-                    if flag == HIT_VIOLATION:
+                    # The evidence is kept under either rule, so a period that changes the rule finds it.
+                    cur_f[q, ENT_S] = max(cur_f[q, ENT_S] + llr, 0.0)
+                    if by_fixes:
+                        counts = flag == HIT_VIOLATION
+                        confirm = counts and cur_i[q, ENT_COUNT] + 1 >= need and tk - cur_i[q, ENT_ONSET_T] >= need_ms
+                        drop = flag == HIT_COMPLIANT  # a blip: clear without alert
+                    else:
+                        counts = llr > 0.0
+                        confirm = cur_f[q, ENT_S] >= h_k
+                        drop = cur_f[q, ENT_S] <= 0.0 or (flag == HIT_COMPLIANT and prob <= back_p)
+                    if counts:
                         cur_i[q, ENT_COUNT] += 1
                         cur_f[q, ENT_DEPTH] = max(cur_f[q, ENT_DEPTH], depth)
-                        if cur_i[q, ENT_COUNT] >= need and tk - cur_i[q, ENT_ONSET_T] >= need_ms:
-                            cur_i[q, ENT_STATUS] = CONFIRMED
-                            cur_i[q, ENT_CONFIRM_T] = tk
-                            cur_i[q, ENT_SET] = tset
-                            cur_f[q, ENT_X] = x[k]
-                            cur_f[q, ENT_Y] = y[k]
-                            cur_f[q, ENT_P] = prob
-                            cur_f[q, ENT_SIGMA] = sigma
-                            n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CONFIRMED, cur_i[q, ENT_ONSET_T], tk, -1,
-                                          cur_i[q, ENT_COUNT], tset, x[k], y[k], cur_f[q, ENT_DEPTH], prob, sigma)
-                    elif flag == -1:
-                        drop = True  # a blip: clear without alert
+                    if confirm:
+                        drop = False
+                        cur_i[q, ENT_STATUS] = CONFIRMED
+                        cur_i[q, ENT_CONFIRM_T] = tk
+                        cur_i[q, ENT_SET] = tset
+                        cur_f[q, ENT_X] = x[k]
+                        cur_f[q, ENT_Y] = y[k]
+                        cur_f[q, ENT_P] = prob
+                        cur_f[q, ENT_SIGMA] = sigma
+                        n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CONFIRMED, cur_i[q, ENT_ONSET_T], tk, -1,
+                                      cur_i[q, ENT_COUNT], tset, x[k], y[k], cur_f[q, ENT_DEPTH], prob, sigma,
+                                      cur_f[q, ENT_S])
                 else:  # CONFIRMED
                     if flag == HIT_VIOLATION:
                         cur_i[q, ENT_BACK_COUNT] = 0
                         cur_i[q, ENT_COUNT] += 1
-                    elif flag == -1:
+                    elif flag == HIT_COMPLIANT:
                         if cur_i[q, ENT_BACK_COUNT] == 0:
                             cur_i[q, ENT_BACK_T] = tk
                         cur_i[q, ENT_BACK_COUNT] += 1
@@ -258,7 +301,7 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                             n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_ENDED, cur_i[q, ENT_ONSET_T],
                                           cur_i[q, ENT_CONFIRM_T], cur_i[q, ENT_BACK_T], cur_i[q, ENT_COUNT],
                                           cur_i[q, ENT_SET], cur_f[q, ENT_X], cur_f[q, ENT_Y], cur_f[q, ENT_DEPTH],
-                                          cur_f[q, ENT_P], cur_f[q, ENT_SIGMA])
+                                          cur_f[q, ENT_P], cur_f[q, ENT_SIGMA], cur_f[q, ENT_S])
                             drop = True
                 if drop:
                     m -= 1
@@ -266,9 +309,9 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                     cur_f[q] = cur_f[m]
                 else:
                     q += 1
-            # New violations open pending entries.
+            # New violations (legacy) or new evidence open pending entries.
             for h in range(hit_offsets[k], hit_offsets[k + 1]):
-                if hit_flag[h] != HIT_VIOLATION:
+                if (hit_flag[h] != HIT_VIOLATION) if by_fixes else not (hit_llr[h] > 0.0):
                     continue
                 z = hit_zone[h]
                 known = False
@@ -291,12 +334,13 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                 cur_f[m, ENT_DEPTH] = hit_depth[h]
                 cur_f[m, ENT_P] = hit_p[h]
                 cur_f[m, ENT_SIGMA] = hit_sigma[h]
-                if need <= 1 and need_ms <= 0:
+                cur_f[m, ENT_S] = max(hit_llr[h], 0.0)
+                if (need <= 1 and need_ms <= 0) if by_fixes else cur_f[m, ENT_S] >= h_k:
                     cur_i[m, ENT_STATUS] = CONFIRMED
                     cur_i[m, ENT_CONFIRM_T] = tk
                     cur_i[m, ENT_SET] = tset
                     n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CONFIRMED, tk, tk, -1, 1, tset, x[k], y[k],
-                                  hit_depth[h], hit_p[h], hit_sigma[h])
+                                  hit_depth[h], hit_p[h], hit_sigma[h], cur_f[m, ENT_S])
                 m += 1
             last_t[s] = tk
             last_x[s] = rx[k]

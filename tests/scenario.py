@@ -6,12 +6,15 @@ converted to lon/lat, so tests can reason in metres.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pyarrow as pa
 import shapely
 
 from geomon.geo.crs import LocalFrame
 from geomon.io.load import load_subjects, load_zones
+from geomon.rules.load import Rules, default_rules
 
 FRAME = LocalFrame("EPSG:32650")
 X0, Y0 = 563_000.0, 4_150_000.0  # county centre, metres
@@ -50,6 +53,13 @@ def subjects(n=3):
     return load_subjects(pa.table({"subject_id": ids,
                                    "level": ["ordinary", "strict"] * (n // 2) + ["ordinary"] * (n % 2),
                                    "office_id": ["office-w"] * n}))
+
+
+def legacy_rules() -> Rules:
+    """The packaged rules with every profile on the legacy breach rule (``breach_by_fixes``): fixes and seconds."""
+    rules = default_rules()
+    return dataclasses.replace(rules, profiles={name: {**values, "breach_by_fixes": True}
+                                                for name, values in rules.profiles.items()})
 
 
 def fixes(subject_id, x_m, y_m, t_ms, accuracy_m=3.0):

@@ -33,6 +33,7 @@ from geomon.engine.rows import subject_runs
 from geomon.engine.zones import RoleIndex
 from geomon.kernels import boundary_distance as _dist
 from geomon.kernels import crossing as _crossing
+from geomon.kernels import evidence as _ev
 from geomon.kernels import geofence as _gf
 from geomon.kernels import zone_probability as _prob
 from geomon.schema import ALERT_SCHEMA
@@ -54,6 +55,11 @@ class _Thresholds:
     max_speed_mps: np.ndarray
     breach_p: np.ndarray
     clear_p: np.ndarray
+    by_fixes: np.ndarray
+    budget: np.ndarray
+    depth_m: np.ndarray
+    gross_p: np.ndarray
+    gross_reach_m: np.ndarray
     profile: np.ndarray
     period: np.ndarray
 
@@ -88,15 +94,24 @@ class GeofenceDetector(Detector):
 
     Notes
     -----
-    A fix is a violation when it is on the wrong side with probability at least ``breach_p`` and at
-    least the zone's buffer deep; confirmation takes ``confirm_fixes`` fixes and ``confirm_s`` seconds of
-    the fix that confirms (docs/alerts.md). Each alert's ``details`` name the ``profile`` and ``period``
-    in force at its confirming fix.
+    Each decidable fix carries, for every zone whose side it may decide, its evidence for a breach: the
+    log-likelihood ratio of "at least ``breach_depth_m`` on the wrong side" against "on the boundary"
+    (:mod:`geomon.kernels.evidence`), from the fused position's depth across the boundary and, along its
+    normal, the larger of the fused standard deviation and the fix's own (a fix's evidence is one fix's
+    worth, however many fixes the fused position averages), with gross errors of ``breach_gross_p`` within
+    ``breach_gross_reach_m``. In a forbidden zone the depth of concern is at most half its equal-area radius.
+    A breach is confirmed when Page's CUSUM of that evidence reaches the threshold that
+    ``breach_budget_per_day`` false alerts per subject-day allow (docs/alerts.md). With
+    ``breach_by_fixes`` the legacy rule decides instead: a fix is a violation when on the wrong side with
+    probability at least ``breach_p`` and at least the zone's buffer deep, and confirmation takes
+    ``confirm_fixes`` fixes and ``confirm_s`` seconds. Each alert's ``details`` name the ``profile`` and
+    ``period`` in force at its confirming fix, the rule and the evidence.
     """
 
     name = "geofence"
     kinds = tuple(ALERT_KIND.values())
-    rule_keys = ("confirm_fixes", "confirm_s", "buffer_m", "max_speed_mps", "breach_p", "clear_p")
+    rule_keys = ("confirm_fixes", "confirm_s", "buffer_m", "max_speed_mps", "breach_p", "clear_p", "breach_by_fixes",
+                 "breach_budget_per_day", "breach_depth_m", "breach_gross_p", "breach_gross_reach_m")
     reads = "fused"
     selectable = False
     State = GeofenceState
@@ -116,22 +131,47 @@ class GeofenceDetector(Detector):
             max_speed_mps=sets.per_set("max_speed_mps"),
             breach_p=sets.per_set("breach_p"),
             clear_p=sets.per_set("clear_p"),
+            by_fixes=sets.per_set("breach_by_fixes", dtype=np.bool_),
+            budget=sets.per_set("breach_budget_per_day"),
+            depth_m=sets.per_set("breach_depth_m"),
+            gross_p=sets.per_set("breach_gross_p"),
+            gross_reach_m=sets.per_set("breach_gross_reach_m"),
             profile=sets.profile,
             period=sets.period,
         )
+        self._check_evidence_rules()
         self._permitted_of = ctx.permitted_of
         self._assign_keys = self.zones.assignment_keys(self.subject_code)
         self._zone_half_radius = self._half_radius()
-        # The depth a violation reports is measured up to the deepest buffer any zone or threshold set has,
+        # The depth a violation reports is measured up to the deepest buffer any zone or threshold set has, or
+        # three times the deepest depth of concern (the evidence of a fix that deep is the most it can be),
         # never a batch's own (the reported depth must not depend on how the stream was cut).
         own = self.zones.buffer_m
         self._depth_cap_m = float(max(np.max(own, initial=0.0, where=np.isfinite(own)),
-                                      np.max(self._th.buffer_m, initial=0.0)))
+                                      np.max(self._th.buffer_m, initial=0.0),
+                                      3.0 * np.max(self._th.depth_m, initial=0.0)))
+        #: Local index in the forbidden role of each global zone code, -1 for other zones.
+        self._forbidden_local = np.full(self.zones.n_zones, -1, np.int64)
+        self._forbidden_local[self.zones.forbidden.codes] = np.arange(self.zones.forbidden.codes.size)
         self.state = GeofenceState.new(len(self.subject_ids))
         #: Seconds spent per step, added to by :meth:`step` (a Monitor hands it its own dict).
         self.timings: dict[str, float] = {}
         #: Written into every alert.
         self.run_id = ""
+
+    def _check_evidence_rules(self) -> None:
+        """The evidence's rules must describe a model: a positive budget, a gross share in (0, 1), a reach at
+        least twice the depth of concern."""
+        th = self._th
+        for i in np.flatnonzero(~th.by_fixes):
+            where = f"threshold set {i} (profile {th.profile[i]!r}, period {th.period[i]!r})"
+            if not th.budget[i] > 0:
+                raise ValueError(f"{where}: breach_budget_per_day must be positive, got {th.budget[i]!r}")
+            if not 0 < th.gross_p[i] < 1:
+                raise ValueError(f"{where}: breach_gross_p must be within (0, 1), got {th.gross_p[i]!r}")
+            if not th.depth_m[i] > 0 or not th.gross_reach_m[i] >= 2 * th.depth_m[i]:
+                raise ValueError(f"{where}: breach_depth_m must be positive and breach_gross_reach_m at least "
+                                 f"twice it, got {th.depth_m[i]!r} and {th.gross_reach_m[i]!r}")
 
     @classmethod
     def from_context(cls, ctx: EngineContext) -> GeofenceDetector:
@@ -159,11 +199,34 @@ class GeofenceDetector(Detector):
     def _forbidden_hits(self, f: FusedFixes):
         role = self.zones.forbidden
         pi, zi = role.index.query_xy(f.fused_x_m, f.fused_y_m, predicate="intersects")
+        pi, zi = self._with_candidates(f, pi, zi)
         codes = role.codes[zi]
         ok = self._applies(f.code[pi], codes, f.t_ms[pi])
         # A fix outside a zone is at most 50 % likely inside it: compliant
         # for any clear_p >= 0.5, so only fixes inside need a probability.
         return self._wrong_side(role, f, pi[ok], zi[ok], codes[ok], outside_is_wrong=False)
+
+    def _with_candidates(self, f: FusedFixes, pi: np.ndarray, zi: np.ndarray):
+        """The (fix, forbidden zone) pairs to judge: those inside, and every fix of a subject for each zone it
+        has an entry in or is inside at some fix of the batch (the evidence needs the fixes outside too)."""
+        ent = self.state.entries_i
+        local = self._forbidden_local[ent[:, _gf.ENT_ZONE]] if ent.size else np.zeros(0, np.int64)
+        keep = local >= 0
+        subject = np.concatenate([f.code[pi], ent[keep, _gf.ENT_SUBJECT]])
+        zone = np.concatenate([zi, local[keep]])
+        if subject.size == 0:
+            return pi, zi
+        _, offsets, runs = subject_runs(f.code)
+        run = np.searchsorted(runs, subject)
+        here = run < runs.size
+        here[here] = runs[run[here]] == subject[here]
+        pairs = np.unique(np.stack([run[here], zone[here]], axis=1), axis=0)
+        if pairs.size == 0:
+            return pi, zi
+        n = offsets[pairs[:, 0] + 1] - offsets[pairs[:, 0]]
+        start = np.repeat(offsets[pairs[:, 0]] - np.r_[0, np.cumsum(n)[:-1]], n)
+        fix = start + np.arange(n.sum())
+        return fix.astype(np.int64), np.repeat(pairs[:, 1], n).astype(np.int64)
 
     def _permitted_hits(self, f: FusedFixes):
         role = self.zones.permitted
@@ -173,12 +236,12 @@ class GeofenceDetector(Detector):
         return self._wrong_side(role, f, pi, zi, role.codes[zi] if pi.size else zi, outside_is_wrong=True)
 
     def _wrong_side(self, role: RoleIndex, f: FusedFixes, pi, zi, codes, *, outside_is_wrong: bool):
-        """Hits for (fix, zone) pairs: probability of the wrong side, depth across, flag.
+        """Hits for (fix, zone) pairs: flag, depth across, probability of the wrong side, sigma, evidence.
 
         A fix is a violation when it is on the wrong side with probability at
-        least ``breach_p`` *and* at least the zone's buffer deep; it is listed
-        as neutral while that probability exceeds ``clear_p``; otherwise it is
-        compliant (not listed).
+        least ``breach_p`` *and* at least the zone's buffer deep; it is
+        neutral while that probability exceeds ``clear_p``; otherwise it is
+        compliant. Every pair is listed, with its evidence for a breach.
         """
         tset = f.tset[pi]
         buffer = self._zone_buffer(codes, tset)
@@ -187,9 +250,14 @@ class GeofenceDetector(Detector):
         depth = -signed if outside_is_wrong else signed
         th = self._th
         violation = (p_wrong >= th.breach_p[tset]) & (depth >= buffer)
-        listed = p_wrong > np.maximum(th.clear_p[tset], 0.5)
-        flag = np.where(violation, _gf.HIT_VIOLATION, _gf.HIT_NEUTRAL)
-        return pi[listed], codes[listed], flag[listed], depth[listed], p_wrong[listed], sigma[listed]
+        neutral = p_wrong > np.maximum(th.clear_p[tset], 0.5)
+        flag = np.where(violation, _gf.HIT_VIOLATION, np.where(neutral, _gf.HIT_NEUTRAL, _gf.HIT_COMPLIANT))
+        concern = th.depth_m[tset]
+        if not outside_is_wrong:
+            concern = np.minimum(concern, self._zone_half_radius[codes])
+        llr = np.empty(pi.size)
+        _ev.fix_llrs_each(depth, np.fmax(sigma, f.sigma_m[pi]), concern, th.gross_p[tset], th.gross_reach_m[tset], llr)
+        return pi, codes, flag, depth, p_wrong, sigma, llr
 
     @staticmethod
     def _pair_probability(role: RoleIndex, f: FusedFixes, pi: np.ndarray, zi: np.ndarray, min_cap_m: float):
@@ -269,7 +337,7 @@ class GeofenceDetector(Detector):
         fix = hits[0]
         order = np.argsort(fix, kind="stable")
         hit_zone, hit_flag = (h.astype(np.int64)[order] for h in hits[1:3])
-        hit_depth, hit_p, hit_sigma = (h.astype(np.float64)[order] for h in hits[3:])
+        hit_depth, hit_p, hit_sigma, hit_llr = (h.astype(np.float64)[order] for h in hits[3:])
         hit_offsets = _csr(fix[order], len(f))
         clock = self._tick("zones", clock)
         cross_offsets, cross_zone, cross_in, cross_out = self._crossings(f)
@@ -279,9 +347,9 @@ class GeofenceDetector(Detector):
         th = self._th
         new_i, new_f, rec_i, rec_f = _gf.geofence_step(
             batch_offsets, batch_subject, f.t_ms, f.fused_x_m, f.fused_y_m, f.raw_x_m, f.raw_y_m,
-            hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma,
+            hit_offsets, hit_zone, hit_flag, hit_depth, hit_p, hit_sigma, hit_llr,
             cross_offsets, cross_zone, cross_in, cross_out,
-            f.tset, th.confirm_fixes, th.confirm_ms,
+            f.tset, th.confirm_fixes, th.confirm_ms, th.by_fixes, th.budget, th.breach_p,
             self.state.entries_i, self.state.entries_f, ent_offsets,
             self.state.last_t, self.state.last_x, self.state.last_y)
         untouched = ~np.isin(self.state.entries_i[:, _gf.ENT_SUBJECT], batch_subject)

@@ -59,8 +59,10 @@ def geofence_alert_table(self, rec_i: np.ndarray, rec_f: np.ndarray) -> pa.Table
         "profile": str(th.profile[ts]),
         "period": th.period[ts],
         "zone_category": cat,
-    }, sort_keys=True) for e, c, d, lv, ts, cat in zip(event, rec_i[:, _gf.REC_COUNT], rec_f[:, _gf.REC_DEPTH],
-                                                      level, rec_i[:, _gf.REC_SET], category)]
+        "rule": "fixes" if th.by_fixes[ts] else "evidence",
+        "evidence": None if np.isnan(ev) else round(float(ev), 2),
+    }, sort_keys=True) for e, c, d, lv, ts, cat, ev in zip(event, rec_i[:, _gf.REC_COUNT], rec_f[:, _gf.REC_DEPTH],
+                                                          level, rec_i[:, _gf.REC_SET], category, rec_f[:, _gf.REC_S])]
     emitted = np.full(n, int(time.time() * 1000), np.int64)
     return pa.table({
         "alert_id": pa.array(ids, pa.string()),

@@ -33,8 +33,9 @@ __all__ = ["PACKAGED_ORIGIN", "Period", "Rules", "THRESHOLD_KEYS", "UNITLESS_KEY
            "declare_rule_keys", "default_rules_text", "load_rules"]
 
 
-#: Unit suffixes a numeric rule threshold may end in (``_p``: a probability in [0, 1]).
-UNIT_SUFFIXES: tuple[str, ...] = ("_s", "_ms", "_m", "_deg", "_mps", "_count", "_p")
+#: Unit suffixes a numeric rule threshold may end in (``_p``: a probability in [0, 1]; ``_per_day``: a rate per
+#: subject-day).
+UNIT_SUFFIXES: tuple[str, ...] = ("_s", "_ms", "_m", "_deg", "_mps", "_count", "_p", "_per_day")
 #: Numeric rule keys allowed without a unit suffix (they count fixes).
 UNITLESS_KEYS: frozenset[str] = frozenset({"confirm_fixes"})
 #: Rule keys holding a time of day, "HH:MM" local time (``_due``: a daily deadline).
@@ -120,7 +121,9 @@ class Rules:
         prof = self.profile(name)
         lines = [f"[profiles.{name}]  # resolved from {self.source_name}"]
         for key in sorted(prof):
-            lines.append(f"{key} = {prof[key]!r}  # from {self.origin[name][key]}")
+            value = prof[key]
+            text = str(value).lower() if isinstance(value, bool) else repr(value)   # TOML's true/false
+            lines.append(f"{key} = {text}  # from {self.origin[name][key]}")
         return "\n".join(lines)
 
 

@@ -34,8 +34,9 @@ __all__ = ["STATE_LAYOUT_VERSION", "CheckpointLayoutError", "StateTracker", "cap
 #: Version of the checkpoint's state layout: 1 named private attributes (geomon 0.1 before the detector
 #: contract); 2 is the declared state of each part, with its layout saved beside it; 3 the same with the
 #: three-motion fusion filter's state row (a checkpoint of 2 holds the old filter's and is refused); 4 the
-#: same row with the jump doubt's anchor velocity (a walker's anchor moves).
-STATE_LAYOUT_VERSION = 4
+#: same row with the jump doubt's anchor velocity (a walker's anchor moves); 5 the geofence entries with their
+#: evidence (Page's statistic).
+STATE_LAYOUT_VERSION = 5
 
 _LAYOUT_KEY = "__layout__"
 

@@ -281,7 +281,7 @@ def test_alerts_payload_counts_add_up(alerts_payload):
     assert config["subject_days"] == pytest.approx(TINY_ALERTS["n_subjects"] * TINY_ALERTS["hours"] / 24)
     assert sc["n_truth"] > 0 and sc["n_fixes"] > 0
     assert sum(sc["subject_kinds"].values()) == TINY_ALERTS["n_subjects"]
-    assert set(alerts_payload["methods"]) == {"geomon", "raw_pip"}
+    assert set(alerts_payload["methods"]) == {"geomon", "legacy", "raw_pip"}
     for m in alerts_payload["methods"].values():
         kinds, total = m["kinds"], m["total"]
         assert set(alerts.KINDS) <= kinds.keys()
@@ -295,6 +295,23 @@ def test_alerts_payload_counts_add_up(alerts_payload):
         assert 0 <= m["long_breaches_confirmed"] <= sc["n_long_breaches"] <= sc["n_truth"]
         assert m["timing"]["fixes_per_s"] > 0
     _check_targets(alerts_payload["targets"])
+
+
+def test_alerts_tradeoff_sweeps_the_budget_and_draws_it(alerts_payload, tmp_path):
+    curve = alerts_payload["tradeoff"]
+    assert [p["budget_per_day"] for p in curve] == list(alerts.AlertsConfig.QUICK["sweep"])
+    # The budget in force at the ordinary profile's default is the suite's own geomon run.
+    default = next(p for p in curve if p["budget_per_day"] == 0.02)
+    assert default["false_per_subject_day"] == pytest.approx(
+        alerts_payload["methods"]["geomon"]["total"]["false_per_subject_day"])
+    # A bigger budget lowers the threshold: never fewer alerts, so never fewer false ones on the same fixes.
+    falses = [p["false_per_subject_day"] for p in curve]
+    assert falses == sorted(falses)
+    for p in curve:
+        assert 0 <= p["long_breaches_missed"] <= alerts_payload["scenario"]["n_long_breaches"]
+    path = tmp_path / "tradeoff.png"
+    alerts.plot_tradeoff(alerts_payload, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # --- the raw point-in-polygon baseline --------------------------------------------

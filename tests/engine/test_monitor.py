@@ -69,8 +69,8 @@ def test_single_outlier_inside_a_zone_raises_nothing(zones, subjects):
 
 
 def test_leaving_the_county_is_a_permitted_exit(zones, subjects):
-    path = sc.walk("s2", (X0, Y0 + 4500), (X0, Y0 + 6000))  # s2 is strict: 2 fixes, 20 s
-    alerts = _rows(Monitor(zones, subjects).process(path))
+    path = sc.walk("s2", (X0, Y0 + 4500), (X0, Y0 + 6000))  # s2 is strict: 2 fixes, 20 s (legacy rule)
+    alerts = _rows(Monitor(zones, subjects, sc.legacy_rules()).process(path))
     assert [(a["kind"], a["zone_id"], a["severity"]) for a in alerts] == [("permitted_exit", "county", "high")]
     t = path.column("ts").cast(pa.int64()).to_numpy()
     y = Y0 + 4500 + (t - T0) / 1000 * 1.2
@@ -185,10 +185,12 @@ NAIVE_FUSION = {"run_prior_odds": 0.0}
 def test_multipath_run_beside_the_edge_is_not_a_breach(zones, subjects, seed):
     fixes = _sitting_by_the_edge_with_a_multipath_run(np.random.default_rng(seed))
     # Six raw fixes 28 m outside over 75 s: plain point in polygon calls it an
-    # exit, and so does the fused track without its multipath defences.
+    # exit, and so does the fused track without its multipath defences under
+    # the legacy rule (fixes and seconds).
     raw_y = sc.FRAME.project(fixes.column("lon").to_numpy(), fixes.column("lat").to_numpy())[1]
     assert (raw_y > Y0 + 5000 + 20).sum() >= 6
-    assert _rows(Monitor(zones, subjects, fusion_params=NAIVE_FUSION).process(fixes)) != []
+    assert _rows(Monitor(zones, subjects, sc.legacy_rules(), fusion_params=NAIVE_FUSION).process(fixes)) != []
+    assert _rows(Monitor(zones, subjects, sc.legacy_rules()).process(fixes)) == []
     assert _rows(Monitor(zones, subjects).process(fixes)) == []
 
 

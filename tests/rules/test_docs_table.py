@@ -45,8 +45,10 @@ def docs_table() -> tuple[list[str], dict[str, dict[str, str]]]:
 
 
 def _same(documented: str, value) -> bool:
-    """Does the table cell show ``value`` (a number, or an "HH:MM" text)?"""
+    """Does the table cell show ``value`` (a number, true/false, or an "HH:MM" text)?"""
     documented = documented.strip("`")
+    if isinstance(value, bool):
+        return documented == str(value).lower()
     if isinstance(value, str):
         return documented.strip('"') == value
     try:

@@ -31,8 +31,11 @@ N_BARS = 8
 N_FIXES = 10 * N_BARS + 15
 SUBJECTS = {"s1": ("ordinary", "office-w"), "s2": ("strict", "office-w"), "s3": ("ordinary", "office-e")}
 
+# The legacy breach rule, whose counts of deep fixes make each period's effect exact (the evidence rule's
+# periods: tests/engine/test_breach_evidence.py).
 PROFILES = """
 [profiles.ordinary]
+breach_by_fixes = true
 confirm_fixes = 3
 confirm_s = 30
 buffer_m = 20

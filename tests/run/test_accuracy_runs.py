@@ -58,9 +58,14 @@ def test_a_distributed_replay_converts_in_every_partition(tmp_path):
         return table.select(["kind", "subject_id"]).to_pylist(), table.column("accuracy_m").to_numpy()
 
     kinds, accuracy_m = alerts(dist)
-    assert len(kinds) == 2 and kinds == alerts(one)[0] == alerts(plain)[0]
+    assert len(kinds) == 2 and kinds == alerts(one)[0]
     np.testing.assert_allclose(accuracy_m, alerts(one)[1], rtol=1e-5)
-    assert (alerts(plain)[1] > 1.5 * accuracy_m).all()
+    # Read as 1-sigma, the 24 m fixes are vaguer: the county exit is still found, with the vaguer accuracy
+    # (the crossing of the 200 m bar is not, on evidence that vague).
+    plain_kinds, plain_accuracy = alerts(plain)
+    exit_ = kinds.index({"kind": "permitted_exit", "subject_id": "s2"})
+    assert plain_kinds == [{"kind": "permitted_exit", "subject_id": "s2"}]
+    assert plain_accuracy[0] > 1.5 * accuracy_m[exit_]
 
 def test_the_meeting_watch_takes_the_option_to_its_loader():
     fixes = _walks(REPORTED_M)

@@ -1,0 +1,176 @@
+"""The sequential evidence kernel against a slow reference and against the statistics it promises."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
+
+from geomon.kernels import evidence as ev
+
+
+def _reference_llr(d, sigma, depth_m, eps, reach_m):
+    """From the definition, densities not logs, the breach's uniform depth integrated numerically."""
+    if math.isnan(d) or not sigma > 0:
+        return 0.0
+
+    def clean(delta):
+        return (1 - eps) * np.exp(-0.5 * ((d - delta) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+
+    def gross(delta):
+        return np.where(np.abs(d - delta) <= reach_m, eps / (2 * reach_m), 0.0)
+
+    f0 = float(clean(0.0) + gross(0.0))
+    # Integrated piece by piece between the gross window's edges, where its indicator is constant.
+    edges = sorted({depth_m, reach_m, *(min(max(e, depth_m), reach_m) for e in (d - reach_m, d + reach_m))})
+    f1 = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        n = int(min(max(20_001, (hi - lo) / sigma * 200), 4_000_001))
+        delta = np.linspace(lo, hi, n)
+        f1 += float(np.trapezoid(clean(delta), delta)) + float(gross(0.5 * (lo + hi))) * (hi - lo)
+    f1 /= reach_m - depth_m
+    bound = math.log1p((1 - eps) / eps * 2 * reach_m / (math.sqrt(2 * math.pi) * sigma))
+    if f0 > 0 and f1 > 0:
+        return min(max(math.log(f1 / f0), -bound), bound)
+    return bound if (f1 > 0 or (f0 == 0 and d > 0)) else -bound
+
+
+def _reference_cusum(llr, h, s0):
+    s, out, first = s0, [], -1
+    for i, x in enumerate(llr):
+        s = max(0.0, s + x)
+        out.append(s)
+        if first < 0 and s >= h[i]:
+            first = i
+    return out, first
+
+
+sigmas = st.floats(0.3, 50.0)
+concern = st.floats(1.0, 200.0)
+epss = st.floats(1e-3, 0.3)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.floats(-1.0, 2.0), sigmas, concern, epss, st.floats(2.0, 25.0))
+@example(0.0, 6.0, 30.0, 0.02, 2000 / 30)       # on the boundary
+@example(30.0 / 2000, 6.0, 30.0, 0.02, 2000 / 30)  # at the depth of concern
+@example(1.0, 0.3, 30.0, 0.02, 10.0)            # at the reach, a precise fix
+@example(-1.0, 0.3, 30.0, 0.02, 10.0)           # the reach inside
+def test_fix_llr_matches_the_reference_and_is_bounded(at_reach, sigma, depth_m, eps, reach_over_depth):
+    reach_m = depth_m * reach_over_depth
+    d = at_reach * reach_m
+    assume(abs(abs(d) - reach_m) > 1e-6 * reach_m)   # the gross branch's edge is a step: no grid resolves it
+    got = ev.fix_llr(d, sigma, depth_m, eps, reach_m)
+    want = _reference_llr(d, sigma, depth_m, eps, reach_m)
+    assert got == pytest.approx(want, rel=1e-4, abs=1e-4)
+    assert abs(got) <= ev.llr_bound(sigma, eps, reach_m) + 1e-12
+
+
+@given(st.floats(-3000.0, 3000.0), sigmas, concern, epss, st.floats(2.0, 25.0))
+def test_within_the_reach_one_fix_carries_at_most_the_flat_branchs_odds(d, sigma, depth_m, eps, reach_over_depth):
+    reach_m = depth_m * reach_over_depth
+    assume(abs(d) <= reach_m)
+    most = math.log1p(2 * (1 - eps) / eps * reach_m / (reach_m - depth_m))
+    assert ev.fix_llr(d, sigma, depth_m, eps, reach_m) <= most + 1e-9
+
+
+def test_far_out_is_a_breach_and_far_in_is_not():
+    # Beyond the gross reach the boundary cannot have made the fix: the bound. Within it, a fix deep out
+    # is strong evidence, a fix near the line on the right side strong evidence against.
+    b = ev.llr_bound(6.0, 0.02, 2000.0)
+    assert ev.fix_llr(5000.0, 6.0, 30.0, 0.02, 2000.0) == b
+    assert ev.fix_llr(-5000.0, 6.0, 30.0, 0.02, 2000.0) == -b
+    assert ev.fix_llr(50.0, 6.0, 30.0, 0.02, 2000.0) > 4.0
+    assert ev.fix_llr(-5.0, 6.0, 30.0, 0.02, 2000.0) < -4.0
+    assert ev.fix_llr(math.nan, 6.0, 30.0, 0.02, 2000.0) == 0.0
+    assert ev.fix_llr(10.0, 0.0, 30.0, 0.02, 2000.0) == 0.0
+
+
+@given(st.lists(st.floats(-20.0, 20.0), max_size=60), st.floats(0.0, 10.0), st.floats(0.1, 40.0))
+@example([], 0.0, 1.0)                        # an empty run
+@example([5.0, -100.0, 5.0], 0.0, 5.0)        # the floor at zero; reached on the first fix
+def test_cusum_matches_the_reference(llr, s0, h):
+    llr_a = np.asarray(llr, dtype=np.float64)
+    h_a = np.full(llr_a.size, h)
+    out = np.empty(llr_a.size)
+    first = np.empty(1, np.int64)
+    ev.cusum(np.array([0, llr_a.size]), llr_a, h_a, np.array([s0]), out, first)
+    want, want_first = _reference_cusum(llr, h_a, s0)
+    np.testing.assert_allclose(out, want, rtol=0, atol=1e-12)
+    assert first[0] == want_first
+
+
+def test_cusum_runs_are_independent():
+    rng = np.random.default_rng(3)
+    llr = rng.normal(0.5, 2.0, 100)
+    h = np.full(100, 4.0)
+    offsets = np.array([0, 10, 10, 55, 100])
+    s0 = np.array([0.0, 1.0, 3.0, 0.0])
+    out, first = np.empty(100), np.empty(4, np.int64)
+    ev.cusum(offsets, llr, h, s0, out, first)
+    for k in range(4):
+        a, b = offsets[k], offsets[k + 1]
+        want, want_first = _reference_cusum(list(llr[a:b]), h[a:b], s0[k])
+        np.testing.assert_allclose(out[a:b], want)
+        assert first[k] == (a + want_first if want_first >= 0 else -1)
+
+
+def test_threshold_is_the_log_of_the_mean_run():
+    # 0.02 false decisions per subject-day at one fix every 15 s: one in 50 days of 5,760 fixes.
+    assert ev.threshold(0.02, 15.0) == pytest.approx(math.log(288_000))
+    assert ev.threshold(1e6, 15.0) == 0.0
+
+
+def _decisions(llr: np.ndarray, h: float) -> int:
+    """Decisions of a CUSUM restarted after each one."""
+    s, n = 0.0, 0
+    for x in llr:
+        s = max(0.0, s + x)
+        if s >= h:
+            n, s = n + 1, 0.0
+    return n
+
+
+@pytest.mark.parametrize("gross_share", [0.0, 0.02, 0.08])
+def test_independent_fixes_on_the_boundary_keep_the_budget(gross_share):
+    # The hardest compliant subject stands on the boundary, white fixes with gross errors as modelled.
+    # Lorden's bound: at most one false decision per exp(h) fixes. (A GLR of the likeliest depth kept
+    # 0.02-0.5 of it here, a clipped Gaussian ratio 0.03-0.3 with gross errors.)
+    rng = np.random.default_rng(11)
+    n, sigma, reach = 300_000, 6.0, 300.0
+    eps = max(gross_share, 1e-3)
+    d = rng.normal(0.0, sigma, n)
+    gross = rng.random(n) < gross_share
+    d[gross] = rng.uniform(-reach, reach, gross.sum())
+    llr = np.empty(n)
+    for depth_m in (3.0, 6.0, 30.0):
+        ev.fix_llrs(d, np.full(n, sigma), np.full(n, depth_m), eps, reach, llr)
+        for mean_run in (50.0, 500.0):
+            assert _decisions(llr, math.log(mean_run)) <= n / mean_run, (depth_m, mean_run)
+
+
+@pytest.mark.parametrize("out_m", [50.0, 200.0, 1500.0])
+def test_a_deep_breach_is_decided_by_the_third_fix_and_no_lone_fix_decides(out_m):
+    # sigma 6 m, a budget of 0.02 per subject-day at 15 s fixes.
+    sigma, eps, reach = 6.0, 0.02, 2000.0
+    h = ev.threshold(0.02, 15.0)
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        d = out_m + rng.normal(0.0, sigma, 3)
+        llr = np.array([ev.fix_llr(x, sigma, 30.0, eps, reach) for x in d])
+        assert llr.sum() >= h
+    worst = max(ev.fix_llr(x, sigma, 30.0, eps, reach) for x in np.linspace(-3 * reach, 3 * reach, 20001))
+    assert worst < h
+
+
+def test_ten_metres_inside_for_a_day_never_decides():
+    sigma, eps, reach = 6.0, 0.02, 2000.0
+    rng = np.random.default_rng(9)
+    n = 5760 * 20        # twenty subject-days at 15 s
+    d = rng.normal(-10.0, sigma, n)
+    llr = np.empty(n)
+    ev.fix_llrs(d, np.full(n, sigma), np.full(n, 30.0), eps, reach, llr)
+    assert _decisions(llr, ev.threshold(0.02, 15.0)) == 0
