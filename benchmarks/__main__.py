@@ -11,6 +11,7 @@ from rich.console import Console
 
 from benchmarks import alerts as alerts_suite
 from benchmarks import behaviour as behaviour_suite
+from benchmarks import boundary as boundary_suite
 from benchmarks import encounters as encounters_suite
 from benchmarks import fusion as fusion_suite
 from benchmarks import huge as huge_suite
@@ -64,6 +65,14 @@ Seed = Annotated[Optional[int], typer.Option(min=0, help="Scenario seed.")]
 Repeat = Annotated[Optional[int], typer.Option(min=1, help="Timed runs of geomon (at least).")]
 MinTime = Annotated[Optional[float], typer.Option(min=0.0, help="Keep repeating until this many seconds were timed.")]
 Threads = Annotated[Optional[int], typer.Option(min=1, help="numba threads for geomon (default: all cores).")]
+Sweep = Annotated[Optional[list[float]], typer.Option(
+    help="False-alarm budgets (false alerts per subject-day) the evidence rule is swept over; repeat the option "
+         "(0 alone: no sweep).")]
+Docs = Annotated[bool, typer.Option("--docs", help="Also write the PNG to docs/img.")]
+
+
+def _sweep(sweep: list[float] | None) -> tuple[float, ...] | None:
+    return tuple(b for b in sweep if b > 0) if sweep else None
 
 
 @app.command("pip")
@@ -213,20 +222,32 @@ def alerts_command(
         Optional[str],
         typer.Option(help="Rule profile for every subject instead of their levels' (e.g. special_period)."),
     ] = None,
-    sweep: Annotated[
-        Optional[list[float]],
-        typer.Option(help="Budgets (false alerts per subject-day) of the trade-off curve; repeat the option "
-                          "(default 0.001 ... 3; 0 for none)."),
-    ] = None,
-    docs: Annotated[bool, typer.Option("--docs", help="Also write the trade-off PNG to docs/img.")] = False,
+    sweep: Sweep = None,
+    docs: Docs = False,
 ) -> None:
     """Alerts: false alerts and detection delay, raw point-in-polygon beside geomon's Monitor (evidence and
     legacy rules), and the evidence rule's trade-off curve over its false-alarm budget."""
     overrides = _given(n_subjects=subjects, hours=hours, seed=seed, repeat=repeat, min_time_s=min_time,
                        rules=str(rules) if rules else None, profile=profile,
-                       sweep=tuple(b for b in sweep if b > 0) if sweep else None, docs=docs or None)
+                       sweep=_sweep(sweep), docs=docs or None)
     _run_suite(alerts_suite.AlertsConfig, alerts_suite.run_alerts, quick=quick, overrides=overrides,
                threads=threads, out=out, strict=strict)
+
+
+@app.command("boundary")
+def boundary_command(
+    out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = boundary_suite.DEFAULT_OUT,
+    quick: Quick = False,
+    hours: Hours = None,
+    seed: Seed = None,
+    sweep: Sweep = None,
+    docs: Docs = False,
+) -> None:
+    """Boundary: breach decisions per noise family of the fusion matrix (raw PIP, legacy rule, evidence rule over
+    its budget) beside a straight county edge: false alerts per subject-day against p95 delay."""
+    overrides = _given(hours=hours, seed=seed, sweep=_sweep(sweep), docs=docs or None)
+    _run_suite(boundary_suite.BoundaryConfig, boundary_suite.run_boundary, quick=quick, overrides=overrides,
+               threads=None, out=out, strict=False)
 
 
 @app.command("behaviour")

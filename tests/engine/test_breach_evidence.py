@@ -39,7 +39,7 @@ def _threshold(budget, dt_s=STEP_S):
 
 
 def test_walking_out_of_the_county_is_confirmed_by_the_third_fix_fifty_metres_out():
-    # s1 (ordinary: 0.02 a day, depth of concern 30 m) walks north across the edge at 1.2 m/s, sigma 4 m.
+    # s1 (ordinary: 0.02 a day, depth of concern 20 m) walks north across the edge at 1.2 m/s, sigma 4 m.
     rng = np.random.default_rng(1)
     y = EDGE_Y - 300 + 1.2 * STEP_S * np.arange(60)
     fixes, t = _noisy("s1", y, 4.0, rng)
@@ -52,6 +52,20 @@ def test_walking_out_of_the_county_is_confirmed_by_the_third_fix_fifty_metres_ou
     assert _ms(a["onset_ts"]) >= t[np.argmax(y >= EDGE_Y)]
     details = json.loads(a["details"])
     assert details["rule"] == "evidence" and details["evidence"] >= _threshold(0.02)
+
+
+def test_walking_through_a_bar_is_one_entry_decided_inside_it():
+    # 1.2 m/s every 30 s across the 200 m bar: the entry is confirmed while the subject is inside and ends after.
+    path = sc.walk("s1", (X0 + 1500, Y0), (X0 + 2500, Y0))
+    alerts = _rows(Monitor(ZONES, SUBJECTS).process(path))
+    assert [(a["kind"], a["zone_id"]) for a in alerts] == [("forbidden_entry", "bar")]
+    a = alerts[0]
+    t = path.column("ts").cast(pa.int64()).to_numpy()
+    x = X0 + 1500 + (t - T0) / 1000 * 1.2
+    inside = t[np.abs(x - (X0 + 2000)) < 100]
+    assert inside[0] <= _ms(a["onset_ts"]) < _ms(a["confirmed_ts"]) <= inside[-1]
+    assert _ms(a["ended_ts"]) > inside[-1]
+    assert json.loads(a["details"])["evidence"] >= _threshold(0.02, 30)
 
 
 def test_ten_metres_inside_all_day_never_alerts():
@@ -111,7 +125,7 @@ def test_a_bigger_budget_decides_no_later_and_the_alert_names_it():
 
 def test_rules_that_describe_no_model_are_refused():
     rules = default_rules()
-    for bad in ({"breach_budget_per_day": 0.0}, {"breach_gross_p": 0.0}, {"breach_gross_reach_m": 40.0}):
+    for bad in ({"breach_budget_per_day": 0.0}, {"breach_gross_p": 0.0}, {"breach_gross_reach_m": 30.0}):
         broken = dataclasses.replace(rules, profiles={k: {**v, **bad} for k, v in rules.profiles.items()})
         with pytest.raises(ValueError, match=next(iter(bad)).replace("_reach_m", "")):
             Monitor(ZONES, SUBJECTS, broken)

@@ -35,9 +35,9 @@ def _ms(ts):
 
 
 def test_walk_through_bar_is_one_entry_with_its_end(zones, subjects):
-    # 1.2 m/s every 30 s: 36 m steps across a 200 m wide bar: about 5 fixes inside.
+    # 1.2 m/s every 30 s: 36 m steps across a 200 m wide bar: about 5 fixes inside (legacy rule's counts).
     path = sc.walk("s1", (X0 + 1500, Y0), (X0 + 2500, Y0))
-    alerts = _rows(Monitor(zones, subjects).process(path))
+    alerts = _rows(Monitor(zones, subjects, sc.legacy_rules()).process(path))
     assert len(alerts) == 1
     a = alerts[0]
     assert (a["kind"], a["subject_id"], a["zone_id"]) == ("forbidden_entry", "s1", "bar")
