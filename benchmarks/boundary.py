@@ -5,7 +5,10 @@ edge (the permitted area is a 40 km square; its northern edge is the boundary):
 
 - **compliant** subjects live still 5-30 m inside the edge all day (the hardest honest neighbours of a line);
 - **breaching** subjects stand 100-300 m inside, walk out at 1.0-1.6 m/s to 30-50 m beyond the edge, stay
-  there 2-20 minutes, walk back and stand again, once to three times a day.
+  there 2-20 minutes, walk back and stand again, once to three times a day;
+- each **visitor** has a forbidden disc of 50-200 m across, 1-5 km inside the county, stands 150-300 m from
+  its centre and walks to the centre and back at 1.0-1.6 m/s once or twice a day, staying 1-10 minutes;
+- each **neighbour** stands all day 10-30 m outside its own such disc.
 
 Every subject reports every ``interval_s`` with the family's noise (:func:`geomon.sim.field_noise.add_noise`,
 its accuracy read by its kind), and one more family, ``urban_mix``: white of 6 m, an AR(1) bias of 2 m with a
@@ -50,6 +53,11 @@ STAY_OUT_S = (120.0, 1200.0)
 BREACHES_PER_DAY = (1, 3)
 SWEEP = (0.002, 0.02, 0.2, 2.0)
 URBAN_WHITE_M, URBAN_BIAS_M, URBAN_OUTLIER_SHARE = 6.0, 2.0, 0.08
+DISC_RADIUS_M = (25.0, 100.0)
+DISC_INSIDE_M = (1000.0, 5000.0)
+VISIT_HOME_M = (150.0, 300.0)
+VISIT_STAY_S = (60.0, 600.0)
+NEIGHBOUR_OUT_M = (10.0, 30.0)
 T0_MS = 1_762_099_200_000   # 2025-11-02T16:00Z, local midnight in China
 
 
@@ -59,6 +67,8 @@ class BoundaryConfig(harness.QuickRun):
 
     n_compliant: int = 30
     n_breaching: int = 20
+    n_visitors: int = 15
+    n_neighbours: int = 15
     hours: float = 24.0
     interval_s: float = 15.0
     seed: int = 1
@@ -68,11 +78,16 @@ class BoundaryConfig(harness.QuickRun):
     quick: bool = False
 
     #: Smoke-run sizes.
-    QUICK: ClassVar[dict] = {"n_compliant": 3, "n_breaching": 3, "hours": 3.0, "sweep": (0.02,)}
+    QUICK: ClassVar[dict] = {"n_compliant": 3, "n_breaching": 3, "n_visitors": 3, "n_neighbours": 2, "hours": 3.0,
+                             "sweep": (0.02,)}
+
+    @property
+    def n_subjects(self) -> int:
+        return self.n_compliant + self.n_breaching + self.n_visitors + self.n_neighbours
 
     @property
     def subject_days(self) -> float:
-        return (self.n_compliant + self.n_breaching) * self.hours / 24.0
+        return self.n_subjects * self.hours / 24.0
 
 
 def _breach_path(rng, t_s: np.ndarray) -> tuple[np.ndarray, list[tuple[float, float]]]:
@@ -95,6 +110,31 @@ def _breach_path(rng, t_s: np.ndarray) -> tuple[np.ndarray, list[tuple[float, fl
     knots_t.append(span + 1.0)
     knots_y.append(home)
     return np.interp(t_s, knots_t, knots_y), outside
+
+
+def _visit_path(rng, t_s: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]:
+    """Offsets (m) from a disc's centre of a visitor who walks in and out once or twice; the true inside
+    intervals (s), found on a 1 s grid of the path."""
+    home, angle = rng.uniform(*VISIT_HOME_M), rng.uniform(0.0, 2 * np.pi)
+    span = t_s[-1]
+    k = int(rng.integers(1, 3))
+    knots_t, knots_r = [0.0], [home]
+    slot = span / k
+    for j in range(k):
+        v, stay = rng.uniform(*WALK_MPS), rng.uniform(*VISIT_STAY_S)
+        walk = home / v
+        start = j * slot + rng.uniform(0.05, 0.95) * max(slot - 2 * walk - stay, 0.0)
+        knots_t += [start, start + walk, start + walk + stay, start + 2 * walk + stay]
+        knots_r += [home, 0.0, 0.0, home]
+    knots_t.append(span + 1.0)
+    knots_r.append(home)
+    fine = np.arange(0.0, span + 1.0, 1.0)
+    inside = np.interp(fine, knots_t, knots_r) < radius
+    edges = np.flatnonzero(np.diff(inside.astype(np.int8)))
+    starts = list(fine[edges[::2] + 1]) if inside.size and not inside[0] else []
+    ends = list(fine[edges[1::2] + 1])
+    r = np.interp(t_s, knots_t, knots_r)
+    return r * np.cos(angle), r * np.sin(angle), list(zip(starts, ends))
 
 
 def _urban_mix(truth, rng: np.random.Generator):
@@ -121,20 +161,34 @@ def boundary_scenario(noise: str, config: BoundaryConfig, rng: np.random.Generat
 
     frame = LocalFrame("EPSG:32650")
     x0, y0 = 563_000.0, 4_150_000.0
-    n_sub = config.n_compliant + config.n_breaching
+    n_sub = config.n_subjects
     n = int(config.hours * 3600 / config.interval_s)
     t_s = np.arange(n) * config.interval_s
-    xs, ys, truth_rows = [], [], []
+    xs, ys, truth_rows, discs = [], [], [], {}
     ids = [f"B{k:04d}" for k in range(n_sub)]
+    edge_y = y0 + HALF_SIDE_M
     for k in range(n_sub):
         x = np.full(n, x0 + rng.uniform(-HALF_SIDE_M / 2, HALF_SIDE_M / 2))
         if k < config.n_compliant:
-            y = np.full(n, -rng.uniform(*COMPLIANT_INSIDE_M))
-        else:
+            y = np.full(n, edge_y - rng.uniform(*COMPLIANT_INSIDE_M))
+        elif k < config.n_compliant + config.n_breaching:
             y, outside = _breach_path(rng, t_s)
-            truth_rows += [(ids[k], a, b) for a, b in outside]
+            y = edge_y + y
+            truth_rows += [(ids[k], "permitted_exit", "county", a, b) for a, b in outside]
+        else:
+            cx, cy = x[0], edge_y - rng.uniform(*DISC_INSIDE_M)
+            radius = rng.uniform(*DISC_RADIUS_M)
+            discs[f"disc-{k:04d}"] = shapely.Point(cx, cy).buffer(radius, 64)
+            if k < config.n_compliant + config.n_breaching + config.n_visitors:
+                dx, dy, inside = _visit_path(rng, t_s, radius)
+                x, y = cx + dx, cy + dy
+                truth_rows += [(ids[k], "forbidden_entry", f"disc-{k:04d}", a, b) for a, b in inside]
+            else:
+                angle = rng.uniform(0.0, 2 * np.pi)
+                r = radius + rng.uniform(*NEIGHBOUR_OUT_M)
+                x, y = np.full(n, cx + r * np.cos(angle)), np.full(n, cy + r * np.sin(angle))
         xs.append(x)
-        ys.append(y0 + HALF_SIDE_M + y)
+        ys.append(y)
     truth = FieldTruth(motion="boundary", interval_s=config.interval_s,
                        offsets=np.arange(n_sub + 1, dtype=np.int64) * n,
                        t_ms=np.tile(T0_MS + (t_s * 1000).astype(np.int64), n_sub),
@@ -149,30 +203,38 @@ def boundary_scenario(noise: str, config: BoundaryConfig, rng: np.random.Generat
         "accuracy_m": pa.array(fx.accuracy_m.astype(np.float32)),
     })
     county_m = shapely.box(x0 - HALF_SIDE_M, y0 - HALF_SIDE_M, x0 + HALF_SIDE_M, y0 + HALF_SIDE_M)
-    county = shapely.transform(county_m, lambda c: np.column_stack(frame.unproject(c[:, 0], c[:, 1])))
-    zones = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {
-        "zone_id": "county", "kind": "permitted"}, "geometry": shapely.geometry.mapping(county)}]}
+    zones_m = {"county": ("permitted", county_m), **{z: ("forbidden", g) for z, g in discs.items()}}
+
+    def feature(zone_id, kind, geom_m):
+        lonlat = shapely.transform(geom_m, lambda c: np.column_stack(frame.unproject(c[:, 0], c[:, 1])))
+        return {"type": "Feature", "properties": {"zone_id": zone_id, "kind": kind},
+                "geometry": shapely.geometry.mapping(lonlat)}
+
+    zones = {"type": "FeatureCollection", "features": [feature(z, kind, g) for z, (kind, g) in zones_m.items()]}
     subjects = pa.table({"subject_id": ids, "level": ["ordinary"] * n_sub, "office_id": ["office-1"] * n_sub})
     ms = lambda s: T0_MS + int(s * 1000)  # noqa: E731
     truth_table = pa.table({
         "subject_id": pa.array([r[0] for r in truth_rows], pa.string()),
-        "kind": pa.array(["permitted_exit"] * len(truth_rows), pa.string()),
-        "zone_id": pa.array(["county"] * len(truth_rows), pa.string()),
-        "true_start": pa.array([ms(r[1]) for r in truth_rows], pa.int64()).cast(TRUTH_SCHEMA.field("true_start").type),
-        "true_end": pa.array([ms(r[2]) for r in truth_rows], pa.int64()).cast(TRUTH_SCHEMA.field("true_end").type),
+        "kind": pa.array([r[1] for r in truth_rows], pa.string()),
+        "zone_id": pa.array([r[2] for r in truth_rows], pa.string()),
+        "true_start": pa.array([ms(r[3]) for r in truth_rows], pa.int64()).cast(TRUTH_SCHEMA.field("true_start").type),
+        "true_end": pa.array([ms(r[4]) for r in truth_rows], pa.int64()).cast(TRUTH_SCHEMA.field("true_end").type),
         "crossing_only": pa.array([False] * len(truth_rows), pa.bool_()),
     }, schema=TRUTH_SCHEMA)
-    return fixes, (fx.x_m, fx.y_m), truth_table, zones, {"county": ("permitted", county_m)}, subjects, frame, \
-        fx.accuracy_kind
+    return fixes, (fx.x_m, fx.y_m), truth_table, zones, zones_m, subjects, frame, fx.accuracy_kind
 
 
 def _point(alerts: pa.Table, truth: pa.Table, config: BoundaryConfig) -> dict:
     from geomon.office.evaluate import score
 
-    s = alerts_suite.summarise(alerts, truth, slack_s=config.slack_s, subject_days=config.subject_days)["total"]
+    summary = alerts_suite.summarise(alerts, truth, slack_s=config.slack_s, subject_days=config.subject_days)
+    s = summary["total"]
     confirmed = sum(x.true_positives for x in score(alerts, truth, slack_s=config.slack_s))
+    kinds = {k: {"breaches": c["n_truth"], "missed": c["n_truth"] - c["true_positives"],
+                 "false_per_subject_day": c["false_per_subject_day"], "p95_delay_s": c["delay_s"]["p95"]}
+             for k, c in summary["kinds"].items()}
     return {"false_per_subject_day": s["false_per_subject_day"], "p95_delay_s": s["delay_s"]["p95"],
-            "breaches": truth.num_rows, "missed": truth.num_rows - confirmed}
+            "breaches": truth.num_rows, "missed": truth.num_rows - confirmed, "kinds": kinds}
 
 
 def run_boundary(config: BoundaryConfig, *, out: Path | None = DEFAULT_OUT, console: Console | None = None) -> dict:
@@ -189,7 +251,7 @@ def run_boundary(config: BoundaryConfig, *, out: Path | None = DEFAULT_OUT, cons
     families = {}
     for i, noise in enumerate((*NOISES, "urban_mix")):
         rng = np.random.default_rng([config.seed, i])
-        with report.step(progress, f"{noise}: {config.n_compliant + config.n_breaching} subjects x {config.hours:g} h"):
+        with report.step(progress, f"{noise}: {config.n_subjects} subjects x {config.hours:g} h"):
             fixes, (x, y), truth, zones_geo, zones_m, subjects_t, frame, kind = boundary_scenario(noise, config, rng)
             zones, subjects = load_zones(zones_geo), load_subjects(subjects_t)
 
@@ -252,8 +314,9 @@ def plot_families(payload: dict, path: Path) -> None:
     axes.ravel()[0].legend(fontsize=7)
     fig.supxlabel("false alerts per subject-day (log; none drawn at a tenth of one)", fontsize=9)
     fig.supylabel("p95 delay from the true start, s", fontsize=9)
-    fig.suptitle(f"Breach decisions per noise family: {config['n_compliant']} compliant + {config['n_breaching']} "
-                 f"breaching subjects x {config['hours']:g} h, a fix every {config['interval_s']:g} s, seed "
+    fig.suptitle(f"Breach decisions per noise family: {config['n_compliant']} compliant, {config['n_breaching']} "
+                 f"breaching, {config['n_visitors']} visiting, {config['n_neighbours']} neighbouring subjects x "
+                 f"{config['hours']:g} h, a fix every {config['interval_s']:g} s, seed "
                  f"{config['seed']} (dotted: 0.02 a day, 60 s)", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -265,18 +328,22 @@ def print_report(payload: dict, console: Console, *, out: Path | None = None) ->
     """One row per family and method."""
     config = payload["config"]
     console.print(f"[bold]Boundary: breach decisions per noise family[/]\n{report.machine_line(payload['machine'])}")
-    table = Table(title=f"{config['n_compliant']} compliant + {config['n_breaching']} breaching subjects x "
+    table = Table(title=f"{config['n_compliant']} compliant, {config['n_breaching']} breaching, "
+                        f"{config['n_visitors']} visiting and {config['n_neighbours']} neighbouring subjects x "
                         f"{config['hours']:g} h per family ({config['subject_days']:g} subject-days), a fix every "
                         f"{config['interval_s']:g} s, seed {config['seed']}")
-    for name in ["noise", "method", "false / subj-day", "p95 delay s", "breaches", "missed"]:
+    for name in ["noise", "method", "false / subj-day", "p95 delay s", "breaches", "missed", "exits: p95 s, missed",
+                 "entries: p95 s, missed"]:
         table.add_column(name, justify="left" if name in ("noise", "method") else "right")
     for noise, f in payload["families"].items():
         rows = [("raw PIP", f["raw_pip"]), ("legacy rule", f["legacy"])]
         rows += [(f"evidence, {p['budget_per_day']:g} / day", p) for p in f["evidence"]]
         for k, (label, p) in enumerate(rows):
+            per_kind = [f"{report.fmt(c['p95_delay_s'], ',.0f')}, {c['missed']} of {c['breaches']}"
+                        for c in (p["kinds"].get("permitted_exit"), p["kinds"].get("forbidden_entry")) if c]
             table.add_row(noise if k == 0 else "", label, f"{p['false_per_subject_day']:.3f}",
                           report.fmt(p["p95_delay_s"], ",.0f"), f"{p['breaches']:,}", f"{p['missed']:,}",
-                          end_section=k == len(rows) - 1)
+                          *(per_kind + ["", ""])[:2], end_section=k == len(rows) - 1)
     console.print(table)
     if out is not None:
         console.print(f"JSON written to {out}")

@@ -7,8 +7,10 @@ heavy-tailed model of a position: Gaussian ``N(d; delta, sigma^2)`` with probabi
 a gross error flat within ``reach_m`` of ``delta`` with probability ``eps``:
 
 - *compliant* (H0): ``delta = 0``, on the boundary, the hardest compliant case;
-- *breach* (H1): ``delta`` uniform on ``[depth_m, reach_m]``, a breach at least ``depth_m`` deep,
-  however deep within the reach (``reach_m >= 2 depth_m``).
+- *breach* (H1): ``delta`` uniform on ``[depth_m, deepest_m]``, a breach at least ``depth_m`` deep,
+  however deep the place allows: ``deepest_m`` is the reach outside a permitted area, and at most a
+  forbidden zone's equal-area radius inside one (no point of a zone lies deeper than that), so that the
+  evidence of a fix inside a small zone is not spread over depths the zone does not have.
 
 Both are densities of ``d``, so their ratio is a likelihood ratio, and Page's (1954) statistic ``S =
 max(0, S + llr)``, deciding at ``S >= h``, keeps Lorden's (1971) bound: for fixes that are
@@ -21,11 +23,11 @@ well short of the bound (``tests/kernels/test_evidence.py``).
 
 Every fix's evidence is clipped to ``+-llr_bound(sigma) = log(1 + (1 - eps) / eps * 2 reach_m /
 (sqrt(2 pi) sigma))``, which binds only beyond the gross reach, where H0 puts no mass: a fix far
-out is a breach's. Within the reach a deep fix carries at most about ``log(1 + 2 (1 - eps) / eps)``
-(4.6 at eps 0.02), whatever its sigma, so where the threshold exceeds that, one fix, however wrong,
-neither makes a breach nor undoes one. Fixes whose errors are correlated in time (a drifting bias,
-multipath runs) are not independent; ``python -m benchmarks alerts`` measures what the bound then
-promises.
+out is a breach's. Within the reach a deep fix carries at most about ``log(1 + 2 (1 - eps) reach_m /
+(eps (deepest_m - depth_m)))`` (about 6.9 at eps 0.002 outside a permitted area), whatever its sigma,
+so where the threshold exceeds that, one fix, however wrong, neither makes a breach nor undoes one.
+Fixes whose errors are correlated in time (a drifting bias, multipath runs) are not independent;
+``python -m benchmarks alerts`` and ``python -m benchmarks boundary`` measure what the bound then promises.
 """
 
 from __future__ import annotations
@@ -51,21 +53,22 @@ def _phi_between(a, b):
 
 
 @jit_inline
-def fix_llr(d, sigma, depth_m, eps, reach_m):
-    """Evidence (natural log-likelihood ratio, a breach ``depth_m`` to ``reach_m`` deep against the
-    boundary) of one fix ``d`` m on the wrong side, ``sigma`` m along the normal, clipped to
-    :func:`llr_bound`. A NaN depth or a non-positive sigma carries none (0)."""
-    if not (d == d) or not (sigma > 0.0):
+def fix_llr(d, sigma, depth_m, eps, reach_m, deepest_m):
+    """Evidence (natural log-likelihood ratio, a breach ``depth_m`` to ``deepest_m`` deep against the
+    boundary, gross errors within ``reach_m``) of one fix ``d`` m on the wrong side, ``sigma`` m along the
+    normal, clipped to :func:`llr_bound`. A NaN depth, a non-positive sigma or a place with no depth beyond the
+    depth of concern (``deepest_m <= depth_m``, a zone of no area) carries none (0)."""
+    if not (d == d) or not (sigma > 0.0) or not (deepest_m > depth_m):
         return 0.0
     bound = llr_bound(sigma, eps, reach_m)
-    width = reach_m - depth_m
+    width = deepest_m - depth_m
     flat = eps / (2.0 * reach_m)
     z0 = d / sigma
     f0 = (1.0 - eps) * math.exp(-0.5 * z0 * z0) / (sigma * _SQRT_2PI)
     if abs(d) <= reach_m:
         f0 += flat
-    f1 = (1.0 - eps) / width * _phi_between((depth_m - d) / sigma, (reach_m - d) / sigma)
-    overlap = min(reach_m, d + reach_m) - max(depth_m, d - reach_m)
+    f1 = (1.0 - eps) / width * _phi_between((depth_m - d) / sigma, (deepest_m - d) / sigma)
+    overlap = min(deepest_m, d + reach_m) - max(depth_m, d - reach_m)
     if overlap > 0.0:
         f1 += flat * overlap / width
     if f0 > 0.0 and f1 > 0.0:
@@ -92,16 +95,16 @@ def threshold(budget_per_day, dt_s):
 
 @jit
 def fix_llrs(d, sigma, depth_m, eps, reach_m, out):
-    """:func:`fix_llr` over arrays (``depth_m`` per fix)."""
+    """:func:`fix_llr` over arrays (``depth_m`` per fix), a breach as deep as the reach."""
     for i in range(d.size):
-        out[i] = fix_llr(d[i], sigma[i], depth_m[i], eps, reach_m)
+        out[i] = fix_llr(d[i], sigma[i], depth_m[i], eps, reach_m, reach_m)
 
 
 @jit
-def fix_llrs_each(d, sigma, depth_m, eps, reach_m, out):
-    """:func:`fix_llr` over arrays, every parameter per fix (a threshold set's own)."""
+def fix_llrs_each(d, sigma, depth_m, eps, reach_m, deepest_m, out):
+    """:func:`fix_llr` over arrays, every parameter per fix (a threshold set's, a zone's own)."""
     for i in range(d.size):
-        out[i] = fix_llr(d[i], sigma[i], depth_m[i], eps[i], reach_m[i])
+        out[i] = fix_llr(d[i], sigma[i], depth_m[i], eps[i], reach_m[i], deepest_m[i])
 
 
 @jit

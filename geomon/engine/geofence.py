@@ -99,7 +99,8 @@ class GeofenceDetector(Detector):
     (:mod:`geomon.kernels.evidence`), from the fused position's depth across the boundary and, along its
     normal, the larger of the fused standard deviation and the fix's own (a fix's evidence is one fix's
     worth, however many fixes the fused position averages), with gross errors of ``breach_gross_p`` within
-    ``breach_gross_reach_m``. In a forbidden zone the depth of concern is at most half its equal-area radius.
+    ``breach_gross_reach_m``. In a forbidden zone the depth of concern is at most half its equal-area radius,
+    and the breach no deeper than that radius.
     A breach is confirmed when Page's CUSUM of that evidence reaches the threshold that
     ``breach_budget_per_day`` false alerts per subject-day allow (docs/alerts.md). With
     ``breach_by_fixes`` the legacy rule decides instead: a fix is a violation when on the wrong side with
@@ -252,11 +253,14 @@ class GeofenceDetector(Detector):
         violation = (p_wrong >= th.breach_p[tset]) & (depth >= buffer)
         neutral = p_wrong > np.maximum(th.clear_p[tset], 0.5)
         flag = np.where(violation, _gf.HIT_VIOLATION, np.where(neutral, _gf.HIT_NEUTRAL, _gf.HIT_COMPLIANT))
-        concern = th.depth_m[tset]
+        concern, reach = th.depth_m[tset], th.gross_reach_m[tset]
+        deepest = reach
         if not outside_is_wrong:
+            # A zone has no point deeper than its equal-area radius: the breach's depths are those it has.
             concern = np.minimum(concern, self._zone_half_radius[codes])
+            deepest = np.minimum(reach, 2.0 * self._zone_half_radius[codes])
         llr = np.empty(pi.size)
-        _ev.fix_llrs_each(depth, np.fmax(sigma, f.sigma_m[pi]), concern, th.gross_p[tset], th.gross_reach_m[tset], llr)
+        _ev.fix_llrs_each(depth, np.fmax(sigma, f.sigma_m[pi]), concern, th.gross_p[tset], reach, deepest, llr)
         return pi, codes, flag, depth, p_wrong, sigma, llr
 
     @staticmethod

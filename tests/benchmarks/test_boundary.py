@@ -32,6 +32,20 @@ def test_a_breaching_path_is_outside_exactly_in_its_true_intervals(seed):
     assert np.array_equal(out[~edges], marked[~edges])
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_a_visit_is_inside_its_disc_exactly_in_its_true_intervals(seed):
+    rng = np.random.default_rng(seed)
+    t_s = np.arange(0.0, 86_400.0, 1.0)
+    dx, dy, inside = boundary._visit_path(rng, t_s, 40.0)
+    assert 1 <= len(inside) <= 2
+    r = np.hypot(dx, dy)
+    marked = np.zeros(t_s.size, bool)
+    for a, b in inside:
+        marked |= (t_s >= a) & (t_s < b)
+    near_edge = np.abs(r - 40.0) < 2.0     # within two seconds' walk of the disc's edge
+    assert np.array_equal((r < 40.0)[~near_edge], marked[~near_edge])
+
+
 def test_quick_run_counts_add_up_and_draws_the_curves(tmp_path):
     out = tmp_path / "boundary.json"
     config = boundary.BoundaryConfig.quick_run()
@@ -44,6 +58,11 @@ def test_quick_run_counts_add_up_and_draws_the_curves(tmp_path):
             assert p["breaches"] > 0 and 0 <= p["missed"] <= p["breaches"]
             assert p["false_per_subject_day"] >= 0
         assert f["accuracy_kind"] == ("r68" if noise == "phone" else "sigma")
-    # Raw point in polygon on white noise alerts on every true breach (a breach reaches 30-50 m out).
+    for f in payload["families"].values():
+        for p in (f["raw_pip"], f["legacy"], *f["evidence"]):
+            assert sum(c["breaches"] for c in p["kinds"].values()) == p["breaches"]
+            assert set(p["kinds"]) == {"permitted_exit", "forbidden_entry"}
+    # Raw point in polygon on white noise alerts on every true breach (an exit reaches 30-50 m out, an entry the
+    # disc's centre).
     assert payload["families"]["white"]["raw_pip"]["missed"] == 0
     assert (out.parent / "alerts_families.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

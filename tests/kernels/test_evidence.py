@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from geomon.kernels import evidence as ev
 
 
-def _reference_llr(d, sigma, depth_m, eps, reach_m):
+def _reference_llr(d, sigma, depth_m, eps, reach_m, deepest_m=None):
     """From the definition, densities not logs, the breach's uniform depth integrated numerically."""
     if math.isnan(d) or not sigma > 0:
         return 0.0
+    deepest_m = reach_m if deepest_m is None else deepest_m
 
     def clean(delta):
         return (1 - eps) * np.exp(-0.5 * ((d - delta) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
@@ -25,13 +26,13 @@ def _reference_llr(d, sigma, depth_m, eps, reach_m):
 
     f0 = float(clean(0.0) + gross(0.0))
     # Integrated piece by piece between the gross window's edges, where its indicator is constant.
-    edges = sorted({depth_m, reach_m, *(min(max(e, depth_m), reach_m) for e in (d - reach_m, d + reach_m))})
+    edges = sorted({depth_m, deepest_m, *(min(max(e, depth_m), deepest_m) for e in (d - reach_m, d + reach_m))})
     f1 = 0.0
     for lo, hi in zip(edges[:-1], edges[1:]):
         n = int(min(max(20_001, (hi - lo) / sigma * 200), 4_000_001))
         delta = np.linspace(lo, hi, n)
         f1 += float(np.trapezoid(clean(delta), delta)) + float(gross(0.5 * (lo + hi))) * (hi - lo)
-    f1 /= reach_m - depth_m
+    f1 /= deepest_m - depth_m
     bound = math.log1p((1 - eps) / eps * 2 * reach_m / (math.sqrt(2 * math.pi) * sigma))
     if f0 > 0 and f1 > 0:
         return min(max(math.log(f1 / f0), -bound), bound)
@@ -54,39 +55,53 @@ epss = st.floats(1e-3, 0.3)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.floats(-1.0, 2.0), sigmas, concern, epss, st.floats(2.0, 25.0))
-@example(0.0, 6.0, 30.0, 0.02, 2000 / 30)       # on the boundary
-@example(30.0 / 2000, 6.0, 30.0, 0.02, 2000 / 30)  # at the depth of concern
-@example(1.0, 0.3, 30.0, 0.02, 10.0)            # at the reach, a precise fix
-@example(-1.0, 0.3, 30.0, 0.02, 10.0)           # the reach inside
-def test_fix_llr_matches_the_reference_and_is_bounded(at_reach, sigma, depth_m, eps, reach_over_depth):
+@given(st.floats(-1.0, 2.0), sigmas, concern, epss, st.floats(2.0, 25.0), st.floats(0.02, 1.0))
+@example(0.0, 6.0, 30.0, 0.02, 2000 / 30, 1.0)        # on the boundary
+@example(30.0 / 2000, 6.0, 30.0, 0.02, 2000 / 30, 1.0)  # at the depth of concern
+@example(1.0, 0.3, 30.0, 0.02, 10.0, 1.0)             # at the reach, a precise fix
+@example(-1.0, 0.3, 30.0, 0.02, 10.0, 1.0)            # the reach inside
+@example(0.01, 6.0, 12.5, 0.002, 160.0, 0.0063)       # the centre of a 25 m disc (deepest 25 m)
+def test_fix_llr_matches_the_reference_and_is_bounded(at_reach, sigma, depth_m, eps, reach_over_depth, deep_share):
     reach_m = depth_m * reach_over_depth
+    deepest_m = depth_m + deep_share * (reach_m - depth_m)
     d = at_reach * reach_m
     assume(abs(abs(d) - reach_m) > 1e-6 * reach_m)   # the gross branch's edge is a step: no grid resolves it
-    got = ev.fix_llr(d, sigma, depth_m, eps, reach_m)
-    want = _reference_llr(d, sigma, depth_m, eps, reach_m)
+    got = ev.fix_llr(d, sigma, depth_m, eps, reach_m, deepest_m)
+    want = _reference_llr(d, sigma, depth_m, eps, reach_m, deepest_m)
     assert got == pytest.approx(want, rel=1e-4, abs=1e-4)
     assert abs(got) <= ev.llr_bound(sigma, eps, reach_m) + 1e-12
 
 
-@given(st.floats(-3000.0, 3000.0), sigmas, concern, epss, st.floats(2.0, 25.0))
-def test_within_the_reach_one_fix_carries_at_most_the_flat_branchs_odds(d, sigma, depth_m, eps, reach_over_depth):
+@given(st.floats(-3000.0, 3000.0), sigmas, concern, epss, st.floats(2.0, 25.0), st.floats(0.02, 1.0))
+def test_within_the_reach_one_fix_carries_at_most_the_flat_branchs_odds(d, sigma, depth_m, eps, reach_over_depth,
+                                                                         deep_share):
     reach_m = depth_m * reach_over_depth
+    deepest_m = depth_m + deep_share * (reach_m - depth_m)
     assume(abs(d) <= reach_m)
-    most = math.log1p(2 * (1 - eps) / eps * reach_m / (reach_m - depth_m))
-    assert ev.fix_llr(d, sigma, depth_m, eps, reach_m) <= most + 1e-9
+    most = math.log1p(2 * (1 - eps) / eps * reach_m / (deepest_m - depth_m))
+    assert ev.fix_llr(d, sigma, depth_m, eps, reach_m, deepest_m) <= most + 1e-9
+
+
+def test_inside_a_small_zone_a_fix_says_more_than_beside_a_county():
+    # The centre of a 25 m disc (depth of concern 12.5 m, half its radius), sigma 6 m: the breach's depths are
+    # those the disc has, not 12.5-2,000 m.
+    small = ev.fix_llr(22.0, 6.0, 12.5, 0.002, 2000.0, 25.0)
+    wide = ev.fix_llr(22.0, 6.0, 12.5, 0.002, 2000.0, 2000.0)
+    assert small > wide + 3.0
+    assert small < ev.threshold(0.02, 15.0)           # still no lone fix decides
 
 
 def test_far_out_is_a_breach_and_far_in_is_not():
     # Beyond the gross reach the boundary cannot have made the fix: the bound. Within it, a fix deep out
     # is strong evidence, a fix near the line on the right side strong evidence against.
     b = ev.llr_bound(6.0, 0.02, 2000.0)
-    assert ev.fix_llr(5000.0, 6.0, 30.0, 0.02, 2000.0) == b
-    assert ev.fix_llr(-5000.0, 6.0, 30.0, 0.02, 2000.0) == -b
-    assert ev.fix_llr(50.0, 6.0, 30.0, 0.02, 2000.0) > 4.0
-    assert ev.fix_llr(-5.0, 6.0, 30.0, 0.02, 2000.0) < -4.0
-    assert ev.fix_llr(math.nan, 6.0, 30.0, 0.02, 2000.0) == 0.0
-    assert ev.fix_llr(10.0, 0.0, 30.0, 0.02, 2000.0) == 0.0
+    assert ev.fix_llr(5000.0, 6.0, 30.0, 0.02, 2000.0, 2000.0) == b
+    assert ev.fix_llr(-5000.0, 6.0, 30.0, 0.02, 2000.0, 2000.0) == -b
+    assert ev.fix_llr(50.0, 6.0, 30.0, 0.02, 2000.0, 2000.0) > 4.0
+    assert ev.fix_llr(-5.0, 6.0, 30.0, 0.02, 2000.0, 2000.0) < -4.0
+    assert ev.fix_llr(math.nan, 6.0, 30.0, 0.02, 2000.0, 2000.0) == 0.0
+    assert ev.fix_llr(10.0, 0.0, 30.0, 0.02, 2000.0, 2000.0) == 0.0
+    assert ev.fix_llr(10.0, 6.0, 0.0, 0.02, 2000.0, 0.0) == 0.0          # a zone of no area
 
 
 @given(st.lists(st.floats(-20.0, 20.0), max_size=60), st.floats(0.0, 10.0), st.floats(0.1, 40.0))
@@ -146,10 +161,11 @@ def test_independent_fixes_on_the_boundary_keep_the_budget(gross_share):
     gross = rng.random(n) < gross_share
     d[gross] = rng.uniform(-reach, reach, gross.sum())
     llr = np.empty(n)
-    for depth_m in (3.0, 6.0, 30.0):
-        ev.fix_llrs(d, np.full(n, sigma), np.full(n, depth_m), eps, reach, llr)
+    for depth_m, deepest_m in ((3.0, reach), (6.0, reach), (30.0, reach), (6.0, 12.0), (12.5, 25.0)):
+        ev.fix_llrs_each(d, np.full(n, sigma), np.full(n, depth_m), np.full(n, eps), np.full(n, reach),
+                         np.full(n, deepest_m), llr)
         for mean_run in (50.0, 500.0):
-            assert _decisions(llr, math.log(mean_run)) <= n / mean_run, (depth_m, mean_run)
+            assert _decisions(llr, math.log(mean_run)) <= n / mean_run, (depth_m, deepest_m, mean_run)
 
 
 @pytest.mark.parametrize("out_m", [50.0, 200.0, 1500.0])
@@ -160,9 +176,9 @@ def test_a_deep_breach_is_decided_by_the_third_fix_and_no_lone_fix_decides(out_m
     rng = np.random.default_rng(5)
     for _ in range(200):
         d = out_m + rng.normal(0.0, sigma, 3)
-        llr = np.array([ev.fix_llr(x, sigma, 30.0, eps, reach) for x in d])
+        llr = np.array([ev.fix_llr(x, sigma, 30.0, eps, reach, reach) for x in d])
         assert llr.sum() >= h
-    worst = max(ev.fix_llr(x, sigma, 30.0, eps, reach) for x in np.linspace(-3 * reach, 3 * reach, 20001))
+    worst = max(ev.fix_llr(x, sigma, 30.0, eps, reach, reach) for x in np.linspace(-3 * reach, 3 * reach, 20001))
     assert worst < h
 
 

@@ -60,12 +60,14 @@ def test_a_distributed_replay_converts_in_every_partition(tmp_path):
     kinds, accuracy_m = alerts(dist)
     assert len(kinds) == 2 and kinds == alerts(one)[0]
     np.testing.assert_allclose(accuracy_m, alerts(one)[1], rtol=1e-5)
-    # Read as 1-sigma, the 24 m fixes are vaguer: the county exit is still found, with the vaguer accuracy
-    # (the crossing of the 200 m bar is not, on evidence that vague).
+    # Read as 1-sigma, the 24 m fixes are vaguer: the county exit is still found, and every alert found both
+    # ways carries the vaguer accuracy (whether the 200 m bar's crossing is decided on evidence that vague
+    # depends on the evidence rule, not on the conversion).
     plain_kinds, plain_accuracy = alerts(plain)
-    exit_ = kinds.index({"kind": "permitted_exit", "subject_id": "s2"})
-    assert plain_kinds == [{"kind": "permitted_exit", "subject_id": "s2"}]
-    assert plain_accuracy[0] > 1.5 * accuracy_m[exit_]
+    assert {"kind": "permitted_exit", "subject_id": "s2"} in plain_kinds
+    for kind, accuracy in zip(plain_kinds, plain_accuracy):
+        if kind in kinds:
+            assert accuracy > 1.5 * accuracy_m[kinds.index(kind)]
 
 def test_the_meeting_watch_takes_the_option_to_its_loader():
     fixes = _walks(REPORTED_M)
