@@ -427,12 +427,14 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
                         odds = 0.0
                 elif a_ok and jump_min_m * jump_min_m < d2 <= reach_m * reach_m and d2 > 9.0 * (comb[7] + a_v) \
                         and d2 > since * since * _STROLL_MPS ** 2 and (
-                        (rel2 < 18.0 * r and (still_anchor or 4.0 * rel2 < step_x * step_x + step_y * step_y)
+                        (rel2 < 18.0 * r and (still_anchor or 4.0 * rel2 < step_x * step_x + step_y * step_y
+                                                                 + 18.0 * r)
                          and t_ms[i] - a_t <= 2500.0 * dt_last)
                         or (still_anchor and m[STILL, 0] > 0.9 and comb[2] * comb[2] + comb[3] * comb[3] < 0.04)):
                     # A jump, not a walk (faster than a stroll from where the track stood or off the line
-                    # it walked, then two fixes together right after, or the track still again), within
-                    # multipath's reach.
+                    # it walked, then two fixes together right after: their step within the noise of two
+                    # fixes of the anchor's pace and, off a walker's line, under half the step give or take
+                    # that noise; or the track still again), within multipath's reach.
                     odds = run_odds
                     l_x, l_y = comb[0], comb[1]
                 if odds == 0.0:

@@ -457,17 +457,17 @@ def jump_doubt(j, t_ms, dt_s, fused, P_fused, r, still_p, step, p_out, p):
     ``[x, y, vx, vy]``, ``P_fused`` its covariance, ``step`` the step from the last fix if 10-120 s
     before (else None), ``p_out`` the fix's outlier probability. The anchor is carried to the fix's
     time at its velocity. The odds start at run_prior_odds where the position, between jump_min_m and
-    outlier_reach_m from the anchor and beyond 3 sigma of both, is farther from it than a stroll of
-    1 m/s since the anchor's time could go, and settles: two fixes together (their step within
-    3 sqrt(2 r) of the anchor's pace, and, off a walker's line, under half the step itself: a subject
-    who stops keeps no pace) within 2.5 fix intervals of the anchor's time, or, from a still anchor,
-    the still motion over 0.9 with under 0.2 m/s. Each later fix fades them as a run of mean run_s
-    would have ended, and by 100 where the position moves on from where the run began (an offset
-    keeps the anchor's pace); they end beyond reach, back within 3 sigma of the anchor, or under
-    SPENT_ODDS. Without odds, a fix under ANCHOR_CLEAN_P moves the anchor: still over 0.9, to the
+    outlier_reach_m from the anchor and beyond 3 sigma of both, is farther from it than a stroll of 1
+    m/s since the anchor's time could go, and settles: two fixes together (their step within 3 sqrt(2 r)
+    of the anchor's pace, and, off a walker's line, under half the step itself give or take the two
+    fixes' noise: a subject who stops keeps no pace) within 2.5 fix intervals of the anchor's time, or,
+    from a still anchor, the still motion over 0.9 with under 0.2 m/s. Each later fix fades them as a
+    run of mean run_s would have ended, and by 100 where the position moves on from where the run began
+    (an offset keeps the anchor's pace); they end beyond reach, back within 3 sigma of the anchor, or
+    under SPENT_ODDS. Without odds, a fix under ANCHOR_CLEAN_P moves the anchor: still over 0.9, to the
     fused position at rest; else, 10-120 s after the last fix, to the fused position and velocity if
-    slower than ANCHOR_WALK_MPS, and faster the anchor goes (denser fixes keep the anchor). Returns
-    the doubt (the probability that the fused position is a run's and the subject is at the anchor;
+    slower than ANCHOR_WALK_MPS, and faster the anchor goes (denser fixes keep the anchor). Returns the
+    doubt (the probability that the fused position is a run's and the subject is at the anchor;
     ``j["d"]`` the fused position less the anchor's); updates ``j`` in place."""
     a = np.trace(P_fused[:2, :2]) / 2.0
     since = (t_ms - j["anchor_t"]) * 1e-3
@@ -480,7 +480,7 @@ def jump_doubt(j, t_ms, dt_s, fused, P_fused, r, still_p, step, p_out, p):
         together = False
     else:
         rel = step - j["anchor_v"] * dt_s
-        together = rel @ rel < 9.0 * 2.0 * r and (still_anchor or 4.0 * rel @ rel < step @ step)
+        together = rel @ rel < 9.0 * 2.0 * r and (still_anchor or 4.0 * rel @ rel < step @ step + 9.0 * 2.0 * r)
     if j["odds"] > 0:
         j["odds"] *= np.exp(-dt_s / p["run_s"])
         j["last"] = j["last"] + j["anchor_v"] * dt_s
