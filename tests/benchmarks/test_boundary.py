@@ -62,6 +62,17 @@ def test_quick_run_counts_add_up_and_draws_the_curves(tmp_path):
         for p in (f["raw_pip"], f["legacy"], *f["evidence"]):
             assert sum(c["breaches"] for c in p["kinds"].values()) == p["breaches"]
             assert set(p["kinds"]) == {"permitted_exit", "forbidden_entry"}
+    # The packaged defaults are the 0.02 point of the sweep (the ordinary budget, scaled by one).
+    for f in payload["families"].values():
+        swept = next(p for p in f["evidence"] if p["budget_per_day"] == 0.02)
+        assert f["default"] == {k: v for k, v in swept.items() if k != "budget_per_day"}
+    # Every family but correlated multipath is held to the bars, as targets.toml states them.
+    keys = {t["key"] for t in payload["targets"]}
+    for noise in boundary.GATED_FAMILIES:
+        assert {f"false_alerts_per_subject_day@{noise}", f"p95_delay_s@{noise}", f"breaches_missed@{noise}"} <= keys
+    assert not any(k.endswith("@multipath") for k in keys)
+    assert {t["threshold"] for t in payload["targets"] if t["key"].startswith("p95_delay_s")} == {60.0}
+    assert payload["targets_met"] == all(t["status"] != "FAIL" for t in payload["targets"])
     # Raw point in polygon on white noise alerts on every true breach (an exit reaches 30-50 m out, an entry the
     # disc's centre).
     assert payload["families"]["white"]["raw_pip"]["missed"] == 0
