@@ -277,16 +277,11 @@ def _targets(geo: dict, raw: dict, n_long: int) -> list[dict]:
     ]
 
 
-def _rules_with(rules, **values):
-    """The rules with ``values`` set in every profile; a ``budget_scale`` multiplies every profile's budget."""
-    scale = values.pop("budget_scale", None)
-    profiles = {}
-    for name, prof in rules.profiles.items():
-        prof = {**prof, **values}
-        if scale is not None:
-            prof["breach_budget_per_day"] = prof["breach_budget_per_day"] * scale
-        profiles[name] = prof
-    return dataclasses.replace(rules, profiles=profiles)
+def budget_scaled(rules, scale: float):
+    """The rules with every profile's false-alarm budget multiplied by ``scale`` (the trade-off's sweep)."""
+    return dataclasses.replace(rules, profiles={
+        name: {**prof, "breach_budget_per_day": prof["breach_budget_per_day"] * scale}
+        for name, prof in rules.profiles.items()})
 
 
 def tradeoff(sc, zones, subjects, rules, config: AlertsConfig, long: pa.Table, progress) -> list[dict]:
@@ -298,7 +293,7 @@ def tradeoff(sc, zones, subjects, rules, config: AlertsConfig, long: pa.Table, p
     points = []
     for budget in config.sweep:
         with report.step(progress, f"trade-off: the evidence rule at {budget:g} false alerts per subject-day"):
-            monitor = Monitor(zones, subjects, _rules_with(rules, budget_scale=budget / base), profile=config.profile,
+            monitor = Monitor(zones, subjects, budget_scaled(rules, budget / base), profile=config.profile,
                               frame=sc.frame)
             alerts = geofence_only(fold_alerts(monitor.process(sc.fixes)))
         s = summarise(alerts, sc.truth, slack_s=config.slack_s, subject_days=config.subject_days)["total"]
@@ -368,7 +363,7 @@ def run_alerts(config: AlertsConfig, *, out: Path | None = DEFAULT_OUT, console:
                                            lambda: Monitor(zones, subjects, rules, profile=config.profile,
                                                            frame=sc.frame),
                                            lambda monitor: monitor.process(sc.fixes), **timing)
-    legacy_rules = _rules_with(rules, breach_by_fixes=True)
+    legacy_rules = rules.with_values(breach_by_fixes=True)
     with report.step(progress, f"geomon Monitor, legacy rule, on {sc.fixes.num_rows:,} fixes"):
         legacy_timing = harness.measure_fresh("geomon.engine.monitor.Monitor.process (breach_by_fixes)",
                                               lambda: Monitor(zones, subjects, legacy_rules, profile=config.profile,

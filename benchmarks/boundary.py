@@ -246,7 +246,7 @@ def run_boundary(config: BoundaryConfig, *, out: Path | None = DEFAULT_OUT, cons
 
     progress = report.progress_console(console)
     rules = default_rules()
-    legacy = alerts_suite._rules_with(rules, breach_by_fixes=True)
+    legacy = rules.with_values(breach_by_fixes=True)
     base = rules.profile("ordinary")["breach_budget_per_day"]
     families = {}
     for i, noise in enumerate((*NOISES, "urban_mix")):
@@ -268,7 +268,7 @@ def run_boundary(config: BoundaryConfig, *, out: Path | None = DEFAULT_OUT, cons
                 "legacy": _point(monitor_alerts(legacy), truth, config),
                 "default": _point(monitor_alerts(rules), truth, config),
                 "evidence": [{"budget_per_day": b, **_point(monitor_alerts(
-                    alerts_suite._rules_with(rules, budget_scale=b / base)), truth, config)} for b in config.sweep],
+                    alerts_suite.budget_scaled(rules, b / base)), truth, config)} for b in config.sweep],
             }
     targets = family_targets(families)
     payload = {"suite": "boundary", "schema_version": 1, "machine": harness.machine_info(),

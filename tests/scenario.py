@@ -6,8 +6,6 @@ converted to lon/lat, so tests can reason in metres.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pyarrow as pa
 import shapely
@@ -57,9 +55,7 @@ def subjects(n=3):
 
 def legacy_rules() -> Rules:
     """The packaged rules with every profile on the legacy breach rule (``breach_by_fixes``): fixes and seconds."""
-    rules = default_rules()
-    return dataclasses.replace(rules, profiles={name: {**values, "breach_by_fixes": True}
-                                                for name, values in rules.profiles.items()})
+    return default_rules().with_values(breach_by_fixes=True)
 
 
 def fixes(subject_id, x_m, y_m, t_ms, accuracy_m=3.0):

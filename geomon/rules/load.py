@@ -14,6 +14,7 @@ values (see :func:`load_rules`), so code never needs a fallback value.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import difflib
 import functools
@@ -105,6 +106,19 @@ class Rules:
         if name not in self.profiles:
             raise KeyError(f"no rule profile {name!r}; have {sorted(self.profiles)}")
         return self.profiles[name]
+
+    def with_values(self, **values: Any) -> Rules:
+        """These rules with ``values`` set in every profile, each checked as a rules file's would be; the
+        profiles count as setting them (:attr:`origin`), so a special period naming a profile carries them.
+
+        >>> default_rules().with_values(breach_by_fixes=True).profile("strict")["breach_by_fixes"]
+        True
+        """
+        where = f"{self.source_name} (with_values)"
+        checked = {key: _check_rule_value(where, "profiles.*", key, value) for key, value in values.items()}
+        profiles = {name: MappingProxyType({**prof, **checked}) for name, prof in self.profiles.items()}
+        origin = {name: MappingProxyType({**org, **dict.fromkeys(checked, name)}) for name, org in self.origin.items()}
+        return dataclasses.replace(self, profiles=profiles, origin=origin)
 
     def file_values(self, name: str) -> dict[str, Any]:
         """The resolved profile ``name`` without the values it has from the packaged defaults alone.

@@ -7,7 +7,6 @@ eps)``, one outlier's evidence bounded below the threshold.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
@@ -126,6 +125,6 @@ def test_a_bigger_budget_decides_no_later_and_the_alert_names_it():
 def test_rules_that_describe_no_model_are_refused():
     rules = default_rules()
     for bad in ({"breach_budget_per_day": 0.0}, {"breach_gross_p": 0.0}, {"breach_gross_reach_m": 30.0}):
-        broken = dataclasses.replace(rules, profiles={k: {**v, **bad} for k, v in rules.profiles.items()})
+        broken = rules.with_values(**bad)
         with pytest.raises(ValueError, match=next(iter(bad)).replace("_reach_m", "")):
             Monitor(ZONES, SUBJECTS, broken)

@@ -378,3 +378,20 @@ def test_docs_example_prints_what_the_docs_show(tmp_path, monkeypatch, capsys):
     for code, output in blocks:
         exec(compile(code, "docs/rules.md", "exec"), {})
         assert capsys.readouterr().out == output
+
+
+def test_with_values_sets_every_profile_and_checks_like_a_file():
+    rules = default_rules()
+    legacy = rules.with_values(breach_by_fixes=True, breach_budget_per_day=0.5)
+    for name in rules.profiles:
+        assert legacy.profile(name)["breach_by_fixes"] is True
+        assert legacy.profile(name)["breach_budget_per_day"] == 0.5
+        assert legacy.origin[name]["breach_by_fixes"] == name          # the profile now sets it
+        # Every other value is the profile's own, untouched.
+        assert {k: v for k, v in legacy.profile(name).items() if not k.startswith("breach_b")} == \
+            {k: v for k, v in rules.profile(name).items() if not k.startswith("breach_b")}
+    assert rules.profile("ordinary")["breach_by_fixes"] is False        # the original is not changed
+    with pytest.raises(InputError, match="unknown threshold 'breach_bogus_m'"):
+        rules.with_values(breach_bogus_m=3)
+    with pytest.raises(InputError, match="non-negative"):
+        rules.with_values(breach_depth_m=-1)

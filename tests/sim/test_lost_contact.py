@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,8 +18,7 @@ CONTACT = ["lost_contact", "device_stuck", "location_degraded"]
 
 
 def _rules(**over):
-    rules = default_rules()
-    return dataclasses.replace(rules, profiles={k: {**v, **over} for k, v in rules.profiles.items()})
+    return default_rules().with_values(**over)
 
 
 @pytest.fixture(scope="module")
