@@ -93,36 +93,18 @@ def threshold(budget_per_day, dt_s):
     return max(math.log(DAY_S / (budget_per_day * dt_s)), 0.0)
 
 
-@jit
-def fix_llrs(d, sigma, depth_m, eps, reach_m, out):
-    """:func:`fix_llr` over arrays (``depth_m`` per fix), a breach as deep as the reach."""
-    for i in range(d.size):
-        out[i] = fix_llr(d[i], sigma[i], depth_m[i], eps, reach_m, reach_m)
+@jit_inline
+def page_step(s, llr):
+    """Page's CUSUM after one more fix: ``max(0, s + llr)`` (a breach is decided once it reaches
+    :func:`threshold`; the geofence state machine carries ``s`` per (subject, zone))."""
+    return max(s + llr, 0.0)
 
 
 @jit
-def fix_llrs_each(d, sigma, depth_m, eps, reach_m, deepest_m, out):
+def fix_llrs(d, sigma, depth_m, eps, reach_m, deepest_m, out):
     """:func:`fix_llr` over arrays, every parameter per fix (a threshold set's, a zone's own)."""
     for i in range(d.size):
         out[i] = fix_llr(d[i], sigma[i], depth_m[i], eps[i], reach_m[i], deepest_m[i])
 
 
-@jit
-def cusum(offsets, llr, h, s0, out_s, out_first):
-    """Page's CUSUM over runs: run ``k`` is ``llr[offsets[k]:offsets[k + 1]]``, starting from ``s0[k]``.
-
-    ``out_s[i]`` is the statistic after fix ``i``; ``out_first[k]`` the index of the first fix of run
-    ``k`` whose statistic reaches its threshold ``h[i]`` (the fix's own, so special periods may
-    change it), -1 if none.
-    """
-    for k in range(offsets.size - 1):
-        s = s0[k]
-        out_first[k] = -1
-        for i in range(offsets[k], offsets[k + 1]):
-            s = max(0.0, s + llr[i])
-            out_s[i] = s
-            if out_first[k] < 0 and s >= h[i]:
-                out_first[k] = i
-
-
-__all__ = ["DAY_S", "cusum", "fix_llr", "fix_llrs", "fix_llrs_each", "llr_bound", "threshold"]
+__all__ = ["DAY_S", "fix_llr", "fix_llrs", "llr_bound", "page_step", "threshold"]

@@ -265,7 +265,7 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                 drop = False
                 if cur_i[q, ENT_STATUS] == PENDING:
                     # The evidence is kept under either rule, so a period that changes the rule finds it.
-                    cur_f[q, ENT_S] = max(cur_f[q, ENT_S] + llr, 0.0)
+                    cur_f[q, ENT_S] = _ev.page_step(cur_f[q, ENT_S], llr)
                     if by_fixes:
                         counts = flag == HIT_VIOLATION
                         confirm = counts and cur_i[q, ENT_COUNT] + 1 >= need and tk - cur_i[q, ENT_ONSET_T] >= need_ms
@@ -334,7 +334,7 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                 cur_f[m, ENT_DEPTH] = hit_depth[h]
                 cur_f[m, ENT_P] = hit_p[h]
                 cur_f[m, ENT_SIGMA] = hit_sigma[h]
-                cur_f[m, ENT_S] = max(hit_llr[h], 0.0)
+                cur_f[m, ENT_S] = _ev.page_step(0.0, hit_llr[h])
                 if (need <= 1 and need_ms <= 0) if by_fixes else cur_f[m, ENT_S] >= h_k:
                     cur_i[m, ENT_STATUS] = CONFIRMED
                     cur_i[m, ENT_CONFIRM_T] = tk

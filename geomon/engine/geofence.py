@@ -260,7 +260,7 @@ class GeofenceDetector(Detector):
             concern = np.minimum(concern, self._zone_half_radius[codes])
             deepest = np.minimum(reach, 2.0 * self._zone_half_radius[codes])
         llr = np.empty(pi.size)
-        _ev.fix_llrs_each(depth, np.fmax(sigma, f.sigma_m[pi]), concern, th.gross_p[tset], reach, deepest, llr)
+        _ev.fix_llrs(depth, np.fmax(sigma, f.sigma_m[pi]), concern, th.gross_p[tset], reach, deepest, llr)
         return pi, codes, flag, depth, p_wrong, sigma, llr
 
     @staticmethod

@@ -39,16 +39,6 @@ def _reference_llr(d, sigma, depth_m, eps, reach_m, deepest_m=None):
     return bound if (f1 > 0 or (f0 == 0 and d > 0)) else -bound
 
 
-def _reference_cusum(llr, h, s0):
-    s, out, first = s0, [], -1
-    for i, x in enumerate(llr):
-        s = max(0.0, s + x)
-        out.append(s)
-        if first < 0 and s >= h[i]:
-            first = i
-    return out, first
-
-
 sigmas = st.floats(0.3, 50.0)
 concern = st.floats(1.0, 200.0)
 epss = st.floats(1e-3, 0.3)
@@ -104,33 +94,16 @@ def test_far_out_is_a_breach_and_far_in_is_not():
     assert ev.fix_llr(10.0, 6.0, 0.0, 0.02, 2000.0, 0.0) == 0.0          # a zone of no area
 
 
-@given(st.lists(st.floats(-20.0, 20.0), max_size=60), st.floats(0.0, 10.0), st.floats(0.1, 40.0))
-@example([], 0.0, 1.0)                        # an empty run
-@example([5.0, -100.0, 5.0], 0.0, 5.0)        # the floor at zero; reached on the first fix
-def test_cusum_matches_the_reference(llr, s0, h):
-    llr_a = np.asarray(llr, dtype=np.float64)
-    h_a = np.full(llr_a.size, h)
-    out = np.empty(llr_a.size)
-    first = np.empty(1, np.int64)
-    ev.cusum(np.array([0, llr_a.size]), llr_a, h_a, np.array([s0]), out, first)
-    want, want_first = _reference_cusum(llr, h_a, s0)
-    np.testing.assert_allclose(out, want, rtol=0, atol=1e-12)
-    assert first[0] == want_first
-
-
-def test_cusum_runs_are_independent():
-    rng = np.random.default_rng(3)
-    llr = rng.normal(0.5, 2.0, 100)
-    h = np.full(100, 4.0)
-    offsets = np.array([0, 10, 10, 55, 100])
-    s0 = np.array([0.0, 1.0, 3.0, 0.0])
-    out, first = np.empty(100), np.empty(4, np.int64)
-    ev.cusum(offsets, llr, h, s0, out, first)
-    for k in range(4):
-        a, b = offsets[k], offsets[k + 1]
-        want, want_first = _reference_cusum(list(llr[a:b]), h[a:b], s0[k])
-        np.testing.assert_allclose(out[a:b], want)
-        assert first[k] == (a + want_first if want_first >= 0 else -1)
+@given(st.lists(st.floats(-20.0, 20.0), max_size=60), st.floats(0.0, 10.0))
+@example([], 0.0)                           # an empty run
+@example([5.0, -100.0, 5.0], 0.0)           # the floor at zero
+def test_page_step_is_pages_cusum(llr, s0):
+    # Page (1954): S_k = max(0, S_{k-1} + llr_k); the path, folded one fix at a time as the state machine does.
+    s, want = s0, s0
+    for x in llr:
+        s = ev.page_step(s, x)
+        want = want + x if want + x > 0.0 else 0.0
+        assert s == pytest.approx(want, abs=1e-12) and s >= 0.0
 
 
 def test_threshold_is_the_log_of_the_mean_run():
@@ -162,8 +135,8 @@ def test_independent_fixes_on_the_boundary_keep_the_budget(gross_share):
     d[gross] = rng.uniform(-reach, reach, gross.sum())
     llr = np.empty(n)
     for depth_m, deepest_m in ((3.0, reach), (6.0, reach), (30.0, reach), (6.0, 12.0), (12.5, 25.0)):
-        ev.fix_llrs_each(d, np.full(n, sigma), np.full(n, depth_m), np.full(n, eps), np.full(n, reach),
-                         np.full(n, deepest_m), llr)
+        ev.fix_llrs(d, np.full(n, sigma), np.full(n, depth_m), np.full(n, eps), np.full(n, reach),
+                    np.full(n, deepest_m), llr)
         for mean_run in (50.0, 500.0):
             assert _decisions(llr, math.log(mean_run)) <= n / mean_run, (depth_m, deepest_m, mean_run)
 
@@ -188,5 +161,5 @@ def test_ten_metres_inside_for_a_day_never_decides():
     n = 5760 * 20        # twenty subject-days at 15 s
     d = rng.normal(-10.0, sigma, n)
     llr = np.empty(n)
-    ev.fix_llrs(d, np.full(n, sigma), np.full(n, 30.0), eps, reach, llr)
+    ev.fix_llrs(d, np.full(n, sigma), np.full(n, 30.0), np.full(n, eps), np.full(n, reach), np.full(n, reach), llr)
     assert _decisions(llr, ev.threshold(0.02, 15.0)) == 0
