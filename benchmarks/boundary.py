@@ -152,8 +152,21 @@ def _urban_mix(truth, rng: np.random.Generator):
                       np.full(n, "gnss", dtype=object), np.full(n, URBAN_WHITE_M), out)
 
 
-def boundary_scenario(noise: str, config: BoundaryConfig, rng: np.random.Generator):
-    """Fixes (the Monitor's table), their projected positions, the truth table and the zones, for one family."""
+@dataclass(frozen=True)
+class BoundaryScenario:
+    """One family's scenario: what the Monitor reads, the truth, and the zones in ``frame`` metres for raw PIP."""
+
+    fixes: pa.Table
+    truth: pa.Table
+    zones: dict
+    zones_m: dict
+    subjects: pa.Table
+    frame: object
+    accuracy_kind: str
+
+
+def boundary_scenario(noise: str, config: BoundaryConfig, rng: np.random.Generator) -> BoundaryScenario:
+    """The fixes (the Monitor's table), the truth table and the zones of one noise family."""
     from geomon.geo.crs import LocalFrame
     from geomon.sim.field import FieldTruth
     from geomon.sim.field_noise import add_noise
@@ -221,7 +234,7 @@ def boundary_scenario(noise: str, config: BoundaryConfig, rng: np.random.Generat
         "true_end": pa.array([ms(r[4]) for r in truth_rows], pa.int64()).cast(TRUTH_SCHEMA.field("true_end").type),
         "crossing_only": pa.array([False] * len(truth_rows), pa.bool_()),
     }, schema=TRUTH_SCHEMA)
-    return fixes, (fx.x_m, fx.y_m), truth_table, zones, zones_m, subjects, frame, fx.accuracy_kind
+    return BoundaryScenario(fixes, truth_table, zones, zones_m, subjects, frame, fx.accuracy_kind)
 
 
 def _point(alerts: pa.Table, truth: pa.Table, config: BoundaryConfig) -> dict:
@@ -252,18 +265,16 @@ def run_boundary(config: BoundaryConfig, *, out: Path | None = DEFAULT_OUT, cons
     for i, noise in enumerate((*NOISES, "urban_mix")):
         rng = np.random.default_rng([config.seed, i])
         with report.step(progress, f"{noise}: {config.n_subjects} subjects x {config.hours:g} h"):
-            fixes, (x, y), truth, zones_geo, zones_m, subjects_t, frame, kind = boundary_scenario(noise, config, rng)
-            zones, subjects = load_zones(zones_geo), load_subjects(subjects_t)
+            sc = boundary_scenario(noise, config, rng)
+            zones, subjects, truth = load_zones(sc.zones), load_subjects(sc.subjects), sc.truth
 
             def monitor_alerts(r):
-                monitor = Monitor(zones, subjects, r, frame=frame, accuracy=kind)
-                return alerts_suite.geofence_only(fold_alerts(monitor.process(fixes)))
+                monitor = Monitor(zones, subjects, r, frame=sc.frame, accuracy=sc.accuracy_kind)
+                return alerts_suite.geofence_only(fold_alerts(monitor.process(sc.fixes)))
 
-            t_ms = fixes.column("ts").cast(pa.int64()).to_numpy()
-            raw = alerts_suite.raw_pip_alerts(fixes.column("subject_id").to_numpy(zero_copy_only=False), t_ms, x, y,
-                                              zones_m)
+            raw = alerts_suite.raw_pip_for_scenario(sc.fixes, sc.frame, sc.zones_m)
             families[noise] = {
-                "accuracy_kind": kind,
+                "accuracy_kind": sc.accuracy_kind,
                 "raw_pip": _point(raw, truth, config),
                 "legacy": _point(monitor_alerts(legacy), truth, config),
                 "default": _point(monitor_alerts(rules), truth, config),

@@ -203,8 +203,7 @@ class GeofenceDetector(Detector):
         pi, zi = self._with_candidates(f, pi, zi)
         codes = role.codes[zi]
         ok = self._applies(f.code[pi], codes, f.t_ms[pi])
-        # A fix outside a zone is at most 50 % likely inside it: compliant
-        # for any clear_p >= 0.5, so only fixes inside need a probability.
+        # A fix outside every zone it is not a candidate for is compliant with no evidence: it is not listed.
         return self._wrong_side(role, f, pi[ok], zi[ok], codes[ok], outside_is_wrong=False)
 
     def _with_candidates(self, f: FusedFixes, pi: np.ndarray, zi: np.ndarray):
