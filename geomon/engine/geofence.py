@@ -197,18 +197,19 @@ class GeofenceDetector(Detector):
         assigned = self.zones.applies_to_all[zone_code] | np.isin(keys, self._assign_keys)
         return assigned & self.zones.windows.active(t_ms, zone_code)
 
-    def _forbidden_hits(self, f: FusedFixes):
+    def _forbidden_hits(self, f: FusedFixes, offsets: np.ndarray, runs: np.ndarray):
         role = self.zones.forbidden
         pi, zi = role.index.query_xy(f.fused_x_m, f.fused_y_m, predicate="intersects")
-        pi, zi = self._with_candidates(f, pi, zi)
+        pi, zi = self._with_candidates(f, offsets, runs, pi, zi)
         codes = role.codes[zi]
         ok = self._applies(f.code[pi], codes, f.t_ms[pi])
         # A fix outside every zone it is not a candidate for is compliant with no evidence: it is not listed.
         return self._wrong_side(role, f, pi[ok], zi[ok], codes[ok], outside_is_wrong=False)
 
-    def _with_candidates(self, f: FusedFixes, pi: np.ndarray, zi: np.ndarray):
+    def _with_candidates(self, f: FusedFixes, offsets: np.ndarray, runs: np.ndarray, pi: np.ndarray, zi: np.ndarray):
         """The (fix, forbidden zone) pairs to judge: those inside, and every fix of a subject for each zone it
-        has an entry in or is inside at some fix of the batch (the evidence needs the fixes outside too)."""
+        has an entry in or is inside at some fix of the batch (the evidence needs the fixes outside too).
+        ``offsets``, ``runs``: the batch's subject runs (:func:`geomon.engine.rows.subject_runs`)."""
         ent = self.state.entries_i
         local = self._forbidden_local[ent[:, _gf.ENT_ZONE]] if ent.size else np.zeros(0, np.int64)
         keep = local >= 0
@@ -216,7 +217,6 @@ class GeofenceDetector(Detector):
         zone = np.concatenate([zi, local[keep]])
         if subject.size == 0:
             return pi, zi
-        _, offsets, runs = subject_runs(f.code)
         run = np.searchsorted(runs, subject)
         here = run < runs.size
         here[here] = runs[run[here]] == subject[here]
@@ -336,7 +336,9 @@ class GeofenceDetector(Detector):
     def step(self, f: FusedFixes) -> pa.Table:
         """Advance over the fused, decidable fixes of one batch (sorted by subject code, time); alert events."""
         clock = time.perf_counter()
-        hits = [np.concatenate(parts) for parts in zip(self._forbidden_hits(f), self._permitted_hits(f))]
+        _, batch_offsets, batch_subject = subject_runs(f.code)
+        hits = [np.concatenate(parts) for parts in zip(self._forbidden_hits(f, batch_offsets, batch_subject),
+                                                       self._permitted_hits(f))]
         fix = hits[0]
         order = np.argsort(fix, kind="stable")
         hit_zone, hit_flag = (h.astype(np.int64)[order] for h in hits[1:3])
@@ -345,7 +347,6 @@ class GeofenceDetector(Detector):
         clock = self._tick("zones", clock)
         cross_offsets, cross_zone, cross_in, cross_out = self._crossings(f)
         clock = self._tick("crossings", clock)
-        _, batch_offsets, batch_subject = subject_runs(f.code)
         ent_offsets = _csr(self.state.entries_i[:, _gf.ENT_SUBJECT], len(self.subject_ids))
         th = self._th
         new_i, new_f, rec_i, rec_f = _gf.geofence_step(
