@@ -284,8 +284,10 @@ def budget_scaled(rules, scale: float):
         for name, prof in rules.profiles.items()})
 
 
-def tradeoff(sc, zones, subjects, rules, config: AlertsConfig, long: pa.Table, progress) -> list[dict]:
-    """The evidence rule at each budget of ``config.sweep``: false alerts per subject-day, p95 delay, misses."""
+def tradeoff(sc, zones, subjects, rules, config: AlertsConfig, long: pa.Table, progress,
+             at_rules: pa.Table) -> list[dict]:
+    """The evidence rule at each budget of ``config.sweep``: false alerts per subject-day, p95 delay, misses.
+    ``at_rules``: the alerts at the rules' own budgets (the suite's geomon run), reused for that point."""
     from geomon.engine.monitor import Monitor, fold_alerts
     from geomon.office.evaluate import score
 
@@ -293,9 +295,12 @@ def tradeoff(sc, zones, subjects, rules, config: AlertsConfig, long: pa.Table, p
     points = []
     for budget in config.sweep:
         with report.step(progress, f"trade-off: the evidence rule at {budget:g} false alerts per subject-day"):
-            monitor = Monitor(zones, subjects, budget_scaled(rules, budget / base), profile=config.profile,
-                              frame=sc.frame)
-            alerts = geofence_only(fold_alerts(monitor.process(sc.fixes)))
+            if budget == base:
+                alerts = at_rules
+            else:
+                monitor = Monitor(zones, subjects, budget_scaled(rules, budget / base), profile=config.profile,
+                                  frame=sc.frame)
+                alerts = geofence_only(fold_alerts(monitor.process(sc.fixes)))
         s = summarise(alerts, sc.truth, slack_s=config.slack_s, subject_days=config.subject_days)["total"]
         confirmed = sum(x.true_positives for x in score(alerts, long, slack_s=config.slack_s))
         points.append({"budget_per_day": budget, "false_per_subject_day": s["false_per_subject_day"],
@@ -380,7 +385,8 @@ def run_alerts(config: AlertsConfig, *, out: Path | None = DEFAULT_OUT, console:
                           sc, config, long),
         "raw_pip": _method(METHODS["raw_pip"], raw_timing, raw_timing.last_result, sc, config, long),
     }
-    curve = tradeoff(sc, zones, subjects, rules, config, long, progress)
+    curve = tradeoff(sc, zones, subjects, rules, config, long, progress,
+                     geofence_only(fold_alerts(geo_timing.last_result)))
     targets = _targets(methods["geomon"], methods["raw_pip"], long.num_rows)
     payload = {
         "suite": "alerts",
