@@ -49,11 +49,6 @@ HIT_COMPLIANT = -1
 HIT_NEUTRAL = 0
 HIT_VIOLATION = 1
 
-#: The seconds between a subject's fixes that the evidence's threshold assumes are clamped to this range
-#: (the first fix of a subject, or one after a silence, counts as the longest).
-_DT_MIN_S = 1.0
-_DT_MAX_S = 300.0
-
 #: Entry status.
 PENDING = 1
 CONFIRMED = 2
@@ -227,8 +222,7 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
             need_ms = set_confirm_ms[tset]
             by_fixes = set_by_fixes[tset]
             # The evidence's threshold for this fix: the budget spread over the subject's reporting rate.
-            gap_s = (tk - last_t[s]) * 1e-3 if last_t[s] >= 0 else _DT_MAX_S
-            h_k = _ev.threshold(set_budget[tset], min(max(gap_s, _DT_MIN_S), _DT_MAX_S))
+            h_k = _ev.fix_threshold(set_budget[tset], (tk - last_t[s]) * 1e-3 if last_t[s] >= 0 else -1.0)
             back_p = 1.0 - set_breach_p[tset]
             # Crossings between the previous fix and this one.
             for c in range(cross_offsets[k], cross_offsets[k + 1]):
@@ -265,7 +259,7 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                 drop = False
                 if cur_i[q, ENT_STATUS] == PENDING:
                     # The evidence is kept under either rule, so a period that changes the rule finds it.
-                    cur_f[q, ENT_S] = _ev.page_step(cur_f[q, ENT_S], llr)
+                    cur_f[q, ENT_S] = _ev.decide_step(cur_f[q, ENT_S], llr, h_k)
                     if by_fixes:
                         counts = flag == HIT_VIOLATION
                         confirm = counts and cur_i[q, ENT_COUNT] + 1 >= need and tk - cur_i[q, ENT_ONSET_T] >= need_ms
@@ -334,7 +328,7 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                 cur_f[m, ENT_DEPTH] = hit_depth[h]
                 cur_f[m, ENT_P] = hit_p[h]
                 cur_f[m, ENT_SIGMA] = hit_sigma[h]
-                cur_f[m, ENT_S] = _ev.page_step(0.0, hit_llr[h])
+                cur_f[m, ENT_S] = _ev.decide_step(0.0, hit_llr[h], h_k)
                 if (need <= 1 and need_ms <= 0) if by_fixes else cur_f[m, ENT_S] >= h_k:
                     cur_i[m, ENT_STATUS] = CONFIRMED
                     cur_i[m, ENT_CONFIRM_T] = tk

@@ -194,8 +194,8 @@ def _advance(rec, n, s, st, tau, win_start, win_end, ring_travel, ring_away):
 
 
 @jit
-def night_step(offsets, subjects, t_ms, x, y, away, gate_m, pair, tset, grace_ms, travel_floor_m, away_floor_ms, now_ms,
-               win_start, win_end, state, ring_travel, ring_away):
+def night_step(offsets, subjects, t_ms, x, y, away, away_since_ms, gate_m, pair, tset, grace_ms, travel_floor_m,
+               away_floor_ms, now_ms, win_start, win_end, state, ring_travel, ring_away):
     """Advance curfew and night activity over one batch; return the event records it produced.
 
     Parameters
@@ -213,6 +213,9 @@ def night_step(offsets, subjects, t_ms, x, y, away, gate_m, pair, tset, grace_ms
         ``night_away_m`` from the subject's home zone), :data:`HOME`, or
         :data:`UNSURE` (too vague to tell; the state before it holds).
         Always HOME without a home zone.
+    away_since_ms : float64 (n,)
+        Where a fix is :data:`AWAY`, when the subject went away (ms; at most the fix's time): the first
+        fix of the evidence that decided it. A curfew's grace and the window's time away count from it.
     gate_m : float64 (n,)
         Travel gate of each fix (m): its distance from the last counted
         position must reach this to count (at least :data:`TRAVEL_GATE_M`,
@@ -298,7 +301,10 @@ def night_step(offsets, subjects, t_ms, x, y, away, gate_m, pair, tset, grace_ms
             if away[i] == AWAY:
                 if st[NS_AWAY] == 0.0:
                     st[NS_AWAY] = 1.0
-                    st[NS_AWAY_SINCE] = t
+                    st[NS_AWAY_SINCE] = min(t, away_since_ms[i])
+                    if st[NS_WS] >= 0.0:
+                        # Decided now, away since then: the window's time away counts from then.
+                        st[NS_W_AWAY] += t - min(max(st[NS_AWAY_SINCE], st[NS_WS]), t)
             elif away[i] == HOME and st[NS_AWAY] != 0.0:
                 if st[NS_CURFEW_ON] >= 0.0:
                     rec, n = _emit(rec, n, s, st, EVENT_CURFEW, st[NS_CURFEW_ON], st[NS_CURFEW_ON], t, -1.0,

@@ -112,7 +112,8 @@ class GeofenceDetector(Detector):
     name = "geofence"
     kinds = tuple(ALERT_KIND.values())
     rule_keys = ("confirm_fixes", "confirm_s", "buffer_m", "max_speed_mps", "breach_p", "clear_p", "breach_by_fixes",
-                 "breach_budget_per_day", "breach_depth_m", "breach_gross_p", "breach_gross_reach_m")
+                 "breach_budget_per_day", "breach_depth_m", "breach_gross_p", "breach_gross_reach_m", "breach_delay_s",
+                 "breach_delay_depth_m", "breach_delay_sigma_m", "breach_delay_interval_s")
     reads = "fused"
     selectable = False
     State = GeofenceState
@@ -141,6 +142,7 @@ class GeofenceDetector(Detector):
             period=sets.period,
         )
         self._check_evidence_rules()
+        self._check_delay(sets)
         self._permitted_of = ctx.permitted_of
         self._assign_keys = self.zones.assignment_keys(self.subject_code)
         self._zone_half_radius = self._half_radius()
@@ -173,6 +175,26 @@ class GeofenceDetector(Detector):
             if not th.depth_m[i] > 0 or not th.gross_reach_m[i] >= 2 * th.depth_m[i]:
                 raise ValueError(f"{where}: breach_depth_m must be positive and breach_gross_reach_m at least "
                                  f"twice it, got {th.depth_m[i]!r} and {th.gross_reach_m[i]!r}")
+
+    def _check_delay(self, sets) -> None:
+        """Each evidence set's budget must keep its stated longest delay
+        (:func:`geomon.kernels.evidence.expected_delay_s`)."""
+        th = self._th
+        delay, depth, sigma, interval = (sets.per_set(k) for k in (
+            "breach_delay_s", "breach_delay_depth_m", "breach_delay_sigma_m", "breach_delay_interval_s"))
+        for i in np.flatnonzero(~th.by_fixes):
+            where = f"threshold set {i} (profile {th.profile[i]!r}, period {th.period[i]!r})"
+            if not (sigma[i] > 0 and interval[i] > 0 and depth[i] > 0 and delay[i] > 0):
+                raise ValueError(f"{where}: breach_delay_s, breach_delay_depth_m, breach_delay_sigma_m and "
+                                 f"breach_delay_interval_s must be positive")
+            expected = _ev.expected_delay_s(th.budget[i], interval[i], th.depth_m[i], th.gross_p[i],
+                                            th.gross_reach_m[i], depth[i], sigma[i])
+            if expected > delay[i]:
+                raise ValueError(
+                    f"{where}: breach_budget_per_day {th.budget[i]:g} confirms a breach {depth[i]:g} m deep "
+                    f"(sigma {sigma[i]:g} m, a fix every {interval[i]:g} s) in about {expected:.0f} s on average, "
+                    f"longer than breach_delay_s {delay[i]:g}: raise the budget or breach_delay_s, or lower "
+                    f"breach_depth_m")
 
     @classmethod
     def from_context(cls, ctx: EngineContext) -> GeofenceDetector:

@@ -15,17 +15,19 @@ A window with ``night_start == night_end`` is no window (night alerts off).
 
 Semantics (see docs/alerts.md):
 
-- *Away* means the fused position is farther than ``night_away_m`` from the
-  subject's home zone (0 inside it) by more than its uncertainty allows: by
-  ``z * sigma`` with ``z`` the ``breach_p`` quantile of the normal (1.645 at
-  0.95) and ``sigma`` the fix's fused 1-sigma; *home* means nearer than
-  ``night_away_m`` by as much. A fix in between is undecided and changes
-  nothing, so a phone indoors on cell fixes hundreds of metres off never
-  fakes a night out, and a multipath fix near the away distance does not cut
-  a breach in two.
+- *Away* is decided as a geofence breach is (docs/alerts.md): the home disc's edge is ``night_away_m`` from
+  the subject's home zone (0 inside it), and Page's CUSUM of each fused position's evidence of being at
+  least ``breach_depth_m`` beyond it (:mod:`geomon.kernels.evidence`, ``sigma`` the fix's trusted
+  1-sigma, gross errors of ``breach_gross_p`` within ``breach_gross_reach_m``) must reach the threshold
+  of ``breach_budget_per_day`` false decisions per subject-day. *Home* means nearer than ``night_away_m``
+  by more than ``z * sigma`` (``z`` the ``breach_p`` quantile of the normal, 1.645 at 0.95); it
+  restarts the evidence. A fix in between is undecided and changes nothing, so a phone indoors on cell
+  fixes hundreds of metres off never fakes a night out, one outlier neither makes a night out nor ends
+  one, and a multipath fix near the away distance does not cut a breach in two. Under the legacy rule
+  (``breach_by_fixes``) one fix farther than ``night_away_m`` by ``z * sigma`` is away.
   Between fixes the subject is where its last fix put it.
 - ``curfew_breach``: away inside a window for longer than ``curfew_grace_s``,
-  counted from the first away fix or, when already away as the window opens,
+  counted from the first fix decided away or, when already away as the window opens,
   from the window start; onset = that moment + grace (= confirmed), emitted as
   soon as a fix or the watermark passes it; ends at the first fix at home or
   at the window end. Subjects without a home zone never breach.
@@ -58,6 +60,7 @@ import shapely
 
 from geomon.engine.contract import Batch, EngineContext, global_state, register, subject_state
 from geomon.engine.rows import SubjectDetector, alert_table, subject_runs
+from geomon.kernels import evidence as _ev
 from geomon.kernels import night as _night
 from geomon.rules.periods import ThresholdSets
 from geomon.schema import ALERT_SCHEMA
@@ -181,6 +184,9 @@ class NightState:
     nights: np.ndarray = subject_state(whole_columns=(_night.NS_CLOCK,))
     ring_travel: np.ndarray = subject_state()
     ring_away: np.ndarray = subject_state()
+    #: Page's sum of the evidence of being away, the time (ms) of the subject's previous fix (0: none) and when
+    #: the sum last left 0.
+    away_evidence: np.ndarray = subject_state()
     watermark_ms: int = global_state()
 
 
@@ -209,7 +215,8 @@ class NightDetector(SubjectDetector):
     name = "night"
     kinds = tuple(kind for kind, _ in NIGHT_KINDS.values())
     rule_keys = ("night_start", "night_end", "night_away_m", "curfew_grace_s", "night_travel_m", "night_away_s",
-                 "breach_p")
+                 "breach_p", "breach_by_fixes", "breach_budget_per_day", "breach_depth_m", "breach_gross_p",
+                 "breach_gross_reach_m")
     reads = "fused"
     on_by_default = True
     State = NightState
@@ -228,8 +235,14 @@ class NightDetector(SubjectDetector):
         self._travel_m = sets.per_set("night_travel_m")
         self._away_floor_ms = sets.per_set("night_away_s", scale=1000, dtype=np.int64)
         self._z = np.array([NormalDist().inv_cdf(p) for p in sets.per_set("breach_p")])
+        self._by_fixes = sets.per_set("breach_by_fixes", dtype=np.bool_)
+        self._budget = sets.per_set("breach_budget_per_day")
+        self._depth_m = sets.per_set("breach_depth_m")
+        self._gross_p = sets.per_set("breach_gross_p")
+        self._reach_m = sets.per_set("breach_gross_reach_m")
         nights, ring_travel, ring_away = _night.new_state(n)
-        self.state = NightState(nights=nights, ring_travel=ring_travel, ring_away=ring_away, watermark_ms=-1)
+        self.state = NightState(nights=nights, ring_travel=ring_travel, ring_away=ring_away,
+                                away_evidence=np.zeros((n, 3)), watermark_ms=-1)
 
     @classmethod
     def from_context(cls, ctx: EngineContext) -> NightDetector:
@@ -242,24 +255,39 @@ class NightDetector(SubjectDetector):
         return self.step(f.code, f.t_ms, f.fused_x_m, f.fused_y_m, f.tset, batch.watermark_ms, sigma_m=f.sigma_m,
                          points=f.points)
 
-    def away(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
-             sigma_m: np.ndarray | None = None, points: np.ndarray | None = None) -> np.ndarray:
-        """Away state of each position (:data:`geomon.kernels.night.AWAY`, ``HOME`` or ``UNSURE``; HOME without a home).
+    def away(self, code: np.ndarray, t_ms: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
+             sigma_m: np.ndarray | None = None, points: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Away state of each position of fixes sorted by (subject code, time) (:data:`geomon.kernels.night.AWAY`,
+        ``HOME`` or ``UNSURE``; HOME without a home), the evidence carried from the subject's earlier fixes, and
+        when the subject went away (ms): the first fix of the evidence that decided it (legacy: the fix).
 
-        Away when farther than ``night_away_m`` from the home zone by more than
-        ``z * sigma_m`` (``z`` the ``breach_p`` normal quantile), home when
-        nearer by more than that, else unsure.
+        Home when nearer than ``night_away_m`` to the home zone by more than ``z * sigma_m`` (``z`` the
+        ``breach_p`` normal quantile); away once the evidence of being ``breach_depth_m`` beyond it reaches
+        the budget's threshold (legacy rule: farther by more than ``z * sigma_m``); else unsure.
         """
         out = np.full(code.size, _night.HOME, np.int8)
+        since = np.asarray(t_ms, np.float64).copy()
         if code.size == 0:
-            return out
+            return out, since
         sigma = np.zeros(code.size) if sigma_m is None else np.nan_to_num(sigma_m, nan=np.inf)
         points = shapely.points(x_m, y_m) if points is None else points
         dist = shapely.distance(self.home[code], points)   # NaN without a home: HOME
         margin = self._z[tset] * sigma
-        out[dist >= self._away_m[tset] - margin] = _night.UNSURE
-        out[dist > self._away_m[tset] + margin] = _night.AWAY
-        return out
+        back = ~(dist >= self._away_m[tset] - margin)
+        beyond = dist - self._away_m[tset]
+        llr = np.empty(code.size)
+        reach = self._reach_m[tset]
+        # (An exact position, sigma 0, is evidence as a centimetre's.)
+        _ev.fix_llrs(beyond, np.fmax(sigma, 0.01), self._depth_m[tset], self._gross_p[tset], reach, reach, llr)
+        decided = np.empty(code.size, np.int8)
+        evidence_since = np.empty(code.size)
+        _, offsets, subjects = subject_runs(code)
+        _ev.side_states(offsets, subjects, t_ms, llr, back, self._budget[tset], self.state.away_evidence, decided,
+                        evidence_since)
+        legacy = self._by_fixes[tset]
+        out[~back] = _night.UNSURE
+        out[np.where(legacy, beyond > margin, decided == _ev.SIDE_WRONG)] = _night.AWAY
+        return out, np.where(legacy, since, evidence_since)
 
     def step(self, code: np.ndarray, t_ms: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
              now_ms: int | None = None, sigma_m: np.ndarray | None = None,
@@ -292,7 +320,8 @@ class NightDetector(SubjectDetector):
         win_start, win_end = self._windows.table(min(candidates), self.watermark_ms)
         sigma = np.zeros(code.size) if sigma_m is None else np.asarray(sigma_m, dtype=np.float64)
         gate = np.maximum(_night.TRAVEL_GATE_M, 3.0 * np.nan_to_num(sigma, nan=np.inf))
-        rec = _night.night_step(offsets, subjects, t_ms, x_m, y_m, self.away(code, x_m, y_m, tset, sigma, points), gate,
+        away, away_since = self.away(code, t_ms, x_m, y_m, tset, sigma, points)
+        rec = _night.night_step(offsets, subjects, t_ms, x_m, y_m, away, away_since, gate,
                                 self._windows.pair_of_set[tset], tset, self._grace_ms[tset], self._travel_m[tset],
                                 self._away_floor_ms[tset], self.watermark_ms, win_start, win_end,
                                 self.state.nights, self.state.ring_travel, self.state.ring_away)

@@ -302,3 +302,30 @@ def test_a_phone_at_home_on_biased_cell_fixes_is_not_out_at_night():
     monitor = Monitor(zones, subjects, frame=sc.FRAME, detectors=("lost_contact", "night", "stays"))
     kinds = [r["kind"] for r in fold_alerts(monitor.process(table)).to_pylist()]
     assert not {"curfew_breach", "night_activity", "night_stay"} & set(kinds), kinds
+
+
+def test_one_stray_fix_before_a_silence_is_no_night_out_and_two_are():
+    # At home, then a single fix 1 km off at 23:00 (sigma 6 m) and the device silent for 20 minutes: one fix
+    # never decides, so no curfew breach (the legacy rule took it as away until the next fix, for 20 minutes).
+    # Two such fixes a minute apart do decide, and the grace counts from the first.
+    def night(stray_fixes, rules_legacy=False):
+        det, sets = _detector([HOME])
+        if rules_legacy:
+            rules = default_rules().with_values(breach_by_fixes=True)
+            sets = ThresholdSets(rules, ["ordinary"], ["s1"], ["office-w"])
+            det = NightDetector(sets, ["s1"], ["ordinary"], ["office-w"], [HOME], frame=sc.FRAME)
+        home_t, _, _ = _track([(_ms(2025, 11, 2, 22), _ms(2025, 11, 2, 23), 0.0)])
+        stray_t = _ms(2025, 11, 2, 23) + MIN * np.arange(stray_fixes)
+        back_t, _, _ = _track([(_ms(2025, 11, 2, 23, 20), _ms(2025, 11, 3, 0), 0.0)])
+        t = np.concatenate([home_t, stray_t, back_t])
+        x = np.where((t >= stray_t[0]) & (t <= stray_t[-1]), OUT, 0.0)
+        o = np.lexsort((t,))
+        table = det.step(np.zeros(t.size, np.int64), t[o], x[o] + X0, np.zeros(t.size) + Y0,
+                         sets.set_of_fixes(np.zeros(t.size, np.int64), t[o]), sigma_m=np.full(t.size, 6.0))
+        return _rows(table, "curfew_breach")
+
+    assert night(1) == []
+    assert [_t(r["onset_ts"]) for r in night(1, rules_legacy=True)] == [_ms(2025, 11, 2, 23) + 600_000]
+    (r,) = night(2)
+    assert _t(r["onset_ts"]) == _ms(2025, 11, 2, 23) + 600_000
+    assert json.loads(r["details"])["away_since_ms"] == _ms(2025, 11, 2, 23)

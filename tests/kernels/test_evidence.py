@@ -12,8 +12,17 @@ from hypothesis import strategies as st
 from geomon.kernels import evidence as ev
 
 
+def _prior_bins(depth_m, deepest_m):
+    """The breach prior's bins, from its definition: edges ``BIN_RATIO`` apart in log depth (the last ends at
+    ``deepest_m``), each holding half an equal share (scale-free) and half its width's share (uniform)."""
+    nb = max(1, math.ceil(math.log(deepest_m / depth_m) / math.log(ev.BIN_RATIO)))
+    edges = [depth_m * (deepest_m / depth_m) ** (k / nb) for k in range(nb)] + [deepest_m]
+    mass = [0.5 / nb + 0.5 * (hi - lo) / (deepest_m - depth_m) for lo, hi in zip(edges[:-1], edges[1:])]
+    return edges, mass
+
+
 def _reference_llr(d, sigma, depth_m, eps, reach_m, deepest_m=None):
-    """From the definition, densities not logs, the breach's uniform depth integrated numerically."""
+    """From the definition, densities not logs, the breach's depth integrated numerically bin by bin."""
     if math.isnan(d) or not sigma > 0:
         return 0.0
     deepest_m = reach_m if deepest_m is None else deepest_m
@@ -25,14 +34,16 @@ def _reference_llr(d, sigma, depth_m, eps, reach_m, deepest_m=None):
         return np.where(np.abs(d - delta) <= reach_m, eps / (2 * reach_m), 0.0)
 
     f0 = float(clean(0.0) + gross(0.0))
-    # Integrated piece by piece between the gross window's edges, where its indicator is constant.
-    edges = sorted({depth_m, deepest_m, *(min(max(e, depth_m), deepest_m) for e in (d - reach_m, d + reach_m))})
+    edges, mass = _prior_bins(depth_m, deepest_m)
     f1 = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        n = int(min(max(20_001, (hi - lo) / sigma * 200), 4_000_001))
-        delta = np.linspace(lo, hi, n)
-        f1 += float(np.trapezoid(clean(delta), delta)) + float(gross(0.5 * (lo + hi))) * (hi - lo)
-    f1 /= deepest_m - depth_m
+    for lo_bin, hi_bin, m in zip(edges[:-1], edges[1:], mass):
+        density = m / (hi_bin - lo_bin)
+        # Integrated piece by piece between the gross window's edges, where its indicator is constant.
+        cuts = sorted({lo_bin, hi_bin, *(min(max(e, lo_bin), hi_bin) for e in (d - reach_m, d + reach_m))})
+        for lo, hi in zip(cuts[:-1], cuts[1:]):
+            n = int(min(max(2_001, (hi - lo) / sigma * 200), 400_001))
+            delta = np.linspace(lo, hi, n)
+            f1 += density * (float(np.trapezoid(clean(delta), delta)) + float(gross(0.5 * (lo + hi))) * (hi - lo))
     bound = math.log1p((1 - eps) / eps * 2 * reach_m / (math.sqrt(2 * math.pi) * sigma))
     if f0 > 0 and f1 > 0:
         return min(max(math.log(f1 / f0), -bound), bound)
@@ -65,19 +76,45 @@ def test_fix_llr_matches_the_reference_and_is_bounded(at_reach, sigma, depth_m, 
 @given(st.floats(-3000.0, 3000.0), sigmas, concern, epss, st.floats(2.0, 25.0), st.floats(0.02, 1.0))
 def test_within_the_reach_one_fix_carries_at_most_the_flat_branchs_odds(d, sigma, depth_m, eps, reach_over_depth,
                                                                          deep_share):
+    # The gross branch puts eps / (2 reach) under H0 everywhere within the reach; H1's density is at most the
+    # prior's densest bin's (the first).
     reach_m = depth_m * reach_over_depth
     deepest_m = depth_m + deep_share * (reach_m - depth_m)
     assume(abs(d) <= reach_m)
-    most = math.log1p(2 * (1 - eps) / eps * reach_m / (deepest_m - depth_m))
+    edges, mass = _prior_bins(depth_m, deepest_m)
+    most = math.log1p((1 - eps) / eps * 2 * reach_m * mass[0] / (edges[1] - edges[0]))
+    assert ev.most_within_reach(depth_m, eps, reach_m, deepest_m) == pytest.approx(most, rel=1e-9)
     assert ev.fix_llr(d, sigma, depth_m, eps, reach_m, deepest_m) <= most + 1e-9
+
+
+@given(st.floats(-3000.0, 3000.0), sigmas, concern)
+def test_the_priors_cdf_is_its_bins_masses(x, depth_m, ratio):
+    deepest_m = depth_m * (1.0 + ratio)
+    edges, mass = _prior_bins(depth_m, deepest_m)
+    want = sum(m * min(max((x - lo) / (hi - lo), 0.0), 1.0) for lo, hi, m in zip(edges[:-1], edges[1:], mass))
+    assert ev.prior_cdf(x, depth_m, deepest_m) == pytest.approx(want, abs=1e-12)
+    assert sum(mass) == pytest.approx(1.0)
+
+
+def test_one_fix_never_decides_at_any_interval():
+    # decide_step caps a fix below the threshold: even beyond the gross reach, where one fix carries the
+    # bound, and at five-minute reporting in a special period (threshold about 8).
+    for budget in (0.02, 0.1, 10.0):
+        for dt in (1.0, 15.0, 300.0):
+            h = ev.threshold(budget, dt)
+            assert ev.decide_step(0.0, ev.fix_llr(1e5, 6.0, 10.0, 0.002, 2000.0, 2000.0), h) < h
+            assert ev.decide_step(0.0, 3.0, h) == pytest.approx(min(3.0, ev.MOST_OF_THRESHOLD * h))
+            assert ev.MOST_OF_THRESHOLD < 1.0
+            assert ev.decide_step(0.3 * h, h, h) >= h          # two fixes may
 
 
 def test_inside_a_small_zone_a_fix_says_more_than_beside_a_county():
     # The centre of a 25 m disc (depth of concern 12.5 m, half its radius), sigma 6 m: the breach's depths are
-    # those the disc has, not 12.5-2,000 m.
+    # those the disc has, not 12.5-2,000 m. (The scale-free half of the prior already puts a third of a
+    # county's breach under 25 m deep, so the disc's ten times denser prior there says about 2.4 more.)
     small = ev.fix_llr(22.0, 6.0, 12.5, 0.002, 2000.0, 25.0)
     wide = ev.fix_llr(22.0, 6.0, 12.5, 0.002, 2000.0, 2000.0)
-    assert small > wide + 3.0
+    assert small > wide + 2.0
     assert small < ev.threshold(0.02, 15.0)           # still no lone fix decides
 
 
@@ -163,3 +200,69 @@ def test_ten_metres_inside_for_a_day_never_decides():
     llr = np.empty(n)
     ev.fix_llrs(d, np.full(n, sigma), np.full(n, 30.0), np.full(n, eps), np.full(n, reach), np.full(n, reach), llr)
     assert _decisions(llr, ev.threshold(0.02, 15.0)) == 0
+
+
+def _side_states_reference(t_ms, llr, back, budget):
+    """One subject's states, from the definition: Page's sum of capped evidence, reset on a fix surely back."""
+    total, prev, start, out, since = 0.0, None, None, [], []
+    for t, x, b, bud in zip(t_ms, llr, back, budget):
+        if b:
+            total, state = 0.0, ev.SIDE_BACK
+        else:
+            gap = 300.0 if prev is None else min(max((t - prev) / 1000, 1.0), 300.0)
+            h = math.log(86400 / (bud * gap))
+            if total <= 0.0:
+                start = t
+            total = max(0.0, total + min(x, ev.MOST_OF_THRESHOLD * h))
+            state = ev.SIDE_WRONG if total >= h else ev.SIDE_UNDECIDED
+        out.append(state)
+        since.append(start if total > 0.0 else t)
+        prev = t
+    return out, since
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 400_000), st.floats(-12.0, 12.0), st.booleans(), st.sampled_from([0.02, 0.5])),
+                max_size=40), st.integers(0, 40), st.integers(0, 2))
+@example([], 0, 0)                                                         # an empty track
+@example([(15_000, 7.0, False, 0.02)] * 3, 1, 0)                           # decided on the second fix, cut between
+@example([(0, 12.0, False, 0.02), (15_000, 12.0, False, 0.02)], 0, 1)     # two fixes at the same time
+def test_side_states_match_the_reference_in_any_cut(steps, cut, subject):
+    # Fixes of one subject (row `subject` of three), times from the steps' gaps, cut into two batches anywhere.
+    gaps, llr, back, budget = (list(c) for c in zip(*steps)) if steps else ([], [], [], [])
+    t = np.cumsum(np.array(gaps, np.int64)) + 1_762_000_000_000
+    llr, back, budget = np.array(llr, float), np.array(back, bool), np.array(budget, float)
+    want, want_since = _side_states_reference(t.tolist(), llr.tolist(), back.tolist(), budget.tolist())
+    carried = np.zeros((3, 3))
+    got, since = np.empty(t.size, np.int8), np.empty(t.size)
+    cut = min(cut, t.size)
+    for lo, hi in ((0, cut), (cut, t.size)):
+        ev.side_states(np.array([0, hi - lo]), np.array([subject]), t[lo:hi], llr[lo:hi], back[lo:hi],
+                       budget[lo:hi], carried, got[lo:hi], since[lo:hi])
+    assert got.tolist() == want
+    assert since.tolist() == [float(x) for x in want_since]
+    assert not carried[[s for s in range(3) if s != subject]].any()
+
+
+@pytest.mark.parametrize(("budget", "depth_m", "at_m"), [(0.02, 20.0, 25.0), (0.02, 20.0, 30.0), (0.1, 10.0, 18.0),
+                                                          (0.0002, 20.0, 22.0)])
+def test_expected_delay_is_walds_run_length_by_simulation(budget, depth_m, at_m):
+    # A subject standing at_m out, sigma 6 m, a fix every 15 s: the mean run of the capped CUSUM to the threshold,
+    # simulated, lies between Wald's approximation (no overshoot) and one fix more.
+    sigma, eps, reach, dt = 6.0, 0.002, 2000.0, 15.0
+    h = ev.threshold(budget, dt)
+    rng = np.random.default_rng(3)
+    runs = []
+    for _ in range(3000):
+        s, k = 0.0, 0
+        while s < h:
+            k += 1
+            s = ev.decide_step(s, ev.fix_llr(at_m + rng.normal(0.0, sigma), sigma, depth_m, eps, reach, reach), h)
+        runs.append(k)
+    simulated = float(np.mean(runs)) * dt
+    predicted = ev.expected_delay_s(budget, dt, depth_m, eps, reach, at_m, sigma)
+    assert predicted - 0.5 <= simulated <= predicted + dt + 0.5, (simulated, predicted)
+
+
+def test_expected_delay_of_a_subject_inside_is_infinite():
+    assert ev.expected_delay_s(0.02, 15.0, 20.0, 0.002, 2000.0, -10.0, 6.0) == math.inf
