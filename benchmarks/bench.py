@@ -82,6 +82,8 @@ SUITES: tuple[Suite, ...] = (
           {"county": {"subjects": (2_000, 10_000), "duration_s": 60.0, "warmup_s": 15.0}}),
     Suite("alerts", "geofence alert quality: false alerts, missed breaches, delay", "raw point in polygon",
           "alerts", "AlertsConfig", "run_alerts"),
+    Suite("boundary", "breach decisions per noise family: false alerts, delay, breaches missed",
+          "raw point in polygon, the legacy rule", "boundary", "BoundaryConfig", "run_boundary"),
     Suite("behaviour", "lost contact, check-ins, dwell, night: precision and recall", "-", "behaviour",
           "BehaviourConfig", "run_behaviour"),
 )
