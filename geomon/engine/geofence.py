@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import pyarrow as pa
@@ -72,13 +73,16 @@ class GeofenceState:
     last_t: np.ndarray = subject_state()
     last_x: np.ndarray = subject_state()
     last_y: np.ndarray = subject_state()
+    #: The trusted 1-sigma (m) of that fix.
+    last_sigma: np.ndarray = subject_state()
     entries_i: np.ndarray = global_state()
     entries_f: np.ndarray = global_state()
 
     @classmethod
     def new(cls, n: int) -> GeofenceState:
         return cls(last_t=np.full(n, -1, np.int64), last_x=np.full(n, np.nan), last_y=np.full(n, np.nan),
-                   entries_i=np.zeros((0, _gf.N_ENT_INT), np.int64), entries_f=np.zeros((0, _gf.N_ENT_FLOAT)))
+                   last_sigma=np.full(n, np.nan), entries_i=np.zeros((0, _gf.N_ENT_INT), np.int64),
+                   entries_f=np.zeros((0, _gf.N_ENT_FLOAT)))
 
 
 @register
@@ -143,6 +147,7 @@ class GeofenceDetector(Detector):
         )
         self._check_evidence_rules()
         self._check_delay(sets)
+        self._z = np.array([NormalDist().inv_cdf(p) for p in self._th.breach_p])
         self._permitted_of = ctx.permitted_of
         self._assign_keys = self.zones.assignment_keys(self.subject_code)
         self._zone_half_radius = self._half_radius()
@@ -320,6 +325,9 @@ class GeofenceDetector(Detector):
         px[1:], py[1:], pt[1:] = f.raw_x_m[:-1], f.raw_y_m[:-1], t[:-1]
         px[first], py[first], pt[first] = (self.state.last_x[code[first]], self.state.last_y[code[first]],
                                            self.state.last_t[code[first]])
+        ps = np.empty(code.size)
+        ps[1:] = f.sigma_m[:-1]
+        ps[first] = self.state.last_sigma[code[first]]
         dt_ms = t - pt
         dist = np.hypot(f.raw_x_m - px, f.raw_y_m - py)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -327,14 +335,14 @@ class GeofenceDetector(Detector):
         unknown = (pt < 0) | (dt_ms > self.max_gap_ms) | ~(speed <= self._th.max_speed_mps[f.tset])
         px[unknown] = np.nan
         py[unknown] = np.nan
-        return px, py
+        return px, py, ps
 
     def _crossings(self, f: FusedFixes):
         role = self.zones.forbidden
         if role.codes.size == 0:
             empty = np.zeros(0, np.int64)
             return np.zeros(len(f) + 1, np.int64), empty, np.zeros(0), np.zeros(0)
-        px, py = self._previous_fix(f)
+        px, py, ps = self._previous_fix(f)
         ix = role.index
         offsets, zone, t_in, t_out = _crossing.segment_crossings(
             px, py, f.raw_x_m, f.raw_y_m, ix._coarse, ix._gnx, ix._gny, ix._g_offsets, ix._g_zones,
@@ -346,12 +354,20 @@ class GeofenceDetector(Detector):
         fix, zone, codes, t_in, t_out = fix[ok], zone[ok], codes[ok], t_in[ok], t_out[ok]
         # A chord that only clips a zone's edge is what a path bending round
         # the zone (or position noise) looks like; count a crossing only when
-        # the middle of its inside stretch is as deep as an entry must be.
+        # the middle of its inside stretch is as deep as an entry must be, by
+        # more than the chord's own uncertainty there allows (the two fixes'
+        # trusted sigmas, interpolated, at the breach_p quantile): a chord
+        # between two cell fixes, or from a fix an outlier threw across a
+        # small zone, is not a path.
         tm = 0.5 * (t_in + t_out)
         mid_x, mid_y = px[fix] + tm * (f.raw_x_m[fix] - px[fix]), py[fix] + tm * (f.raw_y_m[fix] - py[fix])
-        buffer = self._zone_buffer(codes, f.tset[fix])
-        depth = self._pair_distance(role, mid_x, mid_y, np.arange(fix.size), zone, float(buffer.max(initial=1.0)))
-        deep = depth >= buffer
+        tset = f.tset[fix]
+        buffer = self._zone_buffer(codes, tset)
+        chord_sigma = np.hypot((1.0 - tm) * ps[fix], tm * f.sigma_m[fix])
+        need = buffer + self._z[tset] * np.nan_to_num(chord_sigma, nan=np.inf)
+        cap = float(np.max(need, initial=1.0, where=np.isfinite(need)))
+        depth = self._pair_distance(role, mid_x, mid_y, np.arange(fix.size), zone, cap)
+        deep = depth >= need
         fix, codes, t_in, t_out = fix[deep], codes[deep], t_in[deep], t_out[deep]
         return _csr(fix, len(f)), codes, t_in, t_out
 
@@ -378,6 +394,8 @@ class GeofenceDetector(Detector):
             f.tset, th.confirm_fixes, th.confirm_ms, th.by_fixes, th.budget, th.breach_p,
             self.state.entries_i, self.state.entries_f, ent_offsets,
             self.state.last_t, self.state.last_x, self.state.last_y)
+        last = batch_offsets[1:] - 1
+        self.state.last_sigma[batch_subject] = f.sigma_m[last]
         untouched = ~np.isin(self.state.entries_i[:, _gf.ENT_SUBJECT], batch_subject)
         ent_i = np.concatenate([self.state.entries_i[untouched], new_i])
         ent_f = np.concatenate([self.state.entries_f[untouched], new_f])

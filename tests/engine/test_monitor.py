@@ -95,6 +95,18 @@ def test_crossing_between_two_fixes_is_caught(zones, subjects):
     assert _ms(a["confirmed_ts"]) == T0 + 60_000
 
 
+def test_a_chord_between_vague_fixes_is_no_crossing(zones, subjects):
+    # Two fixes 140 m either side of the middle of the 200 m bar (X0 + 2000), 30 s apart: a crossing when the
+    # fixes are 3 m sharp; no path at all when each is only known to 80 m (the chord's middle, 57 m sigma,
+    # would have to lie 20 + 1.645 x 57 m deep, past the bar's 100 m radius), as with cell fixes at a bar.
+    t = T0 + np.array([0, 30_000])
+    x = X0 + np.array([1860.0, 2140.0])
+    sharp = _rows(Monitor(zones, subjects).process(sc.fixes("s3", x, np.full(2, Y0), t)))
+    assert [(a["zone_id"], json.loads(a["details"])["crossing"]) for a in sharp] == [("bar", True)]
+    vague = _rows(Monitor(zones, subjects).process(sc.fixes("s3", x, np.full(2, Y0), t, accuracy_m=80.0)))
+    assert vague == []
+
+
 def test_zone_assigned_to_one_subject_does_not_alert_others(zones, subjects):
     s1 = sc.walk("s1", (X0, Y0 + 1700), (X0, Y0 + 2300))
     s3 = sc.walk("s3", (X0, Y0 + 1700), (X0, Y0 + 2300))
