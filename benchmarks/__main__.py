@@ -240,12 +240,16 @@ def boundary_command(
     quick: Quick = False,
     hours: Hours = None,
     seed: Seed = None,
+    profile: Annotated[
+        Optional[str],
+        typer.Option(help="Rule profile for every subject instead of ordinary (strict, special_period)."),
+    ] = None,
     sweep: Sweep = None,
     docs: Docs = False,
 ) -> None:
     """Boundary: breach decisions per noise family of the fusion matrix (raw PIP, legacy rule, evidence rule over
     its budget) beside a straight county edge: false alerts per subject-day against p95 delay."""
-    overrides = _given(hours=hours, seed=seed, sweep=_sweep(sweep), docs=docs or None)
+    overrides = _given(hours=hours, seed=seed, profile=profile, sweep=_sweep(sweep), docs=docs or None)
     _run_suite(boundary_suite.BoundaryConfig, boundary_suite.run_boundary, quick=quick, overrides=overrides,
                threads=None, out=out, strict=False)
 

@@ -74,6 +74,8 @@ class BoundaryConfig(harness.QuickRun):
     seed: int = 1
     slack_s: float = 120.0
     sweep: tuple[float, ...] = SWEEP
+    #: Rule profile for every subject (None: their level's, ordinary).
+    profile: str | None = None
     docs: bool = False
     quick: bool = False
 
@@ -269,7 +271,8 @@ def run_boundary(config: BoundaryConfig, *, out: Path | None = DEFAULT_OUT, cons
             zones, subjects, truth = load_zones(sc.zones), load_subjects(sc.subjects), sc.truth
 
             def monitor_alerts(r):
-                monitor = Monitor(zones, subjects, r, frame=sc.frame, accuracy=sc.accuracy_kind)
+                monitor = Monitor(zones, subjects, r, frame=sc.frame, accuracy=sc.accuracy_kind,
+                                  profile=config.profile)
                 return alerts_suite.geofence_only(fold_alerts(monitor.process(sc.fixes)))
 
             raw = alerts_suite.raw_pip_for_scenario(sc.fixes, sc.frame, sc.zones_m)
@@ -368,7 +371,8 @@ def print_report(payload: dict, console: Console, *, out: Path | None = None) ->
     table = Table(title=f"{config['n_compliant']} compliant, {config['n_breaching']} breaching, "
                         f"{config['n_visitors']} visiting and {config['n_neighbours']} neighbouring subjects x "
                         f"{config['hours']:g} h per family ({config['subject_days']:g} subject-days), a fix every "
-                        f"{config['interval_s']:g} s, seed {config['seed']}")
+                        f"{config['interval_s']:g} s, seed {config['seed']}, "
+                        f"profile {config.get('profile') or 'ordinary'}")
     for name in ["noise", "method", "false / subj-day", "p95 delay s", "breaches", "missed", "exits: p95 s, missed",
                  "entries: p95 s, missed"]:
         table.add_column(name, justify="left" if name in ("noise", "method") else "right")

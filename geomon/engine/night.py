@@ -16,10 +16,11 @@ A window with ``night_start == night_end`` is no window (night alerts off).
 Semantics (see docs/alerts.md):
 
 - *Away* is decided as a geofence breach is (docs/alerts.md): the home disc's edge is ``night_away_m`` from
-  the subject's home zone (0 inside it), and Page's CUSUM of each fused position's evidence of being at
-  least ``breach_depth_m`` beyond it (:mod:`geomon.kernels.evidence`, ``sigma`` the fix's trusted
-  1-sigma, gross errors of ``breach_gross_p`` within ``breach_gross_reach_m``) must reach the threshold
-  of ``breach_budget_per_day`` false decisions per subject-day. *Home* means nearer than ``night_away_m``
+  the subject's home zone (0 inside it), and Page's CUSUM of each fused position's evidence of being
+  beyond it by any depth (at least :data:`HOME_DEPTH_M`: ``night_away_m`` is itself the margin, unlike a
+  zone's edge; :mod:`geomon.kernels.evidence`, ``sigma`` the fix's trusted 1-sigma, gross errors of
+  ``breach_gross_p`` within ``breach_gross_reach_m``) must reach the threshold of
+  ``breach_budget_per_day`` false decisions per subject-day. *Home* means nearer than ``night_away_m``
   by more than ``z * sigma`` (``z`` the ``breach_p`` quantile of the normal, 1.645 at 0.95); it
   restarts the evidence. A fix in between is undecided and changes nothing, so a phone indoors on cell
   fixes hundreds of metres off never fakes a night out, one outlier neither makes a night out nor ends
@@ -65,7 +66,12 @@ from geomon.kernels import night as _night
 from geomon.rules.periods import ThresholdSets
 from geomon.schema import ALERT_SCHEMA
 
-__all__ = ["NIGHT_KINDS", "NightDetector", "NightWindows", "night_windows"]
+__all__ = ["HOME_DEPTH_M", "NIGHT_KINDS", "NightDetector", "NightWindows", "night_windows"]
+
+#: The least depth beyond ``night_away_m`` the evidence of being away weighs (m): any depth, since the away
+#: distance is already the margin (a strict subject 160 m from home at 150 m is away; a fix of 0.3 m says so
+#: at the second fix, one of 6 m never 10 m out).
+HOME_DEPTH_M = 1.0
 
 #: Alert kind of each event of :mod:`geomon.kernels.night`, and its severity.
 NIGHT_KINDS = {_night.EVENT_CURFEW: ("curfew_breach", "high"),
@@ -215,8 +221,7 @@ class NightDetector(SubjectDetector):
     name = "night"
     kinds = tuple(kind for kind, _ in NIGHT_KINDS.values())
     rule_keys = ("night_start", "night_end", "night_away_m", "curfew_grace_s", "night_travel_m", "night_away_s",
-                 "breach_p", "breach_by_fixes", "breach_budget_per_day", "breach_depth_m", "breach_gross_p",
-                 "breach_gross_reach_m")
+                 "breach_p", "breach_by_fixes", "breach_budget_per_day", "breach_gross_p", "breach_gross_reach_m")
     reads = "fused"
     on_by_default = True
     State = NightState
@@ -237,7 +242,6 @@ class NightDetector(SubjectDetector):
         self._z = np.array([NormalDist().inv_cdf(p) for p in sets.per_set("breach_p")])
         self._by_fixes = sets.per_set("breach_by_fixes", dtype=np.bool_)
         self._budget = sets.per_set("breach_budget_per_day")
-        self._depth_m = sets.per_set("breach_depth_m")
         self._gross_p = sets.per_set("breach_gross_p")
         self._reach_m = sets.per_set("breach_gross_reach_m")
         nights, ring_travel, ring_away = _night.new_state(n)
@@ -278,7 +282,8 @@ class NightDetector(SubjectDetector):
         llr = np.empty(code.size)
         reach = self._reach_m[tset]
         # (An exact position, sigma 0, is evidence as a centimetre's.)
-        _ev.fix_llrs(beyond, np.fmax(sigma, 0.01), self._depth_m[tset], self._gross_p[tset], reach, reach, llr)
+        _ev.fix_llrs(beyond, np.fmax(sigma, 0.01), np.full(code.size, HOME_DEPTH_M), self._gross_p[tset], reach, reach,
+                     llr)
         decided = np.empty(code.size, np.int8)
         evidence_since = np.empty(code.size)
         _, offsets, subjects = subject_runs(code)
