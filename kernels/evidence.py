@@ -113,19 +113,35 @@ def _bin_of(x, depth_m, span, nb):
 
 
 @jit_inline
+def _bin_term(k, d, sigma, depth_m, deepest_m, span, nb):
+    """One bin's share of :func:`breach_density` and its distance (m) from ``d``."""
+    lo, hi = _bin_edge(k, depth_m, span, nb), _bin_edge(k + 1, depth_m, span, nb)
+    if k == nb - 1:
+        hi = deepest_m
+    term = _bin_mass(lo, hi, depth_m, deepest_m, nb) / (hi - lo) * _phi_between((lo - d) / sigma, (hi - d) / sigma)
+    return term, max(lo - d, d - hi, 0.0)
+
+
+@jit_inline
 def breach_density(d, sigma, depth_m, deepest_m):
-    """Density of a fix ``d`` (Gaussian ``sigma``) under the breach's prior of depths, without gross errors."""
+    """Density of a fix ``d`` (Gaussian ``sigma``) under the breach's prior of depths, without gross errors.
+
+    Summed outwards from the bin nearest ``d``; a direction stops at a bin more than ``_TAIL_Z`` sigmas
+    from ``d`` whose share is below double precision's resolution of the sum (farther bins are smaller still:
+    the Gaussian falls faster than the prior's density can rise, at most ``BIN_RATIO`` per bin). A fix far
+    from every depth the prior holds is thus still weighed by all the bins that matter, not the nearest
+    alone."""
     nb, span = _prior_bins(depth_m, deepest_m)
-    # Bins beyond the Gaussian's reach add nothing the nearest one does not dwarf (the nearest is always taken:
-    # far out in both hypotheses' tails, it is what the ratio is made of).
-    lo_x, hi_x = d - _TAIL_Z * sigma, d + _TAIL_Z * sigma
-    total = 0.0
-    for k in range(_bin_of(lo_x, depth_m, span, nb), _bin_of(hi_x, depth_m, span, nb) + 1):
-        lo, hi = _bin_edge(k, depth_m, span, nb), _bin_edge(k + 1, depth_m, span, nb)
-        if k == nb - 1:
-            hi = deepest_m
-        total += _bin_mass(lo, hi, depth_m, deepest_m, nb) / (hi - lo) * _phi_between((lo - d) / sigma,
-                                                                                     (hi - d) / sigma)
+    k0 = _bin_of(d, depth_m, span, nb)
+    total, _ = _bin_term(k0, d, sigma, depth_m, deepest_m, span, nb)
+    for step in (-1, 1):
+        k = k0 + step
+        while 0 <= k < nb:
+            term, far = _bin_term(k, d, sigma, depth_m, deepest_m, span, nb)
+            total += term
+            if far > _TAIL_Z * sigma and term <= 1e-17 * total:
+                break
+            k += step
     return total
 
 

@@ -57,10 +57,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
-import shapely
 
 from geomon.engine.contract import Batch, EngineContext, global_state, register, subject_state
 from geomon.engine.rows import SubjectDetector, alert_table, subject_runs
+from geomon.engine.zone_distance import SubjectZoneDistance
 from geomon.kernels import evidence as _ev
 from geomon.kernels import night as _night
 from geomon.rules.periods import ThresholdSets
@@ -232,6 +232,7 @@ class NightDetector(SubjectDetector):
         n = len(self.subject_ids)
         self.home = np.empty(n, dtype=object)
         self.home[:] = list(home_geometry_m)
+        self._home_distance = SubjectZoneDistance(self.home)
         self.frame = frame
         self.tz = _tzinfo(tz)
         self._windows = NightWindows(sets, self.tz)
@@ -274,8 +275,7 @@ class NightDetector(SubjectDetector):
         if code.size == 0:
             return out, since
         sigma = np.zeros(code.size) if sigma_m is None else np.nan_to_num(sigma_m, nan=np.inf)
-        points = shapely.points(x_m, y_m) if points is None else points
-        dist = shapely.distance(self.home[code], points)   # NaN without a home: HOME
+        dist = self._home_distance.distance(code, x_m, y_m)   # NaN without a home: HOME
         margin = self._z[tset] * sigma
         back = ~(dist >= self._away_m[tset] - margin)
         beyond = dist - self._away_m[tset]

@@ -44,11 +44,11 @@ from statistics import NormalDist
 
 import numpy as np
 import pyarrow as pa
-import shapely
 
 from geomon.engine.contract import Batch, EngineContext, global_state, register, subject_state
 from geomon.engine.night import NightWindows
 from geomon.engine.rows import SubjectDetector, alert_table, details_json, subject_runs
+from geomon.engine.zone_distance import SubjectZoneDistance, ZonesWithin
 from geomon.kernels import dwell as _dw
 from geomon.rules.periods import ThresholdSets
 from geomon.schema import STAY_SCHEMA, TS_TYPE
@@ -179,13 +179,17 @@ class StayDetector(SubjectDetector):
             if subjects is not None:
                 self._applies[:, p] = False
                 self._applies[[code[s] for s in subjects if s in code], p] = True
-        self._tree = shapely.STRtree(self._geoms)
         self.frame = frame
         self.home = _geometries(home_geometry_m, n_subjects)
         self.work = _geometries(work_geometry_m, n_subjects)
+        self._home_distance = SubjectZoneDistance(self.home)
+        self._work_distance = SubjectZoneDistance(self.work)
         self._windows = NightWindows(sets, tz)
         self._dwell_ms = sets.per_set("dwell_s", scale=1000, dtype=np.int64)
         self._radius_m = sets.per_set("dwell_radius_m")
+        #: Places within reach of fixes, for the largest dwell radius of any threshold set (a caller asking for
+        #: more rebuilds it).
+        self._near = ZonesWithin(self._geoms, float(np.max(self._radius_m, initial=0.0)))
         self._z = np.array([NormalDist().inv_cdf(p) for p in sets.per_set("breach_p")])
         self._gap_ms = sets.per_set("lost_contact_s", scale=1000, dtype=np.int64)
         self._stay_ms = sets.per_set("stay_min_s", scale=1000, dtype=np.int64)
@@ -222,11 +226,13 @@ class StayDetector(SubjectDetector):
         out = np.full(code.size, -1, np.int64)
         if code.size == 0 or self.concern_ids.size == 0:
             return out
-        points = shapely.points(x_m, y_m) if points is None else points
-        fi, pi = self._tree.query(points, predicate="dwithin", distance=radius_m)
+        radius_m = np.broadcast_to(np.asarray(radius_m, dtype=np.float64), code.shape)
+        reach = float(np.max(radius_m, initial=0.0))
+        if reach > self._near.reach_m:
+            self._near = ZonesWithin(self._geoms, reach)
+        fi, pi, distance = self._near.within(x_m, y_m, radius_m)
         keep = self._applies[code[fi], pi]
-        fi, pi = fi[keep], pi[keep]
-        distance = shapely.distance(points[fi], self._geoms[pi])
+        fi, pi, distance = fi[keep], pi[keep], distance[keep]
         order = np.lexsort((pi, distance, fi))   # per fix, nearest first (ties: first place)
         fi, pi = fi[order], pi[order]
         first = np.r_[True, fi[1:] != fi[:-1]] if fi.size else np.zeros(0, bool)
@@ -244,12 +250,11 @@ class StayDetector(SubjectDetector):
         out = np.zeros(code.size, bool)
         i = np.flatnonzero(np.not_equal(self.home[code], None))
         if i.size:
-            points = shapely.points(x_m[i], y_m[i]) if points is None else points[i]
             limit = self._away_m[tset[i]]
             if sigma_m is not None:
                 limit = limit + self._z[tset[i]] * np.nan_to_num(sigma_m[i], nan=np.inf)
-            near_work = shapely.distance(self.work[code[i]], points) <= limit   # NaN (no work zone): False
-            out[i] = (shapely.distance(self.home[code[i]], points) > limit) & ~near_work
+            near_work = self._work_distance.distance(code[i], x_m[i], y_m[i]) <= limit   # NaN (no work zone): False
+            out[i] = (self._home_distance.distance(code[i], x_m[i], y_m[i]) > limit) & ~near_work
         return out
 
     def _window_span(self, subjects: np.ndarray, t_ms: np.ndarray) -> tuple[int, int]:
@@ -329,9 +334,8 @@ class StayDetector(SubjectDetector):
         by_fix = fix >= 0
         moved[by_fix] = end[by_fix] == t_ms[fix[by_fix]]
         lon, lat = self._lonlat(rec_f)
-        centroid = shapely.points(rec_f[:, 0], rec_f[:, 1])
-        home_m = shapely.distance(self.home[subj], centroid)
-        work_m = shapely.distance(self.work[subj], centroid)
+        home_m = self._home_distance.distance(subj, rec_f[:, 0], rec_f[:, 1])
+        work_m = self._work_distance.distance(subj, rec_f[:, 0], rec_f[:, 1])
         ids = self.concern_ids[np.maximum(place, 0)] if self.concern_ids.size else np.full(place.size, None)
         return pa.table({
             "subject_id": pa.array(self.subject_ids[subj].tolist(), pa.string()),

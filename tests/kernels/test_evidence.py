@@ -62,6 +62,7 @@ epss = st.floats(1e-3, 0.3)
 @example(1.0, 0.3, 30.0, 0.02, 10.0, 1.0)             # at the reach, a precise fix
 @example(-1.0, 0.3, 30.0, 0.02, 10.0, 1.0)            # the reach inside
 @example(0.01, 6.0, 12.5, 0.002, 160.0, 0.0063)       # the centre of a 25 m disc (deepest 25 m)
+@example(2.0, 7.0, 1.875, 0.25, 18.0, 0.03125)        # far beyond a narrow prior: every bin counts, not the nearest
 def test_fix_llr_matches_the_reference_and_is_bounded(at_reach, sigma, depth_m, eps, reach_over_depth, deep_share):
     reach_m = depth_m * reach_over_depth
     deepest_m = depth_m + deep_share * (reach_m - depth_m)
