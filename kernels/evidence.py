@@ -68,6 +68,9 @@ def _phi_between(a, b):
 BIN_RATIO = 1.1
 #: The share of the breach's prior that is scale-free (log-uniform); the rest is uniform in depth.
 SCALE_FREE_SHARE = 0.5
+#: Beyond this many sigmas the error function's tail underflows to 0 in double precision (erfc(40 / sqrt(2))
+#: is about 1e-350).
+_UNDERFLOW_Z = 40.0
 #: Gaussian terms beyond this many sigmas of a fix are below double precision's resolution of the sum.
 _TAIL_Z = 9.0
 
@@ -131,6 +134,8 @@ def breach_density(d, sigma, depth_m, deepest_m):
     the Gaussian falls faster than the prior's density can rise, at most ``BIN_RATIO`` per bin). A fix far
     from every depth the prior holds is thus still weighed by all the bins that matter, not the nearest
     alone."""
+    if depth_m - d > _UNDERFLOW_Z * sigma or d - deepest_m > _UNDERFLOW_Z * sigma:
+        return 0.0   # every bin's share underflows to exactly 0 (most fixes: far inside an area)
     nb, span = _prior_bins(depth_m, deepest_m)
     k0 = _bin_of(d, depth_m, span, nb)
     total, _ = _bin_term(k0, d, sigma, depth_m, deepest_m, span, nb)
