@@ -69,6 +69,8 @@ Sweep = Annotated[Optional[list[float]], typer.Option(
     help="False-alarm budgets (false alerts per subject-day) the evidence rule is swept over; repeat the option "
          "(0 alone: no sweep).")]
 Docs = Annotated[bool, typer.Option("--docs", help="Also write the PNG to docs/img.")]
+Profile = Annotated[Optional[str], typer.Option(
+    help="Rule profile for every subject instead of their levels' (e.g. strict, special_period).")]
 
 
 def _sweep(sweep: list[float] | None) -> tuple[float, ...] | None:
@@ -218,10 +220,7 @@ def alerts_command(
         Optional[Path],
         typer.Option(exists=True, dir_okay=False, help="Rules TOML for the Monitor (default: built-in)."),
     ] = None,
-    profile: Annotated[
-        Optional[str],
-        typer.Option(help="Rule profile for every subject instead of their levels' (e.g. special_period)."),
-    ] = None,
+    profile: Profile = None,
     sweep: Sweep = None,
     docs: Docs = False,
 ) -> None:
@@ -240,10 +239,7 @@ def boundary_command(
     quick: Quick = False,
     hours: Hours = None,
     seed: Seed = None,
-    profile: Annotated[
-        Optional[str],
-        typer.Option(help="Rule profile for every subject instead of ordinary (strict, special_period)."),
-    ] = None,
+    profile: Profile = None,
     sweep: Sweep = None,
     docs: Docs = False,
 ) -> None:

@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from geomon.kernels._jit import jit, jit_inline
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -94,25 +96,31 @@ def _bin_mass(lo, hi, depth_m, deepest_m, nb):
 
 
 @jit_inline
-def prior_cdf(x, depth_m, deepest_m):
-    """The breach's prior probability of a depth at most ``x`` (piecewise linear between the bins' edges)."""
-    if x <= depth_m:
-        return 0.0
-    if x >= deepest_m:
-        return 1.0
-    nb, span = _prior_bins(depth_m, deepest_m)
-    k = min(int(math.log(x / depth_m) / span * nb), nb - 1)
-    lo, hi = _bin_edge(k, depth_m, span, nb), _bin_edge(k + 1, depth_m, span, nb)
-    below = SCALE_FREE_SHARE * k / nb + (1.0 - SCALE_FREE_SHARE) * (lo - depth_m) / (deepest_m - depth_m)
-    return below + _bin_mass(lo, hi, depth_m, deepest_m, nb) * min(max((x - lo) / (hi - lo), 0.0), 1.0)
-
-
-@jit_inline
 def _bin_of(x, depth_m, span, nb):
     """The bin holding depth ``x``, clamped to the bins."""
     if x <= depth_m:
         return 0
     return min(int(math.log(x / depth_m) / span * nb), nb - 1)
+
+
+@jit_inline
+def prior_cdf(x, depth_m, deepest_m):
+    """The breach's prior probability of a depth at most ``x`` (piecewise linear between the bins' edges)."""
+    nb, span = _prior_bins(depth_m, deepest_m)
+    return _prior_cdf(x, depth_m, deepest_m, nb, span)
+
+
+@jit_inline
+def _prior_cdf(x, depth_m, deepest_m, nb, span):
+    """:func:`prior_cdf` with the prior's bins (:func:`_prior_bins`) given."""
+    if x <= depth_m:
+        return 0.0
+    if x >= deepest_m:
+        return 1.0
+    k = _bin_of(x, depth_m, span, nb)
+    lo, hi = _bin_edge(k, depth_m, span, nb), _bin_edge(k + 1, depth_m, span, nb)
+    below = SCALE_FREE_SHARE * k / nb + (1.0 - SCALE_FREE_SHARE) * (lo - depth_m) / (deepest_m - depth_m)
+    return below + _bin_mass(lo, hi, depth_m, deepest_m, nb) * min(max((x - lo) / (hi - lo), 0.0), 1.0)
 
 
 @jit_inline
@@ -134,9 +142,15 @@ def breach_density(d, sigma, depth_m, deepest_m):
     the Gaussian falls faster than the prior's density can rise, at most ``BIN_RATIO`` per bin). A fix far
     from every depth the prior holds is thus still weighed by all the bins that matter, not the nearest
     alone."""
+    nb, span = _prior_bins(depth_m, deepest_m)
+    return _breach_density(d, sigma, depth_m, deepest_m, nb, span)
+
+
+@jit_inline
+def _breach_density(d, sigma, depth_m, deepest_m, nb, span):
+    """:func:`breach_density` with the prior's bins (:func:`_prior_bins`) given."""
     if depth_m - d > _UNDERFLOW_Z * sigma or d - deepest_m > _UNDERFLOW_Z * sigma:
         return 0.0   # every bin's share underflows to exactly 0 (most fixes: far inside an area)
-    nb, span = _prior_bins(depth_m, deepest_m)
     k0 = _bin_of(d, depth_m, span, nb)
     total, _ = _bin_term(k0, d, sigma, depth_m, deepest_m, span, nb)
     for step in (-1, 1):
@@ -164,8 +178,10 @@ def fix_llr(d, sigma, depth_m, eps, reach_m, deepest_m):
     f0 = (1.0 - eps) * math.exp(-0.5 * z0 * z0) / (sigma * _SQRT_2PI)
     if abs(d) <= reach_m:
         f0 += flat
-    f1 = (1.0 - eps) * breach_density(d, sigma, depth_m, deepest_m)
-    f1 += flat * (prior_cdf(d + reach_m, depth_m, deepest_m) - prior_cdf(d - reach_m, depth_m, deepest_m))
+    nb, span = _prior_bins(depth_m, deepest_m)   # once per fix, for the density and the gross window alike
+    f1 = (1.0 - eps) * _breach_density(d, sigma, depth_m, deepest_m, nb, span)
+    f1 += flat * (_prior_cdf(d + reach_m, depth_m, deepest_m, nb, span)
+                  - _prior_cdf(d - reach_m, depth_m, deepest_m, nb, span))
     if f0 > 0.0 and f1 > 0.0:
         return min(max(math.log(f1) - math.log(f0), -bound), bound)
     if f0 > 0.0:
@@ -267,8 +283,6 @@ def expected_delay_s(budget_per_day, interval_s, depth_m, eps, reach_m, at_depth
     quadrature), and at least two fixes, since no fix decides alone; times ``interval_s``.
     Infinite when the mean evidence is not positive. Overshoot is ignored, so it is a little optimistic
     (``tests/kernels/test_evidence.py`` checks it against simulation)."""
-    import numpy as np
-
     h = threshold(budget_per_day, interval_s)
     z, w = np.polynomial.hermite_e.hermegauss(nodes)
     d = at_depth_m + sigma_m * z

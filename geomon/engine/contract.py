@@ -26,14 +26,12 @@ Adding a detector is: its kernel (``kernels/``), its module (a :class:`Detector`
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
-import shapely
 
 from geomon.rules.load import declare_rule_keys
 
@@ -125,11 +123,6 @@ class FusedFixes:
 
     def __len__(self) -> int:
         return int(self.t_ms.size)
-
-    @functools.cached_property
-    def points(self) -> np.ndarray:
-        """The fused positions as shapely points, made once for every detector that measures from them."""
-        return shapely.points(self.fused_x_m, self.fused_y_m)
 
     @classmethod
     def empty(cls) -> FusedFixes:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 import pyarrow as pa
@@ -31,8 +30,8 @@ from geomon.engine.contract import (
 from geomon.engine.geofence_rows import ALERT_KIND, geofence_alert_table
 from geomon.engine.rows import csr_offsets as _csr
 from geomon.engine.rows import subject_runs
+from geomon.engine.zone_distance import pair_signed_distance
 from geomon.engine.zones import RoleIndex
-from geomon.kernels import boundary_distance as _dist
 from geomon.kernels import crossing as _crossing
 from geomon.kernels import evidence as _ev
 from geomon.kernels import geofence as _gf
@@ -145,9 +144,8 @@ class GeofenceDetector(Detector):
             profile=sets.profile,
             period=sets.period,
         )
-        self._check_evidence_rules()
-        self._check_delay(sets)
-        self._z = np.array([NormalDist().inv_cdf(p) for p in self._th.breach_p])
+        self._check_evidence_rules(sets)
+        self._z = sets.normal_quantile("breach_p")
         self._permitted_of = ctx.permitted_of
         self._assign_keys = self.zones.assignment_keys(self.subject_code)
         self._zone_half_radius = self._half_radius()
@@ -167,10 +165,13 @@ class GeofenceDetector(Detector):
         #: Written into every alert.
         self.run_id = ""
 
-    def _check_evidence_rules(self) -> None:
-        """The evidence's rules must describe a model: a positive budget, a gross share in (0, 1), a reach at
-        least twice the depth of concern."""
+    def _check_evidence_rules(self, sets) -> None:
+        """The evidence's rules must describe a model (a positive budget, a gross share in (0, 1), a reach at least
+        twice the depth of concern) and its budget keep the stated longest delay
+        (:func:`geomon.kernels.evidence.expected_delay_s`)."""
         th = self._th
+        delay, depth, sigma, interval = (sets.per_set(k) for k in (
+            "breach_delay_s", "breach_delay_depth_m", "breach_delay_sigma_m", "breach_delay_interval_s"))
         for i in np.flatnonzero(~th.by_fixes):
             where = f"threshold set {i} (profile {th.profile[i]!r}, period {th.period[i]!r})"
             if not th.budget[i] > 0:
@@ -180,15 +181,6 @@ class GeofenceDetector(Detector):
             if not th.depth_m[i] > 0 or not th.gross_reach_m[i] >= 2 * th.depth_m[i]:
                 raise ValueError(f"{where}: breach_depth_m must be positive and breach_gross_reach_m at least "
                                  f"twice it, got {th.depth_m[i]!r} and {th.gross_reach_m[i]!r}")
-
-    def _check_delay(self, sets) -> None:
-        """Each evidence set's budget must keep its stated longest delay
-        (:func:`geomon.kernels.evidence.expected_delay_s`)."""
-        th = self._th
-        delay, depth, sigma, interval = (sets.per_set(k) for k in (
-            "breach_delay_s", "breach_delay_depth_m", "breach_delay_sigma_m", "breach_delay_interval_s"))
-        for i in np.flatnonzero(~th.by_fixes):
-            where = f"threshold set {i} (profile {th.profile[i]!r}, period {th.period[i]!r})"
             if not (sigma[i] > 0 and interval[i] > 0 and depth[i] > 0 and delay[i] > 0):
                 raise ValueError(f"{where}: breach_delay_s, breach_delay_depth_m, breach_delay_sigma_m and "
                                  f"breach_delay_interval_s must be positive")
@@ -305,15 +297,6 @@ class GeofenceDetector(Detector):
         forbidden = self.zones.kind[zone_code] == "forbidden"
         return np.where(forbidden, np.minimum(buffer, self._zone_half_radius[zone_code]), buffer)
 
-    @staticmethod
-    def _pair_distance(role: RoleIndex, x: np.ndarray, y: np.ndarray, pi: np.ndarray, zi: np.ndarray,
-                       cap: float) -> np.ndarray:
-        out = np.empty(pi.size)
-        ix = role.index
-        _dist.pair_signed_distance(x, y, pi, zi, ix._zone_grid, ix._zone_dims, ix._zone_cbase,
-                                   *ix._cells.arrays(), cap, out)
-        return out
-
     def _previous_fix(self, f: FusedFixes):
         """Previous reported fix of the same subject for every fix (carried across batches), NaN if unknown."""
         code, t = f.code, f.t_ms
@@ -366,7 +349,7 @@ class GeofenceDetector(Detector):
         chord_sigma = np.hypot((1.0 - tm) * ps[fix], tm * f.sigma_m[fix])
         need = buffer + self._z[tset] * np.nan_to_num(chord_sigma, nan=np.inf)
         cap = float(np.max(need, initial=1.0, where=np.isfinite(need)))
-        depth = self._pair_distance(role, mid_x, mid_y, np.arange(fix.size), zone, cap)
+        depth = pair_signed_distance(role.index, mid_x, mid_y, np.arange(fix.size), zone, cap)
         deep = depth >= need
         fix, codes, t_in, t_out = fix[deep], codes[deep], t_in[deep], t_out[deep]
         return _csr(fix, len(f)), codes, t_in, t_out

@@ -52,7 +52,6 @@ import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from statistics import NormalDist
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -240,7 +239,7 @@ class NightDetector(SubjectDetector):
         self._grace_ms = sets.per_set("curfew_grace_s", scale=1000, dtype=np.int64)
         self._travel_m = sets.per_set("night_travel_m")
         self._away_floor_ms = sets.per_set("night_away_s", scale=1000, dtype=np.int64)
-        self._z = np.array([NormalDist().inv_cdf(p) for p in sets.per_set("breach_p")])
+        self._z = sets.normal_quantile("breach_p")
         self._by_fixes = sets.per_set("breach_by_fixes", dtype=np.bool_)
         self._budget = sets.per_set("breach_budget_per_day")
         self._gross_p = sets.per_set("breach_gross_p")
@@ -257,18 +256,18 @@ class NightDetector(SubjectDetector):
         """Fused, decidable fixes only, judged against the watermark between fixes."""
         self.run_id = batch.run_id
         f = batch.fused
-        return self.step(f.code, f.t_ms, f.fused_x_m, f.fused_y_m, f.tset, batch.watermark_ms, sigma_m=f.sigma_m,
-                         points=f.points)
+        return self.step(f.code, f.t_ms, f.fused_x_m, f.fused_y_m, f.tset, batch.watermark_ms, sigma_m=f.sigma_m)
 
     def away(self, code: np.ndarray, t_ms: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
-             sigma_m: np.ndarray | None = None, points: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+             sigma_m: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Away state of each position of fixes sorted by (subject code, time) (:data:`geomon.kernels.night.AWAY`,
         ``HOME`` or ``UNSURE``; HOME without a home), the evidence carried from the subject's earlier fixes, and
         when the subject went away (ms): the first fix of the evidence that decided it (legacy: the fix).
 
         Home when nearer than ``night_away_m`` to the home zone by more than ``z * sigma_m`` (``z`` the
-        ``breach_p`` normal quantile); away once the evidence of being ``breach_depth_m`` beyond it reaches
-        the budget's threshold (legacy rule: farther by more than ``z * sigma_m``); else unsure.
+        ``breach_p`` normal quantile); away once the evidence of being beyond it by any depth
+        (:data:`HOME_DEPTH_M` or more) reaches the budget's threshold (legacy rule: farther by more than
+        ``z * sigma_m``); else unsure.
         """
         out = np.full(code.size, _night.HOME, np.int8)
         since = np.asarray(t_ms, np.float64).copy()
@@ -295,16 +294,14 @@ class NightDetector(SubjectDetector):
         return out, np.where(legacy, since, evidence_since)
 
     def step(self, code: np.ndarray, t_ms: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
-             now_ms: int | None = None, sigma_m: np.ndarray | None = None,
-             points: np.ndarray | None = None) -> pa.Table:
+             now_ms: int | None = None, sigma_m: np.ndarray | None = None) -> pa.Table:
         """Advance over one batch of fixes, sorted by (subject code, time); return alert events.
 
         ``x_m``/``y_m`` are *fused* positions (the Monitor's causal track, fixes
         precise enough to decide), metres in the frame of the home zones, and
         ``sigma_m`` the 1-sigma to lean on (the Monitor's trusted sigma, never
         below the fix's own accuracy: :func:`geomon.tracks.fusion.trusted_sigma_m`;
-        default 0: exact); ``points`` are the positions as shapely points, if the
-        caller has them; ``tset`` is each fix's threshold set. ``now_ms`` raises the watermark
+        default 0: exact); ``tset`` is each fix's threshold set. ``now_ms`` raises the watermark
         beyond the batch's newest fix (live operation: the clock, less the
         allowed lateness); by default the watermark is the newest fix seen so far.
         An event is placed at the fix that decided it (between fixes, the last one).
@@ -325,7 +322,7 @@ class NightDetector(SubjectDetector):
         win_start, win_end = self._windows.table(min(candidates), self.watermark_ms)
         sigma = np.zeros(code.size) if sigma_m is None else np.asarray(sigma_m, dtype=np.float64)
         gate = np.maximum(_night.TRAVEL_GATE_M, 3.0 * np.nan_to_num(sigma, nan=np.inf))
-        away, away_since = self.away(code, t_ms, x_m, y_m, tset, sigma, points)
+        away, away_since = self.away(code, t_ms, x_m, y_m, tset, sigma)
         rec = _night.night_step(offsets, subjects, t_ms, x_m, y_m, away, away_since, gate,
                                 self._windows.pair_of_set[tset], tset, self._grace_ms[tset], self._travel_m[tset],
                                 self._away_floor_ms[tset], self.watermark_ms, win_start, win_end,

@@ -40,7 +40,6 @@ two differ (silences, the open stay) is in docs/staypoints.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 import pyarrow as pa
@@ -190,7 +189,7 @@ class StayDetector(SubjectDetector):
         #: Places within reach of fixes, for the largest dwell radius of any threshold set (a caller asking for
         #: more rebuilds it).
         self._near = ZonesWithin(self._geoms, float(np.max(self._radius_m, initial=0.0)))
-        self._z = np.array([NormalDist().inv_cdf(p) for p in sets.per_set("breach_p")])
+        self._z = sets.normal_quantile("breach_p")
         self._gap_ms = sets.per_set("lost_contact_s", scale=1000, dtype=np.int64)
         self._stay_ms = sets.per_set("stay_min_s", scale=1000, dtype=np.int64)
         self._night_ms = sets.per_set("night_stay_s", scale=1000, dtype=np.int64)
@@ -207,8 +206,7 @@ class StayDetector(SubjectDetector):
         """Fused, decidable fixes only: a cell fix hundreds of metres off would end any stay."""
         self.run_id = batch.run_id
         f = batch.fused
-        return self.step(f.code, f.t_ms, f.fused_x_m, f.fused_y_m, f.tset, batch.watermark_ms, sigma_m=f.sigma_m,
-                         points=f.points)
+        return self.step(f.code, f.t_ms, f.fused_x_m, f.fused_y_m, f.tset, batch.watermark_ms, sigma_m=f.sigma_m)
 
     def take_outputs(self) -> dict[str, pa.Table]:
         """The stays that ended since the last call (the replay writes them to the ``staypoints`` table)."""
@@ -217,12 +215,8 @@ class StayDetector(SubjectDetector):
     def holds_outputs(self) -> bool:
         return bool(self._stays)
 
-    def place_of_fixes(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, radius_m: np.ndarray,
-                       points: np.ndarray | None = None) -> np.ndarray:
-        """Nearest place of concern applying to each fix's subject within ``radius_m`` of it (-1: none).
-
-        ``points``: the fixes as shapely points, if the caller has them already.
-        """
+    def place_of_fixes(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, radius_m: np.ndarray) -> np.ndarray:
+        """Nearest place of concern applying to each fix's subject within ``radius_m`` of it (-1: none)."""
         out = np.full(code.size, -1, np.int64)
         if code.size == 0 or self.concern_ids.size == 0:
             return out
@@ -240,7 +234,7 @@ class StayDetector(SubjectDetector):
         return out
 
     def away(self, code: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
-             sigma_m: np.ndarray | None = None, points: np.ndarray | None = None) -> np.ndarray:
+             sigma_m: np.ndarray | None = None) -> np.ndarray:
         """Is each position surely farther than ``night_away_m`` from its subject's home zone and work zone?
 
         Surely: by more than ``z * sigma_m`` (``z`` the ``breach_p`` normal
@@ -266,12 +260,10 @@ class StayDetector(SubjectDetector):
         return int(lo), int(t_ms.max())
 
     def step(self, code: np.ndarray, t_ms: np.ndarray, x_m: np.ndarray, y_m: np.ndarray, tset: np.ndarray,
-             now_ms: int | None = None, sigma_m: np.ndarray | None = None,
-             points: np.ndarray | None = None) -> pa.Table:
+             now_ms: int | None = None, sigma_m: np.ndarray | None = None) -> pa.Table:
         """Advance over one batch of fixes, sorted by (subject code, time); return alert events.
 
-        ``x_m``/``y_m`` are positions in the places' frame (m) (``points``:
-        the same as shapely points, if the caller has them); the Monitor
+        ``x_m``/``y_m`` are positions in the places' frame (m); the Monitor
         should pass its fused positions of decidable fixes (a vague cell fix
         hundreds of metres off would end any stay), and ``sigma_m`` their
         1-sigma (default 0): a fix ends a stay only when it is farther from
@@ -294,11 +286,10 @@ class StayDetector(SubjectDetector):
         reach = radius if sigma_m is None else radius + self._z[tset] * np.nan_to_num(sigma_m, nan=0.0)
         finite = np.isfinite(x_m) & np.isfinite(y_m)
         place = np.full(code.size, -1, np.int64)
-        pts = None if points is None else points[finite]
-        place[finite] = self.place_of_fixes(code[finite], x_m[finite], y_m[finite], radius[finite], pts)
+        place[finite] = self.place_of_fixes(code[finite], x_m[finite], y_m[finite], radius[finite])
         away = np.zeros(code.size, bool)
         away[finite] = self.away(code[finite], x_m[finite], y_m[finite], tset[finite],
-                                 None if sigma_m is None else np.asarray(sigma_m, dtype=np.float64)[finite], pts)
+                                 None if sigma_m is None else np.asarray(sigma_m, dtype=np.float64)[finite])
         if code.size:
             win_start, win_end = self._windows.table(*self._window_span(subjects, t_ms))
         else:

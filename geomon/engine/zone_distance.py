@@ -14,11 +14,22 @@ import shapely
 from geomon.geo.geometry import ZoneIndex
 from geomon.kernels import boundary_distance as _dist
 
-__all__ = ["SubjectZoneDistance", "ZonesWithin"]
+__all__ = ["SubjectZoneDistance", "ZonesWithin", "pair_signed_distance"]
 
 #: Farther than this the distance is reported as this (m): beyond any rule's distance, and a far point only
 #: costs a search of its zone's small grid.
 FAR_M = 1e9
+
+
+def pair_signed_distance(index: ZoneIndex, x_m: np.ndarray, y_m: np.ndarray, point: np.ndarray, zone: np.ndarray,
+                         cap: float = FAR_M) -> np.ndarray:
+    """Signed distance (m; positive inside, magnitudes above ``cap`` as ``cap``) of point ``point[m]`` to the
+    boundary of zone ``zone[m]`` of ``index``, for every pair ``m``."""
+    out = np.empty(np.size(point))
+    _dist.pair_signed_distance(np.ascontiguousarray(x_m, dtype=np.float64), np.ascontiguousarray(y_m, dtype=np.float64),
+                               point, zone, index._zone_grid, index._zone_dims, index._zone_cbase,
+                               *index._cells.arrays(), cap, out)
+    return out
 
 
 class SubjectZoneDistance:
@@ -49,11 +60,7 @@ class SubjectZoneDistance:
         pi = np.flatnonzero(zone >= 0)
         if pi.size == 0:
             return out
-        ix = self.index
-        signed = np.empty(pi.size)
-        _dist.pair_signed_distance(np.ascontiguousarray(x_m, dtype=np.float64),
-                                   np.ascontiguousarray(y_m, dtype=np.float64), pi, zone[pi], ix._zone_grid,
-                                   ix._zone_dims, ix._zone_cbase, *ix._cells.arrays(), FAR_M, signed)
+        signed = pair_signed_distance(self.index, x_m, y_m, pi, zone[pi])
         out[pi] = np.maximum(-signed, 0.0)
         out[pi[np.isnan(signed)]] = np.nan
         return out
@@ -87,13 +94,7 @@ class ZonesWithin:
         empty = np.zeros(0, np.int64)
         if self.index is None or np.size(x_m) == 0:
             return empty, empty, np.zeros(0)
-        x = np.ascontiguousarray(x_m, dtype=np.float64)
-        y = np.ascontiguousarray(y_m, dtype=np.float64)
-        fi, zi = self._grown.query_xy(x, y, predicate="intersects")
-        signed = np.empty(fi.size)
-        ix = self.index
-        _dist.pair_signed_distance(x, y, fi, zi, ix._zone_grid, ix._zone_dims, ix._zone_cbase, *ix._cells.arrays(),
-                                   FAR_M, signed)
-        dist = np.maximum(-signed, 0.0)
+        fi, zi = self._grown.query_xy(x_m, y_m, predicate="intersects")
+        dist = np.maximum(-pair_signed_distance(self.index, x_m, y_m, fi, zi), 0.0)
         keep = dist <= np.minimum(np.asarray(radius_m, dtype=np.float64)[fi], self.reach_m)
         return fi[keep], zi[keep], dist[keep]

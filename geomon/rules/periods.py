@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
@@ -178,6 +179,11 @@ class ThresholdSets:
                                f"period {self.period[i]!r})")
             out.append(values[key] * scale)
         return np.array(out, dtype=dtype)
+
+    def normal_quantile(self, key: str) -> np.ndarray:
+        """The standard normal quantile of probability ``key`` per set (``breach_p`` 0.95: 1.645): how many
+        sigmas a position must clear to be on a side with that probability."""
+        return np.array([NormalDist().inv_cdf(p) for p in self.per_set(key)])
 
     def set_of_fixes(self, code: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
         """Threshold set of each fix from its subject code and event time (int64 ms, UTC).
