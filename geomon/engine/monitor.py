@@ -14,6 +14,7 @@ confirmed and again, with ``ended_ts`` set, when it ends; the store keeps one ro
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -345,13 +346,18 @@ class Monitor(FusionStage):
 
         Kept only while :attr:`keep_tracks` is true (the replay sets it when
         it writes to a store), for the incident look-back (:mod:`geomon.office.lookback`).
+        No two rows share ``(subject_id, ts)``: of a subject's fixes at one instant the first admitted is kept
+        (what :meth:`geomon.store.alert_store.AlertStore.write_tracks` would keep of them).
         """
         parts, self._tracks = self._tracks, []
         if not parts:
             return TRACK_SCHEMA.empty_table()
         tr = TrackPoints.concat(parts)
+        first = first_per_key(tr.code, tr.t_ms)
+        if first is not None:
+            tr = TrackPoints(*(getattr(tr, f.name)[first] for f in dataclasses.fields(TrackPoints)))
         lon, lat = self.zones.frame.unproject(tr.fused_x_m, tr.fused_y_m)
-        return pa.table({"subject_id": pa.array(self.subject_ids[tr.code].tolist(), pa.string()),
+        return pa.table({"subject_id": self._person_ids_arrow.take(pa.array(tr.code, pa.int64())),
                          "ts": pa.array(tr.t_ms, pa.int64()).cast(TS_TYPE),
                          "lon": pa.array(np.asarray(lon, np.float64)), "lat": pa.array(np.asarray(lat, np.float64)),
                          "sigma_m": pa.array(np.nan_to_num(tr.sigma_m, nan=1e9, posinf=1e9))}, schema=TRACK_SCHEMA)
@@ -443,6 +449,21 @@ class Monitor(FusionStage):
 #: Timing key of each detector's step: the geofence times its own finer steps (zones, crossings, detect, alerts),
 #: the meeting watch counts as meetings, the rest as behaviour.
 _STAGE = {"geofence": None, "meetings": "meetings"}
+
+
+def first_per_key(code: np.ndarray, t_ms: np.ndarray) -> np.ndarray | None:
+    """Positions of the first row of each ``(code, t_ms)`` in row order, ascending; None when every key is
+    unique. Linear when the rows are sorted by code, then time (one batch's track is)."""
+    if code.size < 2:
+        return None
+    dc, dt = np.diff(code), np.diff(t_ms)
+    if np.all((dc > 0) | ((dc == 0) & (dt >= 0))):
+        repeat = (dc == 0) & (dt == 0)
+        return np.flatnonzero(~np.r_[False, repeat]) if repeat.any() else None
+    order = np.lexsort((np.arange(code.size), t_ms, code))
+    sc, st = code[order], t_ms[order]
+    repeat = np.r_[False, (sc[1:] == sc[:-1]) & (st[1:] == st[:-1])]
+    return np.sort(order[~repeat]) if repeat.any() else None
 
 
 def fold_alerts(events: pa.Table) -> pa.Table:

@@ -227,7 +227,7 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
                 with store.atomic():   # a batch is stored whole or not at all
                     new_rows += store.write_alerts(out) if out.num_rows else 0
                     new_stays += store.write_stays(closed) if closed.num_rows else 0
-                    store.write_tracks(track)
+                    store.write_tracks(track, unique=True)
                 if own_store:
                     store.release()    # readers may open the store between batches
                 store_s += time.perf_counter() - clock

@@ -421,13 +421,35 @@ class AlertStore(_Queries, _Lifecycle, _RunLog, _LiveLog):
 
     # -- fused tracks ----------------------------------------------------------
 
-    def write_tracks(self, table: pa.Table) -> int:
+    def write_tracks(self, table: pa.Table, *, unique: bool = False) -> int:
         """Store fused tracks (:meth:`geomon.engine.monitor.Monitor.take_tracks`); return how many rows are new.
 
-        ``(subject_id, ts)`` is the primary key: a position already stored (a
-        replay of the same input) is left as it was.
+        ``(subject_id, ts)`` is the key: a position already stored (a replay of the same input) is left as it
+        was, and of equal keys in ``table`` the first is stored. The table has no index on the key (one costs
+        seven times the insert, and twice the file, on millions of fixes): a new batch is checked against the
+        stored rows of its own time span only, which DuckDB's per-row-group min/max of ``ts`` finds without
+        reading the rest, so the check costs little while fixes arrive in time order.
+
+        Parameters
+        ----------
+        table : pyarrow.Table
+            Exactly the columns of :data:`TRACK_SCHEMA`.
+        unique : bool
+            The caller vouches that no two rows of ``table`` share a key (:meth:`~geomon.engine.monitor.Monitor.
+            take_tracks` does), which skips finding the first of each.
         """
         table = _conform(table, TRACK_SCHEMA, "tracks table")
         if table.num_rows == 0:
             return 0
-        return self._insert_new(table, "tracks", "subject_id, ts")
+        span = pc.min_max(table.column("ts"))
+        cols = ", ".join(table.column_names)
+        first = "" if unique else " QUALIFY row_number() OVER (PARTITION BY subject_id, ts) = 1"
+        with self._transaction() as cur:
+            cur.register(_INCOMING, table)
+            try:
+                return cur.execute(
+                    f"INSERT INTO tracks ({cols}) SELECT {cols} FROM {_INCOMING} ANTI JOIN "
+                    f"(SELECT subject_id, ts FROM tracks WHERE ts BETWEEN ? AND ?) AS stored USING (subject_id, ts)"
+                    f"{first}", [span["min"].as_py(), span["max"].as_py()]).fetchall()[0][0]
+            finally:
+                cur.unregister(_INCOMING)

@@ -156,8 +156,7 @@ _DDL = (
         ts TIMESTAMPTZ NOT NULL,
         lon DOUBLE NOT NULL,
         lat DOUBLE NOT NULL,
-        sigma_m DOUBLE NOT NULL,
-        PRIMARY KEY (subject_id, ts))""",
+        sigma_m DOUBLE NOT NULL)""",
     f"""CREATE TABLE IF NOT EXISTS staypoints (
         subject_id VARCHAR NOT NULL,
         started_at TIMESTAMPTZ NOT NULL,

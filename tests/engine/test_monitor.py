@@ -218,3 +218,21 @@ def test_jump_that_stays_is_confirmed_later(zones, subjects):
     onset, confirmed = _ms(rows[0]["onset_ts"]), _ms(rows[0]["confirmed_ts"])
     assert jump + 180_000 <= onset <= jump + 720_000
     assert confirmed - onset <= 60_000
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 4)), max_size=30), st.booleans())
+def test_first_per_key_matches_a_dictionary(keys, presort):
+    from geomon.engine.monitor import first_per_key
+
+    if presort:
+        keys = sorted(keys)
+    code = np.array([k[0] for k in keys], np.int64)
+    t = np.array([k[1] for k in keys], np.int64)
+    seen, expected = set(), []
+    for i, k in enumerate(keys):
+        if k not in seen:
+            seen.add(k)
+            expected.append(i)
+    got = first_per_key(code, t)
+    assert (list(range(len(keys))) if got is None else got.tolist()) == expected

@@ -80,11 +80,11 @@ def test_a_failed_write_leaves_the_store_as_before_the_batch(tmp_path, monkeypat
     calls = {"n": 0}
     real = AlertStore.write_tracks
 
-    def full_disk(self, table):
+    def full_disk(self, table, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:    # the third batch: its alerts and stays are already in the transaction
             raise duckdb.IOException('Could not write file "store.duckdb.wal": No space left on device')
-        return real(self, table)
+        return real(self, table, **kwargs)
 
     monkeypatch.setattr(AlertStore, "write_tracks", full_disk)
     fixes = pq.read_table(SAMPLE_DIR / "fixes.parquet").sort_by("ts")

@@ -547,3 +547,37 @@ def test_read_only_open_of_a_missing_file_names_it_and_creates_nothing(tmp_path)
                                     env={"COLUMNS": "200", "GEOMON_PSEUDONYM_KEY": "a key of sixteen bytes or more"})
         assert result.exit_code == 1 and "no such database" in result.output, (command, result.output)
     assert not missing.exists()
+
+
+# --------------------------------------------------------------------------- fused tracks (no index on the key)
+
+
+def _track(subjects, ms, x=0.0) -> pa.Table:
+    from geomon.schema import TRACK_SCHEMA
+
+    n = len(subjects)
+    return pa.table({"subject_id": pa.array(subjects, pa.string()),
+                     "ts": pa.array(np.asarray(ms, np.int64)).cast(TRACK_SCHEMA.field("ts").type),
+                     "lon": np.full(n, 116.0 + x), "lat": np.full(n, 39.0), "sigma_m": np.arange(n, dtype=float)},
+                    schema=TRACK_SCHEMA)
+
+
+def test_tracks_keep_the_first_of_each_key_within_a_batch_and_across_batches(tmp_path):
+    with AlertStore(tmp_path / "s.duckdb") as store:
+        # Within one table: the first of (s1, t1) wins, as the docstring says.
+        assert store.write_tracks(_track(["s1", "s1", "s2", "s1"], [BASE_MS, BASE_MS, BASE_MS, BASE_MS + 1])) == 3
+        # A later batch: rows already stored are left as they were, new keys go in, even inside the old span.
+        assert store.write_tracks(_track(["s1", "s2", "s3"], [BASE_MS, BASE_MS + 1, BASE_MS], x=1.0)) == 2
+        # Far later (outside the stored span), nothing to compare with.
+        assert store.write_tracks(_track(["s1"], [BASE_MS + 86_400_000])) == 1
+        rows = store._cursor().execute(
+            "SELECT subject_id, epoch_ms(ts), lon, sigma_m FROM tracks ORDER BY subject_id, ts").fetchall()
+    assert rows == [("s1", BASE_MS, 116.0, 0.0), ("s1", BASE_MS + 1, 116.0, 3.0),
+                    ("s1", BASE_MS + 86_400_000, 116.0, 0.0), ("s2", BASE_MS, 116.0, 2.0), ("s2", BASE_MS + 1, 117.0, 1.0), ("s3", BASE_MS, 117.0, 2.0)]
+
+
+def test_tracks_unique_skips_only_the_within_batch_check(tmp_path):
+    with AlertStore(tmp_path / "s.duckdb") as store:
+        assert store.write_tracks(_track(["s1", "s2"], [BASE_MS, BASE_MS]), unique=True) == 2
+        assert store.write_tracks(_track(["s1", "s2", "s2"], [BASE_MS, BASE_MS, BASE_MS + 5]), unique=True) == 1
+        assert store._cursor().execute("SELECT count(*) FROM tracks").fetchone()[0] == 3
