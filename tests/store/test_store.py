@@ -573,7 +573,8 @@ def test_tracks_keep_the_first_of_each_key_within_a_batch_and_across_batches(tmp
         rows = store._cursor().execute(
             "SELECT subject_id, epoch_ms(ts), lon, sigma_m FROM tracks ORDER BY subject_id, ts").fetchall()
     assert rows == [("s1", BASE_MS, 116.0, 0.0), ("s1", BASE_MS + 1, 116.0, 3.0),
-                    ("s1", BASE_MS + 86_400_000, 116.0, 0.0), ("s2", BASE_MS, 116.0, 2.0), ("s2", BASE_MS + 1, 117.0, 1.0), ("s3", BASE_MS, 117.0, 2.0)]
+                    ("s1", BASE_MS + 86_400_000, 116.0, 0.0), ("s2", BASE_MS, 116.0, 2.0),
+                    ("s2", BASE_MS + 1, 117.0, 1.0), ("s3", BASE_MS, 117.0, 2.0)]
 
 
 def test_tracks_unique_skips_only_the_within_batch_check(tmp_path):
