@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from geomon.engine.alert_ids import alert_id  # noqa: F401  (re-exported: geomon.engine.monitor.alert_id)
 from geomon.engine.contract import (
@@ -44,6 +43,7 @@ from geomon.io.accuracy import check_accuracy
 from geomon.io.cameras import CameraLayer, load_cameras
 from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.io.load import load_fixes, load_rules, load_subjects, load_zones
+from geomon.io.tables import codes_in, stable_order
 from geomon.kernels import fusion as _kf
 from geomon.rules.load import Rules, default_rules
 from geomon.rules.periods import ThresholdSets
@@ -395,8 +395,7 @@ class Monitor(FusionStage):
             lookup = self.meetings.code_of.get
             code = np.fromiter((lookup(s, -1) for s in ids.to_pylist()), np.int64, table.num_rows)
         else:
-            code = pc.fill_null(pc.index_in(ids, value_set=self._person_ids_arrow), -1)
-            code = code.to_numpy(zero_copy_only=False).astype(np.int64)
+            code = codes_in(ids, self._person_ids_arrow)
         t = table.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
         unknown = code < 0
         subject, other = ~unknown & (code < n), code >= n
@@ -407,7 +406,7 @@ class Monitor(FusionStage):
         self._refuse(load, rows, unknown, "subject_id", "subject_unknown")
         self._refuse(load, rows, late, "ts", "late_fix")
         keep = np.flatnonzero(~(unknown | late))
-        order = keep[np.lexsort((t[keep], code[keep]))]
+        order = keep[stable_order(code[keep], t[keep])]
         code, t = code[order], t[order]
         if order.size:
             last = np.r_[code[1:] != code[:-1], True]
@@ -422,7 +421,7 @@ class Monitor(FusionStage):
         self._tick("project", clock)
         acc = table.column("accuracy_m").to_numpy(zero_copy_only=False).astype(np.float64)[order]
         # Loaded fixes have valid sources: codes into SOURCES, for cheap comparisons.
-        source = pc.index_in(table.column("source"), value_set=_SOURCES).to_numpy(zero_copy_only=False)[order]
+        source = codes_in(table.column("source"), _SOURCES)[order]
         split = int(np.searchsorted(code, n))   # sorted by code: the subjects' fixes come first
         tset = np.zeros(code.size, np.int64)
         tset[:split] = self._sets.set_of_fixes(code[:split], t[:split])

@@ -31,13 +31,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from geomon.errors import InputError
 from geomon.io.accuracy import check_accuracy
 from geomon.io.common import FixLoad, _duplicates
 from geomon.io.load import load_fixes
+from geomon.io.tables import stable_order, take_rows, text_rank
 from geomon.schema import QUARANTINE_SCHEMA
 
 __all__ = ["ParquetFeed", "file_offsets", "ordered_batches", "parquet_files", "parquet_rows", "renumbered"]
@@ -229,7 +229,7 @@ class ParquetFeed:
             else:
                 number = np.arange(first_row, first_row + raw.num_rows, dtype=np.int64)
             load = load_fixes(raw, datum=self.datum, name=self.source_name, accuracy=self.accuracy,
-                              uere_m=self.uere_m)
+                              uere_m=self.uere_m, order="time")
             self.n_read += load.n_read
             rows = number[load.input_row if load.input_row is not None else np.arange(load.table.num_rows)]
             quarantine = renumbered(load.quarantine, number)
@@ -252,8 +252,8 @@ class ParquetFeed:
                 self.n_released_early += int(np.count_nonzero(wait & (t < cut)))
                 wait &= t >= cut
             out = np.flatnonzero(~wait)
-            held, held_rows = table.take(pa.array(np.flatnonzero(wait))), rows[wait]
-            yield from self._batches(table.take(pa.array(out)), rows[out])
+            held, held_rows = take_rows(table, np.flatnonzero(wait)), rows[wait]
+            yield from self._batches(take_rows(table, out), rows[out])
         if held is not None and held.num_rows:
             yield from self._batches(held, held_rows)
         if self._tmp is not None:
@@ -263,11 +263,11 @@ class ParquetFeed:
     def _drop_held_duplicates(self, held: pa.Table, table: pa.Table, rows: np.ndarray):
         """New fixes equal in every column to a held one: quarantined as ``duplicate``, as the loader does."""
         both = pa.concat_tables([held.select(table.column_names), table])
-        keys = pa.table({"s": both.column("subject_id"), "t": both.column("ts")})
-        order = pc.sort_indices(keys, sort_keys=[("s", "ascending"), ("t", "ascending")]).to_numpy()
-        s = both.column("subject_id").take(pa.array(order))
-        t = both.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)[order]
-        same = pc.equal(s[1:], s[:-1]).to_numpy(zero_copy_only=False) & (t[1:] == t[:-1])
+        rank = text_rank(both.column("subject_id"))
+        t = both.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
+        order = stable_order(rank, t)
+        s, t = rank[order], t[order]
+        same = (s[1:] == s[:-1]) & (t[1:] == t[:-1])
         run = np.zeros(order.size, bool)
         run[1:] |= same
         run[:-1] |= same
@@ -303,10 +303,11 @@ def ordered_batches(table: pa.Table, rows: np.ndarray, batch_rows: int, *, sourc
     delivers them: sorted by (ts, subject_id), ties in input order."""
     if table.num_rows == 0:
         return
-    order = pc.sort_indices(table, sort_keys=[("ts", "ascending"), ("subject_id", "ascending")]).to_numpy()
+    t = table.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
+    order = stable_order(t, text_rank(table.column("subject_id")))   # ties keep input order
     for start in range(0, order.size, batch_rows):
         idx = order[start:start + batch_rows]
-        part = table.take(pa.array(idx))
+        part = take_rows(table, idx)
         yield FixLoad(table=part, quarantine=QUARANTINE_SCHEMA.empty_table(), n_read=part.num_rows,
                       n_accepted=part.num_rows, n_quarantined=0, source_name=source_name, datum=datum,
                       input_row=rows[idx])

@@ -41,6 +41,67 @@ __all__ = ["load_fixes", "load_subjects"]
 
 # --------------------------------------------------------------------------- column parsing
 
+
+def stable_order(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """Indices sorting rows by ``(major, minor)`` (integers), ties in row order: ``np.lexsort((minor, major))``.
+
+    When both ranges fit one int64 key the sort is a stable argsort of it, which finds the runs of input already
+    in order (a feed's fixes in time order: some fifty times faster than ``lexsort`` on a million rows).
+    """
+    if major.size < 2:
+        return np.arange(major.size)
+    lo_a, lo_b = int(major.min()), int(minor.min())
+    span_a, span_b = int(major.max()) - lo_a + 1, int(minor.max()) - lo_b + 1
+    if span_a * span_b >= 2**62:
+        return np.lexsort((minor, major))
+    key = (major.astype(np.int64) - lo_a) * span_b + (minor.astype(np.int64) - lo_b)
+    return np.argsort(key, kind="stable")
+
+
+def take_rows(table: pa.Table, idx: np.ndarray) -> pa.Table:
+    """``table.take(idx)``, as a zero-copy slice when ``idx`` is a run of consecutive rows (a clean feed's rows
+    in the order they came)."""
+    if idx.size and int(idx[-1]) - int(idx[0]) + 1 == idx.size and (idx.size == 1 or np.all(np.diff(idx) == 1)):
+        return table.slice(int(idx[0]), idx.size)
+    return table.take(pa.array(idx, pa.int64()))
+
+
+def _filled(arr: pa.Array | pa.ChunkedArray, value) -> np.ndarray:
+    """The values as numpy, nulls replaced by ``value`` (no copy through Arrow when there are none)."""
+    return (arr if arr.null_count == 0 else pc.fill_null(arr, value)).to_numpy(zero_copy_only=False)
+
+
+def _encoded(values: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
+    enc = pc.dictionary_encode(values)
+    if isinstance(enc, pa.ChunkedArray):
+        if enc.num_chunks == 0:
+            return pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], values.type))
+        enc = enc.unify_dictionaries().combine_chunks()
+    return enc
+
+
+def codes_in(values: pa.Array | pa.ChunkedArray, value_set: pa.Array) -> np.ndarray:
+    """Each value's position in ``value_set`` (int64), -1 where absent or null: ``pc.index_in``, hashing only the
+    distinct values (a batch of a few thousand subjects' fixes has a few thousand)."""
+    enc = _encoded(values)
+    at = pc.fill_null(pc.index_in(enc.dictionary, value_set=value_set), -1).to_numpy(zero_copy_only=False)
+    at = np.append(at.astype(np.int64), -1)
+    return at[pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)]
+
+
+def text_rank(text: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Each value's rank among the distinct values in Arrow's (byte-wise) sort order; -1 for null.
+
+    Sorting rows by rank equals sorting them by the text, at the cost of hashing it once: with few distinct
+    values (subject ids, sources) a sort on ranks is several times faster than on strings.
+    """
+    enc = _encoded(text)
+    order = pc.sort_indices(enc.dictionary).to_numpy()
+    rank = np.empty(order.size + 1, np.int64)
+    rank[order] = np.arange(order.size)
+    rank[-1] = -1
+    return rank[pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)]
+
 _FLOAT_TEXT = r"^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|(?i:nan|inf|infinity))$"
 _EPOCH_TEXT = r"^[+-]?\d{1,18}$"
 _ZONE_TEXT = r"(Z|[+-]\d{2}(:?\d{2})?)$"
@@ -211,7 +272,7 @@ def _table_result(
 
 
 def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str | None = None,
-               accuracy: str = "sigma", uere_m: float | None = None) -> FixLoad:
+               accuracy: str = "sigma", uere_m: float | None = None, order: str = "subject") -> FixLoad:
     """Load position fixes, quarantining the rows that fail validation.
 
     Parameters
@@ -236,11 +297,14 @@ def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str
     uere_m : float, optional
         With ``accuracy="hdop"``: the user-equivalent range error in metres
         (default :data:`geomon.io.accuracy.DEFAULT_UERE_M`).
+    order : {"subject", "time"}
+        Order of the accepted fixes: stably by ``(subject_id, ts)`` (a track after another), or by
+        ``(ts, subject_id)`` (as a feed delivers them; what a replay feeds the engine).
 
     Returns
     -------
     FixLoad
-        Accepted fixes sorted stably by ``(subject_id, ts)``, and the quarantine.
+        Accepted fixes sorted stably in ``order``, and the quarantine.
 
     Raises
     ------
@@ -274,6 +338,8 @@ def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str
     """
     _check_datum(datum)
     accuracy, uere_m = check_accuracy(accuracy, uere_m)
+    if order not in ("subject", "time"):
+        raise ValueError(f"order must be 'subject' or 'time', got {order!r}")
     raw, src, malformed = _read_tabular(source, name, FIX_SCHEMA.names)
     _require_columns(raw, FIX_REQUIRED, src)
     n = raw.num_rows
@@ -289,11 +355,11 @@ def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str
     else:
         acc, acc_bad = pa.nulls(n, pa.float64()), np.zeros(n, dtype=bool)
     acc32 = pc.cast(acc, pa.float32())  # finite doubles beyond float32 range become inf
-    acc32_np = pc.fill_null(acc32, 0.0).to_numpy(zero_copy_only=False)
+    acc32_np = _filled(acc32, 0.0)
     # Sign from the double: tiny negatives round to -0.0 in float32 but are still negative.
-    acc64_np = pc.fill_null(acc, 0.0).to_numpy(zero_copy_only=False)
-    lon_np = pc.fill_null(lon, 0.0).to_numpy(zero_copy_only=False)
-    lat_np = pc.fill_null(lat, 0.0).to_numpy(zero_copy_only=False)
+    acc64_np = _filled(acc, 0.0)
+    lon_np = _filled(lon, 0.0)
+    lat_np = _filled(lat, 0.0)
 
     reasons = _Reasons(n)
     reasons.add("subject_id", "subject_missing", subject_missing)
@@ -324,11 +390,12 @@ def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str
     # duplicates can then only lie in runs of equal (subject_id, ts), and only
     # those few rows need comparing in every column.
     valid = np.flatnonzero(reasons.ok)
-    keys = pa.table({"s": subject.take(pa.array(valid, pa.int64())), "t": ts.take(pa.array(valid, pa.int64()))})
-    kept = valid[pc.sort_indices(keys, sort_keys=[("s", "ascending"), ("t", "ascending")]).to_numpy()]
-    sorted_s = subject.take(pa.array(kept, pa.int64()))
-    sorted_t = pc.fill_null(pc.cast(ts, pa.int64()), 0).to_numpy()[kept]
-    same = _np_bool(pc.equal(sorted_s[1:], sorted_s[:-1])) & (sorted_t[1:] == sorted_t[:-1])
+    rank = text_rank(subject)
+    t_all = _filled(pc.cast(ts, pa.int64()), 0)
+    keys = (rank[valid], t_all[valid]) if order == "subject" else (t_all[valid], rank[valid])
+    kept = valid[stable_order(*keys)]   # input order breaks ties; equal (subject, ts) lie together either way
+    sorted_r, sorted_t = rank[kept], t_all[kept]
+    same = (sorted_r[1:] == sorted_r[:-1]) & (sorted_t[1:] == sorted_t[:-1])
     in_run = np.zeros(len(kept), dtype=bool)
     in_run[1:] |= same
     in_run[:-1] |= same
@@ -345,7 +412,7 @@ def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str
         reasons.add("lon", "datum_failed", mask)
         wgs_lon, wgs_lat, kept = wgs_lon[~failed], wgs_lat[~failed], kept[~failed]
 
-    accepted = parsed.take(pa.array(kept, pa.int64()))
+    accepted = take_rows(parsed, kept)
     accepted = accepted.set_column(2, "lon", pa.array(wgs_lon, pa.float64()))
     accepted = accepted.set_column(3, "lat", pa.array(wgs_lat, pa.float64()))
     accepted = accepted.cast(pa.schema(list(FIX_SCHEMA) + [accepted.schema.field(c) for c in extras]))
