@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +78,62 @@ class ReplayResult:
         """Fixes read per second of wall time, end to end (load, project, detect, write)."""
         total = self.seconds.get("total", 0.0)
         return self.n_read / total if total > 0 else float("nan")
+
+
+class _BatchWriter:
+    """Writes each batch's alerts, stays and tracks to the store on one thread of its own, in batch order, while
+    the engine runs the next batches (DuckDB lets go of the GIL while it inserts).
+
+    A batch is one transaction, stored whole or not at all. After a failed batch nothing later is written (the
+    store holds exactly the batches before it), and the failure is raised in the caller's thread at its next
+    :meth:`submit` or at :meth:`finish`. At most ``ahead`` batches wait, so memory stays bounded.
+    """
+
+    def __init__(self, store: AlertStore, *, release: bool, ahead: int = 2):
+        self.store, self.release, self.ahead = store, release, ahead
+        self.new_alerts = self.new_stays = 0
+        self.seconds = 0.0
+        self._failed: BaseException | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geomon-store")
+        self._pending: deque = deque()
+
+    def submit(self, alerts: pa.Table, stays: pa.Table, tracks: pa.Table) -> None:
+        while len(self._pending) >= self.ahead:
+            self._pending.popleft().result()
+        self._raise()
+        self._pending.append(self._pool.submit(self._write, alerts, stays, tracks))
+
+    def _write(self, alerts: pa.Table, stays: pa.Table, tracks: pa.Table) -> None:
+        if self._failed is not None:
+            return
+        clock = time.perf_counter()
+        try:
+            with self.store.atomic():   # a batch is stored whole or not at all
+                self.new_alerts += self.store.write_alerts(alerts) if alerts.num_rows else 0
+                self.new_stays += self.store.write_stays(stays) if stays.num_rows else 0
+                self.store.write_tracks(tracks, unique=True)
+            if self.release:
+                self.store.release()    # readers may open the store between batches
+        except BaseException as exc:
+            self._failed = exc
+        finally:
+            self.seconds += time.perf_counter() - clock
+
+    def _raise(self) -> None:
+        if self._failed is not None:
+            raise self._failed
+
+    def finish(self) -> None:
+        """Wait for every submitted batch; raise the first failure."""
+        while self._pending:
+            self._pending.popleft().result()
+        self._pool.shutdown()
+        self._raise()
+
+    def abandon(self) -> None:
+        """Wait for the writes under way (the store is closed next) without raising."""
+        self._pool.shutdown(wait=True)
+        self._pending.clear()
 
 
 def _label(source) -> str:
@@ -211,10 +269,8 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
 
     events = []
     stays = []
-    new_rows = 0
-    new_stays = 0
-    store_s = 0.0
     done = 0
+    writer = _BatchWriter(store, release=own_store) if store is not None else None
     try:
         for batch in batches:
             out = monitor.process(batch)
@@ -222,20 +278,16 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
             track = monitor.take_tracks()
             if closed.num_rows:
                 stays.append(closed)
-            if store is not None:
-                clock = time.perf_counter()
-                with store.atomic():   # a batch is stored whole or not at all
-                    new_rows += store.write_alerts(out) if out.num_rows else 0
-                    new_stays += store.write_stays(closed) if closed.num_rows else 0
-                    store.write_tracks(track, unique=True)
-                if own_store:
-                    store.release()    # readers may open the store between batches
-                store_s += time.perf_counter() - clock
+            if writer is not None:
+                writer.submit(out, closed, track)
             if out.num_rows:
                 events.append(out)
             done += batch.n_read
             if progress is not None:
                 progress(done + (load.n_quarantined if isinstance(load, ParquetFeed) else 0), total)
+        if writer is not None:
+            writer.finish()
+        new_rows, new_stays, store_s = (writer.new_alerts, writer.new_stays, writer.seconds) if writer else (0, 0, 0.0)
         quarantine = pa.concat_tables([load.quarantine, monitor.quarantine])
         n_quarantined = quarantine.num_rows
         all_events = pa.concat_tables(events) if events else ALERT_SCHEMA.empty_table()
@@ -251,6 +303,8 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
                              n_quarantined=n_quarantined, n_alerts=len(set(all_events.column("alert_id").to_pylist())),
                              timings=seconds, fixes_per_s=load.n_read / seconds["total"])
     finally:
+        if writer is not None:
+            writer.abandon()
         if own_store:
             store.close()
     return ReplayResult(
