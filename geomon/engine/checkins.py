@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import shapely
 
 from geomon.engine.contract import Batch, EngineContext, global_state, register, subject_state
 from geomon.engine.rows import SubjectDetector, alert_table, details_json, subject_runs
@@ -111,8 +110,11 @@ class CheckinDetector(SubjectDetector):
         inside = np.ones(checkin.size, bool)
         i = np.flatnonzero(checkin & (local >= 0))
         if i.size:
-            geoms = self._zones.geometry_m[self._zones.permitted.codes[local[i]]]
-            inside[i] = shapely.intersects_xy(geoms, f.raw_x_m[i], f.raw_y_m[i])
+            # Each check-in against its own permitted zone on the zone index's kernel (boundary counts as in).
+            point, zone = self._zones.permitted.index.query_xy(f.raw_x_m[i], f.raw_y_m[i], predicate="intersects")
+            own = point[zone == local[i][point]]
+            inside[i] = False
+            inside[i[own]] = True
         return inside
 
     def detect(self, batch: Batch) -> pa.Table:
