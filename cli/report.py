@@ -13,19 +13,77 @@ from rich.table import Table
 console = Console()
 
 
+class _CompileProgress:
+    """A second bar while numba compiles kernels (only on a first run: a cached kernel loads without compiling),
+    naming the kernel at work, and the seconds spent compiling (``seconds``)."""
+
+    def __init__(self, bar: Progress):
+        from numba.core import event
+
+        class Listener(event.Listener):
+            def on_start(inner, ev):
+                self._start(ev.data["dispatcher"])
+
+            def on_end(inner, ev):
+                self._end()
+
+        self.bar, self.listener, self.task = bar, Listener(), None
+        self.depth, self.compiled, self.seconds, self._since = 0, 0, 0.0, 0.0
+
+    def _start(self, dispatcher) -> None:
+        import time
+
+        if self.task is None:
+            # How many there will be is not known beforehand (a kernel compiles once per argument types).
+            self.task = self.bar.add_task("compiling kernels (first run only)", total=None, unit="kernels")
+        if self.depth == 0:
+            self._since = time.perf_counter()
+        self.depth += 1
+        func = getattr(dispatcher, "py_func", None)
+        name = f"{func.__module__.rsplit('.', 1)[-1]}.{func.__name__}" if func is not None else "kernel"
+        self.bar.update(self.task, description=f"compiling kernels (first run only): {name}")
+
+    def _end(self) -> None:
+        import time
+
+        self.depth -= 1
+        self.compiled += 1
+        if self.depth == 0:
+            self.seconds += time.perf_counter() - self._since
+        self.bar.update(self.task, completed=self.compiled)
+
+    def __enter__(self):
+        from numba.core import event
+
+        event.register("numba:compile", self.listener)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from numba.core import event
+
+        event.unregister("numba:compile", self.listener)
+        if self.task is not None:
+            self.bar.update(self.task, description=f"compiled (first run only) {self.seconds:.0f} s",
+                            total=self.compiled, completed=self.compiled)
+
+
 def run_replay(fixes, zones, subjects, rules, **kwargs):
-    """geomon.run.replay.replay with a progress bar over the fixes fed to the engine."""
+    """geomon.run.replay.replay with a progress bar over the fixes fed to the engine, and one over the kernels
+    numba compiles on a first run. The result's ``seconds["compile"]`` is the time compiling took."""
     from geomon.run.replay import replay
 
-    with Progress(TextColumn("[bold]replay"), BarColumn(), MofNCompleteColumn(), TextColumn("fixes"),
-                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                  transient=False) as bar:
-        task = bar.add_task("replay", total=None)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[unit]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                  console=console, transient=False) as bar:
+        task = bar.add_task("replay", total=None, unit="fixes")
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        return replay(fixes, zones, subjects, rules, progress=progress, **kwargs)
+        with _CompileProgress(bar) as compiling:
+            result = replay(fixes, zones, subjects, rules, progress=progress, **kwargs)
+        result.seconds["compile"] = compiling.seconds
+        return result
 
 
 def _table(title: str, columns: list[str], rows: list[list]) -> Table:
@@ -129,7 +187,11 @@ def print_replay(result, *, truth: Path | None = None, db: Path | None = None) -
     console.print(_table("Speed", ["stage", "seconds"],
                          [[s, f"{seconds.get(s, 0.0):.3f}"] for s in stages]
                          + [["total (incl. setup)", f"{seconds.get('total', 0.0):.3f}"],
-                            ["fixes per second, end to end", f"{result.fixes_per_s:,.0f}"]]))
+                            ["fixes per second, end to end", f"{result.fixes_per_s:,.0f}"]]
+                         + ([["of the total, compiling kernels (first run only)", f"{seconds['compile']:.3f}"],
+                             ["fixes per second, compiling left out",
+                              f"{result.n_read / max(seconds['total'] - seconds['compile'], 1e-9):,.0f}"]]
+                            if seconds.get("compile") else [])))
     if db is not None:
         console.print(f"{result.new_alert_rows} new alert rows written to {db} (run {result.run_id}); "
                       f"{result.alerts.num_rows} alerts in this replay.")
