@@ -134,7 +134,7 @@ def _night_check(rec_i, rec_f, n, s, st, t, need_ms, ws_row, we_row, tset, fix):
     st[DS_NIGHT_ONSET] = max(anchor_t, ws_row[j])
     st[DS_NIGHT_CONFIRM_T] = t
     st[DS_NIGHT_SET] = tset
-    return _emit(rec_i, rec_f, n, s, st, KIND_NIGHT, np.int64(st[DS_NIGHT_ONSET]), t, -1, tset, fix)
+    return _emit(rec_i, rec_f, n, s, st, np.int64(KIND_NIGHT), np.int64(st[DS_NIGHT_ONSET]), t, np.int64(-1), tset, fix)
 
 
 @jit
@@ -142,13 +142,13 @@ def _close(rec_i, rec_f, n, s, st, end, stay_ms, tset, fix):
     """End the open stay at ``end``: close its alerts and keep it if it lasted ``stay_ms``."""
     anchor_t = np.int64(st[DS_ANCHOR_T])
     if st[DS_CONFIRM_T] >= 0.0:
-        rec_i, rec_f, n = _emit(rec_i, rec_f, n, s, st, KIND_DWELL, anchor_t, np.int64(st[DS_CONFIRM_T]), end,
+        rec_i, rec_f, n = _emit(rec_i, rec_f, n, s, st, np.int64(KIND_DWELL), anchor_t, np.int64(st[DS_CONFIRM_T]), end,
                                 np.int64(st[DS_SET]), fix)
     if st[DS_NIGHT_CONFIRM_T] >= 0.0:
-        rec_i, rec_f, n = _emit(rec_i, rec_f, n, s, st, KIND_NIGHT, np.int64(st[DS_NIGHT_ONSET]),
+        rec_i, rec_f, n = _emit(rec_i, rec_f, n, s, st, np.int64(KIND_NIGHT), np.int64(st[DS_NIGHT_ONSET]),
                                 np.int64(st[DS_NIGHT_CONFIRM_T]), end, np.int64(st[DS_NIGHT_SET]), fix)
     if end - anchor_t >= stay_ms:
-        rec_i, rec_f, n = _emit(rec_i, rec_f, n, s, st, KIND_STAY, anchor_t, end, end, tset, fix)
+        rec_i, rec_f, n = _emit(rec_i, rec_f, n, s, st, np.int64(KIND_STAY), anchor_t, end, end, tset, fix)
     st[DS_CONFIRM_T] = -1.0
     st[DS_NIGHT_CONFIRM_T] = -1.0
     return rec_i, rec_f, n
@@ -201,7 +201,7 @@ def dwell_step(offsets, subjects, t_ms, x, y, place, away, radius_m, dwell_ms, g
     n_sub = state.shape[0]
     rec_i = np.empty((t_ms.size // 4 + n_sub + 16, N_REC), np.int64)
     rec_f = np.empty((rec_i.shape[0], 2), np.float64)
-    n = 0
+    n = np.int64(0)
     for b in range(subjects.size):
         s = subjects[b]
         st = state[s]
@@ -233,8 +233,8 @@ def dwell_step(offsets, subjects, t_ms, x, y, place, away, radius_m, dwell_ms, g
             if st[DS_CONFIRM_T] < 0.0 and st[DS_PLACE] >= 0.0 and t - np.int64(st[DS_ANCHOR_T]) >= dwell_ms[i]:
                 st[DS_CONFIRM_T] = t
                 st[DS_SET] = tset[i]
-                rec_i, rec_f, n = _emit(rec_i, rec_f, n, s, st, KIND_DWELL, np.int64(st[DS_ANCHOR_T]), t, -1,
-                                        tset[i], i)
+                rec_i, rec_f, n = _emit(rec_i, rec_f, n, s, st, np.int64(KIND_DWELL), np.int64(st[DS_ANCHOR_T]), t,
+                                        np.int64(-1), tset[i], i)
             rec_i, rec_f, n = _night_check(rec_i, rec_f, n, s, st, t, night_ms[i], ws_row, we_row, tset[i], i)
             st[DS_LAST_T] = t
             st[DS_GAP_MS] = gap_ms[i]
@@ -245,6 +245,6 @@ def dwell_step(offsets, subjects, t_ms, x, y, place, away, radius_m, dwell_ms, g
         st = state[s]
         if st[DS_STARTED] != 0.0 and now_ms - np.int64(st[DS_LAST_T]) > np.int64(st[DS_GAP_MS]):
             rec_i, rec_f, n = _close(rec_i, rec_f, n, s, st, np.int64(st[DS_LAST_T]), np.int64(st[DS_STAY_MS]),
-                                     np.int64(st[DS_LAST_SET]), -1)
+                                     np.int64(st[DS_LAST_SET]), np.int64(-1))
             st[DS_STARTED] = 0.0
     return rec_i[:n].copy(), rec_f[:n].copy()

@@ -99,7 +99,7 @@ def gap_step(offsets, subjects, t_ms, satellite, x, y, lost_ms, degraded_ms, stu
     """
     n_sub = state.shape[0]
     rec = np.empty((2 * (t_ms.size + n_sub) + 1, N_REC), np.int64)
-    n = 0
+    n = np.int64(0)
     for b in range(subjects.size):
         s = subjects[b]
         st = state[s]
@@ -118,14 +118,14 @@ def gap_step(offsets, subjects, t_ms, satellite, x, y, lost_ms, degraded_ms, stu
                 if t - last > limit:
                     onset = last + limit
                     if st[GS_LOST_ON] < 0.0:
-                        n = _emit(rec, n, s, EVENT_LOST, onset, onset, -1, -1, i)
-                    n = _emit(rec, n, s, EVENT_LOST, onset, onset, t, t - last, i)
+                        n = _emit(rec, n, s, np.int64(EVENT_LOST), onset, onset, np.int64(-1), np.int64(-1), i)
+                    n = _emit(rec, n, s, np.int64(EVENT_LOST), onset, onset, t, t - last, i)
                     st[GS_LOST_ON] = -1.0
             # Degraded: time since the last satellite fix.
             if satellite[i]:
                 if st[GS_DEGRADED_ON] >= 0.0:
                     onset = np.int64(st[GS_DEGRADED_ON])
-                    n = _emit(rec, n, s, EVENT_DEGRADED, onset, np.int64(st[GS_DEGRADED_CONF]), t,
+                    n = _emit(rec, n, s, np.int64(EVENT_DEGRADED), onset, np.int64(st[GS_DEGRADED_CONF]), t,
                               t - np.int64(st[GS_LAST_SAT_T]), i)
                     st[GS_DEGRADED_ON] = -1.0
                 st[GS_LAST_SAT_T] = t
@@ -133,15 +133,16 @@ def gap_step(offsets, subjects, t_ms, satellite, x, y, lost_ms, degraded_ms, stu
                 onset = np.int64(st[GS_LAST_SAT_T]) + degraded_ms[i]
                 st[GS_DEGRADED_ON] = onset
                 st[GS_DEGRADED_CONF] = t
-                n = _emit(rec, n, s, EVENT_DEGRADED, onset, t, -1, t - np.int64(st[GS_LAST_SAT_T]), i)
+                n = _emit(rec, n, s, np.int64(EVENT_DEGRADED), onset, t, np.int64(-1),
+                          t - np.int64(st[GS_LAST_SAT_T]), i)
             # Stuck: satellite fixes at exactly the same place.
             if satellite[i]:
                 if st[GS_RUN_N] > 0.0 and x[i] == st[GS_RUN_X] and y[i] == st[GS_RUN_Y]:
                     st[GS_RUN_N] += 1.0
                 else:
                     if st[GS_STUCK_ON] >= 0.0:
-                        n = _emit(rec, n, s, EVENT_STUCK, np.int64(st[GS_STUCK_ON]), np.int64(st[GS_STUCK_CONF]), t,
-                                  np.int64(st[GS_RUN_N]), i)
+                        n = _emit(rec, n, s, np.int64(EVENT_STUCK), np.int64(st[GS_STUCK_ON]),
+                                  np.int64(st[GS_STUCK_CONF]), t, np.int64(st[GS_RUN_N]), i)
                         st[GS_STUCK_ON] = -1.0
                     st[GS_RUN_N] = 1.0
                     st[GS_RUN_T] = t
@@ -151,7 +152,7 @@ def gap_step(offsets, subjects, t_ms, satellite, x, y, lost_ms, degraded_ms, stu
                 if (st[GS_STUCK_ON] < 0.0 and st[GS_RUN_N] >= stuck_count[i] and t - run_t >= stuck_ms[i]):
                     st[GS_STUCK_ON] = run_t
                     st[GS_STUCK_CONF] = t
-                    n = _emit(rec, n, s, EVENT_STUCK, run_t, t, -1, np.int64(st[GS_RUN_N]), i)
+                    n = _emit(rec, n, s, np.int64(EVENT_STUCK), run_t, t, np.int64(-1), np.int64(st[GS_RUN_N]), i)
             st[GS_LAST_T] = t
             st[GS_LOST_MS] = lost_ms[i]
     # Silence up to the watermark, for every subject seen so far.
@@ -161,5 +162,5 @@ def gap_step(offsets, subjects, t_ms, satellite, x, y, lost_ms, degraded_ms, stu
             onset = np.int64(st[GS_LAST_T]) + np.int64(st[GS_LOST_MS])
             if now_ms > onset:
                 st[GS_LOST_ON] = onset
-                n = _emit(rec, n, s, EVENT_LOST, onset, onset, -1, -1, -1)
+                n = _emit(rec, n, s, np.int64(EVENT_LOST), onset, onset, np.int64(-1), np.int64(-1), np.int64(-1))
     return rec[:n].copy()

@@ -83,7 +83,7 @@ def segment_inside_span(ax, ay, bx, by, edges, e0, e1, grid, nx, ny, cbase, word
     """
     dx = bx - ax
     dy = by - ay
-    n = 0
+    n = np.int64(0)
     buf[n] = 0.0
     n += 1
     for e in range(e0, e1):
@@ -204,7 +204,7 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
     rec_i = np.empty((cap_rec, N_REC_INT), np.int64)
     rec_f = np.empty((cap_rec, N_REC_FLOAT))
     n_new = 0
-    n_rec = 0
+    n_rec = np.int64(0)
     # Scratch for one subject's live entries.
     cur_i = np.empty((cap_ent, N_ENT_INT), np.int64)
     cur_f = np.empty((cap_ent, N_ENT_FLOAT))
@@ -237,7 +237,7 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                 t_in = last_t[s] + np.int64(cross_t_in[c] * dt)
                 t_out = last_t[s] + np.int64(cross_t_out[c] * dt)
                 tm = 0.5 * (cross_t_in[c] + cross_t_out[c])
-                n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CROSSING, t_in, tk, t_out, 0, tset,
+                n_rec = _emit(rec_i, rec_f, n_rec, s, z, np.int64(EVENT_CROSSING), t_in, tk, t_out, np.int64(0), tset,
                               last_x[s] + tm * (rx[k] - last_x[s]), last_y[s] + tm * (ry[k] - last_y[s]), 0.0,
                               np.nan, np.nan, np.nan)
             # Existing entries: advance or clear.
@@ -280,9 +280,9 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                         cur_f[q, ENT_Y] = y[k]
                         cur_f[q, ENT_P] = prob
                         cur_f[q, ENT_SIGMA] = sigma
-                        n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CONFIRMED, cur_i[q, ENT_ONSET_T], tk, -1,
-                                      cur_i[q, ENT_COUNT], tset, x[k], y[k], cur_f[q, ENT_DEPTH], prob, sigma,
-                                      cur_f[q, ENT_S])
+                        n_rec = _emit(rec_i, rec_f, n_rec, s, z, np.int64(EVENT_CONFIRMED), cur_i[q, ENT_ONSET_T], tk,
+                                      np.int64(-1), cur_i[q, ENT_COUNT], tset, x[k], y[k], cur_f[q, ENT_DEPTH], prob,
+                                      sigma, cur_f[q, ENT_S])
                 else:  # CONFIRMED
                     if flag == HIT_VIOLATION:
                         cur_i[q, ENT_BACK_COUNT] = 0
@@ -292,7 +292,7 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                             cur_i[q, ENT_BACK_T] = tk
                         cur_i[q, ENT_BACK_COUNT] += 1
                         if cur_i[q, ENT_BACK_COUNT] >= need and tk - cur_i[q, ENT_BACK_T] >= need_ms:
-                            n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_ENDED, cur_i[q, ENT_ONSET_T],
+                            n_rec = _emit(rec_i, rec_f, n_rec, s, z, np.int64(EVENT_ENDED), cur_i[q, ENT_ONSET_T],
                                           cur_i[q, ENT_CONFIRM_T], cur_i[q, ENT_BACK_T], cur_i[q, ENT_COUNT],
                                           cur_i[q, ENT_SET], cur_f[q, ENT_X], cur_f[q, ENT_Y], cur_f[q, ENT_DEPTH],
                                           cur_f[q, ENT_P], cur_f[q, ENT_SIGMA], cur_f[q, ENT_S])
@@ -333,8 +333,8 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                     cur_i[m, ENT_STATUS] = CONFIRMED
                     cur_i[m, ENT_CONFIRM_T] = tk
                     cur_i[m, ENT_SET] = tset
-                    n_rec = _emit(rec_i, rec_f, n_rec, s, z, EVENT_CONFIRMED, tk, tk, -1, 1, tset, x[k], y[k],
-                                  hit_depth[h], hit_p[h], hit_sigma[h], cur_f[m, ENT_S])
+                    n_rec = _emit(rec_i, rec_f, n_rec, s, z, np.int64(EVENT_CONFIRMED), tk, tk, np.int64(-1),
+                                  np.int64(1), tset, x[k], y[k], hit_depth[h], hit_p[h], hit_sigma[h], cur_f[m, ENT_S])
                 m += 1
             last_t[s] = tk
             last_x[s] = rx[k]

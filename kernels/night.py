@@ -145,7 +145,7 @@ def _advance(rec, n, s, st, tau, win_start, win_end, ring_travel, ring_away):
                     st[NS_ACT_ON] = cross
                     st[NS_ACT_DONE] = 1.0
                     st[NS_ACT_TRIGGER] = 1.0
-                    rec, n = _emit(rec, n, s, st, EVENT_ACTIVITY, cross, cross, -1.0, 1.0, st[NS_AWAY_SINCE])
+                    rec, n = _emit(rec, n, s, st, np.int64(EVENT_ACTIVITY), cross, cross, -1.0, 1.0, st[NS_AWAY_SINCE])
                     st[NS_W_AWAY] += stop - cross
                 else:
                     st[NS_W_AWAY] += stop - clock
@@ -153,17 +153,17 @@ def _advance(rec, n, s, st, tau, win_start, win_end, ring_travel, ring_away):
                 onset = max(st[NS_AWAY_SINCE], st[NS_WS]) + st[NS_GRACE]
                 if st[NS_CURFEW_ON] < 0.0 and onset < stop:
                     st[NS_CURFEW_ON] = onset
-                    rec, n = _emit(rec, n, s, st, EVENT_CURFEW, onset, onset, -1.0, -1.0, st[NS_AWAY_SINCE])
+                    rec, n = _emit(rec, n, s, st, np.int64(EVENT_CURFEW), onset, onset, -1.0, -1.0, st[NS_AWAY_SINCE])
             st[NS_CLOCK] = max(clock, stop)
             if tau < we:
                 break
             # Close the window at its end.
             if st[NS_CURFEW_ON] >= 0.0:
-                rec, n = _emit(rec, n, s, st, EVENT_CURFEW, st[NS_CURFEW_ON], st[NS_CURFEW_ON], we, -1.0,
+                rec, n = _emit(rec, n, s, st, np.int64(EVENT_CURFEW), st[NS_CURFEW_ON], st[NS_CURFEW_ON], we, -1.0,
                                st[NS_AWAY_SINCE])
             if st[NS_ACT_ON] >= 0.0:
-                rec, n = _emit(rec, n, s, st, EVENT_ACTIVITY, st[NS_ACT_ON], st[NS_ACT_ON], we, st[NS_ACT_TRIGGER],
-                               st[NS_AWAY_SINCE])
+                rec, n = _emit(rec, n, s, st, np.int64(EVENT_ACTIVITY), st[NS_ACT_ON], st[NS_ACT_ON], we,
+                               st[NS_ACT_TRIGGER], st[NS_AWAY_SINCE])
             if st[NS_W_FIXES] > 0.0:
                 k = int(st[NS_RING_POS])
                 ring_travel[k] = st[NS_W_TRAVEL]
@@ -246,7 +246,7 @@ def night_step(offsets, subjects, t_ms, x, y, away, away_since_ms, gate_m, pair,
         ends, with the same onset.
     """
     rec = np.empty((16 + 2 * t_ms.size, N_REC))
-    n = 0
+    n = np.int64(0)
     ws_all = win_start.astype(np.float64)
     we_all = win_end.astype(np.float64)
     for b in range(subjects.size):
@@ -297,7 +297,7 @@ def night_step(offsets, subjects, t_ms, x, y, away, away_since_ms, gate_m, pair,
                     st[NS_ACT_ON] = t
                     st[NS_ACT_DONE] = 1.0
                     st[NS_ACT_TRIGGER] = 0.0
-                    rec, n = _emit(rec, n, s, st, EVENT_ACTIVITY, t, t, -1.0, 0.0, st[NS_AWAY_SINCE])
+                    rec, n = _emit(rec, n, s, st, np.int64(EVENT_ACTIVITY), t, t, -1.0, 0.0, st[NS_AWAY_SINCE])
             if away[i] == AWAY:
                 if st[NS_AWAY] == 0.0:
                     st[NS_AWAY] = 1.0
@@ -307,7 +307,7 @@ def night_step(offsets, subjects, t_ms, x, y, away, away_since_ms, gate_m, pair,
                         st[NS_W_AWAY] += t - min(max(st[NS_AWAY_SINCE], st[NS_WS]), t)
             elif away[i] == HOME and st[NS_AWAY] != 0.0:
                 if st[NS_CURFEW_ON] >= 0.0:
-                    rec, n = _emit(rec, n, s, st, EVENT_CURFEW, st[NS_CURFEW_ON], st[NS_CURFEW_ON], t, -1.0,
+                    rec, n = _emit(rec, n, s, st, np.int64(EVENT_CURFEW), st[NS_CURFEW_ON], st[NS_CURFEW_ON], t, -1.0,
                                    st[NS_AWAY_SINCE])
                     st[NS_CURFEW_ON] = -1.0
                 st[NS_AWAY] = 0.0
