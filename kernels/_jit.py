@@ -12,12 +12,10 @@ import numba
 #: Serial kernel: compiled once, cached on disk, releases the GIL.
 jit = numba.njit(cache=True, nogil=True)
 
-#: Driver that may use ``numba.prange`` over independent units (points, tracks,
-#: polygons). Only use it where each iteration writes its own output slot.
-jit_parallel = numba.njit(cache=True, nogil=True, parallel=True)
+#: No kernel is compiled ``parallel=True``: drivers over independent units (points, tracks, pairs) are serial
+#: and :func:`geomon.kernels._pool.split` shares them out over threads (faster to compile, thread-safe).
 
 #: Small per-point function inlined into its callers at numba IR level, so a
 #: branchy fast path is compiled inside the caller's loop instead of called.
 jit_inline = numba.njit(cache=True, nogil=True, inline="always")
 
-prange = numba.prange

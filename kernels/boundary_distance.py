@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from geomon.kernels._jit import jit, jit_parallel, prange
+from geomon.kernels._jit import jit
 from geomon.kernels.pip import LOC_BOUNDARY, LOC_INTERIOR, cell_block, cell_code, locate
 from geomon.kernels.pip_build import CELL_BOUNDARY_EVEN
 
@@ -68,7 +68,7 @@ def nearest_boundary_point(px, py, grid, nx, ny, cbase, words, ranks, starts, st
     return best, best_x, best_y
 
 
-@jit_parallel
+@jit
 def signed_distance(x, y, grid, nx, ny, words, ranks, starts, stream, cap, out):
     """Signed, capped distance of each point to the boundary of one polygon.
 
@@ -83,7 +83,7 @@ def signed_distance(x, y, grid, nx, ny, words, ranks, starts, stream, cap, out):
     out : float64 array
         Result: > 0 inside, < 0 outside, 0 on the boundary, NaN for NaN input.
     """
-    for k in prange(x.size):
+    for k in range(x.size):
         out[k] = _signed(x[k], y[k], grid, nx, ny, 0, words, ranks, starts, stream, cap)
 
 
@@ -101,7 +101,7 @@ def _signed(px, py, grid, nx, ny, cbase, words, ranks, starts, stream, cap):
     return d if loc == LOC_INTERIOR else -d
 
 
-@jit_parallel
+@jit
 def pair_signed_distance(x, y, point_index, zone_index, zone_grid, zone_dims, zone_cbase,
                          words, ranks, starts, stream, cap, out):
     """Signed, capped distance for (point, zone) pairs of a :class:`geomon.ZoneIndex`.
@@ -109,7 +109,7 @@ def pair_signed_distance(x, y, point_index, zone_index, zone_grid, zone_dims, zo
     ``out[m]`` is the signed distance of point ``point_index[m]`` to the
     boundary of zone ``zone_index[m]``, as :func:`signed_distance` defines it.
     """
-    for m in prange(point_index.size):
+    for m in range(point_index.size):
         k = point_index[m]
         z = zone_index[m]
         out[m] = _signed(x[k], y[k], zone_grid[z], zone_dims[z, 0], zone_dims[z, 1], zone_cbase[z],

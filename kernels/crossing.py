@@ -16,7 +16,8 @@ import math
 
 import numpy as np
 
-from geomon.kernels._jit import jit, jit_parallel, prange
+from geomon.kernels._jit import jit
+from geomon.kernels._pool import split
 from geomon.kernels.geofence import segment_inside_span
 from geomon.kernels.pip import LOC_INTERIOR, locate
 
@@ -44,8 +45,9 @@ def _segment_meets_box(ax, ay, bx, by, x0, y0, x1, y1):
 @jit
 def _segment_hits(ax, ay, bx, by, coarse, gnx, gny, g_offsets, g_zones,
                   zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream,
-                  edges, edge_offsets, min_inside_m, mark, stamp, buf, out_zone, out_in, out_out, write):
-    """Zones the segment passes through with neither end inside; returns how many."""
+                  edges, edge_offsets, min_inside_m, mark, stamp, buf, out_zone, out_in, out_out, at, write):
+    """Zones the segment passes through with neither end inside; returns how many (written from row ``at`` of the
+    outputs when ``write``)."""
     n = 0
     if not (math.isfinite(ax) and math.isfinite(ay) and math.isfinite(bx) and math.isfinite(by)):
         return 0
@@ -85,14 +87,13 @@ def _segment_hits(ax, ay, bx, by, coarse, gnx, gny, g_offsets, g_zones,
                 if t_in < 0.0 or inside * length < min_inside_m:
                     continue
                 if write:
-                    out_zone[n] = z
-                    out_in[n] = t_in
-                    out_out[n] = t_out
+                    out_zone[at + n] = z
+                    out_in[at + n] = t_in
+                    out_out[at + n] = t_out
                 n += 1
     return n
 
 
-@jit_parallel
 def segment_crossings(ax, ay, bx, by, coarse, gnx, gny, g_offsets, g_zones,
                       zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream,
                       edges, edge_offsets, min_inside_m):
@@ -120,33 +121,45 @@ def segment_crossings(ax, ay, bx, by, coarse, gnx, gny, g_offsets, g_zones,
     """
     n = ax.size
     nz = zone_grid.shape[0]
-    max_edges = 1
-    for z in range(nz):
-        max_edges = max(max_edges, edge_offsets[z + 1] - edge_offsets[z] + 2)
+    max_edges = int(max(np.max(np.diff(edge_offsets)) + 2, 1)) if nz else 1
+    index = (coarse, gnx, gny, g_offsets, g_zones, zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream,
+             edges, edge_offsets, min_inside_m, nz, max_edges)
     counts = np.zeros(n + 1, np.int64)
-    n_chunks = (n + 4095) // 4096
-    dummy_i = np.empty(0, np.int64)
-    dummy_f = np.empty(0)
-    for q in prange(n_chunks):
-        mark = np.full(nz, -1, np.int64)
-        buf = np.empty(max_edges)
-        for k in range(q * 4096, min((q + 1) * 4096, n)):
-            counts[k + 1] = _segment_hits(ax[k], ay[k], bx[k], by[k], coarse, gnx, gny, g_offsets, g_zones,
-                                          zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream,
-                                          edges, edge_offsets, min_inside_m, mark, k, buf,
-                                          dummy_i, dummy_f, dummy_f, False)
+    split(n, lambda lo, hi: _count_crossings(ax, ay, bx, by, *index, lo, hi, counts), min_units=4_096)
     offsets = np.cumsum(counts)
     zone = np.empty(offsets[-1], np.int64)
     t_in = np.empty(offsets[-1])
     t_out = np.empty(offsets[-1])
-    for q in prange(n_chunks):
-        mark = np.full(nz, -1, np.int64)
-        buf = np.empty(max_edges)
-        for k in range(q * 4096, min((q + 1) * 4096, n)):
-            o = offsets[k]
-            if offsets[k + 1] > o:
-                _segment_hits(ax[k], ay[k], bx[k], by[k], coarse, gnx, gny, g_offsets, g_zones,
-                              zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream,
-                              edges, edge_offsets, min_inside_m, mark, k, buf,
-                              zone[o:], t_in[o:], t_out[o:], True)
+    split(n, lambda lo, hi: _fill_crossings(ax, ay, bx, by, *index, lo, hi, offsets, zone, t_in, t_out),
+          min_units=4_096)
     return offsets, zone, t_in, t_out
+
+
+@jit
+def _count_crossings(ax, ay, bx, by, coarse, gnx, gny, g_offsets, g_zones, zone_grid, zone_dims, zone_cbase, words,
+                     ranks, starts, stream, edges, edge_offsets, min_inside_m, nz, max_edges, lo, hi, counts):
+    """``counts[k + 1]``: the zones segment k passes through, for ``lo <= k < hi``."""
+    mark = np.full(nz, -1, np.int64)
+    buf = np.empty(max_edges)
+    dummy_i = np.empty(0, np.int64)
+    dummy_f = np.empty(0)
+    for k in range(lo, hi):
+        counts[k + 1] = _segment_hits(ax[k], ay[k], bx[k], by[k], coarse, gnx, gny, g_offsets, g_zones,
+                                      zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream,
+                                      edges, edge_offsets, min_inside_m, mark, k, buf,
+                                      dummy_i, dummy_f, dummy_f, np.int64(0), np.bool_(False))
+
+
+@jit
+def _fill_crossings(ax, ay, bx, by, coarse, gnx, gny, g_offsets, g_zones, zone_grid, zone_dims, zone_cbase, words,
+                    ranks, starts, stream, edges, edge_offsets, min_inside_m, nz, max_edges, lo, hi, offsets,
+                    zone, t_in, t_out):
+    """The zones, entries and exits of segments ``lo <= k < hi``, from row ``offsets[k]`` on."""
+    mark = np.full(nz, -1, np.int64)
+    buf = np.empty(max_edges)
+    for k in range(lo, hi):
+        if offsets[k + 1] > offsets[k]:
+            _segment_hits(ax[k], ay[k], bx[k], by[k], coarse, gnx, gny, g_offsets, g_zones,
+                          zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream,
+                          edges, edge_offsets, min_inside_m, mark, k, buf,
+                          zone, t_in, t_out, offsets[k], np.bool_(True))

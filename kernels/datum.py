@@ -39,7 +39,7 @@ import math
 
 import numpy as np
 
-from geomon.kernels._jit import jit, jit_parallel, prange
+from geomon.kernels._jit import jit
 
 #: Semi-major axis of the Krasovsky 1940 ellipsoid used by GCJ-02, in metres.
 KRASOVSKY_A_M = 6378245.0
@@ -196,7 +196,7 @@ def bd09_to_gcj02_point(lon_deg, lat_deg, tol_deg, max_iter):
     return gcj_lon, gcj_lat
 
 
-@jit_parallel
+@jit
 def wgs84_to_gcj02(lon_deg, lat_deg):
     """WGS84 to GCJ-02 for every point.
 
@@ -213,12 +213,12 @@ def wgs84_to_gcj02(lon_deg, lat_deg):
     n = lon_deg.shape[0]
     out_lon = np.empty(n, dtype=np.float64)
     out_lat = np.empty(n, dtype=np.float64)
-    for i in prange(n):
+    for i in range(n):
         out_lon[i], out_lat[i] = wgs84_to_gcj02_point(lon_deg[i], lat_deg[i])
     return out_lon, out_lat
 
 
-@jit_parallel
+@jit
 def gcj02_to_wgs84(lon_deg, lat_deg, tol_deg=INVERSE_TOL_DEG, max_iter=INVERSE_MAX_ITER):
     """GCJ-02 to WGS84 for every point, iterated until the forward residual < ``tol_deg``.
 
@@ -240,12 +240,12 @@ def gcj02_to_wgs84(lon_deg, lat_deg, tol_deg=INVERSE_TOL_DEG, max_iter=INVERSE_M
     n = lon_deg.shape[0]
     out_lon = np.empty(n, dtype=np.float64)
     out_lat = np.empty(n, dtype=np.float64)
-    for i in prange(n):
+    for i in range(n):
         out_lon[i], out_lat[i] = gcj02_to_wgs84_point(lon_deg[i], lat_deg[i], tol_deg, max_iter)
     return out_lon, out_lat
 
 
-@jit_parallel
+@jit
 def gcj02_to_bd09(lon_deg, lat_deg):
     """GCJ-02 to BD-09 for every point.
 
@@ -262,12 +262,12 @@ def gcj02_to_bd09(lon_deg, lat_deg):
     n = lon_deg.shape[0]
     out_lon = np.empty(n, dtype=np.float64)
     out_lat = np.empty(n, dtype=np.float64)
-    for i in prange(n):
+    for i in range(n):
         out_lon[i], out_lat[i] = gcj02_to_bd09_point(lon_deg[i], lat_deg[i])
     return out_lon, out_lat
 
 
-@jit_parallel
+@jit
 def bd09_to_gcj02(lon_deg, lat_deg, tol_deg=INVERSE_TOL_DEG, max_iter=INVERSE_MAX_ITER):
     """BD-09 to GCJ-02 for every point, iterated until the forward residual < ``tol_deg``.
 
@@ -288,6 +288,6 @@ def bd09_to_gcj02(lon_deg, lat_deg, tol_deg=INVERSE_TOL_DEG, max_iter=INVERSE_MA
     n = lon_deg.shape[0]
     out_lon = np.empty(n, dtype=np.float64)
     out_lat = np.empty(n, dtype=np.float64)
-    for i in prange(n):
+    for i in range(n):
         out_lon[i], out_lat[i] = bd09_to_gcj02_point(lon_deg[i], lat_deg[i], tol_deg, max_iter)
     return out_lon, out_lat

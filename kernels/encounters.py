@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from geomon.kernels._jit import jit, jit_parallel, prange
+from geomon.kernels._jit import jit
 
 __all__ = ["BIG_CELLS", "N_ENC", "encounter_intervals", "merge_intervals", "slice_records", "slices_within"]
 
@@ -52,12 +52,12 @@ def _slices_of(t0, t1, slice_s):
     return k0, k1
 
 
-@jit_parallel
+@jit
 def _count_records(offsets, t, max_gap_s, slice_s):
     """Number of (slice, track) records of each track."""
     n_tracks = offsets.size - 1
     counts = np.zeros(n_tracks, np.int64)
-    for s in prange(n_tracks):
+    for s in range(n_tracks):
         last = np.int64(-(1 << 62))   # before any slice (times may be negative)
         for i in range(offsets[s], offsets[s + 1] - 1):
             t0, t1 = t[i], t[i + 1]
@@ -70,11 +70,11 @@ def _count_records(offsets, t, max_gap_s, slice_s):
     return counts
 
 
-@jit_parallel
+@jit
 def _fill_records(offsets, t, x, y, max_gap_s, slice_s, starts, rec_k, rec_s, box):
     """Slice, track and bounding box (xmin, ymin, xmax, ymax) of every record, track by track."""
     n_tracks = offsets.size - 1
-    for s in prange(n_tracks):
+    for s in range(n_tracks):
         j = starts[s] - 1
         last = np.int64(-(1 << 62))   # before any slice (times may be negative)
         for i in range(offsets[s], offsets[s + 1] - 1):

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from geomon.kernels._pool import split
 from geomon.kernels.fusion_filter import (  # noqa: F401  (status codes and layout re-exported)
     ACCEPTED,
     DEFAULT_PARAMS,
@@ -91,7 +92,9 @@ def _call(keep_history, offsets, t_ms, x_m, y_m, sigma_m, params, state=None, ke
                + tuple(np.empty(n_extra) for _ in range(3)))
     m = n if keep_history else 0
     history = (np.empty((m, 7)), np.empty((m, 7)), np.empty(m, np.int8))
-    _run(offsets, t_ms, x_m, y_m, sigma_m, vector, state, *outputs, keep_extra, keep_history, *history)
+    # Tracks are independent: each chunk of tracks runs on a thread of its own, writing its own fixes' rows.
+    split(offsets.size - 1, lambda lo, hi: _run(offsets[lo:hi + 1], t_ms, x_m, y_m, sigma_m, vector, state[lo:hi],
+                                                *outputs, keep_extra, keep_history, *history), min_units=64)
     return outputs, history
 
 
@@ -144,7 +147,7 @@ def fuse_step(offsets, t_ms, x_m, y_m, sigma_m, state, **params):
 def fuse_tracks(offsets, t_ms, x_m, y_m, sigma_m, **params):
     """Filter every track: three motions of a person, a heavy-tailed fix, the noise learnt per track.
 
-    Tracks run in parallel (numba ``prange`` over tracks), each writing only its
+    Tracks run in parallel (chunks of tracks on threads, :func:`geomon.kernels._pool.split`), each writing only its
     own output slots. Inputs may be read-only.
 
     Parameters

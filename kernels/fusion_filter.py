@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geomon.kernels._jit import jit, jit_inline, jit_parallel, prange
+from geomon.kernels._jit import jit, jit_inline
 from geomon.kernels.fusion_imm import MANOEUVRE, N_MODELS, STEADY, STILL, combine, mix_predict, transition
 
 #: Status codes, one per fix.
@@ -516,11 +516,11 @@ def _filter_track(lo, hi, t_ms, x_m, y_m, sigma_m, params, state,
             state[ST_MODEL + 8 * j + k] = m[j, k]
 
 
-@jit_parallel
+@jit
 def _run(offsets, t_ms, x_m, y_m, sigma_m, params, state,
          out_x, out_y, out_var_x, out_var_y, out_cov_xy, out_vx, out_vy, out_status, out_nis,
          out_p_outlier, out_noise, keep_extra, keep_history, pred, filt, link):
-    for s in prange(offsets.size - 1):
+    for s in range(offsets.size - 1):
         _filter_track(offsets[s], offsets[s + 1], t_ms, x_m, y_m, sigma_m, params, state[s],
                       out_x, out_y, out_var_x, out_var_y, out_cov_xy, out_vx, out_vy, out_status, out_nis,
                       out_p_outlier, out_noise, keep_extra, keep_history, pred, filt, link)

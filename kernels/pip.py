@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geomon.kernels._jit import jit, jit_inline, jit_parallel, prange
+from geomon.kernels._jit import jit, jit_inline
 from geomon.kernels.pip_build import (
     CELL_BOUNDARY_EVEN,
     CELL_INTERIOR,
@@ -153,7 +153,7 @@ def _single_edge(px, py, s, x1, y1, x2, y2):
 _CHUNK = 8192
 
 
-@jit_parallel
+@jit
 def locate_points(x, y, grid, nx, ny, words, ranks, starts, stream, coarse_words, ncx, shift, threshold, out):
     """``out[k] = locate(x[k], y[k]) >= threshold`` for every point, in parallel.
 
@@ -178,7 +178,7 @@ def locate_points(x, y, grid, nx, ny, words, ranks, starts, stream, coarse_words
     """
     n = x.size
     xmin, ymin, xmax, ymax, icw, ich = grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]
-    for q in prange((n + _CHUNK - 1) // _CHUNK):
+    for q in range((n + _CHUNK - 1) // _CHUNK):
         lo = q * _CHUNK
         hi = min(lo + _CHUNK, n)
         cell = np.empty(hi - lo, np.int32)

@@ -111,11 +111,11 @@ def _rasterise_pass(edges, xmin, ymin, cw, ch, nx, ny, mx, my, slot, cell_edges,
 def _rasterise(edges, xmin, ymin, cw, ch, nx, ny, mx, my):
     """Raw edge lists per cell (CSR), counted then filled."""
     counts = np.zeros(nx * ny + 1, np.int64)
-    _rasterise_pass(edges, xmin, ymin, cw, ch, nx, ny, mx, my, counts, counts, False)
+    _rasterise_pass(edges, xmin, ymin, cw, ch, nx, ny, mx, my, counts, counts, np.bool_(False))
     offsets = np.cumsum(counts)
     fill = offsets[:-1].copy()
     cell_edges = np.empty(offsets[-1], np.int64)
-    _rasterise_pass(edges, xmin, ymin, cw, ch, nx, ny, mx, my, fill, cell_edges, True)
+    _rasterise_pass(edges, xmin, ymin, cw, ch, nx, ny, mx, my, fill, cell_edges, np.bool_(True))
     return offsets, cell_edges
 
 
@@ -141,7 +141,7 @@ def _cell_toggles(raw, r0, r1, edges, prev_edge, next_edge, band_lo, band_hi, xr
     """
     for k in range(r0, r1):
         mark[raw[k]] = stamp
-    nq = 0
+    nq = np.int64(0)
     for k in range(r0, r1):
         e = raw[k]
         if edges[e, 0] > xr and band_lo <= edges[e, 1] <= band_hi:

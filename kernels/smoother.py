@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from geomon.kernels._jit import jit, jit_parallel, prange
+from geomon.kernels._jit import jit
+from geomon.kernels._pool import split
 from geomon.kernels.fusion import _check_offsets
 
 __all__ = ["rts_smooth"]
@@ -69,9 +70,9 @@ def _smooth_track(lo, hi, t_ms, link, pred, filt, out):
         out[i, 4], out[i, 5], out[i, 6] = sa, min(max(sb, -lim), lim), sc
 
 
-@jit_parallel
+@jit
 def _smooth_run(offsets, t_ms, link, pred, filt, out):
-    for s in prange(offsets.size - 1):
+    for s in range(offsets.size - 1):
         _smooth_track(offsets[s], offsets[s + 1], t_ms, link, pred, filt, out)
 
 
@@ -113,5 +114,5 @@ def rts_smooth(offsets, t_ms, link, pred, filt):
         raise ValueError("t_ms, link, pred and filt must describe the same fixes")
     _check_offsets(offsets, n)
     out = np.empty((n, 7))
-    _smooth_run(offsets, t_ms, link, pred, filt, out)
+    split(offsets.size - 1, lambda lo, hi: _smooth_run(offsets[lo:hi + 1], t_ms, link, pred, filt, out), min_units=64)
     return out

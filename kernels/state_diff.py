@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from geomon.kernels._jit import jit_parallel, prange
+from geomon.kernels._jit import jit
 
 __all__ = ["rows_changed"]
 
 
-@jit_parallel
+@jit
 def rows_changed(current: np.ndarray, saved: np.ndarray, skip: np.ndarray, out: np.ndarray) -> None:
     """Or into ``out[i]`` whether row ``i`` of ``current`` differs from ``saved`` in a column not in ``skip``.
 
@@ -31,7 +31,7 @@ def rows_changed(current: np.ndarray, saved: np.ndarray, skip: np.ndarray, out: 
         Updated in place (``|=``), so several arrays can be folded into one answer.
     """
     n, m = current.shape
-    for i in prange(n):
+    for i in range(n):
         if out[i]:
             continue
         for j in range(m):

@@ -44,7 +44,8 @@ import math
 
 import numpy as np
 
-from geomon.kernels._jit import jit, jit_inline, jit_parallel, prange
+from geomon.kernels._jit import jit, jit_inline
+from geomon.kernels._pool import split
 
 #: WGS84 semi-major axis (m) and flattening.
 WGS84_A_M = 6378137.0
@@ -248,33 +249,26 @@ def _write(row, first, stop, finished_ms, lon, lat, geographic, out_first, out_n
     out_lon[row], out_lat[row] = _centroid(lon, lat, first, stop, geographic)
 
 
-@jit_parallel
-def _count(offsets, t_ms, lon, lat, chord2, time_ms, gap_ms, include_last, geographic, a_m, e2):
-    m = offsets.size - 1
-    counts = np.zeros(m, np.int64)
+@jit
+def _count(offsets, t_ms, lon, lat, chord2, time_ms, gap_ms, include_last, geographic, a_m, e2, counts):
+    """``counts[s]``: the stay points of track ``s``."""
     none_i = np.empty(0, np.int64)
     none_f = np.empty(0, np.float64)
-    for s in prange(m):
+    for s in range(offsets.size - 1):
         counts[s] = _scan_track(offsets[s], offsets[s + 1], t_ms, lon, lat, chord2, time_ms, gap_ms, include_last,
-                                geographic, a_m, e2, False, 0, none_i, none_i, none_i, none_f, none_f)
-    return counts
+                                geographic, a_m, e2, np.bool_(False), np.int64(0), none_i, none_i, none_i, none_f,
+                                none_f)
 
 
-@jit_parallel
-def _fill(offsets, t_ms, lon, lat, chord2, time_ms, gap_ms, include_last, geographic, a_m, e2, slots):
-    """Track ``s`` writes its stay points from row ``slots[s]`` on (room up to ``slots[s + 1]``); returns the counts."""
-    m = offsets.size - 1
-    k = slots[m]
-    counts = np.zeros(m, np.int64)
-    first = np.empty(k, np.int64)
-    n_fixes = np.empty(k, np.int64)
-    finished_ms = np.empty(k, np.int64)
-    c_lon = np.empty(k, np.float64)
-    c_lat = np.empty(k, np.float64)
-    for s in prange(m):
+@jit
+def _fill(offsets, t_ms, lon, lat, chord2, time_ms, gap_ms, include_last, geographic, a_m, e2, slots, counts,
+          first, n_fixes, finished_ms, c_lon, c_lat):
+    """Track ``s`` writes its stay points from row ``slots[s]`` on (room up to ``slots[s + 1]``), and their number
+    into ``counts[s]``."""
+    for s in range(offsets.size - 1):
         counts[s] = _scan_track(offsets[s], offsets[s + 1], t_ms, lon, lat, chord2, time_ms, gap_ms, include_last,
-                                geographic, a_m, e2, True, slots[s], first, n_fixes, finished_ms, c_lon, c_lat)
-    return counts, first, n_fixes, finished_ms, c_lon, c_lat
+                                geographic, a_m, e2, np.bool_(True), slots[s], first, n_fixes, finished_ms, c_lon,
+                                c_lat)
 
 
 def room_bound(offsets, t_ms, time_threshold_ms):
@@ -372,11 +366,18 @@ def find_staypoints(offsets, t_ms, lon, lat, dist_threshold_m, time_threshold_ms
     args = (offsets, t_ms, lon, lat, chord * chord, np.int64(time_threshold_ms), np.int64(gap_threshold_ms),
             bool(include_last), bool(geographic), float(a_m), float(f * (2.0 - f)))
     room = room_bound(offsets, t_ms, time_threshold_ms)
+    m = offsets.size - 1
+    # Tracks are independent: chunks of them run on threads, each writing its own rows.
     if two_pass or (two_pass is None and room.sum() > t_ms.size // 8):
-        room = _count(*args)
+        room = np.zeros(m, np.int64)
+        split(m, lambda lo, hi: _count(offsets[lo:hi + 1], *args[1:], room[lo:hi]), min_units=64)
     slots = np.zeros(offsets.size, np.int64)
     np.cumsum(room, out=slots[1:])
-    counts, *stays = _fill(*args, slots)
+    k = int(slots[m])
+    counts = np.zeros(m, np.int64)
+    stays = [np.empty(k, np.int64), np.empty(k, np.int64), np.empty(k, np.int64), np.empty(k), np.empty(k)]
+    split(m, lambda lo, hi: _fill(offsets[lo:hi + 1], *args[1:], slots[lo:hi + 1], counts[lo:hi], *stays),
+          min_units=64)
     stay_offsets = np.zeros(offsets.size, np.int64)
     np.cumsum(counts, out=stay_offsets[1:])
     if stay_offsets[-1] != slots[-1]:

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from geomon.kernels._jit import jit, jit_inline, jit_parallel, prange
+from geomon.kernels._jit import jit, jit_inline
 from geomon.kernels.pip import locate
 
 
@@ -70,11 +70,11 @@ def build_coarse_grid(zone_grid, gxmin, gymin, gicw, gich, gnx, gny, margin):
         ascending.
     """
     counts = np.zeros(gnx * gny + 1, np.int64)
-    _coarse_pass(zone_grid, gxmin, gymin, gicw, gich, gnx, gny, margin, counts, counts, False)
+    _coarse_pass(zone_grid, gxmin, gymin, gicw, gich, gnx, gny, margin, counts, counts, np.bool_(False))
     offsets = np.cumsum(counts)
     fill = offsets[:-1].copy()
     zones = np.empty(offsets[-1], np.int64)
-    _coarse_pass(zone_grid, gxmin, gymin, gicw, gich, gnx, gny, margin, fill, zones, True)
+    _coarse_pass(zone_grid, gxmin, gymin, gicw, gich, gnx, gny, margin, fill, zones, np.bool_(True))
     return offsets, zones
 
 
@@ -94,7 +94,7 @@ def _zone_hit(px, py, z, zone_grid, zone_dims, zone_cbase, words, ranks, starts,
     return loc >= threshold
 
 
-@jit_parallel
+@jit
 def count_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
                zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream,
                threshold, counts):
@@ -104,7 +104,7 @@ def count_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
     zones; ``zone_grid``, ``zone_dims`` and ``zone_cbase`` hold each zone's
     ``grid``, ``dims`` and first coarse cell for :func:`geomon.kernels.pip.locate`.
     """
-    for k in prange(x.size):
+    for k in range(x.size):
         c = _coarse_cell(x[k], y[k], coarse, gnx, gny)
         n = 0
         if c >= 0:
@@ -115,12 +115,12 @@ def count_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
         counts[k] = n
 
 
-@jit_parallel
+@jit
 def fill_hits(x, y, coarse, gnx, gny, g_offsets, g_zones,
               zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream,
               threshold, pair_offsets, point_index, zone_index):
     """Write the (point, zone) pairs counted by :func:`count_hits`, point-major, zones ascending."""
-    for k in prange(x.size):
+    for k in range(x.size):
         o = pair_offsets[k]
         if pair_offsets[k + 1] == o:
             continue

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-from geomon.kernels._jit import jit, jit_parallel, prange
+from geomon.kernels._jit import jit
 from geomon.kernels.boundary_distance import nearest_boundary_point
 from geomon.kernels.pip import LOC_BOUNDARY, LOC_INTERIOR, locate
 
@@ -59,12 +59,12 @@ def inside_probability(px, py, var_x, var_y, cov_xy, grid, nx, ny, cbase, words,
     return 0.5 * math.erfc(-z / math.sqrt(2.0)), sign * d, sigma_n
 
 
-@jit_parallel
+@jit
 def pair_inside_probability(x, y, var_x, var_y, cov_xy, point_index, zone_index,
                             zone_grid, zone_dims, zone_cbase, words, ranks, starts, stream, n_sigma, min_cap,
                             out_p, out_d, out_sigma):
     """:func:`inside_probability` for (point, zone) pairs of a :class:`geomon.ZoneIndex`."""
-    for m in prange(point_index.size):
+    for m in range(point_index.size):
         k = point_index[m]
         z = zone_index[m]
         out_p[m], out_d[m], out_sigma[m] = inside_probability(

@@ -36,6 +36,7 @@ from geomon.kernels import crossing as _crossing
 from geomon.kernels import evidence as _ev
 from geomon.kernels import geofence as _gf
 from geomon.kernels import zone_probability as _prob
+from geomon.kernels._pool import split
 from geomon.schema import ALERT_SCHEMA
 
 __all__ = ["GeofenceDetector", "GeofenceState"]
@@ -285,9 +286,10 @@ class GeofenceDetector(Detector):
     def _pair_probability(role: RoleIndex, f: FusedFixes, pi: np.ndarray, zi: np.ndarray, min_cap_m: float):
         p, d, sigma = (np.empty(pi.size) for _ in range(3))
         ix = role.index
-        _prob.pair_inside_probability(f.fused_x_m, f.fused_y_m, f.var_x, f.var_y, f.cov_xy, pi, zi,
-                                      ix._zone_grid, ix._zone_dims, ix._zone_cbase, *ix._cells.arrays(),
-                                      _N_SIGMA, min_cap_m, p, d, sigma)
+        cells = ix._cells.arrays()
+        split(pi.size, lambda lo, hi: _prob.pair_inside_probability(
+            f.fused_x_m, f.fused_y_m, f.var_x, f.var_y, f.cov_xy, pi[lo:hi], zi[lo:hi], ix._zone_grid, ix._zone_dims,
+            ix._zone_cbase, *cells, _N_SIGMA, min_cap_m, p[lo:hi], d[lo:hi], sigma[lo:hi]), min_units=2_048)
         return p, d, sigma
 
     def _zone_buffer(self, zone_code: np.ndarray, tset: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ import shapely
 
 from geomon.geo.geometry import ZoneIndex
 from geomon.kernels import boundary_distance as _dist
+from geomon.kernels._pool import split
 
 __all__ = ["SubjectZoneDistance", "ZonesWithin", "pair_signed_distance"]
 
@@ -26,9 +27,13 @@ def pair_signed_distance(index: ZoneIndex, x_m: np.ndarray, y_m: np.ndarray, poi
     """Signed distance (m; positive inside, magnitudes above ``cap`` as ``cap``) of point ``point[m]`` to the
     boundary of zone ``zone[m]`` of ``index``, for every pair ``m``."""
     out = np.empty(np.size(point))
-    _dist.pair_signed_distance(np.ascontiguousarray(x_m, dtype=np.float64), np.ascontiguousarray(y_m, dtype=np.float64),
-                               point, zone, index._zone_grid, index._zone_dims, index._zone_cbase,
-                               *index._cells.arrays(), cap, out)
+    x = np.ascontiguousarray(x_m, dtype=np.float64)
+    y = np.ascontiguousarray(y_m, dtype=np.float64)
+    point, zone = np.ascontiguousarray(point, dtype=np.int64), np.ascontiguousarray(zone, dtype=np.int64)
+    cells = index._cells.arrays()
+    split(out.size, lambda lo, hi: _dist.pair_signed_distance(x, y, point[lo:hi], zone[lo:hi], index._zone_grid,
+                                                              index._zone_dims, index._zone_cbase, *cells, cap,
+                                                              out[lo:hi]), min_units=1_024)
     return out
 
 

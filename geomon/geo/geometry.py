@@ -34,6 +34,7 @@ from geomon.kernels import boundary_distance as _dist
 from geomon.kernels import pip as _pip
 from geomon.kernels import pip_build as _pip_build
 from geomon.kernels import zone_index as _zi
+from geomon.kernels._pool import split
 
 _EPS = np.finfo(np.float64).eps
 _AREAL = (shapely.Polygon, shapely.MultiPolygon)
@@ -270,8 +271,9 @@ def _locate_xy(geom, x, y, threshold):
     grid = _CACHE.get(geom)
     xf, yf, shape = _as_points(x, y)
     out = np.empty(xf.size, dtype=np.bool_)
-    _pip.locate_points(xf, yf, grid.grid, grid.nx, grid.ny, *grid.cells.arrays(), grid.coarse_words, grid.ncx,
-                       grid.shift, threshold, out)
+    cells = grid.cells.arrays()
+    split(xf.size, lambda lo, hi: _pip.locate_points(xf[lo:hi], yf[lo:hi], grid.grid, grid.nx, grid.ny, *cells,
+                                                     grid.coarse_words, grid.ncx, grid.shift, threshold, out[lo:hi]))
     return _shaped(out, shape)
 
 
@@ -361,7 +363,9 @@ def signed_distance_xy(geom, x, y, cap):
         return _shaped(out, shape)
     grid = _CACHE.get(geom)
     out = np.empty(xf.size, dtype=np.float64)
-    _dist.signed_distance(xf, yf, grid.grid, grid.nx, grid.ny, *grid.cells.arrays(), float(cap), out)
+    cells = grid.cells.arrays()
+    split(xf.size, lambda lo, hi: _dist.signed_distance(xf[lo:hi], yf[lo:hi], grid.grid, grid.nx, grid.ny, *cells,
+                                                        float(cap), out[lo:hi]), min_units=1_024)
     return _shaped(out, shape)
 
 
@@ -479,11 +483,17 @@ class ZoneIndex:
         args = (self._coarse, self._gnx, self._gny, self._g_offsets, self._g_zones,
                 self._zone_grid, self._zone_dims, self._zone_cbase, *self._cells.arrays(), threshold)
         counts = np.empty(xf.size, np.int64)
-        _zi.count_hits(xf, yf, *args, counts)
+        split(xf.size, lambda lo, hi: _zi.count_hits(xf[lo:hi], yf[lo:hi], *args, counts[lo:hi]))
         pair_offsets = np.zeros(xf.size + 1, np.int64)
         np.cumsum(counts, out=pair_offsets[1:])
         n = int(pair_offsets[-1])
         point_index = np.empty(n, np.int64)
         zone_index = np.empty(n, np.int64)
-        _zi.fill_hits(xf, yf, *args, pair_offsets, point_index, zone_index)
+
+        def fill(lo: int, hi: int) -> None:
+            # The kernel numbers a chunk's points from 0 and writes at the absolute pair offsets.
+            _zi.fill_hits(xf[lo:hi], yf[lo:hi], *args, pair_offsets[lo:hi + 1], point_index, zone_index)
+            point_index[pair_offsets[lo]:pair_offsets[hi]] += lo
+
+        split(xf.size, fill)
         return point_index, zone_index
