@@ -95,3 +95,17 @@ def test_one_fix_at_a_time_gives_the_alerts_of_one_batch(reference):
     whole = _run(window, [0, window.num_rows])
     assert {"forbidden_entry", "curfew_breach", "victim_warning", "victim_breach"} <= {a["kind"] for a in whole[0]}
     assert _run(window, list(range(window.num_rows + 1))) == whole
+
+
+def test_the_geofence_beside_the_other_detectors_gives_the_same_alerts_and_stays(reference, monkeypatch):
+    """Every batch large enough for the geofence to run on its own thread beside the other detectors."""
+    import geomon.engine.monitor as monitor_module
+
+    stream, alerts, stays = reference
+    monkeypatch.setattr(monitor_module, "PARALLEL_DETECT_FIXES", 1)
+    calls = []
+    real = monitor_module._SIDE_POOL.submit
+    monkeypatch.setattr(monitor_module._SIDE_POOL, "submit", lambda *a, **k: calls.append(1) or real(*a, **k))
+    bounds = [0, stream.num_rows // 3, stream.num_rows // 2, stream.num_rows]
+    assert _run(stream, bounds) == (alerts, stays)
+    assert len(calls) == 3
