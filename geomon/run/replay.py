@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -78,6 +80,49 @@ class ReplayResult:
         """Fixes read per second of wall time, end to end (load, project, detect, write)."""
         total = self.seconds.get("total", 0.0)
         return self.n_read / total if total > 0 else float("nan")
+
+
+def prefetched(batches, ahead: int = 2):
+    """The items of ``batches``, produced on a thread of their own up to ``ahead`` in advance: Parquet decoding and
+    validation (Arrow and numpy, which release the GIL) overlap the engine's work on the batch before.
+
+    An error raised producing an item is raised here in its place; closing the generator early stops the thread.
+    """
+    q: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+    done = object()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in batches:
+                if not put((item, None)):
+                    return
+            put((done, None))
+        except BaseException as exc:   # handed to the consumer, raised there
+            put((done, exc))
+
+    worker = threading.Thread(target=produce, name="geomon-feed", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if item is done:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 class _BatchWriter:
@@ -272,7 +317,7 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
     done = 0
     writer = _BatchWriter(store, release=own_store) if store is not None else None
     try:
-        for batch in batches:
+        for batch in prefetched(batches):
             out = monitor.process(batch)
             closed = monitor.take_stays()
             track = monitor.take_tracks()
