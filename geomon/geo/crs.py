@@ -15,12 +15,18 @@ Positions are taken as WGS84 or CGCS2000 degrees (they differ by centimetres);
 other datums are converted first with :mod:`geomon.geo.datum`. pyproj ``Transformer``
 and ``Proj`` objects are built once per CRS pair and reused (they are thread-safe
 since pyproj 3.1).
+
+Transverse Mercator frames (UTM, the CGCS2000 Gauss-Kruger zones, the frames of
+:func:`transverse_mercator`) are projected by the numba kernels of
+:mod:`geomon.kernels.tmerc` instead, the same series PROJ's default ``tmerc``
+evaluates: they agree with pyproj to nanometres and take about half the time.
+Each CRS is checked once against pyproj before the kernel serves it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -29,6 +35,8 @@ from pyproj import CRS, Proj, Transformer
 from pyproj.exceptions import CRSError
 
 from geomon.errors import InputError
+from geomon.kernels._pool import split
+from geomon.kernels.tmerc import MAX_FLATTENING, tm_forward, tm_inverse, tm_params
 
 #: Largest relative distance error geomon accepts from the projection (0.1 %).
 SCALE_ERROR_BUDGET = 1e-3
@@ -42,6 +50,15 @@ CENTRAL_MERIDIAN_STEP_DEG = 0.5
 
 _CONFORMAL_TOL = 1e-5
 _EXTENT_GRID = 41
+
+#: EPSG method code of "Transverse Mercator" (not 9808, South Orientated, nor 9824, Zoned Grid System).
+_TM_METHOD_CODE = "9807"
+#: EPSG parameter codes: latitude and longitude of natural origin, scale factor, false easting, northing.
+_TM_PARAMETER_CODES = ("8801", "8802", "8805", "8806", "8807")
+#: Once per CRS, the kernel must reproduce pyproj on a grid within MAX_HALF_SPAN_DEG of the
+#: central meridian to this many metres (forward) and degrees (inverse); it does to ~1e-8 m.
+_KERNEL_CHECK_TOL_M = 1e-6
+_KERNEL_CHECK_TOL_DEG = 1e-11
 
 
 @lru_cache(maxsize=64)
@@ -81,6 +98,85 @@ def _geodetic_spec(spec: str) -> str:
     if authority is not None and authority[0] == "EPSG":
         return f"EPSG:{authority[1]}"
     return geodetic.to_wkt()
+
+
+def _tm_definition(crs: CRS) -> tuple[float, ...] | None:
+    """``(a, f, k0, lon0_deg, lat0_deg, x0, y0)`` if ``crs`` is a Transverse Mercator the kernel computes."""
+    if crs.is_bound or crs.is_compound or not crs.is_projected:
+        return None
+    operation = crs.coordinate_operation
+    if operation is None or str(operation.method_code) != _TM_METHOD_CODE:
+        return None
+    by_code = {str(p.code): p for p in operation.params}
+    if not set(_TM_PARAMETER_CODES) <= set(by_code):
+        return None
+    lat0, lon0, k0, x0, y0 = (float(by_code[code].value) * float(by_code[code].unit_conversion_factor)
+                              for code in _TM_PARAMETER_CODES)
+    # always_xy gives (easting, northing) in either axis order, but nothing turns westing or southing round.
+    if sorted(axis.direction for axis in crs.axis_info) != ["east", "north"]:
+        return None
+    geodetic = crs.geodetic_crs
+    if geodetic is None or {axis.unit_name for axis in geodetic.axis_info} != {"degree"}:
+        return None
+    if crs.prime_meridian is None or crs.prime_meridian.longitude != 0.0:
+        return None
+    ellipsoid = crs.ellipsoid
+    if ellipsoid is None:
+        return None
+    a = float(ellipsoid.semi_major_metre)
+    inverse_flattening = float(ellipsoid.inverse_flattening)
+    if not (math.isfinite(a) and math.isfinite(inverse_flattening) and inverse_flattening >= 1.0 / MAX_FLATTENING):
+        return None  # a sphere (PROJ projects it with other formulas) or not an Earth ellipsoid
+    return a, 1.0 / inverse_flattening, k0, math.degrees(lon0), math.degrees(lat0), x0, y0
+
+
+@lru_cache(maxsize=64)
+def _tm_kernel_params(spec: str) -> NDArray[np.float64] | None:
+    """Parameters of :mod:`geomon.kernels.tmerc` for the frame ``spec``, or None where pyproj projects.
+
+    The kernel serves ``spec`` only if its CRS is a plain Transverse Mercator on an
+    ellipsoid (:func:`_tm_definition`) *and* the kernel reproduces the frame's shared
+    pyproj transformers, forward and inverse, on a grid of points within
+    :data:`MAX_HALF_SPAN_DEG` of the central meridian (latitudes -80 to 84). So a
+    PROJ that evaluates ``tmerc`` differently (``+approx``, another default
+    algorithm in proj.ini) keeps its own answers. The array is shared: never write to it.
+    """
+    definition = _tm_definition(_crs(spec))
+    if definition is None:
+        return None
+    params = tm_params(*definition)
+    lon0_deg = definition[3]
+    lon, lat = np.meshgrid(lon0_deg + np.array([-MAX_HALF_SPAN_DEG, -7.3, -1.0, 0.0, 0.4, 3.0, 9.1, MAX_HALF_SPAN_DEG]),
+                           np.array([-80.0, -52.5, -21.0, -0.3, 0.0, 8.0, 31.7, 45.0, 66.6, 84.0]))
+    lon = ((lon.ravel() + 180.0) % 360.0) - 180.0
+    lat = lat.ravel()
+    geodetic = _geodetic_spec(spec)
+    x_ref, y_ref = (np.asarray(v, dtype=np.float64) for v in get_transformer(geodetic, spec).transform(lon, lat))
+    x, y = np.empty_like(lon), np.empty_like(lon)
+    tm_forward(lon, lat, x, y, params)
+    if not (np.all(np.isfinite(x_ref) & np.isfinite(y_ref))
+            and np.max(np.hypot(x - x_ref, y - y_ref)) <= _KERNEL_CHECK_TOL_M):
+        return None
+    back = get_transformer(spec, geodetic).transform(x_ref, y_ref)
+    lon_ref, lat_ref = (np.asarray(v, dtype=np.float64) for v in back)
+    back_lon, back_lat = np.empty_like(lon), np.empty_like(lon)
+    tm_inverse(x_ref, y_ref, back_lon, back_lat, params)
+    d_lon = np.abs((back_lon - lon_ref + 180.0) % 360.0 - 180.0)
+    if not (np.all(np.isfinite(lon_ref) & np.isfinite(lat_ref))
+            and max(np.max(d_lon), np.max(np.abs(back_lat - lat_ref))) <= _KERNEL_CHECK_TOL_DEG):
+        return None
+    return params
+
+
+def _run_kernel(kernel, a: NDArray[np.float64], b: NDArray[np.float64], params: NDArray[np.float64]):
+    # Broadcast or strided views become contiguous copies; outputs are new arrays in the input's shape.
+    shape = a.shape
+    a = np.ravel(a)
+    b = np.ravel(b)
+    out_a = np.empty(a.size, dtype=np.float64)
+    out_b = np.empty(a.size, dtype=np.float64)
+    split(a.size, lambda lo, hi: kernel(a[lo:hi], b[lo:hi], out_a[lo:hi], out_b[lo:hi], params), min_units=65_536)
+    return out_a.reshape(shape), out_b.reshape(shape)
 
 
 def _finite_or_nan(a: NDArray[np.float64], b: NDArray[np.float64]):
@@ -123,6 +219,8 @@ class LocalFrame:
     """
 
     crs: str | int
+    # Tests set it to compare the numba kernel with pyproj; it takes no part in equality.
+    _pyproj_only: bool = field(default=False, kw_only=True, compare=False, repr=False)
 
     def __post_init__(self):
         spec = f"EPSG:{self.crs}" if isinstance(self.crs, (int, np.integer)) else str(self.crs).strip()
@@ -147,6 +245,14 @@ class LocalFrame:
         """The geographic CRS lon/lat are read in, e.g. ``"EPSG:4326"``."""
         return _geodetic_spec(self.crs)
 
+    @property
+    def uses_kernel(self) -> bool:
+        """Whether :meth:`project` and :meth:`unproject` run the numba Transverse Mercator (else pyproj)."""
+        return self._kernel_params() is not None
+
+    def _kernel_params(self) -> NDArray[np.float64] | None:
+        return None if self._pyproj_only else _tm_kernel_params(self.crs)
+
     def project(self, lon_deg: ArrayLike, lat_deg: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Lon/lat degrees to easting/northing metres in this frame.
 
@@ -160,9 +266,19 @@ class LocalFrame:
         x_m, y_m : ndarray of float64
             Easting and northing in metres, in the broadcast shape. NaN where
             the input is NaN or cannot be projected.
+
+        Notes
+        -----
+        Transverse Mercator frames run :func:`geomon.kernels.tmerc.tm_forward`
+        (equal to pyproj within nanometres); any other CRS goes through pyproj.
         """
         lon, lat = _as_float_pair(lon_deg, lat_deg)
-        x, y = get_transformer(self.geodetic_crs, self.crs).transform(lon, lat)
+        # The shared transformer is the reference the kernel was checked against, and the path for other CRSs.
+        transformer = get_transformer(self.geodetic_crs, self.crs)
+        params = self._kernel_params()
+        if params is not None:
+            return _run_kernel(tm_forward, lon, lat, params)
+        x, y = transformer.transform(lon, lat)
         return _finite_or_nan(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
 
     def unproject(self, x_m: ArrayLike, y_m: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -177,9 +293,18 @@ class LocalFrame:
         -------
         lon_deg, lat_deg : ndarray of float64
             WGS84/CGCS2000 degrees; NaN where the input is NaN.
+
+        Notes
+        -----
+        Transverse Mercator frames run :func:`geomon.kernels.tmerc.tm_inverse`;
+        any other CRS goes through pyproj.
         """
         x, y = _as_float_pair(x_m, y_m)
-        lon, lat = get_transformer(self.crs, self.geodetic_crs).transform(x, y)
+        transformer = get_transformer(self.crs, self.geodetic_crs)
+        params = self._kernel_params()
+        if params is not None:
+            return _run_kernel(tm_inverse, x, y, params)
+        lon, lat = transformer.transform(x, y)
         return _finite_or_nan(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
 
     def scale_factor_at(self, lon_deg: ArrayLike, lat_deg: ArrayLike) -> NDArray[np.float64]:
