@@ -125,6 +125,10 @@ def prefetched(batches, ahead: int = 2):
         worker.join()
 
 
+#: A replay that owns its store lets go of the file between batches at most this often (s); readers wait for it.
+RELEASE_EVERY_S = 2.0
+
+
 class _BatchWriter:
     """Writes each batch's alerts, stays and tracks to the store on one thread of its own, in batch order, while
     the engine runs the next batches (DuckDB lets go of the GIL while it inserts).
@@ -134,8 +138,9 @@ class _BatchWriter:
     :meth:`submit` or at :meth:`finish`. At most ``ahead`` batches wait, so memory stays bounded.
     """
 
-    def __init__(self, store: AlertStore, *, release: bool, ahead: int = 2):
-        self.store, self.release, self.ahead = store, release, ahead
+    def __init__(self, store: AlertStore, *, release: bool, ahead: int = 2, release_every_s: float = RELEASE_EVERY_S):
+        self.store, self.release, self.ahead, self.release_every_s = store, release, ahead, release_every_s
+        self._released_at = time.monotonic()
         self.new_alerts = self.new_stays = 0
         self.seconds = 0.0
         self._failed: BaseException | None = None
@@ -157,8 +162,11 @@ class _BatchWriter:
                 self.new_alerts += self.store.write_alerts(alerts) if alerts.num_rows else 0
                 self.new_stays += self.store.write_stays(stays) if stays.num_rows else 0
                 self.store.write_tracks(tracks, unique=True)
-            if self.release:
-                self.store.release()    # readers may open the store between batches
+            if self.release and time.monotonic() - self._released_at >= self.release_every_s:
+                # Readers (`geomon alerts list`, reports) may open the store between batches; letting go of the
+                # file checkpoints DuckDB's log, so not after every batch of a long replay.
+                self.store.release()
+                self._released_at = time.monotonic()
         except BaseException as exc:
             self._failed = exc
         finally:
@@ -235,9 +243,11 @@ def replay(fixes, zones, subjects, rules=None, *, db=None, batch_rows: int = 250
         Alert rules; the packaged defaults when omitted.
     db : path or AlertStore, optional
         DuckDB file (created if needed) or open store to write into. Each
-        batch's alerts, stays and tracks are one transaction. A store opened
-        here is let go of between batches, so that readers (``geomon alerts
-        list``, reports) can open it while the replay runs.
+        batch's alerts, stays and tracks are one transaction, written on a
+        thread of its own while the next batches run. A store opened here is
+        let go of between batches (at most every :data:`RELEASE_EVERY_S`
+        seconds), so that readers (``geomon alerts list``, reports) can open
+        it while the replay runs.
     batch_rows : int
         Fixes per chunk fed to the Monitor.
     profile : str, optional
