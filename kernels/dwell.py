@@ -48,6 +48,7 @@ import math
 
 import numpy as np
 
+from geomon.kernels._arrays import copy_head
 from geomon.kernels._jit import jit
 
 __all__ = ["KIND_DWELL", "KIND_NIGHT", "KIND_STAY", "N_DWELL_STATE", "N_REC", "dwell_step"]
@@ -79,8 +80,8 @@ def _emit(rec_i, rec_f, n, s, st, kind, onset, confirm, end, tset, fix):
     if n == rec_i.shape[0]:
         grown_i = np.empty((2 * n, N_REC), np.int64)
         grown_f = np.empty((2 * n, 2), np.float64)
-        grown_i[:n] = rec_i[:n]
-        grown_f[:n] = rec_f[:n]
+        copy_head(grown_i, rec_i, n)
+        copy_head(grown_f, rec_f, n)
         rec_i, rec_f = grown_i, grown_f
     rec_i[n, REC_SUBJECT] = s
     rec_i[n, REC_KIND] = kind

@@ -32,6 +32,7 @@ import math
 
 import numpy as np
 
+from geomon.kernels._arrays import copy_head
 from geomon.kernels._jit import jit
 
 __all__ = ["BIG_CELLS", "N_ENC", "encounter_intervals", "merge_intervals", "slice_records", "slices_within"]
@@ -123,9 +124,10 @@ def _segment_at(t, lo, hi, tau):
 def _grow(out, n, row):
     if n == out.shape[0]:
         grown = np.empty((2 * out.shape[0] + 16, out.shape[1]))
-        grown[:n] = out[:n]
+        copy_head(grown, out, n)
         out = grown
-    out[n] = row
+    for c in range(row.size):
+        out[n, c] = row[c]
     return out, n + 1
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from geomon.kernels import evidence as _ev
+from geomon.kernels._arrays import copy_row
 from geomon.kernels._jit import jit
 from geomon.kernels.pip import LOC_INTERIOR, locate
 
@@ -212,8 +213,8 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
         s = batch_subject[b]
         m = 0
         for r in range(ent_offsets[s], ent_offsets[s + 1]):
-            cur_i[m] = ent_i[r]
-            cur_f[m] = ent_f[r]
+            copy_row(cur_i, m, ent_i, r)
+            copy_row(cur_f, m, ent_f, r)
             m += 1
         for k in range(batch_offsets[b], batch_offsets[b + 1]):
             tk = t[k]
@@ -299,8 +300,8 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
                             drop = True
                 if drop:
                     m -= 1
-                    cur_i[q] = cur_i[m]
-                    cur_f[q] = cur_f[m]
+                    copy_row(cur_i, q, cur_i, m)
+                    copy_row(cur_f, q, cur_f, m)
                 else:
                     q += 1
             # New violations (legacy) or new evidence open pending entries.
@@ -340,7 +341,7 @@ def geofence_step(batch_offsets, batch_subject, t, x, y, rx, ry,
             last_x[s] = rx[k]
             last_y[s] = ry[k]
         for q in range(m):
-            new_i[n_new] = cur_i[q]
-            new_f[n_new] = cur_f[q]
+            copy_row(new_i, n_new, cur_i, q)
+            copy_row(new_f, n_new, cur_f, q)
             n_new += 1
     return new_i[:n_new].copy(), new_f[:n_new].copy(), rec_i[:n_rec].copy(), rec_f[:n_rec].copy()

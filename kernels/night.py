@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from geomon.kernels._arrays import copy_head
 from geomon.kernels._jit import jit
 
 __all__ = ["AWAY", "EVENT_CURFEW", "EVENT_ACTIVITY", "HOME", "N_NIGHT_STATE", "N_NIGHTS", "N_REC", "TRAVEL_GATE_M",
@@ -78,7 +79,7 @@ def new_state(n_subjects: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _emit(rec, n, s, st, kind, onset, confirm, end, trigger, away_since):
     if n == rec.shape[0]:
         grown = np.empty((2 * rec.shape[0], N_REC))
-        grown[:n] = rec[:n]
+        copy_head(grown, rec, n)
         rec = grown
     r = rec[n]
     r[REC_SUBJECT] = s

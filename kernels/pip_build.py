@@ -170,7 +170,7 @@ def _cell_toggles(raw, r0, r1, edges, prev_edge, next_edge, band_lo, band_hi, xr
             nq = _enqueue(next_edge[f], mark, stamp, queue, nq)
     if nt == 0:
         return 0
-    toggles[:nt] = np.sort(toggles[:nt])
+    toggles[:nt].sort()
     m = 0
     k = 0
     while k < nt:

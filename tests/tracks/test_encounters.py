@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
@@ -72,6 +72,14 @@ def walkers(draw):
 
 @settings(max_examples=60, deadline=None)
 @given(walkers(), st.floats(10.0, 80.0), st.sampled_from([0.0, 60.0, 300.0]), st.sampled_from([120.0, 900.0]))
+@example([('p0', T0, 117.0, 36.65), ('p0', T0 + 1_000, 117.0, 36.65), ('p0', T0 + 2_000, 117.0, 36.65),
+          ('p0', T0 + 190_000, 116.99871608957372, 36.64939721783891),
+          ('p0', T0 + 691_000, 117.00111690159474, 36.650753358128505), ('p0', T0 + 692_000, 117.0, 36.65),
+          ('p0', T0 + 693_000, 117.0, 36.65), ('p0', T0 + 694_000, 117.0, 36.65), ('p1', T0, 117.0, 36.65),
+          ('p1', T0 + 1_000, 117.0, 36.65), ('p1', T0 + 2_000, 117.0, 36.65), ('p1', T0 + 3_000, 117.0, 36.65),
+          ('p1', T0 + 334_000, 117.0, 36.65104954123543), ('p1', T0 + 789_000, 117.0, 36.65),
+          ('p1', T0 + 790_000, 117.0, 36.65), ('p1', T0 + 791_000, 117.0, 36.65), ('p1', T0 + 792_000, 117.0, 36.65),
+          ('p1', T0 + 793_000, 117.0, 36.65)], 46.5, 0.0, 900.0)   # a grazing pass: its start a sample apart
 def test_encounters_equal_a_geodesic_brute_force(rows, distance_m, min_duration_s, max_gap_s):
     got = [(r["subject_a"], r["subject_b"], int(r["started_at"].timestamp() * 1000),
             int(r["ended_at"].timestamp() * 1000), r["min_distance_m"])
@@ -83,7 +91,11 @@ def test_encounters_equal_a_geodesic_brute_force(rows, distance_m, min_duration_
         return r[3] - r[2] > 2_000 and abs((r[3] - r[2]) - min_duration_s * 1000) > 2_000
 
     def matches(r, pool):
-        return [q for q in pool if q[:2] == r[:2] and abs(q[2] - r[2]) <= 500 and abs(q[3] - r[3]) <= 500]
+        # The reference samples every 500 ms, and its geodesic distance and geomon's in the local frame differ by
+        # up to the projection's 0.1 %: where a pair grazes the distance, that alone moves a crossing by some
+        # hundreds of milliseconds, so an end found on one sample can be the next sample's (a crossing 1 ms
+        # before a sample, 514,499 against the reference's 515,000, was found; the stored failing example).
+        return [q for q in pool if q[:2] == r[:2] and abs(q[2] - r[2]) <= 1_000 and abs(q[3] - r[3]) <= 1_000]
 
     for r in filter(clear, got):
         (q,) = matches(r, loose)
