@@ -82,6 +82,8 @@ SUITES: tuple[Suite, ...] = (
            "province": {"fixes": 50_000_000, "db": True}}),
     Suite("latency", "live: fix arrival to committed alert, CPU", "-", "latency", "LatencyConfig", "run_latency",
           {"county": {"subjects": (2_000, 10_000), "duration_s": 60.0, "warmup_s": 15.0}}),
+    Suite("firstrun", "the demo in a fresh process, numba cache empty (cold) and filled (warm)", "-", "firstrun",
+          "FirstRunConfig", "run_firstrun"),
     Suite("alerts", "geofence alert quality: false alerts, missed breaches, delay", "raw point in polygon",
           "alerts", "AlertsConfig", "run_alerts"),
     Suite("boundary", "breach decisions per noise family: false alerts, delay, breaches missed",

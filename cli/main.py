@@ -163,7 +163,7 @@ def bench(
                                           "(the suites' full sizes, an hour or more).")] = "county",
     suite: Annotated[Optional[list[str]], typer.Option(help="A suite to run; repeat for several (default: all of "
                                                        "pip, zones, fusion, stay, encounters, replay, latency, "
-                                                       "alerts, behaviour).")] = None,
+                                                       "firstrun, alerts, boundary, behaviour).")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the suites' JSON, bench-<scenario>.json and the pictures.")]
     = Path("bench-results"),
     repeat: Annotated[int, typer.Option(min=1, help="Runs of each suite; the median is reported, the spread "
