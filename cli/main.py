@@ -93,8 +93,8 @@ def replay(
     datum: Annotated[str, typer.Option(help="Datum of the fixes: wgs84, cgcs2000, gcj02 or bd09.")] = "wgs84",
     batch_rows: Annotated[int, typer.Option(min=1, help="Fixes per chunk fed to the engine.")] = 250_000,
     tracks: Annotated[bool, typer.Option(
-        help="With --db, also store every admitted fix's fused position in `tracks` (for `geomon near`); about a "
-             "fifth of a replay's time and 21 bytes a fix on disk (docs/performance.md).")] = True,
+        help="With --db, also store every admitted fix's fused position in `tracks` (for `geomon near`); about "
+             "15 % of a replay's time and 22 bytes a fix on disk (docs/performance.md).")] = True,
     cameras: Annotated[Optional[Path], typer.Option(
         help="Camera layer (camera_id, lon, lat; CSV or Parquet): each alert names the nearest cameras within "
              "300 m.")] = None,
