@@ -4,9 +4,9 @@ time, cacheable, and safe to call from several Python threads at once.
 numba's default threading layer (workqueue) aborts the process when two Python threads launch parallel kernels
 at the same time, and parallel (parfors) kernels are slow to compile. geomon's kernels are therefore all serial
 and release the GIL; a driver that has many independent units (points, pairs, tracks) hands :func:`split` a
-callable over a range of them, and the chunks run on a small shared pool of threads, one per core
-(``NUMBA_NUM_THREADS``, numba's own setting, decides how many). A chunk that itself asks to split, on a pool
-thread, runs inline, so nested use never waits on itself.
+callable over a range of them, and the chunks run on a small shared pool of threads, one per core (numba's
+own setting decides how many: ``NUMBA_NUM_THREADS``, or ``numba.set_num_threads`` in the calling thread). A chunk
+that itself asks to split, on a pool thread, runs inline, so nested use never waits on itself.
 """
 
 from __future__ import annotations
@@ -32,15 +32,17 @@ _local = threading.local()
 
 
 def threads() -> int:
-    """Threads a split uses at most: numba's ``NUMBA_NUM_THREADS`` (the cores, unless set)."""
-    return max(int(numba.config.NUMBA_NUM_THREADS), 1)
+    """Threads a split uses at most: numba's own count for the calling thread (``numba.get_num_threads()``: the
+    cores, or ``NUMBA_NUM_THREADS``, or what ``numba.set_num_threads`` set)."""
+    return max(int(numba.get_num_threads()), 1)
 
 
 def _get_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=max(threads() - 1, 1), thread_name_prefix="geomon-kernel",
+            _pool = ThreadPoolExecutor(max_workers=max(int(numba.config.NUMBA_NUM_THREADS) - 1, 1),
+                                       thread_name_prefix="geomon-kernel",
                                        initializer=_mark_worker)
         return _pool
 
