@@ -304,7 +304,7 @@ def tm_forward(lon_deg, lat_deg, out_x, out_y, params):
         # Conformal latitude chi = phi + d, |d| <= 2 n < 0.0041 rad (f <= MAX_FLATTENING).
         sp = math.sin(phi)
         cp = math.cos(phi)
-        d = 2.0 * sp * cp * _poly5(params, P_CHI_POLY, cp * cp - sp * sp)
+        d = 2.0 * sp * cp * _poly5(params, np.int64(P_CHI_POLY), cp * cp - sp * sp)
         sd, cd = _small_sin_cos(d, -1.0)
         s = sp * cd + cp * sd  # sin chi
         c = cp * cd - sp * sd  # cos chi
@@ -322,7 +322,7 @@ def tm_forward(lon_deg, lat_deg, out_x, out_y, params):
         inv_r2 = 1.0 / r2
         # sin 2xi', cos 2xi', sinh 2eta', cosh 2eta' from the above, without more calls.
         d_xi, d_eta = _complex_sin_series(
-            params, P_ALPHA_POLY, 2.0 * s * c_cl * inv_r2, (c_cl * c_cl - s * s) * inv_r2,
+            params, np.int64(P_ALPHA_POLY), 2.0 * s * c_cl * inv_r2, (c_cl * c_cl - s * s) * inv_r2,
             2.0 * c_sl * inv_r2, 2.0 * inv_r2 - 1.0,
         )
         xi += d_xi
@@ -367,8 +367,8 @@ def tm_inverse(x_m, y_m, out_lon, out_lat, params):
         inv_e = 1.0 / e
         sh = 0.5 * (e - inv_e)
         ch = 0.5 * (e + inv_e)
-        d_xi, d_eta = _complex_sin_series(params, P_BETA_POLY, 2.0 * sx * cx, cx * cx - sx * sx, 2.0 * sh * ch,
-                                          sh * sh + ch * ch)
+        d_xi, d_eta = _complex_sin_series(params, np.int64(P_BETA_POLY), 2.0 * sx * cx, cx * cx - sx * sx,
+                                          2.0 * sh * ch, sh * sh + ch * ch)
         # zeta' = zeta - d: its sin, cos and sinh by angle subtraction (|d| <= 1e-3 within
         # 15 degrees of the central meridian; larger only near the domain's edge).
         if abs(d_xi) <= _SMALL and abs(d_eta) <= _SMALL:
@@ -387,6 +387,6 @@ def tm_inverse(x_m, y_m, out_lon, out_lat, params):
         chi = math.atan2(s, m)
         # sin chi = s / cosh eta', cos chi = m / cosh eta', cosh^2 eta' = 1 + sinh^2 eta'.
         inv_ch2 = 1.0 / (1.0 + sh * sh)
-        phi = chi + 2.0 * s * m * inv_ch2 * _poly5(params, P_PHI_POLY, 2.0 * m * m * inv_ch2 - 1.0)
+        phi = chi + 2.0 * s * m * inv_ch2 * _poly5(params, np.int64(P_PHI_POLY), 2.0 * m * m * inv_ch2 - 1.0)
         out_lon[i] = _wrap_pi(lam + lon0) * _RAD
         out_lat[i] = phi * _RAD
