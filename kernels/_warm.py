@@ -5,7 +5,7 @@ has done.
 numba compiles one kernel at a time in a process (a process-wide lock), so on a first run one core waits while
 the other compiles for half a minute. The kernels' argument types do not depend on the data (the engine fixes
 every dtype), so the signatures a replay compiles are listed once, in the order it compiles them, in
-``first_run_signatures.json`` beside this module (``python -m geomon.kernels._warm --record`` rewrites it from a
+``first_run_signatures.json`` beside this module (``python -m benchmarks.record_signatures`` rewrites it from a
 demo run). :func:`start` launches ``python -m geomon.kernels._warm``, which compiles that list backwards; a
 kernel the replay reaches first is compiled twice, and nothing else changes. numba writes its cache files
 atomically, so two processes may share it.
@@ -85,49 +85,5 @@ def compile_backwards() -> int:
     return done
 
 
-def record(out: Path = MANIFEST) -> int:
-    """Run the demo in this process with numba's compile events recorded, and write the kernels' signatures in the
-    order they were compiled. Run it with an empty cache (``NUMBA_CACHE_DIR=$(mktemp -d)``) after changing a
-    kernel's arguments."""
-    import tempfile
-
-    from numba.core import event
-
-    seen: list[tuple] = []
-
-    class Listener(event.Listener):
-        def on_start(self, ev):
-            pass
-
-        def on_end(self, ev):
-            d = ev.data["dispatcher"]
-            module = d.py_func.__module__
-            if module.startswith("geomon.kernels.") and hasattr(importlib.import_module(module), d.py_func.__name__):
-                seen.append((module, d.py_func.__name__, tuple(repr(a) for a in ev.data["args"])))
-
-    from geomon.cli.main import SAMPLE_DIR
-    from geomon.run.replay import replay
-
-    listener = Listener()
-    event.register("numba:compile", listener)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            replay(SAMPLE_DIR / "fixes.parquet", SAMPLE_DIR / "zones.geojson", SAMPLE_DIR / "subjects.csv",
-                   db=Path(tmp) / "demo.duckdb")
-    finally:
-        event.unregister("numba:compile", listener)
-    kernels, keys = [], set()
-    for module, name, args in seen:
-        if (module, name, args) not in keys:
-            keys.add((module, name, args))
-            kernels.append({"module": module, "name": name, "args": list(args)})
-    out.write_text(json.dumps({"about": "numba signatures a replay compiles, in order (geomon.kernels._warm)",
-                               "kernels": kernels}, indent=1) + "\n")
-    return len(kernels)
-
-
 if __name__ == "__main__":   # pragma: no cover (a process of its own)
-    if sys.argv[1:] == ["--record"]:
-        print(f"{record()} signatures written to {MANIFEST}")
-    else:
-        compile_backwards()
+    compile_backwards()

@@ -26,7 +26,7 @@ def test_every_listed_signature_is_one_a_replay_uses(tmp_path):
         if not dispatcher.overloads:
             continue   # only called from other kernels, whose cached code holds it: never loaded on its own
         # The kernels the replay called from Python: a stale entry (a kernel's arguments changed) fails here;
-        # rerun `NUMBA_CACHE_DIR=$(mktemp -d) python -m geomon.kernels._warm --record`.
+        # rerun `NUMBA_CACHE_DIR=$(mktemp -d) python -m benchmarks.record_signatures`.
         assert sig in dispatcher.overloads, (entry, list(dispatcher.overloads))
         checked += 1
     assert checked >= 10
