@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import tempfile
+import threading
 from pathlib import Path
 
 from geomon.kernels._warm import MANIFEST
@@ -22,16 +23,19 @@ def record(out: Path = MANIFEST) -> int:
     from numba.core import event
 
     seen: list[tuple] = []
+    local = threading.local()
 
     class Listener(event.Listener):
         def on_start(self, ev):
-            pass
+            local.depth = getattr(local, "depth", 0) + 1
 
         def on_end(self, ev):
+            local.depth -= 1
             d = ev.data["dispatcher"]
             module = d.py_func.__module__
             if module.startswith("geomon.kernels.") and hasattr(importlib.import_module(module), d.py_func.__name__):
-                seen.append((module, d.py_func.__name__, tuple(repr(a) for a in ev.data["args"])))
+                # top: compiled for a call from Python, not while typing another kernel
+                seen.append((module, d.py_func.__name__, tuple(repr(a) for a in ev.data["args"]), local.depth == 0))
 
     from geomon.cli.main import SAMPLE_DIR
     from geomon.run.replay import replay
@@ -45,10 +49,10 @@ def record(out: Path = MANIFEST) -> int:
     finally:
         event.unregister("numba:compile", listener)
     kernels, keys = [], set()
-    for module, name, args in seen:
+    for module, name, args, top in seen:
         if (module, name, args) not in keys:
             keys.add((module, name, args))
-            kernels.append({"module": module, "name": name, "args": list(args)})
+            kernels.append({"module": module, "name": name, "args": list(args), "top": top})
     out.write_text(json.dumps({"about": "numba signatures a replay compiles, in order (geomon.kernels._warm)",
                                "kernels": kernels}, indent=1) + "\n")
     return len(kernels)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from geomon.kernels._jit import jit
 from geomon.kernels.pip import LOC_BOUNDARY, LOC_INTERIOR, cell_block, cell_code, locate
 from geomon.kernels.pip_build import CELL_BOUNDARY_EVEN
@@ -84,7 +86,7 @@ def signed_distance(x, y, grid, nx, ny, words, ranks, starts, stream, cap, out):
         Result: > 0 inside, < 0 outside, 0 on the boundary, NaN for NaN input.
     """
     for k in range(x.size):
-        out[k] = _signed(x[k], y[k], grid, nx, ny, 0, words, ranks, starts, stream, cap)
+        out[k] = _signed(x[k], y[k], grid, nx, ny, np.int64(0), words, ranks, starts, stream, cap)
 
 
 @jit
