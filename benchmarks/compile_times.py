@@ -115,7 +115,8 @@ class _CompileListener:
         func = d.py_func
         self.events.append({"id": len(self.events), "parent": stack[-1] if stack else None,
                             "module": func.__module__, "qualname": func.__qualname__, "dispatcher": id(d),
-                            "args": _signature(ev.data["args"]), "t0": time.perf_counter(), "c0": time.thread_time(),
+                            "args": _signature(ev.data["args"]), "arg_types": [repr(a) for a in ev.data["args"]],
+                            "t0": time.perf_counter(), "c0": time.thread_time(),
                             "s": None, "cpu_s": None})
         stack.append(len(self.events) - 1)
 

@@ -173,11 +173,6 @@ def fix_llr(d, sigma, depth_m, eps, reach_m, deepest_m):
     if not (d == d) or not (0.0 < sigma < math.inf) or not (deepest_m > depth_m) or not (depth_m > 0.0):
         return 0.0
     bound = llr_bound(sigma, eps, reach_m)
-    if d + reach_m <= depth_m and depth_m - d > _UNDERFLOW_Z * sigma:
-        # Far on the right side (most fixes): no depth of the breach prior lies within the gross reach, and its
-        # Gaussian part underflows (as _breach_density finds), so the breach's density is exactly 0; what follows
-        # would return -bound whatever the no-breach density.
-        return -bound
     flat = eps / (2.0 * reach_m)
     z0 = d / sigma
     f0 = (1.0 - eps) * math.exp(-0.5 * z0 * z0) / (sigma * _SQRT_2PI)

@@ -469,14 +469,8 @@ _STAGE = {"geofence": None, "meetings": "meetings"}
 
 def first_per_key(code: np.ndarray, t_ms: np.ndarray) -> np.ndarray | None:
     """Positions of the first row of each ``(code, t_ms)`` in row order, ascending; None when every key is
-    unique. Linear when the rows are sorted by code, then time (one batch's track is)."""
-    if code.size < 2:
-        return None
-    dc, dt = np.diff(code), np.diff(t_ms)
-    if np.all((dc > 0) | ((dc == 0) & (dt >= 0))):
-        repeat = (dc == 0) & (dt == 0)
-        return np.flatnonzero(~np.r_[False, repeat]) if repeat.any() else None
-    order = np.lexsort((np.arange(code.size), t_ms, code))
+    unique. Nearly linear when the rows are sorted by code, then time (one batch's track is)."""
+    order = stable_order(code, t_ms)
     sc, st = code[order], t_ms[order]
     repeat = np.r_[False, (sc[1:] == sc[:-1]) & (st[1:] == st[:-1])]
     return np.sort(order[~repeat]) if repeat.any() else None

@@ -37,7 +37,7 @@ from geomon.errors import InputError
 from geomon.io.accuracy import check_accuracy
 from geomon.io.common import FixLoad, _duplicates
 from geomon.io.load import load_fixes
-from geomon.io.tables import stable_order, take_rows, text_rank
+from geomon.io.tables import rows_sharing_key, stable_order, take_rows, text_rank
 from geomon.schema import QUARANTINE_SCHEMA
 
 __all__ = ["ParquetFeed", "file_offsets", "ordered_batches", "parquet_files", "parquet_rows", "renumbered"]
@@ -265,13 +265,7 @@ class ParquetFeed:
         both = pa.concat_tables([held.select(table.column_names), table])
         rank = text_rank(both.column("subject_id"))
         t = both.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
-        order = stable_order(rank, t)
-        s, t = rank[order], t[order]
-        same = (s[1:] == s[:-1]) & (t[1:] == t[:-1])
-        run = np.zeros(order.size, bool)
-        run[1:] |= same
-        run[:-1] |= same
-        dup = _duplicates(both, np.sort(order[run])) - held.num_rows
+        dup = _duplicates(both, rows_sharing_key(rank, t, stable_order(rank, t))) - held.num_rows
         dup = dup[dup >= 0]
         if dup.size == 0:
             return table, rows, QUARANTINE_SCHEMA.empty_table()

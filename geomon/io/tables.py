@@ -58,6 +58,17 @@ def stable_order(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
     return np.argsort(key, kind="stable")
 
 
+def rows_sharing_key(major: np.ndarray, minor: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Of the rows ``order`` lists, sorted so that equal ``(major, minor)`` keys lie together, those whose key
+    another row shares, in ascending row order (the only candidates for exact duplicates)."""
+    a, b = major[order], minor[order]
+    same = (a[1:] == a[:-1]) & (b[1:] == b[:-1])
+    run = np.zeros(order.size, dtype=bool)
+    run[1:] |= same
+    run[:-1] |= same
+    return np.sort(order[run])
+
+
 def take_rows(table: pa.Table, idx: np.ndarray) -> pa.Table:
     """``table.take(idx)``, as a zero-copy slice when ``idx`` is a run of consecutive rows (a clean feed's rows
     in the order they came)."""
@@ -394,13 +405,8 @@ def load_fixes(source: str | Path | pa.Table, *, datum: str = "wgs84", name: str
     t_all = _filled(pc.cast(ts, pa.int64()), 0)
     keys = (rank[valid], t_all[valid]) if order == "subject" else (t_all[valid], rank[valid])
     kept = valid[stable_order(*keys)]   # input order breaks ties; equal (subject, ts) lie together either way
-    sorted_r, sorted_t = rank[kept], t_all[kept]
-    same = (sorted_r[1:] == sorted_r[:-1]) & (sorted_t[1:] == sorted_t[:-1])
-    in_run = np.zeros(len(kept), dtype=bool)
-    in_run[1:] |= same
-    in_run[:-1] |= same
     duplicate = np.zeros(n, dtype=bool)
-    duplicate[_duplicates(parsed, np.sort(kept[in_run]))] = True
+    duplicate[_duplicates(parsed, rows_sharing_key(rank, t_all, kept))] = True
     reasons.add(None, "duplicate", duplicate)
     kept = kept[~duplicate[kept]]
 

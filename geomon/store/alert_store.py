@@ -408,14 +408,18 @@ class AlertStore(_Queries, _Lifecycle, _RunLog, _LiveLog):
     def _insert_new(self, table: pa.Table, target: str, partition: str) -> int:
         """Insert the rows of ``table`` whose key ``target`` lacks (the first of each key in ``partition``
         order); return how many."""
+        return self._insert_incoming(table, target, f"QUALIFY row_number() OVER (PARTITION BY {partition}) = 1 "
+                                                    "ON CONFLICT DO NOTHING")
+
+    def _insert_incoming(self, table: pa.Table, target: str, rest: str, params=()) -> int:
+        """``INSERT INTO target SELECT ... FROM`` ``table`` (registered for the statement) followed by ``rest``;
+        return how many rows went in."""
         cols = ", ".join(table.column_names)
         with self._transaction() as cur:
             cur.register(_INCOMING, table)
             try:
-                return cur.execute(
-                    f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {_INCOMING} "
-                    f"QUALIFY row_number() OVER (PARTITION BY {partition}) = 1 ON CONFLICT DO NOTHING"
-                ).fetchall()[0][0]
+                return cur.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {_INCOMING} {rest}",
+                                   list(params)).fetchall()[0][0]
             finally:
                 cur.unregister(_INCOMING)
 
@@ -442,14 +446,7 @@ class AlertStore(_Queries, _Lifecycle, _RunLog, _LiveLog):
         if table.num_rows == 0:
             return 0
         span = pc.min_max(table.column("ts"))
-        cols = ", ".join(table.column_names)
         first = "" if unique else " QUALIFY row_number() OVER (PARTITION BY subject_id, ts) = 1"
-        with self._transaction() as cur:
-            cur.register(_INCOMING, table)
-            try:
-                return cur.execute(
-                    f"INSERT INTO tracks ({cols}) SELECT {cols} FROM {_INCOMING} ANTI JOIN "
-                    f"(SELECT subject_id, ts FROM tracks WHERE ts BETWEEN ? AND ?) AS stored USING (subject_id, ts)"
-                    f"{first}", [span["min"].as_py(), span["max"].as_py()]).fetchall()[0][0]
-            finally:
-                cur.unregister(_INCOMING)
+        return self._insert_incoming(
+            table, "tracks", "ANTI JOIN (SELECT subject_id, ts FROM tracks WHERE ts BETWEEN ? AND ?) AS stored "
+                             f"USING (subject_id, ts){first}", (span["min"].as_py(), span["max"].as_py()))
