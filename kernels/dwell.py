@@ -157,7 +157,7 @@ def _close(rec_i, rec_f, n, s, st, end, stay_ms, tset, fix):
 
 @jit
 def dwell_step(offsets, subjects, t_ms, x, y, place, away, radius_m, dwell_ms, gap_ms, stay_ms, night_ms, pair, tset,
-               now_ms, win_start, win_end, state):
+               now_ms, win_start, win_end, state, due_ms):
     """Advance every subject's open stay over one batch; return the records it produced.
 
     Parameters
@@ -189,6 +189,9 @@ def dwell_step(offsets, subjects, t_ms, x, y, place, away, radius_m, dwell_ms, g
         each batch subject's open stay to the batch's last fix.
     state : float64 (n_subjects, N_DWELL_STATE)
         Carried state (zeros before the first fix); updated in place.
+    due_ms : float64 (n_subjects,)
+        Per subject, when a silence ends its open stay (ms: last fix + gap; +inf with none open); updated in
+        place. The watermark looks only at the subjects it has passed.
 
     Returns
     -------
@@ -241,11 +244,15 @@ def dwell_step(offsets, subjects, t_ms, x, y, place, away, radius_m, dwell_ms, g
             st[DS_GAP_MS] = gap_ms[i]
             st[DS_STAY_MS] = stay_ms[i]
             st[DS_LAST_SET] = tset[i]
+        due_ms[s] = st[DS_LAST_T] + st[DS_GAP_MS] if st[DS_STARTED] != 0.0 else np.inf
     # A silence longer than the gap ends the stay where the subject was last seen.
+    now = float(now_ms)
     for s in range(n_sub):
-        st = state[s]
-        if st[DS_STARTED] != 0.0 and now_ms - np.int64(st[DS_LAST_T]) > np.int64(st[DS_GAP_MS]):
-            rec_i, rec_f, n = _close(rec_i, rec_f, n, s, st, np.int64(st[DS_LAST_T]), np.int64(st[DS_STAY_MS]),
-                                     np.int64(st[DS_LAST_SET]), np.int64(-1))
-            st[DS_STARTED] = 0.0
+        if due_ms[s] < now:
+            due_ms[s] = np.inf
+            st = state[s]
+            if st[DS_STARTED] != 0.0 and now_ms - np.int64(st[DS_LAST_T]) > np.int64(st[DS_GAP_MS]):
+                rec_i, rec_f, n = _close(rec_i, rec_f, n, s, st, np.int64(st[DS_LAST_T]), np.int64(st[DS_STAY_MS]),
+                                         np.int64(st[DS_LAST_SET]), np.int64(-1))
+                st[DS_STARTED] = 0.0
     return rec_i[:n].copy(), rec_f[:n].copy()

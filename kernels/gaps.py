@@ -65,7 +65,8 @@ def _emit(rec, n, subject, kind, onset, confirm, end, detail, fix):
 
 
 @jit
-def gap_step(offsets, subjects, t_ms, satellite, x, y, lost_ms, degraded_ms, stuck_count, stuck_ms, now_ms, state):
+def gap_step(offsets, subjects, t_ms, satellite, x, y, lost_ms, degraded_ms, stuck_count, stuck_ms, now_ms, state,
+             due_ms):
     """Advance the contact detectors over one batch; return the event records it produced.
 
     Parameters
@@ -87,6 +88,10 @@ def gap_step(offsets, subjects, t_ms, satellite, x, y, lost_ms, degraded_ms, stu
     state : float64 (n_subjects, N_GAP_STATE)
         Carried state of every subject (zeros before the first fix); updated
         in place. Subjects not in the batch are checked for silence too.
+    due_ms : float64 (n_subjects,)
+        Per subject, when its silence becomes lost contact (ms: last fix + ``lost_ms``; +inf when nothing is
+        due); updated in place. The watermark looks only at the subjects it has passed, so a tick costs what
+        its fixes cost, not what the roster does.
 
     Returns
     -------
@@ -155,12 +160,17 @@ def gap_step(offsets, subjects, t_ms, satellite, x, y, lost_ms, degraded_ms, stu
                     n = _emit(rec, n, s, np.int64(EVENT_STUCK), run_t, t, np.int64(-1), np.int64(st[GS_RUN_N]), i)
             st[GS_LAST_T] = t
             st[GS_LOST_MS] = lost_ms[i]
-    # Silence up to the watermark, for every subject seen so far.
+        due_ms[s] = st[GS_LAST_T] + st[GS_LOST_MS] if st[GS_LOST_ON] < 0.0 else np.inf
+    # Silence up to the watermark, for the subjects whose silence it has passed.
+    now = float(now_ms)
     for s in range(n_sub):
-        st = state[s]
-        if st[GS_STARTED] != 0.0 and st[GS_LOST_ON] < 0.0:
-            onset = np.int64(st[GS_LAST_T]) + np.int64(st[GS_LOST_MS])
-            if now_ms > onset:
-                st[GS_LOST_ON] = onset
-                n = _emit(rec, n, s, np.int64(EVENT_LOST), onset, onset, np.int64(-1), np.int64(-1), np.int64(-1))
+        if due_ms[s] < now:
+            due_ms[s] = np.inf
+            st = state[s]
+            if st[GS_STARTED] != 0.0 and st[GS_LOST_ON] < 0.0:
+                onset = np.int64(st[GS_LAST_T]) + np.int64(st[GS_LOST_MS])
+                if now_ms > onset:
+                    st[GS_LOST_ON] = onset
+                    n = _emit(rec, n, s, np.int64(EVENT_LOST), onset, onset, np.int64(-1), np.int64(-1),
+                              np.int64(-1))
     return rec[:n].copy()

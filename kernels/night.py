@@ -25,6 +25,14 @@ forward): home or away.
 Every decision depends only on the subject's fixes and on "time has reached
 tau", and advancing to ``tau1`` then ``tau2`` equals advancing to ``tau2``, so
 any cut of the stream into batches gives the same events.
+
+**Time acts only when something is due.** Between its fixes a subject's state
+changes with time alone only at a few moments: a window opens or closes, a
+curfew's grace runs out, the time away passes the night's threshold. Each
+subject carries the earliest of them (``due``, ms), and the watermark advances
+only the subjects whose moment it has passed; the others' clocks wait, which
+the rule above makes harmless. A live tick then costs what its fixes cost, not
+what the roster does.
 """
 
 from __future__ import annotations
@@ -53,6 +61,8 @@ TRAVEL_GATE_M = 100.0
 HOME, AWAY, UNSURE = 0, 1, -1
 
 _FAR = -4.0e18
+#: The padding of the window tables (int64 max), as the kernels read it (float64).
+_PAD_F = float(np.iinfo(np.int64).max)
 
 #: Carried state (float64 per subject).
 (NS_STARTED, NS_CLOCK, NS_PAIR, NS_TSET, NS_AWAY, NS_AWAY_SINCE, NS_GRACE, NS_AWAY_FLOOR, NS_X, NS_Y,
@@ -69,10 +79,11 @@ N_NIGHT_STATE = 28
 N_REC = 15
 
 
-def new_state(n_subjects: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """State rows and the two rings (travel m, time away ms) of ``n_subjects`` subjects before any fix."""
+def new_state(n_subjects: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """State rows, the two rings (travel m, time away ms) and the due times (ms, +inf: nothing due) of
+    ``n_subjects`` subjects before any fix."""
     return (np.zeros((n_subjects, N_NIGHT_STATE)), np.zeros((n_subjects, N_NIGHTS)),
-            np.zeros((n_subjects, N_NIGHTS)))
+            np.zeros((n_subjects, N_NIGHTS)), np.full(n_subjects, np.inf))
 
 
 @jit
@@ -195,8 +206,35 @@ def _advance(rec, n, s, st, tau, win_start, win_end, ring_travel, ring_away):
 
 
 @jit
+def _due(st, win_start, win_end):
+    """The earliest time (ms) at which time alone changes subject's state, after :func:`_advance` to its clock:
+    the open window's end, its curfew onset or its time-away crossing; with no window open, the next window's
+    start (the clock itself when the table ends before it: look again next time; +inf when the pair has none)."""
+    if st[NS_STARTED] == 0.0:
+        return np.inf
+    if st[NS_WS] >= 0.0:
+        due = st[NS_WE]
+        if st[NS_AWAY] != 0.0:
+            if st[NS_CURFEW_ON] < 0.0:
+                due = min(due, max(st[NS_AWAY_SINCE], st[NS_WS]) + st[NS_GRACE])
+            if st[NS_ACT_DONE] == 0.0:
+                threshold = max(st[NS_AWAY_FLOOR], st[NS_BASE_AWAY])
+                due = min(due, st[NS_CLOCK] + max(threshold - st[NS_W_AWAY], 0.0))
+        return due
+    ws_row = win_start[int(st[NS_PAIR])]
+    if ws_row[0] >= _PAD_F:
+        return np.inf
+    j = np.searchsorted(ws_row, max(st[NS_CLOCK], st[NS_LAST_WE]), side="left")
+    while j < ws_row.size and ws_row[j] <= st[NS_LAST_WS]:
+        j += 1
+    if j < ws_row.size and ws_row[j] < _PAD_F:
+        return ws_row[j]
+    return st[NS_CLOCK]
+
+
+@jit
 def night_step(offsets, subjects, t_ms, x, y, away, away_since_ms, gate_m, pair, tset, grace_ms, travel_floor_m,
-               away_floor_ms, now_ms, win_start, win_end, state, ring_travel, ring_away):
+               away_floor_ms, now_ms, win_start, win_end, state, ring_travel, ring_away, due_ms):
     """Advance curfew and night activity over one batch; return the event records it produced.
 
     Parameters
@@ -239,6 +277,9 @@ def night_step(offsets, subjects, t_ms, x, y, away, away_since_ms, gate_m, pair,
         Carried state (zeros before the first fix); updated in place.
     ring_travel, ring_away : float64 (n_subjects, N_NIGHTS)
         Per subject, the last nights' travel (m) and time away (ms); updated in place.
+    due_ms : float64 (n_subjects,)
+        Per subject, when time alone next changes its state (see the module notes; +inf before its first
+        fix); updated in place. The watermark advances only the subjects it has reached.
 
     Returns
     -------
@@ -312,9 +353,12 @@ def night_step(offsets, subjects, t_ms, x, y, away, away_since_ms, gate_m, pair,
                                    st[NS_AWAY_SINCE])
                     st[NS_CURFEW_ON] = -1.0
                 st[NS_AWAY] = 0.0
-    # Time up to the watermark, for every subject seen so far.
+        due_ms[s] = _due(st, ws_all, we_all)
+    # Time up to the watermark, for the subjects it has reached.
+    now = float(now_ms)
     for s in range(state.shape[0]):
-        st = state[s]
-        if st[NS_STARTED] != 0.0:
-            rec, n = _advance(rec, n, s, st, float(now_ms), ws_all, we_all, ring_travel[s], ring_away[s])
+        if due_ms[s] <= now and state[s, NS_STARTED] != 0.0:
+            st = state[s]
+            rec, n = _advance(rec, n, s, st, now, ws_all, we_all, ring_travel[s], ring_away[s])
+            due_ms[s] = _due(st, ws_all, we_all)
     return rec[:n].copy()

@@ -44,12 +44,16 @@ class LostContactState:
     last_set: np.ndarray = subject_state()
     last_lon: np.ndarray = subject_state()
     last_lat: np.ndarray = subject_state()
+    #: When the subject's silence becomes lost contact (ms; +inf: nothing due), so that the watermark looks at
+    #: the subjects it has passed only.
+    due_ms: np.ndarray = subject_state()
     watermark_ms: int = global_state()
 
     @classmethod
     def new(cls, n: int) -> LostContactState:
         return cls(gaps=np.zeros((n, _gaps.N_GAP_STATE)), last_set=np.zeros(n, np.int64),
-                   last_lon=np.full(n, np.nan), last_lat=np.full(n, np.nan), watermark_ms=-1)
+                   last_lon=np.full(n, np.nan), last_lat=np.full(n, np.nan), due_ms=np.full(n, np.inf),
+                   watermark_ms=-1)
 
 
 @register
@@ -106,7 +110,7 @@ class LostContactDetector(SubjectDetector):
         lat = np.ascontiguousarray(lat, dtype=np.float64)
         rec = _gaps.gap_step(offsets, subjects, t_ms.astype(np.int64), satellite.astype(bool), lon, lat,
                              self._lost_ms[tset], self._degraded_ms[tset], self._stuck_count[tset],
-                             self._stuck_ms[tset], self.watermark_ms, self.state.gaps)
+                             self._stuck_ms[tset], self.watermark_ms, self.state.gaps, self.state.due_ms)
         fix = rec[:, _gaps.REC_FIX]
         at_fix = fix >= 0
         subj = rec[:, _gaps.REC_SUBJECT]

@@ -183,8 +183,8 @@ class NightWindows:
 
 @dataclass
 class NightState:
-    """Per subject: the night kernel's row (its clock column follows the watermark) and the rings of past
-    nights' travel and time away that make each subject's own baseline."""
+    """Per subject: the night kernel's row (its clock column follows the watermark where something is due) and
+    the rings of past nights' travel and time away that make each subject's own baseline."""
 
     nights: np.ndarray = subject_state(whole_columns=(_night.NS_CLOCK,))
     ring_travel: np.ndarray = subject_state()
@@ -192,6 +192,9 @@ class NightState:
     #: Page's sum of the evidence of being away, the time (ms) of the subject's previous fix (0: none) and when
     #: the sum last left 0.
     away_evidence: np.ndarray = subject_state()
+    #: When time alone next changes the subject's row (ms; +inf: nothing due): the watermark advances only
+    #: the subjects it has reached, so their clocks lag behind it harmlessly (:mod:`geomon.kernels.night`).
+    due_ms: np.ndarray = subject_state()
     watermark_ms: int = global_state()
 
 
@@ -244,9 +247,9 @@ class NightDetector(SubjectDetector):
         self._budget = sets.per_set("breach_budget_per_day")
         self._gross_p = sets.per_set("breach_gross_p")
         self._reach_m = sets.per_set("breach_gross_reach_m")
-        nights, ring_travel, ring_away = _night.new_state(n)
+        nights, ring_travel, ring_away, due_ms = _night.new_state(n)
         self.state = NightState(nights=nights, ring_travel=ring_travel, ring_away=ring_away,
-                                away_evidence=np.zeros((n, 3)), watermark_ms=-1)
+                                away_evidence=np.zeros((n, 3)), due_ms=due_ms, watermark_ms=-1)
 
     @classmethod
     def from_context(cls, ctx: EngineContext) -> NightDetector:
@@ -313,9 +316,11 @@ class NightDetector(SubjectDetector):
         y_m = np.ascontiguousarray(y_m, dtype=np.float64)
         self._advance(t_ms, now_ms)
         _, offsets, subjects = subject_runs(code)
-        started = self.state.nights[:, _night.NS_STARTED] != 0
-        # The window table must cover every subject's clock up to the watermark.
-        clocks = self.state.nights[started, _night.NS_CLOCK]
+        # The window table must cover, up to the watermark, the clocks of the subjects the kernel will advance:
+        # this batch's, and those whose due time the watermark has reached.
+        moved = np.concatenate([subjects, np.flatnonzero(self.state.due_ms <= self.watermark_ms)])
+        moved = moved[self.state.nights[moved, _night.NS_STARTED] != 0]
+        clocks = self.state.nights[moved, _night.NS_CLOCK]
         candidates = ([int(clocks.min())] if clocks.size else []) + ([int(t_ms.min())] if t_ms.size else [])
         if not candidates:
             return ALERT_SCHEMA.empty_table()
@@ -326,7 +331,8 @@ class NightDetector(SubjectDetector):
         rec = _night.night_step(offsets, subjects, t_ms, x_m, y_m, away, away_since, gate,
                                 self._windows.pair_of_set[tset], tset, self._grace_ms[tset], self._travel_m[tset],
                                 self._away_floor_ms[tset], self.watermark_ms, win_start, win_end,
-                                self.state.nights, self.state.ring_travel, self.state.ring_away)
+                                self.state.nights, self.state.ring_travel, self.state.ring_away,
+                                self.state.due_ms)
         return self._alerts(rec)
 
     def _alerts(self, rec: np.ndarray) -> pa.Table:

@@ -91,6 +91,9 @@ class StayState:
     """Per subject: the stay kernel's row (the open stay: anchor, running centroid, members)."""
 
     stays: np.ndarray = subject_state()
+    #: When a silence ends the subject's open stay (ms; +inf: none open), so that the watermark looks at the
+    #: subjects it has passed only.
+    due_ms: np.ndarray = subject_state()
     watermark_ms: int = global_state()
 
 
@@ -194,7 +197,8 @@ class StayDetector(SubjectDetector):
         self._stay_ms = sets.per_set("stay_min_s", scale=1000, dtype=np.int64)
         self._night_ms = sets.per_set("night_stay_s", scale=1000, dtype=np.int64)
         self._away_m = sets.per_set("night_away_m")
-        self.state = StayState(stays=np.zeros((n_subjects, _dw.N_DWELL_STATE)), watermark_ms=-1)
+        self.state = StayState(stays=np.zeros((n_subjects, _dw.N_DWELL_STATE)), due_ms=np.full(n_subjects, np.inf),
+                               watermark_ms=-1)
         self._stays: list[pa.Table] = []
 
     @classmethod
@@ -297,7 +301,7 @@ class StayDetector(SubjectDetector):
         rec_i, rec_f = _dw.dwell_step(offsets, subjects, t_ms, x_m, y_m, place, away, reach, self._dwell_ms[tset],
                                       self._gap_ms[tset], self._stay_ms[tset], self._night_ms[tset],
                                       self._windows.pair_of_set[tset], tset, self.watermark_ms, win_start, win_end,
-                                      self.state.stays)
+                                      self.state.stays, self.state.due_ms)
         kind = rec_i[:, _dw.REC_KIND]
         stay = kind == _dw.KIND_STAY
         if stay.any():

@@ -35,8 +35,9 @@ __all__ = ["STATE_LAYOUT_VERSION", "CheckpointLayoutError", "StateTracker", "cap
 #: contract); 2 is the declared state of each part, with its layout saved beside it; 3 the same with the
 #: three-motion fusion filter's state row (a checkpoint of 2 holds the old filter's and is refused); 4 the
 #: same row with the jump doubt's anchor velocity (a walker's anchor moves); 5 the geofence entries with their
-#: evidence (Page's statistic).
-STATE_LAYOUT_VERSION = 5
+#: evidence (Page's statistic); 6 the due times of the night, stay and lost-contact detectors (the watermark
+#: advances only the subjects it has reached).
+STATE_LAYOUT_VERSION = 6
 
 _LAYOUT_KEY = "__layout__"
 

@@ -85,6 +85,7 @@ def streams(draw):
 
 def run_batches(n_subjects, rows, bounds):
     state = np.zeros((n_subjects, N_GAP_STATE))
+    due = np.full(n_subjects, np.inf)
     final = {}
     now = 0
     for lo, hi in bounds:
@@ -100,7 +101,7 @@ def run_batches(n_subjects, rows, bounds):
         rec = gap_step(offsets, subjects, t, np.array([r[2] for r in part], bool),
                        np.array([r[3] for r in part], float), np.array([r[4] for r in part], float),
                        np.full(n, LOST_MS, np.int64), np.full(n, DEGRADED_MS, np.int64),
-                       np.full(n, STUCK_COUNT, np.int64), np.full(n, STUCK_MS, np.int64), now, state)
+                       np.full(n, STUCK_COUNT, np.int64), np.full(n, STUCK_MS, np.int64), now, state, due)
         for r in rec:
             key = (int(r[REC_SUBJECT]), int(r[REC_KIND]), int(r[REC_ONSET]))
             final[key] = tuple(int(v) for v in r[3:6])  # last record of an event wins, as in the store
@@ -139,10 +140,11 @@ def test_hand_made_outage_shielding_and_stuck_device():
 
 def test_silence_is_noticed_without_a_fix_from_the_silent_subject():
     state = np.zeros((2, N_GAP_STATE))
+    due = np.full(2, np.inf)
     one = np.ones(1, np.int64)
     args = (one * LOST_MS, one * DEGRADED_MS, one * STUCK_COUNT, one * STUCK_MS)
     gap_step(np.array([0, 1]), np.array([0]), np.array([0]), np.ones(1, bool), np.zeros(1), np.zeros(1),
-             *args, 0, state)
+             *args, 0, state, due)
     rec = gap_step(np.array([0, 1]), np.array([1]), np.array([LOST_MS + 1]), np.ones(1, bool), np.zeros(1),
-                   np.zeros(1), *args, LOST_MS + 1, state)
+                   np.zeros(1), *args, LOST_MS + 1, state, due)
     assert [(r[REC_SUBJECT], r[REC_KIND], r[REC_ONSET], r[REC_END]) for r in rec] == [(0, EVENT_LOST, LOST_MS, -1)]
