@@ -23,10 +23,11 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pyarrow as pa
 
 from geomon.engine.contract import state_fields
 from geomon.errors import GeomonError
-from geomon.kernels.state_diff import rows_changed
+from geomon.kernels.state_diff import copy_rows, encode_words, put_rows, rows_changed
 
 __all__ = ["STATE_LAYOUT_VERSION", "CheckpointLayoutError", "StateTracker", "capture_global", "check_layout",
            "decode_rows", "encode_rows", "state_layout"]
@@ -173,13 +174,17 @@ class StateTracker:
         self.monitor = monitor
         self._whole = {(part, name): whole for part, name, _, whole in _per_subject(monitor)}
         self._saved = [self._words(a).copy() for _, a in _named_arrays(monitor)]
+        self._block = np.empty((0, sum(saved.shape[1] for saved in self._saved)), np.uint64)
 
     def _words(self, a: np.ndarray) -> np.ndarray:
         n = len(self.monitor.subject_ids)
         return np.ascontiguousarray(a).reshape(n, -1).view(np.uint64)
 
     def changes(self) -> tuple[np.ndarray, np.ndarray]:
-        """Subject codes whose state differs from the last save, and their current rows (uint8)."""
+        """Subject codes whose state differs from the last save, and their current rows (uint8).
+
+        The rows are a copy of the state, held in a buffer this tracker reuses: valid until the next call.
+        """
         named = _named_arrays(self.monitor)
         n = len(self.monitor.subject_ids)
         changed = np.zeros(n, bool)
@@ -188,20 +193,26 @@ class StateTracker:
             skip[list(self._whole.get(key, ()))] = True      # saved whole with the global state, not per row
             rows_changed(self._words(a), saved, skip, changed)
         codes = np.flatnonzero(changed)
-        parts = []
+        width = sum(saved.shape[1] for saved in self._saved)
+        if self._block.shape[0] < codes.size:
+            # Kept from one checkpoint to the next: a fresh block of tens of MB costs more in page faults than
+            # the copy into it.
+            self._block = np.empty((max(codes.size, 2 * self._block.shape[0]), width), np.uint64)
+        block = self._block[:codes.size]
+        col = 0
         for _, a in named:
-            rows_of_a = np.ascontiguousarray(np.ascontiguousarray(a).reshape(n, -1)[codes])
-            parts.append(rows_of_a.view(np.uint8).reshape(codes.size, rows_of_a.shape[1] * a.itemsize))
-        rows = np.concatenate(parts, axis=1) if parts else np.zeros((codes.size, 0), np.uint8)
-        return codes, rows
+            words = self._words(a)
+            copy_rows(words, codes, block, np.int64(col))
+            col += words.shape[1]
+        return codes, block.view(np.uint8)
 
     def saved(self, codes: np.ndarray, rows: np.ndarray) -> None:
         """Record that these rows are now saved (call after the transaction that wrote them commits)."""
-        start = 0
+        block = np.ascontiguousarray(rows).view(np.uint64)
+        col = 0
         for saved in self._saved:
-            width = saved.shape[1] * saved.itemsize
-            saved[codes] = np.ascontiguousarray(rows[:, start:start + width]).view(saved.dtype)
-            start += width
+            put_rows(block, np.int64(col), np.asarray(codes, np.int64), saved)
+            col += saved.shape[1]
 
     @property
     def row_bytes(self) -> int:
@@ -223,25 +234,29 @@ class StateTracker:
         self._saved = [self._words(a).copy() for _, a in _named_arrays(self.monitor)]
 
 
-def encode_rows(rows: np.ndarray) -> list[bytes]:
+def encode_rows(rows: np.ndarray) -> pa.Array:
     """Each row (uint8, a multiple of 8 bytes wide) as a bitmap of its non-zero 64-bit words, then those words.
 
     Most of a subject's state is zeros (rings not filled, detectors idle), so
     this is about five times smaller than the row, as small as zlib's and
-    much cheaper. :func:`decode_rows` inverts it.
+    much cheaper. Returns one blob per row as a pyarrow ``large_binary`` array, built without a Python
+    object per row. :func:`decode_rows` inverts it.
     """
     k, width = rows.shape
-    words = np.ascontiguousarray(rows).view(np.uint64).reshape(k, width // 8)
-    nonzero = words != 0
-    bitmap = np.packbits(nonzero, axis=1, bitorder="little")
-    values = words[nonzero]
-    ends = np.cumsum(nonzero.sum(axis=1))
-    starts = ends - nonzero.sum(axis=1)
-    return [bitmap[i].tobytes() + values[starts[i]:ends[i]].tobytes() for i in range(k)]
+    raw = np.ascontiguousarray(rows)
+    words = raw.view(np.uint64).reshape(k, width // 8)
+    data = np.empty(k * ((width // 8 + 7) // 8 + width), np.uint8)
+    offsets = np.empty(k + 1, np.int64)
+    encode_words(words, raw, data, offsets)
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), k, [None, pa.py_buffer(offsets),
+                                                                   pa.py_buffer(data[:offsets[-1]])])
 
 
-def decode_rows(blobs: list[bytes], width: int) -> np.ndarray:
-    """Rows of ``width`` bytes from :func:`encode_rows`' blobs (uint8, one row per blob)."""
+def decode_rows(blobs, width: int) -> np.ndarray:
+    """Rows of ``width`` bytes from :func:`encode_rows`' blobs (bytes, or a pyarrow binary array; uint8, one row
+    per blob)."""
+    if isinstance(blobs, (pa.Array, pa.ChunkedArray)):
+        blobs = blobs.to_pylist()
     n_words = width // 8
     head = (n_words + 7) // 8
     out = np.zeros((len(blobs), n_words), np.uint64)

@@ -25,14 +25,19 @@ no enter/exit flapping. A device that uploads fixes it buffered offline is not
 late: its fixes are newer than anything processed for it.
 
 **Exactly once.** A checkpoint (the Monitor's state, the fixes held, the input
-consumed) is written in the same transaction as the alerts of its micro-batch.
-A process killed at any moment restarts from the last checkpoint and reads the
-input after it again; alert ids are deterministic and the store upserts, so
-alerts emitted again change nothing: none lost, none duplicated
-(``tests/run/test_live.py`` kills a ``geomon watch`` with SIGKILL at random
-moments). Between checkpoints (``checkpoint_every_s > 0``) more input is read
-again after a crash, nothing else changes. Input that cannot be read again
-(stdin, a socket) is exactly-once only up to the last checkpoint.
+consumed) is captured at the end of a micro-batch, after that micro-batch's
+alerts, or with them. A process killed at any moment restarts from the last
+stored checkpoint and reads the input after it again; alert ids are
+deterministic and the store upserts, so alerts emitted again change nothing:
+none lost, none duplicated (``tests/run/test_live.py`` kills a ``geomon watch``
+with SIGKILL at random moments). With a checkpoint every tick
+(``checkpoint_every_s=0``) it is written in the tick's transaction, before the
+tick returns. Periodic checkpoints (``checkpoint_every_s > 0``) are written by a
+checkpoint thread while the next micro-batches run, so a tick never waits for
+one (at 100,000 subjects a checkpoint stores tens of MB); one is under way at a
+time, in order. Between checkpoints more input is read again after a crash,
+nothing else changes. Input that cannot be read again (stdin, a socket) is
+exactly-once only up to the last stored checkpoint.
 
 Sources: :class:`DirectorySource` (files landing in a directory: Parquet, CSV,
 JSON lines) and :class:`LineSource` (JSON lines from stdin or a socket), in
@@ -45,6 +50,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -69,6 +75,12 @@ _HELD = pa.schema(list(FIX_SCHEMA) + [pa.field("_arrived_us", pa.int64(), nullab
                                       pa.field("_seq", pa.int64(), nullable=False)])
 _FIX_COLUMNS = FIX_SCHEMA.names
 
+#: How far the store's write-ahead log may grow before DuckDB folds it into the file
+#: (:meth:`AlertStore.let_log_grow`). At 100,000 subjects a checkpoint every 5 s writes about 20 MB of subject
+#: state; at DuckDB's 16 MB default every checkpoint's commit rewrote the state table (0.6 s a checkpoint,
+#: amortised, against 0.2 s at 256 MB; docs/performance.md).
+LOG_MB = 1024
+
 
 @dataclass
 class TickResult:
@@ -85,7 +97,8 @@ class TickResult:
     latency_s : numpy.ndarray
         Per alert event: seconds from its confirming fix's arrival to the commit.
     checkpoint : bool
-        Whether a checkpoint was written with it.
+        Whether a checkpoint was taken with it: written before the tick returned (every tick's, or one asked
+        for), or handed to the checkpoint thread (periodic ones).
     seconds : float
         Wall time of the tick, commit included.
     """
@@ -97,6 +110,20 @@ class TickResult:
     latency_s: np.ndarray
     checkpoint: bool
     seconds: float
+
+
+@dataclass
+class _Checkpoint:
+    """A checkpoint captured at the end of a tick, to be stored (:meth:`LiveMonitor._write_checkpoint`)."""
+
+    seq: int
+    watermark_ms: int
+    positions: dict
+    global_state: bytes
+    pending: bytes
+    codes: np.ndarray
+    rows: np.ndarray
+    deferred: dict
 
 
 @dataclass
@@ -177,6 +204,7 @@ class LiveMonitor:
                                concern=concern, protections=protections)
         self.monitor.keep_tracks = keep_tracks
         self.store = db if isinstance(db, AlertStore) else AlertStore(db)
+        self.store.let_log_grow(LOG_MB)
         self._own_store = not isinstance(db, AlertStore)
         self.stream_id = stream_id
         self.lateness_ms = int(round(lateness_s * 1000))
@@ -201,6 +229,8 @@ class LiveMonitor:
         self._next_arrival = 0
         self._last_checkpoint = -np.inf
         self._checkpoint_seq = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._under_way = None
         self.resumed = self._resume()
         self._checkpoint_seq = self.seq
         if not self.resumed:
@@ -329,6 +359,7 @@ class LiveMonitor:
                        n_read=release.num_rows, n_accepted=release.num_rows, n_quarantined=0,
                        source_name=f"{self.stream_id} (arrival number)",
                        input_row=release.column("_seq").to_numpy())
+        self._collect()
         alerts = self.monitor.process(load, now_ms=self.watermark_ms if self.watermark_ms >= 0 else None)
         self._deferred["stays"].append(self.monitor.take_stays())
         if self.monitor.keep_tracks:
@@ -337,10 +368,17 @@ class LiveMonitor:
         self._deferred["quarantine"].append(self.monitor.take_quarantine())
         self._load_quarantine = []
         arrived = self._arrivals(alerts, release, now_s)
-        due = (self.checkpoint_every_s == 0 or now_s - self._last_checkpoint >= self.checkpoint_every_s) \
-            if checkpoint is None else checkpoint
-        codes = rows = None
-        if alerts.num_rows or due:
+        if checkpoint is None:
+            due = self.checkpoint_every_s == 0 or now_s - self._last_checkpoint >= self.checkpoint_every_s
+            # A checkpoint every tick is written before the tick returns (a stream's lines are safe then);
+            # periodic ones are written by the checkpoint thread while the ticks go on.
+            behind = self.checkpoint_every_s > 0
+        else:
+            due, behind = checkpoint, False
+        if due:
+            self._collect(wait=True)     # one checkpoint under way at a time, in order
+        job = self._capture(now_s) if due else None
+        if alerts.num_rows or (job is not None and not behind):
             # Alerts go out at once; stays, tracks and quarantine rows ride with the next checkpoint (a restart
             # derives them again from the input it reads again, like the state), so most ticks write nothing.
             with self.store.atomic():
@@ -348,28 +386,63 @@ class LiveMonitor:
                     self.store.write_alerts(alerts)
                     self.store.write_latency(self.stream_id, arrived,
                                              datetime.fromtimestamp(self._now(), timezone.utc))
-                if due:
-                    self._write_deferred()
-                    codes, rows = self._save_checkpoint()
+                if job is not None and not behind:
+                    self._write_checkpoint(job)
         done = self._now()
         self.seq += 1
-        if codes is not None:
-            self._tracker.saved(codes, rows)
-            self._last_checkpoint = now_s
-            self._checkpoint_seq = self.seq
-            self._deferred = {what: [] for what in self._deferred}
+        if job is not None:
+            if behind:
+                self._under_way = (self._writer().submit(self._write_checkpoint, job), job)
+            else:
+                self._tracker.saved(job.codes, job.rows)
         latency = (done - arrived.column("fix_arrived_at").cast(pa.int64()).to_numpy() / 1e6
                    if arrived.num_rows else np.zeros(0))
         return TickResult(self.watermark_ms, release.num_rows, self.n_held, alerts, latency, due,
                           time.perf_counter() - started)
 
-    def _write_deferred(self) -> None:
+    def _capture(self, now_s: float) -> _Checkpoint:
+        """The state after this tick, as copies the engine may go on from: the checkpoint to write."""
+        codes, rows = self._tracker.changes()
+        positions = dict(self.positions)
+        positions["_live"] = {"newest_ms": self._newest_ms, "next_arrival": self._next_arrival,
+                              "counts": dict(vars(self.counts))}
+        job = _Checkpoint(seq=self.seq + 1, watermark_ms=self.watermark_ms, positions=positions,
+                          global_state=capture_global(self.monitor), pending=_ipc(self._held), codes=codes,
+                          rows=rows, deferred=self._deferred)
+        self._deferred = {what: [] for what in self._deferred}
+        self._last_checkpoint = now_s
+        self._checkpoint_seq = job.seq
+        return job
+
+    def _write_checkpoint(self, job: _Checkpoint) -> None:
+        """Store a captured checkpoint with the stays, tracks and quarantine rows it carries, in one transaction."""
         writers = {"stays": self.store.write_stays, "tracks": self.store.write_tracks,
                    "quarantine": lambda table: self.store.write_quarantine(self.run_id, table)}
-        for what, tables in self._deferred.items():
-            tables = [t for t in tables if t.num_rows]
-            if tables:
-                writers[what](pa.concat_tables(tables))
+        with self.store.atomic():
+            for what, tables in job.deferred.items():
+                tables = [t for t in tables if t.num_rows]
+                if tables:
+                    writers[what](pa.concat_tables(tables))
+            self.store.save_checkpoint(self.stream_id, run_id=self.run_id, seq=job.seq,
+                                       config_hash=self.config_hash, watermark_ms=job.watermark_ms,
+                                       positions=job.positions, global_state=job.global_state, pending=job.pending,
+                                       codes=job.codes, states=encode_rows(job.rows))
+
+    def _writer(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="geomon-checkpoint")
+        return self._pool
+
+    def _collect(self, wait: bool = False) -> None:
+        """Take note of the checkpoint under way once it is stored (``wait``: wait for it); raise its failure."""
+        if self._under_way is None:
+            return
+        future, job = self._under_way
+        if not wait and not future.done():
+            return
+        self._under_way = None
+        future.result()                  # its failure is the stream's: raised here, in the engine's thread
+        self._tracker.saved(job.codes, job.rows)
 
     def _arrivals(self, alerts: pa.Table, release: pa.Table, now_s: float) -> pa.Table:
         """Arrival of each alert's confirming fix: the released fix of its subject at ``confirmed_ts``; for an alert
@@ -390,24 +463,20 @@ class LiveMonitor:
                          "fix_arrived_at": pa.array(arrived, pa.int64()).cast(pa.timestamp("us", tz="UTC"))},
                         schema=LATENCY_SCHEMA)
 
-    def _save_checkpoint(self):
-        codes, rows = self._tracker.changes()
-        positions = dict(self.positions)
-        positions["_live"] = {"newest_ms": self._newest_ms, "next_arrival": self._next_arrival,
-                              "counts": vars(self.counts)}
-        self.store.save_checkpoint(self.stream_id, run_id=self.run_id, seq=self.seq + 1,
-                                   config_hash=self.config_hash, watermark_ms=self.watermark_ms,
-                                   positions=positions, global_state=capture_global(self.monitor),
-                                   pending=_ipc(self._held), codes=codes, states=encode_rows(rows))
-        return codes, rows
-
     def close(self, *, flush: bool = True) -> None:
         """Checkpoint what was processed since the last checkpoint (``flush``), and close the store if this
-        object opened it. ``flush=False`` leaves as a crash would: the next start resumes the last checkpoint."""
-        if flush and self.seq > self._checkpoint_seq:
-            self.tick(checkpoint=True)
-        if self._own_store:
-            self.store.close()
+        object opened it. ``flush=False`` leaves as a crash would: the next start resumes the last checkpoint
+        (a checkpoint the checkpoint thread is writing is finished first)."""
+        try:
+            self._collect(wait=True)
+            if flush and self.seq > self._checkpoint_seq:
+                self.tick(checkpoint=True)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+            if self._own_store:
+                self.store.close()
 
 
 def run(live: LiveMonitor, sources: list, *, tick_s: float = 1.0, once: bool = False,

@@ -208,6 +208,21 @@ class AlertStore(_Queries, _Lifecycle, _RunLog, _LiveLog):
             except duckdb.Error as exc:
                 raise StoreError(f"{self.path}: cannot open the store: {_first(str(exc))}") from None
 
+    def let_log_grow(self, megabytes: int) -> None:
+        """Let DuckDB's write-ahead log grow to ``megabytes`` before it is folded into the file (DuckDB's
+        ``checkpoint_threshold``; its default is 16 MB).
+
+        Each fold rewrites the tables the log touched, so a writer that commits many small transactions on the
+        same rows (the live path's checkpoints: tens of MB of subject state every few seconds) pays a rewrite
+        every few commits at the default. With a larger log the rewrites are rarer and cover more commits. The
+        cost: up to that much uncheckpointed data held in memory, and read back from the log when the store is
+        opened after a crash. Closing the store folds the log in.
+        """
+        if not isinstance(megabytes, int) or megabytes < 1:
+            raise ValueError(f"megabytes must be a positive integer, not {megabytes!r}")
+        self._log_mb = megabytes
+        self._cursor().execute(f"SET checkpoint_threshold = '{megabytes}MB'")
+
     def release(self) -> None:
         """Let go of the file between batches (readers may open it then); the next write opens it again."""
         self.close()
@@ -218,6 +233,8 @@ class AlertStore(_Queries, _Lifecycle, _RunLog, _LiveLog):
         if self._con is None and getattr(self, "_released", False):
             self._con = self._connect()
             self._released = False
+            if getattr(self, "_log_mb", None):
+                self._con.execute(f"SET checkpoint_threshold = '{self._log_mb}MB'")
         if self._con is None:
             raise GeomonError(f"alert store {self.path} is closed")
         cur = getattr(self._local, "cursor", None)

@@ -33,11 +33,12 @@ class _LiveLog:
 
     def save_checkpoint(self, stream_id: str, *, run_id: str, seq: int, config_hash: str, watermark_ms: int,
                         positions: dict, global_state: bytes, pending: bytes, codes: np.ndarray,
-                        states: list[bytes]) -> None:
+                        states) -> None:
         """Replace the stream's checkpoint; upsert the state of subjects ``codes`` (one blob each).
 
-        The blobs are :func:`geomon.run.checkpoint.encode_rows`' (about 5x smaller than the rows: most state is zeros),
-        which keeps the DuckDB write-ahead log, and the checkpoints DuckDB makes of it, small.
+        ``states`` holds one blob per code (bytes, or a pyarrow binary array), as
+        :func:`geomon.run.checkpoint.encode_rows` makes them (about 5x smaller than the rows: most state is
+        zeros), which keeps the DuckDB write-ahead log, and the checkpoints DuckDB makes of it, small.
         """
         with self._transaction() as cur:
             cur.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -46,7 +47,7 @@ class _LiveLog:
             if len(codes):
                 table = pa.table({"stream_id": pa.array([stream_id] * len(codes), pa.string()),
                                   "subject_code": pa.array(np.asarray(codes, np.int32)),
-                                  "state": pa.array(states, pa.binary())})
+                                  "state": states if isinstance(states, pa.Array) else pa.array(states, pa.binary())})
                 cur.register(_INCOMING, table)
                 try:
                     cur.execute(f"INSERT OR REPLACE INTO checkpoint_subjects SELECT * FROM {_INCOMING}")

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geomon.kernels.state_diff import rows_changed
+from geomon.kernels.state_diff import copy_rows, put_rows, rows_changed
 
 
 def _reference(current, saved, skip, out):
@@ -35,3 +35,28 @@ def test_nan_rows_equal_as_bits_and_a_sign_change_counts():
     out = np.zeros(2, bool)
     rows_changed(current, saved, np.zeros(2, bool), out)
     assert out.tolist() == [False, True]
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(0, 30), widths=st.lists(st.integers(1, 9), min_size=1, max_size=4), seed=st.integers(0, 2**32 - 1),
+       p_pick=st.floats(0, 1))
+def test_copy_rows_and_put_rows_match_numpy_indexing(n, widths, seed, p_pick):
+    """Rows of several arrays gathered side by side into one block, and scattered back into other arrays."""
+    rng = np.random.default_rng(seed)
+    arrays = [rng.integers(0, 2**63, (n, w), dtype=np.int64).astype(np.uint64) for w in widths]
+    codes = np.flatnonzero(rng.random(n) < p_pick).astype(np.int64)
+    block = np.zeros((codes.size, sum(widths)), np.uint64)
+    col = 0
+    for a in arrays:
+        copy_rows(a, codes, block, np.int64(col))
+        col += a.shape[1]
+    assert np.array_equal(block, np.concatenate([a[codes] for a in arrays], axis=1))
+    targets = [np.zeros_like(a) for a in arrays]
+    col = 0
+    for t in targets:
+        put_rows(block, np.int64(col), codes, t)
+        col += t.shape[1]
+    for a, t in zip(arrays, targets):
+        want = np.zeros_like(a)
+        want[codes] = a[codes]
+        assert np.array_equal(t, want)

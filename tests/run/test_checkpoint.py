@@ -19,6 +19,8 @@ def test_rows_round_trip(k, words, seed, p_zero):
     blobs = encode_rows(rows)
     assert len(blobs) == k
     assert np.array_equal(decode_rows(blobs, words * 8), rows)
+    blobs = blobs.to_pylist()
+    assert np.array_equal(decode_rows(blobs, words * 8), rows)
     # A blob is its bitmap and its non-zero words, nothing more: mostly-zero rows shrink.
     nonzero = (rows.view(np.uint64).reshape(k, words) != 0).sum(axis=1)
     assert [len(b) for b in blobs] == [(words + 7) // 8 + 8 * int(c) for c in nonzero]

@@ -23,7 +23,7 @@ from geomon.cli.main import SAMPLE_DIR
 from geomon.engine.monitor import Monitor
 from geomon.errors import GeomonError
 from geomon.run.checkpoint import STATE_LAYOUT_VERSION, encode_rows
-from geomon.run.live import DirectorySource, LineSource, LiveMonitor, run
+from geomon.run.live import LOG_MB, DirectorySource, LineSource, LiveMonitor, run
 from geomon.store.alert_store import AlertStore
 from tests.scenario import companion
 
@@ -209,6 +209,57 @@ def test_checkpoints_between_ticks_still_lose_and_duplicate_nothing(uninterrupte
         assert got.list_stays().drop_columns(["run_id"]).equals(ref.list_stays().drop_columns(["run_id"]))
         count = "SELECT count(*) FROM tracks"
         assert got._cursor().execute(count).fetchall() == ref._cursor().execute(count).fetchall() != [(0,)]
+
+
+def test_a_periodic_checkpoint_is_written_beside_the_ticks_and_its_failure_stops_the_stream(fixes, tmp_path,
+                                                                                           monkeypatch):
+    """Periodic checkpoints go to the checkpoint thread: the tick returns before it is stored, the next one due
+    waits for it, and a failed write is raised in the engine's thread, never lost."""
+    import threading
+
+    db = tmp_path / "behind.duckdb"
+    clock = [0.0]
+    live = LiveMonitor(ZONES, SUBJECTS, db=db, clock="event", checkpoint_every_s=1, now=lambda: clock[0])
+    # The store's log may grow to LOG_MB before DuckDB folds it into the file (DuckDB's default: 16 MiB).
+    number, unit = live.store._cursor().execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0].split()
+    assert float(number) * {"MiB": 2**20, "GiB": 2**30}[unit] >= LOG_MB * 1e6 * 0.999
+    gate, writers = threading.Event(), []
+    save = AlertStore.save_checkpoint
+
+    def slow_save(store, *args, **kwargs):
+        writers.append(threading.current_thread().name)
+        assert gate.wait(10)
+        return save(store, *args, **kwargs)
+
+    monkeypatch.setattr(AlertStore, "save_checkpoint", slow_save)
+    live.offer(fixes.slice(0, 500), source="a")
+    assert live.tick().checkpoint                       # handed over; the tick did not wait for it
+    assert live.store.load_checkpoint("live") is None   # not stored yet
+    gate.set()
+    clock[0] = 1.0
+    live.offer(fixes.slice(500, 500), source="b")
+    assert live.tick().checkpoint                       # waited for the first, then handed over the second
+    assert writers and all(name.startswith("geomon-checkpoint") for name in writers)
+    for _ in range(400):                                # stored while the engine waits for input
+        if (live.store.load_checkpoint("live") or {}).get("seq") == 2:
+            break
+        time.sleep(0.025)
+
+    def broken(store, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(AlertStore, "save_checkpoint", broken)
+    clock[0] = 2.0
+    live.offer(fixes.slice(1000, 500), source="c")
+    assert live.tick().checkpoint
+    with pytest.raises(OSError, match="disk full"):   # at a tick once the write has failed
+        for _ in range(400):
+            live.tick()
+            time.sleep(0.025)
+    monkeypatch.setattr(AlertStore, "save_checkpoint", save)
+    live.close(flush=False)
+    with AlertStore(db, read_only=True) as store:
+        assert store.load_checkpoint("live")["seq"] == 2    # the second checkpoint, not the failed third
 
 
 def test_meetings_open_across_a_crash_resume_to_the_uninterrupted_alerts(fixes, tmp_path):
