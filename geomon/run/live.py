@@ -35,8 +35,10 @@ with SIGKILL at random moments). With a checkpoint every tick
 tick returns. Periodic checkpoints (``checkpoint_every_s > 0``) are written by a
 checkpoint thread while the next micro-batches run, so a tick never waits for
 one (at 100,000 subjects a checkpoint stores tens of MB); one is under way at a
-time, in order. Between checkpoints more input is read again after a crash,
-nothing else changes. Input that cannot be read again (stdin, a socket) is
+time, and one that falls due while the last is still being written is taken at
+the first tick after it is stored (a slow store spaces the checkpoints out).
+Between checkpoints more input is read again after a crash, nothing else
+changes. Input that cannot be read again (stdin, a socket) is
 exactly-once only up to the last stored checkpoint.
 
 Sources: :class:`DirectorySource` (files landing in a directory: Parquet, CSV,
@@ -373,10 +375,13 @@ class LiveMonitor:
             # A checkpoint every tick is written before the tick returns (a stream's lines are safe then);
             # periodic ones are written by the checkpoint thread while the ticks go on.
             behind = self.checkpoint_every_s > 0
+            # One under way at a time: while the last is still being written the next one waits for a later
+            # tick, so a slow store stretches the checkpoints' spacing and never stalls the alerts.
+            due = due and (not behind or self._under_way is None)
         else:
             due, behind = checkpoint, False
         if due:
-            self._collect(wait=True)     # one checkpoint under way at a time, in order
+            self._collect(wait=True)
         job = self._capture(now_s) if due else None
         if alerts.num_rows or (job is not None and not behind):
             # Alerts go out at once; stays, tracks and quarantine rows ride with the next checkpoint (a restart
@@ -426,7 +431,8 @@ class LiveMonitor:
             self.store.save_checkpoint(self.stream_id, run_id=self.run_id, seq=job.seq,
                                        config_hash=self.config_hash, watermark_ms=job.watermark_ms,
                                        positions=job.positions, global_state=job.global_state, pending=job.pending,
-                                       codes=job.codes, states=encode_rows(job.rows))
+                                       codes=job.codes, states=encode_rows(job.rows),
+                                       roster=len(self.monitor.subject_ids))
 
     def _writer(self) -> ThreadPoolExecutor:
         if self._pool is None:

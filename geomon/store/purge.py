@@ -11,7 +11,7 @@ all without a key: the record must not undo the removal.
 input older than a cutoff go (the positions), alerts only when asked (they are
 the centre's record of its work, kept per its own policy).
 
-Live checkpoints (``checkpoint_subjects``) hold each subject's filter state by
+Live checkpoints (``checkpoint_rows``) hold each subject's filter state by
 roster position, not by id; a subject leaves them when the stream is restarted
 without it (docs/privacy.md).
 """

@@ -172,7 +172,9 @@ _DDL = (
         run_id VARCHAR NOT NULL,
         PRIMARY KEY (subject_id, started_at))""",
     # Live operation (geomon/run/live.py): per stream, the Monitor's global state, the fixes held back and the input
-    # consumed; per stream and subject, that subject's state row (only rows that changed are rewritten).
+    # consumed; per stream, checkpoint and subject, the state rows that changed, appended (the newest seq of a
+    # subject is its state; superseded rows are deleted now and then). ``checkpoint_subjects`` (one row per
+    # subject, rewritten in place) is the table of checkpoint layouts before 6, kept in stores that have it.
     """CREATE TABLE IF NOT EXISTS checkpoints (
         stream_id VARCHAR PRIMARY KEY,
         run_id VARCHAR NOT NULL,
@@ -183,11 +185,11 @@ _DDL = (
         global_state BLOB NOT NULL,
         pending BLOB NOT NULL,
         saved_at TIMESTAMPTZ NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS checkpoint_subjects (
+    """CREATE TABLE IF NOT EXISTS checkpoint_rows (
         stream_id VARCHAR NOT NULL,
+        seq BIGINT NOT NULL,
         subject_code INTEGER NOT NULL,
-        state BLOB NOT NULL,
-        PRIMARY KEY (stream_id, subject_code))""",
+        state BLOB NOT NULL)""",
     # When each alert's confirming fix arrived and when the alert was committed (live operation only).
     """CREATE TABLE IF NOT EXISTS alert_latency (
         alert_id VARCHAR PRIMARY KEY,
