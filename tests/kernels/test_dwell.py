@@ -75,6 +75,7 @@ def _run(tracks_, windows, cuts, now_ms):
     n = col["code"].size
     ws, we = _padded(windows)
     state = np.zeros((len(tracks_), N_DWELL_STATE))
+    due = np.full(len(tracks_), np.inf)
     bounds = [0, *sorted({min(c, n) for c in cuts}), n]
     parts = []
     newest = -1
@@ -92,7 +93,7 @@ def _run(tracks_, windows, cuts, now_ms):
                                   c["radius_m"].astype(float), c["dwell_ms"].astype(np.int64),
                                   c["gap_ms"].astype(np.int64), c["stay_ms"].astype(np.int64),
                                   c["night_ms"].astype(np.int64), c["pair"].astype(np.int64),
-                                  c["tset"].astype(np.int64), now, ws, we, state)
+                                  c["tset"].astype(np.int64), now, ws, we, state, due)
         parts += [(*np.delete(r, REC_FIX).tolist(), *f.tolist()) for r, f in zip(rec_i, rec_f)]
     return sorted(parts)
 
@@ -158,5 +159,5 @@ def test_read_only_inputs_are_accepted():
     ws, we = _padded([[(0, MIN)]])
     ws.setflags(write=False)
     we.setflags(write=False)
-    rec_i, _ = dwell_step(*arrays, 3 * MIN, ws, we, np.zeros((1, N_DWELL_STATE)))
+    rec_i, _ = dwell_step(*arrays, 3 * MIN, ws, we, np.zeros((1, N_DWELL_STATE)), np.full(1, np.inf))
     assert rec_i[:, 1].tolist() == [KIND_STAY]
