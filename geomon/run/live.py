@@ -43,14 +43,13 @@ exactly-once only up to the last stored checkpoint.
 
 Sources: :class:`DirectorySource` (files landing in a directory: Parquet, CSV,
 JSON lines) and :class:`LineSource` (JSON lines from stdin or a socket), in
-:mod:`geomon.run.live_sources` and re-exported here; :func:`run` polls them and
-ticks the LiveMonitor.
+:mod:`geomon.run.live_sources` and re-exported here, with :func:`run`, which polls
+them and ticks the LiveMonitor.
 """
 
 from __future__ import annotations
 
 import io
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -66,7 +65,7 @@ from geomon.io.accuracy import accuracy_settings, check_accuracy
 from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.io.load import load_fixes, load_subjects, load_zones
 from geomon.run.checkpoint import StateTracker, capture_global, check_layout, encode_rows
-from geomon.run.live_sources import DirectorySource, LineSource, read_json_lines
+from geomon.run.live_sources import DirectorySource, LineSource, read_json_lines, run
 from geomon.schema import FIX_SCHEMA, QUARANTINE_SCHEMA
 from geomon.store.alert_store import AlertStore
 from geomon.store.live import LATENCY_SCHEMA
@@ -484,40 +483,3 @@ class LiveMonitor:
             if self._own_store:
                 self.store.close()
 
-
-def run(live: LiveMonitor, sources: list, *, tick_s: float = 1.0, once: bool = False,
-        idle_exit_s: float | None = None, on_tick=None, stop: threading.Event | None = None) -> int:
-    """Poll ``sources`` and tick every ``tick_s`` seconds until stopped; return the number of ticks.
-
-    ``once``: read what the sources hold now (a directory: one file per tick,
-    so each file is its own micro-batch; a stream: until it closes), tick, and
-    return. ``idle_exit_s``: return after that long without input. ``on_tick``
-    is called with each :class:`TickResult`; ``stop`` ends the loop when set
-    (a final tick commits what was read).
-    """
-    stop = stop or threading.Event()
-    ticks = 0
-    last_input = time.monotonic()
-    while True:
-        started = time.monotonic()
-        got = 0
-        for source in sources:
-            got += source.poll(live, limit=1) if once and isinstance(source, DirectorySource) else source.poll(live)
-        if got:
-            last_input = started
-        result = live.tick()
-        ticks += 1
-        if on_tick is not None:
-            on_tick(result)
-        if stop.is_set():
-            return ticks
-        if once:
-            streams_open = any(isinstance(s, LineSource) and not s.drained for s in sources)
-            if not got and not streams_open:
-                return ticks
-            if not got:
-                stop.wait(min(tick_s, 0.05))
-            continue
-        if idle_exit_s is not None and time.monotonic() - last_input > idle_exit_s:
-            return ticks
-        stop.wait(max(0.0, tick_s - (time.monotonic() - started)))

@@ -5,8 +5,9 @@ Each source's ``poll(live)`` offers what arrived since the last poll to a
 names consumed, or the number of lines), which the Monitor saves with its next
 checkpoint, so that a restart resumes after it. Input a source cannot read
 (a corrupt file, a line that is not a JSON object) goes to the quarantine, not
-into an exception that would stop the stream. Import the names from
-:mod:`geomon.run.live`, which re-exports them.
+into an exception that would stop the stream. :func:`run` polls the sources and
+ticks the LiveMonitor. Import the names from :mod:`geomon.run.live`, which
+re-exports them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +29,7 @@ from geomon.schema import QUARANTINE_SCHEMA
 if TYPE_CHECKING:   # for annotations only: geomon.run.live imports this module
     from geomon.run.live import LiveMonitor
 
-__all__ = ["DirectorySource", "LineSource", "read_json_lines"]
+__all__ = ["DirectorySource", "LineSource", "read_json_lines", "run"]
 
 _FIX_TEXT_COLUMNS = ("subject_id", "ts", "lon", "lat", "source", "accuracy_m")
 
@@ -198,3 +200,41 @@ class LineSource:
         first = int(live.positions.get("lines", 0))
         _offer_lines(live, lines, name=self.name, first_line=first, position=("lines", first + len(lines)))
         return len(lines)
+
+
+def run(live: LiveMonitor, sources: list, *, tick_s: float = 1.0, once: bool = False,
+        idle_exit_s: float | None = None, on_tick=None, stop: threading.Event | None = None) -> int:
+    """Poll ``sources`` and tick every ``tick_s`` seconds until stopped; return the number of ticks.
+
+    ``once``: read what the sources hold now (a directory: one file per tick,
+    so each file is its own micro-batch; a stream: until it closes), tick, and
+    return. ``idle_exit_s``: return after that long without input. ``on_tick``
+    is called with each :class:`TickResult`; ``stop`` ends the loop when set
+    (a final tick commits what was read).
+    """
+    stop = stop or threading.Event()
+    ticks = 0
+    last_input = time.monotonic()
+    while True:
+        started = time.monotonic()
+        got = 0
+        for source in sources:
+            got += source.poll(live, limit=1) if once and isinstance(source, DirectorySource) else source.poll(live)
+        if got:
+            last_input = started
+        result = live.tick()
+        ticks += 1
+        if on_tick is not None:
+            on_tick(result)
+        if stop.is_set():
+            return ticks
+        if once:
+            streams_open = any(isinstance(s, LineSource) and not s.drained for s in sources)
+            if not got and not streams_open:
+                return ticks
+            if not got:
+                stop.wait(min(tick_s, 0.05))
+            continue
+        if idle_exit_s is not None and time.monotonic() - last_input > idle_exit_s:
+            return ticks
+        stop.wait(max(0.0, tick_s - (time.monotonic() - started)))
