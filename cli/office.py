@@ -134,10 +134,18 @@ def alerts_list(
     until: Annotated[Optional[datetime], typer.Option(
         help="Only alerts with onset before this time (ISO 8601, UTC if no offset).")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many rows, newest first.")] = 50,
+    tz: Annotated[str, typer.Option(
+        help="Time zone of the times shown: a zone name or an offset such as +08:00.")] = "Asia/Shanghai",
+    format: Annotated[str, typer.Option(
+        "--format", help="table (for people), csv or json (every column, for pipes and scripts).")] = "table",
 ) -> None:
-    """List stored alerts, newest first, with optional filters."""
+    """List stored alerts, newest first, with optional filters.
+
+    The table shows each alert's short id, which `alerts ack/dispatch/close` take (any unique prefix of 6 or
+    more characters), and its times in the centre's local time.
+    """
     report.print_alerts(db, kind=kind, office_id=office, status=status, subject_id=subject,
-                        location_office_id=where_office, since=since, until=until, limit=limit)
+                        location_office_id=where_office, since=since, until=until, limit=limit, tz=tz, fmt=format)
 
 
 def _lifecycle(target: str, ids, db, by, note, at, kind, office, status, subject):
@@ -157,6 +165,7 @@ def _lifecycle(target: str, ids, db, by, note, at, kind, office, status, subject
             if any(v is not None for v in filters.values()):
                 raise ValueError("give alert ids or filters, not both")
             step = {"acknowledged": store.acknowledge, "dispatched": store.dispatch, "closed": store.close_alert}
+            ids = [store.resolve_alert_id(alert_id) for alert_id in ids]    # listings show short ids
             for alert_id in ids:
                 step[target](alert_id, when, by=by, note=note)
             moved, refused = list(ids), []
@@ -167,7 +176,9 @@ def _lifecycle(target: str, ids, db, by, note, at, kind, office, status, subject
         raise typer.Exit(code=1)
 
 
-_Ids = Annotated[Optional[list[str]], typer.Argument(help="Alert ids; none: every alert matching the filters.")]
+_Ids = Annotated[Optional[list[str]], typer.Argument(
+    help="Alert ids, or the short ids `alerts list` shows (any unique prefix of 6+ characters); none: every "
+         "alert matching the filters.")]
 _Db = Annotated[Path, typer.Option(help="DuckDB store.")]
 _By = Annotated[Optional[str], typer.Option(help="Who takes the step (recorded in the audit log).")]
 _Note = Annotated[Optional[str], typer.Option(help="A note for the audit log.")]

@@ -93,9 +93,11 @@ def run_replay(fixes, zones, subjects, rules, **kwargs):
 
 
 def _table(title: str, columns: list[str], rows: list[list]) -> Table:
+    # Cells too wide for the terminal (80 columns in a log or a pipe) wrap onto a second line; an ellipsis would
+    # leave "office…" and "night_…", which cannot be told apart.
     table = Table(title=title, title_justify="left")
     for i, name in enumerate(columns):
-        table.add_column(name, justify="left" if i == 0 else "right")
+        table.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
     for row in rows:
         table.add_row(*[str(v) for v in row])
     return table
@@ -209,16 +211,68 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc)
 
 
-def print_alerts(db: Path, *, since=None, until=None, limit: int = 50, **filters) -> None:
-    from geomon.store.alert_store import AlertStore
+#: Columns of `alerts list` as a table, at any width; the wide ones join from WIDE_COLUMNS on.
+_ALERT_COLUMNS = [("id", "alert_id"), ("onset", "onset_ts"), ("kind", "kind"), ("subject", "subject_id"),
+                  ("office", "office_id"), ("status", "status")]
+_WIDE_ALERT_COLUMNS = [("confirmed", "confirmed_ts"), ("ended", "ended_ts"), ("severity", "severity"),
+                       ("zone", "zone_id"), ("where", "location_office_id")]
+WIDE_COLUMNS = 140
 
+
+def _zone_label(tz) -> str:
+    offset = datetime.now(tz).strftime("%z")
+    name = getattr(tz, "key", None)
+    utc = f"UTC{offset[:3]}:{offset[3:]}"
+    return f"{name}, {utc}" if name else utc
+
+
+def print_alerts(db: Path, *, since=None, until=None, limit: int = 50, tz="Asia/Shanghai", fmt: str = "table",
+                 **filters) -> None:
+    """The newest alerts matching ``filters``: a table at the console's width (times in ``tz``, short ids), or
+    every column as CSV or JSON lines on stdout (times ISO 8601 with their offset)."""
+    import csv
+    import json
+    import sys
+
+    from geomon.engine.night import as_tzinfo
+    from geomon.store.alert_store import AlertStore
+    from geomon.store.lifecycle import SHORT_ID
+
+    if fmt not in ("table", "csv", "json"):
+        raise ValueError(f"--format must be table, csv or json, not {fmt!r}")
+    zone = as_tzinfo(tz)
     with AlertStore(db, read_only=True) as store:
-        table = store.list_alerts(since=_utc(since), until=_utc(until), limit=limit, **filters)
-    columns = ["onset_ts", "confirmed_ts", "ended_ts", "kind", "severity", "subject_id", "zone_id", "office_id",
-               "location_office_id", "status"]
-    rows = [[("" if r[c] is None else (r[c].strftime("%Y-%m-%d %H:%M:%S") if isinstance(r[c], datetime) else r[c]))
-             for c in columns] for r in table.select(columns).to_pylist()]
-    console.print(_table(f"{table.num_rows} alerts (oldest first)", columns, rows))
+        table = store.list_alerts(since=_utc(since), until=_utc(until), limit=limit, newest_first=True, **filters)
+    rows = table.to_pylist()
+    if fmt != "table":
+        out = [{k: (v.astimezone(zone).isoformat() if isinstance(v, datetime) else v) for k, v in r.items()}
+               for r in rows]
+        if fmt == "json":
+            for r in out:
+                sys.stdout.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+        else:
+            writer = csv.DictWriter(sys.stdout, fieldnames=table.schema.names, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(out)
+        return
+    columns = _ALERT_COLUMNS + (_WIDE_ALERT_COLUMNS if console.width >= WIDE_COLUMNS else [])
+
+    def cell(column: str, value) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, datetime):
+            return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        return value[:SHORT_ID] if column == "alert_id" else str(value)
+
+    view = Table(title=f"{len(rows)} alerts, newest first; times in {_zone_label(zone)}", title_justify="left",
+                 box=None, pad_edge=False, header_style="bold underline")
+    for name, column in columns:
+        view.add_column(name, overflow="fold", no_wrap=column.endswith("_ts"))
+    for r in rows:
+        view.add_row(*[cell(column, r[column]) for _, column in columns])
+    console.print(view)
+    if rows:
+        console.print(f"ack, dispatch or close one: geomon alerts ack {rows[0]['alert_id'][:SHORT_ID]} --db {db}")
 
 
 def print_simulation(result) -> None:

@@ -65,7 +65,7 @@ from geomon.kernels import night as _night
 from geomon.rules.periods import ThresholdSets
 from geomon.schema import ALERT_SCHEMA
 
-__all__ = ["HOME_DEPTH_M", "NIGHT_KINDS", "NightDetector", "NightWindows", "night_windows"]
+__all__ = ["HOME_DEPTH_M", "NIGHT_KINDS", "NightDetector", "NightWindows", "as_tzinfo", "night_windows"]
 
 #: The least depth beyond ``night_away_m`` the evidence of being away weighs (m): any depth, since the away
 #: distance is already the margin (a strict subject 160 m from home at 150 m is away; a fix of 0.3 m says so
@@ -83,7 +83,7 @@ _PAD = np.iinfo(np.int64).max
 _OFFSET = re.compile(r"^([+-])(\d\d):(\d\d)$")
 
 
-def _tzinfo(tz) -> _dt.tzinfo:
+def as_tzinfo(tz) -> _dt.tzinfo:
     """A tzinfo from a zoneinfo name ("Asia/Shanghai"), a fixed offset ("+08:00") or a tzinfo."""
     if isinstance(tz, _dt.tzinfo):
         return tz
@@ -133,7 +133,7 @@ def night_windows(lo_ms: int, hi_ms: int, start: str, end: str, tz="Asia/Shangha
     >>> ((w[:, 1] - w[:, 0]) / 3_600_000).tolist()   # the night of 30-31 March 2024 loses an hour
     [7.0, 8.0]
     """
-    tzi = _tzinfo(tz)
+    tzi = as_tzinfo(tz)
     s, e = _minute(start), _minute(end)
     if s == e:
         return np.zeros((0, 2), np.int64)
@@ -159,7 +159,7 @@ class NightWindows:
     """
 
     def __init__(self, sets: ThresholdSets, tz="Asia/Shanghai"):
-        self.tz = _tzinfo(tz)
+        self.tz = as_tzinfo(tz)
         starts = [v["night_start"] for v in sets.values]
         ends = [v["night_end"] for v in sets.values]
         self.pairs = sorted(set(zip(starts, ends)))
@@ -236,7 +236,7 @@ class NightDetector(SubjectDetector):
         self.home[:] = list(home_geometry_m)
         self._home_distance = SubjectZoneDistance(self.home)
         self.frame = frame
-        self.tz = _tzinfo(tz)
+        self.tz = as_tzinfo(tz)
         self._windows = NightWindows(sets, self.tz)
         self._away_m = sets.per_set("night_away_m")
         self._grace_ms = sets.per_set("curfew_grace_s", scale=1000, dtype=np.int64)

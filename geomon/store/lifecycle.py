@@ -35,8 +35,30 @@ class LifecycleError(GeomonError, ValueError):
     """A lifecycle transition is not allowed: unknown alert, wrong order or time."""
 
 
+#: The shortest alert id prefix :meth:`_Lifecycle.resolve_alert_id` takes (listings show :data:`SHORT_ID`).
+MIN_ID_PREFIX = 6
+#: Characters of an alert id that listings show; any unique prefix of at least MIN_ID_PREFIX names the alert.
+SHORT_ID = 10
+
+
 class _Lifecycle:
     """The ``alert_audit`` table and the lifecycle steps of :class:`geomon.store.alert_store.AlertStore`."""
+
+    def resolve_alert_id(self, prefix: str) -> str:
+        """The stored alert id that starts with ``prefix``: a listing's short id, or the whole id (as git takes a
+        commit's). Refused, naming the candidates, when no alert or several start with it."""
+        prefix = prefix.strip().lower()
+        if len(prefix) < MIN_ID_PREFIX:
+            raise LifecycleError(f"alert id {prefix!r} is too short: give at least {MIN_ID_PREFIX} characters")
+        got = [r[0] for r in self._cursor().execute(
+            "SELECT alert_id FROM alerts WHERE starts_with(alert_id, ?) ORDER BY alert_id LIMIT 4",
+            [prefix]).fetchall()]
+        if not got:
+            raise LifecycleError(f"unknown alert_id {prefix!r}")
+        if len(got) > 1:
+            raise LifecycleError(f"alert id {prefix!r} is ambiguous ({', '.join(got[:3])}"
+                                 f"{', ...' if len(got) > 3 else ''}): give more characters")
+        return got[0]
 
     def acknowledge(self, alert_id: str, at: datetime, *, by: str | None = None, note: str | None = None) -> None:
         """Mark an open alert as acknowledged by its office at wall time *at* (by whom, with a note: audited)."""

@@ -73,8 +73,10 @@ class _Queries:
         subject_id: str | Iterable[str] | None = None,
         location_office_id: str | Iterable[str] | None = None,
         limit: int | None = None,
+        newest_first: bool = False,
     ) -> pa.Table:
-        """Return stored alerts, ordered by ``onset_ts`` then ``alert_id``.
+        """Return stored alerts, ordered by ``onset_ts`` then ``alert_id`` (``newest_first``: the other way round,
+        so that ``limit`` keeps the newest).
 
         Parameters
         ----------
@@ -107,7 +109,7 @@ class _Queries:
         sql = f"SELECT {', '.join(STORED_ALERT_SCHEMA.names)} FROM alerts"
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
-        sql += " ORDER BY onset_ts, alert_id"
+        sql += " ORDER BY onset_ts DESC, alert_id DESC" if newest_first else " ORDER BY onset_ts, alert_id"
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
                 raise ValueError(f"limit must be a non-negative int, got {limit!r}")
