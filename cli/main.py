@@ -259,6 +259,10 @@ def rules_default() -> None:
     typer.echo(default_rules_text(), nl=False)
 
 
+#: `geomon watch` on the wall clock refuses a new stream whose first fixes are older than this (seconds).
+STALE_S = 2 * 3600.0
+
+
 @app.command()
 @_one_line_errors
 def watch(
@@ -311,7 +315,8 @@ def watch(
     chosen = tuple(d.strip() for d in detectors.split(",") if d.strip()) if detectors else DEFAULT_DETECTORS
     live = LiveMonitor(zones, subjects, load_rules(rules) if rules is not None else None, db=db,
                        stream_id=stream_id, lateness_s=lateness, clock=clock, checkpoint_every_s=checkpoint_every,
-                       profile=profile, detectors=chosen, **_meeting_files(concern, protections), **kind)
+                       profile=profile, detectors=chosen, **_meeting_files(concern, protections), **kind,
+                       refuse_stale_s=STALE_S)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     state = "resumed at micro-batch " + str(live.seq) if live.resumed else "started"

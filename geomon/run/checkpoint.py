@@ -21,6 +21,7 @@ the saved rows, then the global part.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -29,8 +30,8 @@ from geomon.engine.contract import state_fields
 from geomon.errors import GeomonError
 from geomon.kernels.state_diff import copy_rows, encode_words, put_rows, rows_changed
 
-__all__ = ["STATE_LAYOUT_VERSION", "CheckpointLayoutError", "StateTracker", "capture_global", "check_layout",
-           "decode_rows", "encode_rows", "state_layout"]
+__all__ = ["STATE_LAYOUT_VERSION", "CapturedCheckpoint", "CheckpointLayoutError", "StateTracker", "capture_global",
+           "check_layout", "decode_rows", "encode_rows", "from_ipc", "state_layout", "to_ipc"]
 
 #: Version of the checkpoint's state layout: 1 named private attributes (geomon 0.1 before the detector
 #: contract); 2 is the declared state of each part, with its layout saved beside it; 3 the same with the
@@ -264,3 +265,30 @@ def decode_rows(blobs, width: int) -> np.ndarray:
         bits = np.unpackbits(np.frombuffer(blob[:head], np.uint8), count=n_words, bitorder="little").astype(bool)
         out[i, bits] = np.frombuffer(blob[head:], np.uint64)
     return out.view(np.uint8).reshape(len(blobs), width)
+
+
+def to_ipc(table: pa.Table) -> bytes:
+    """A table as an Arrow IPC stream (the fixes a live checkpoint holds back for lateness)."""
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def from_ipc(blob: bytes) -> pa.Table:
+    """The table of :func:`to_ipc`'s stream."""
+    return pa.ipc.open_stream(blob).read_all()
+
+
+@dataclass
+class CapturedCheckpoint:
+    """A live checkpoint captured at the end of a tick, to be stored (:class:`geomon.run.live.LiveMonitor`)."""
+
+    seq: int
+    watermark_ms: int
+    positions: dict
+    global_state: bytes
+    pending: bytes
+    codes: np.ndarray
+    rows: np.ndarray
+    deferred: dict

@@ -49,7 +49,6 @@ them and ticks the LiveMonitor.
 
 from __future__ import annotations
 
-import io
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -64,13 +63,21 @@ from geomon.errors import GeomonError
 from geomon.io.accuracy import accuracy_settings, check_accuracy
 from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.io.load import load_fixes, load_subjects, load_zones
-from geomon.run.checkpoint import StateTracker, capture_global, check_layout, encode_rows
-from geomon.run.live_sources import DirectorySource, LineSource, read_json_lines, run
+from geomon.run.checkpoint import (
+    CapturedCheckpoint,
+    StateTracker,
+    capture_global,
+    check_layout,
+    encode_rows,
+    from_ipc,
+    to_ipc,
+)
+from geomon.run.live_sources import DirectorySource, LineSource, StaleDataError, read_json_lines, run
 from geomon.schema import FIX_SCHEMA, QUARANTINE_SCHEMA
 from geomon.store.alert_store import AlertStore
 from geomon.store.live import LATENCY_SCHEMA
 
-__all__ = ["DirectorySource", "LineSource", "LiveMonitor", "TickResult", "read_json_lines", "run"]
+__all__ = ["DirectorySource", "LineSource", "LiveMonitor", "StaleDataError", "TickResult", "read_json_lines", "run"]
 
 _HELD = pa.schema(list(FIX_SCHEMA) + [pa.field("_arrived_us", pa.int64(), nullable=False),
                                       pa.field("_seq", pa.int64(), nullable=False)])
@@ -114,34 +121,9 @@ class TickResult:
 
 
 @dataclass
-class _Checkpoint:
-    """A checkpoint captured at the end of a tick, to be stored (:meth:`LiveMonitor._write_checkpoint`)."""
-
-    seq: int
-    watermark_ms: int
-    positions: dict
-    global_state: bytes
-    pending: bytes
-    codes: np.ndarray
-    rows: np.ndarray
-    deferred: dict
-
-
-@dataclass
 class _Counts:
     n_read: int = 0                 # rows read from every source
     n_refused_on_load: int = 0      # quarantined by validation
-
-
-def _ipc(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue()
-
-
-def _from_ipc(blob: bytes) -> pa.Table:
-    return pa.ipc.open_stream(blob).read_all()
 
 
 class LiveMonitor:
@@ -176,6 +158,11 @@ class LiveMonitor:
         takes them): frequent-contact and victim alerts, live (:mod:`geomon.engine.meetings`).
     now : callable
         Wall clock in seconds (``time.time``); tests pass their own.
+    refuse_stale_s : float, optional
+        With the wall clock, refuse a new stream whose first fixes are older than this (their median, in
+        seconds before now): recorded files run on the wall clock are judged as if it were now, so every
+        silence since them is lost contact and every night since them is judged at once. The error names
+        ``clock="event"``. ``geomon watch`` refuses data two hours old.
 
     Raises
     ------
@@ -187,7 +174,8 @@ class LiveMonitor:
     def __init__(self, zones, subjects, rules=None, *, db, stream_id: str = "live", lateness_s: float = 0.0,
                  clock: str = "wall", checkpoint_every_s: float = 5.0, profile: str | None = None,
                  detectors=DEFAULT_DETECTORS, keep_tracks: bool = True, concern=None, protections=None,
-                 now=time.time, accuracy: str = "sigma", uere_m: float | None = None):
+                 now=time.time, accuracy: str = "sigma", uere_m: float | None = None,
+                 refuse_stale_s: float | None = None):
         from geomon.engine.meetings import meeting_config
         from geomon.engine.monitor import Monitor
         from geomon.run.replay import _as_rules, config_hash
@@ -232,6 +220,7 @@ class LiveMonitor:
         self._checkpoint_seq = 0
         self._pool: ThreadPoolExecutor | None = None
         self._under_way = None
+        self.refuse_stale_s = refuse_stale_s
         self.resumed = self._resume()
         self._checkpoint_seq = self.seq
         if not self.resumed:
@@ -266,7 +255,7 @@ class LiveMonitor:
         self.run_id = saved["run_id"]
         self.seq = saved["seq"]
         self.watermark_ms = saved["watermark_ms"]
-        self._held = _from_ipc(saved["pending"])
+        self._held = from_ipc(saved["pending"])
         positions = saved["positions"]
         state = positions.pop("_live")
         self.positions = positions
@@ -308,6 +297,7 @@ class LiveMonitor:
         n = load.table.num_rows
         if n == 0:
             return 0
+        self._check_fresh(load.table, source)
         if arrived is None or np.ndim(arrived) == 0:
             arrived_us = np.full(n, round((self._now() if arrived is None else float(arrived)) * 1e6), np.int64)
         else:
@@ -324,6 +314,20 @@ class LiveMonitor:
         self._newest_ms = max(self._newest_ms, int(pc.max(table.column("ts").cast(pa.int64())).as_py()))
         self._held = pa.concat_tables([self._held, table])
         return n
+
+    def _check_fresh(self, table: pa.Table, source: str) -> None:
+        """Refuse, on the wall clock, a new stream that starts with data hours old (see ``refuse_stale_s``)."""
+        if self.clock != "wall" or self.refuse_stale_s is None or self.resumed or self.n_offered:
+            return
+        median_ms = float(np.median(table.column("ts").cast(pa.int64()).to_numpy()))
+        age_s = self._now() - median_ms / 1000
+        if age_s > self.refuse_stale_s:
+            taken = datetime.fromtimestamp(median_ms / 1000, timezone.utc).isoformat(timespec="seconds")
+            raise StaleDataError(
+                f"{source}: these fixes were taken {age_s / 3600:,.1f} h ago (median {taken}), but the watch runs "
+                "on the wall clock, which would judge them as if it were now: every silence since then a lost "
+                "contact, every night since then at once. For recorded files use --clock event (or geomon "
+                "replay); for a live feed, check the devices' and this machine's clocks")
 
     def refuse(self, rows: pa.Table) -> None:
         """Quarantine input rows a source refused before validation (each counted as read and refused)."""
@@ -404,21 +408,21 @@ class LiveMonitor:
         return TickResult(self.watermark_ms, release.num_rows, self.n_held, alerts, latency, due,
                           time.perf_counter() - started)
 
-    def _capture(self, now_s: float) -> _Checkpoint:
+    def _capture(self, now_s: float) -> CapturedCheckpoint:
         """The state after this tick, as copies the engine may go on from: the checkpoint to write."""
         codes, rows = self._tracker.changes()
         positions = dict(self.positions)
         positions["_live"] = {"newest_ms": self._newest_ms, "next_arrival": self._next_arrival,
                               "counts": dict(vars(self.counts))}
-        job = _Checkpoint(seq=self.seq + 1, watermark_ms=self.watermark_ms, positions=positions,
-                          global_state=capture_global(self.monitor), pending=_ipc(self._held), codes=codes,
+        job = CapturedCheckpoint(seq=self.seq + 1, watermark_ms=self.watermark_ms, positions=positions,
+                          global_state=capture_global(self.monitor), pending=to_ipc(self._held), codes=codes,
                           rows=rows, deferred=self._deferred)
         self._deferred = {what: [] for what in self._deferred}
         self._last_checkpoint = now_s
         self._checkpoint_seq = job.seq
         return job
 
-    def _write_checkpoint(self, job: _Checkpoint) -> None:
+    def _write_checkpoint(self, job: CapturedCheckpoint) -> None:
         """Store a captured checkpoint with the stays, tracks and quarantine rows it carries, in one transaction."""
         writers = {"stays": self.store.write_stays, "tracks": self.store.write_tracks,
                    "quarantine": lambda table: self.store.write_quarantine(self.run_id, table)}

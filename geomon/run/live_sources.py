@@ -29,7 +29,11 @@ from geomon.schema import QUARANTINE_SCHEMA
 if TYPE_CHECKING:   # for annotations only: geomon.run.live imports this module
     from geomon.run.live import LiveMonitor
 
-__all__ = ["DirectorySource", "LineSource", "read_json_lines", "run"]
+__all__ = ["DirectorySource", "LineSource", "StaleDataError", "read_json_lines", "run"]
+
+
+class StaleDataError(GeomonError):
+    """A new stream on the wall clock starts with data hours old (recorded files: use the event clock)."""
 
 _FIX_TEXT_COLUMNS = ("subject_id", "ts", "lon", "lat", "source", "accuracy_m")
 
@@ -132,6 +136,8 @@ class DirectorySource:
                     _offer_lines(live, lines, name=str(path), first_line=0, position=("files", consumed))
                 else:
                     live.offer(path, source=str(path), position=("files", consumed))
+            except StaleDataError:
+                raise                    # the stream's clock, not the file, is wrong: stop and say so
             except (GeomonError, OSError, ValueError, pa.ArrowException) as exc:
                 live.refuse_file(str(path), f"unreadable file: {exc}", position=("files", consumed))
             done.add(path.name)

@@ -18,8 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
-from geomon.cli.main import SAMPLE_DIR
+from geomon.cli.main import SAMPLE_DIR, app
 from geomon.engine.monitor import Monitor
 from geomon.errors import GeomonError
 from geomon.run.checkpoint import STATE_LAYOUT_VERSION, encode_rows
@@ -522,3 +523,32 @@ def test_socket_source_and_sigterm_leave_a_checkpoint(fixes, tmp_path):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0, proc.stderr.read()
     assert _files_consumed(db) == 3
+
+
+def test_the_wall_clock_refuses_a_new_stream_of_data_hours_old_naming_the_event_clock(fixes, tmp_path):
+    """Recorded files on the wall clock would be judged as if it were now (a flood of lost contact and night
+    alerts); `geomon watch` refuses them and names --clock event. Fresh data, a resumed stream and the event
+    clock are not refused."""
+    first = fixes.slice(0, 200)
+    taken_s = float(np.median(first.column("ts").cast(pa.int64()).to_numpy())) / 1000
+    for age_h, refused in ((3.0, True), (0.5, False)):
+        live = LiveMonitor(ZONES, SUBJECTS, db=tmp_path / f"wall{age_h}.duckdb", clock="wall",
+                           refuse_stale_s=2 * 3600, now=lambda age_h=age_h: taken_s + age_h * 3600)
+        if refused:
+            with pytest.raises(GeomonError, match=r"3\.0 h ago.*--clock event"):
+                live.offer(first, source="old.parquet")
+            assert live.n_held == 0
+        else:
+            assert live.offer(first, source="fresh.parquet") == first.num_rows
+        live.close(flush=False)
+    late = LiveMonitor(ZONES, SUBJECTS, db=tmp_path / "event.duckdb", clock="event", refuse_stale_s=2 * 3600,
+                       now=lambda: taken_s + 30 * 86400)
+    assert late.offer(first, source="old.parquet") == first.num_rows
+    late.close()
+    folder = tmp_path / "recorded"
+    _files(first, folder, 1)
+    cli = [str(a) for a in ("watch", folder, "--zones", ZONES, "--subjects", SUBJECTS, "--db",
+                            tmp_path / "cli.duckdb", "--once")]
+    result = CliRunner().invoke(app, cli, env={"COLUMNS": "200"})
+    assert result.exit_code == 1 and "--clock event" in result.output and "Traceback" not in result.output
+    assert CliRunner().invoke(app, [*cli, "--clock", "event"]).exit_code == 0
