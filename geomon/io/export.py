@@ -42,7 +42,13 @@ def load_key(path: str | Path | None = None) -> bytes:
         key = os.environ.get(KEY_ENV, "").encode()
         where = f"${KEY_ENV}"
     if len(key) < _MIN_KEY_BYTES:
-        raise GeomonError(f"pseudonym key from {where} is missing or shorter than {_MIN_KEY_BYTES} bytes")
+        problem = f"the pseudonym key in {where} is {len(key)} bytes, fewer than {_MIN_KEY_BYTES}" if key else \
+            f"no pseudonym key ({where} is not set and no --key-file was given)"
+        raise GeomonError(
+            f"{problem}: exports and reports replace subject ids with keyed pseudonyms, and --clear-ids needs the "
+            f"key too, as proof that you may see ids. Make one and keep it (the same key gives the same "
+            f"pseudonyms): export {KEY_ENV}=$(python -c 'import secrets; print(secrets.token_hex(16))'), or put "
+            f"it in a file and pass --key-file FILE")
     return key
 
 
