@@ -28,12 +28,16 @@ def _row(i: int) -> dict:
             "probability": 0.99, "details": "{}", "run_id": "r"}
 
 
+def alert_store(path, n: int):
+    """A store at ``path`` holding alerts ``_row(0)`` .. ``_row(n - 1)``."""
+    with AlertStore(path) as store:
+        store.write_alerts(pa.Table.from_pylist([_row(i) for i in range(n)], schema=ALERT_SCHEMA))
+    return path
+
+
 @pytest.fixture()
 def db(tmp_path):
-    path = tmp_path / "alerts.duckdb"
-    with AlertStore(path) as store:
-        store.write_alerts(pa.Table.from_pylist([_row(i) for i in range(60)], schema=ALERT_SCHEMA))
-    return path
+    return alert_store(tmp_path / "alerts.duckdb", 60)
 
 
 def _list(db, *args, columns=80):

@@ -3,21 +3,16 @@ one (issue 24: the README's examples failed with a bare "missing or shorter than
 
 from __future__ import annotations
 
-import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
 from geomon.cli.main import app
-from geomon.store.alert_store import ALERT_SCHEMA, AlertStore
-from tests.cli.test_alerts_list import _row
+from tests.cli.test_alerts_list import alert_store
 
 
 @pytest.fixture()
 def db(tmp_path):
-    path = tmp_path / "a.duckdb"
-    with AlertStore(path) as store:
-        store.write_alerts(pa.Table.from_pylist([_row(i) for i in range(3)], schema=ALERT_SCHEMA))
-    return path
+    return alert_store(tmp_path / "a.duckdb", 3)
 
 
 @pytest.mark.parametrize("command", [["export", "alerts", "--out", "{tmp}/a.csv"],
