@@ -151,6 +151,18 @@ def _trimmed_text(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return text, ~_np_bool(pc.is_valid(text))
 
 
+#: Supervision levels as people write them (any case is folded first), to the level the rules know.
+LEVEL_NAMES = {"严管": "strict", "普管": "ordinary"}
+
+
+def _level_names(level: pa.Array) -> pa.Array:
+    """Levels in lower case, the Chinese names (:data:`LEVEL_NAMES`) mapped to the rules' own."""
+    level = pc.utf8_lower(level)
+    for name, meaning in LEVEL_NAMES.items():
+        level = pc.if_else(pc.equal(level, name), pa.scalar(meaning), level)
+    return level
+
+
 def _text_column(table: pa.Table, name: str, src: str) -> tuple[pa.Array, np.ndarray]:
     """Read a column as trimmed text. Returns the values and the missing mask."""
     arr = _plain(table.column(name))
@@ -466,6 +478,9 @@ def load_subjects(source: str | Path | pa.Table, *, name: str | None = None) -> 
 
     Notes
     -----
+    Levels are read in any case (``Strict``, ``ORDINARY``) and in Chinese (严管 strict, 普管 ordinary) and
+    stored as ``strict`` or ``ordinary``.
+
     Reason codes, in test order: ``csv_malformed_row``, ``subject_missing``,
     ``level_missing``, ``level_unknown`` (not ``strict`` or ``ordinary``),
     ``office_missing``, ``subject_duplicate`` (the first row of an id is kept).
@@ -476,6 +491,7 @@ def load_subjects(source: str | Path | pa.Table, *, name: str | None = None) -> 
     row_numbers, malformed_rows = _row_numbers(n, malformed)
     subject, subject_missing = _text_column(raw, "subject_id", src)
     level, level_missing = _text_column(raw, "level", src)
+    level = _level_names(level)
     office, office_missing = _text_column(raw, "office_id", src)
     home, work = (_text_column(raw, c, src)[0] if c in raw.column_names else pa.nulls(n, pa.string())
                   for c in ("home_zone_id", "work_zone_id"))

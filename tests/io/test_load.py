@@ -427,3 +427,14 @@ def test_subjects_without_home_zone_and_with_missing_columns(tmp_path):
     assert result.table.column("home_zone_id").null_count == result.n_accepted
     with pytest.raises(InputError, match="office_id"):
         load_subjects(subjects_table().drop_columns(["office_id"]), name="subjects.csv")
+
+
+def test_levels_are_read_in_any_case_and_in_chinese():
+    """A roster that says Strict, ORDINARY, 严管 or 普管 means the rules' strict and ordinary (issue 24: Strict was
+    refused, and its subject's fixes showed only as subject_unknown); anything else is still refused."""
+    t = pa.table({"subject_id": ["a", "b", "c", "d", "e"], "level": ["Strict", "ORDINARY", "严管", " 普管 ", "medium"],
+                  "office_id": ["o"] * 5})
+    result = load_subjects(t, name="subjects")
+    assert result.table.column("level").to_pylist() == ["strict", "ordinary", "strict", "ordinary"]
+    assert result.quarantine.column("reason").to_pylist() == ["level_unknown"]
+    assert result.quarantine.column("row").to_pylist() == [4]
