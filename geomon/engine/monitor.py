@@ -44,7 +44,7 @@ from geomon.io.accuracy import check_accuracy
 from geomon.io.cameras import CameraLayer, load_cameras
 from geomon.io.common import FixLoad, SubjectLoad, ZoneLoad
 from geomon.io.load import load_fixes, load_rules, load_subjects, load_zones
-from geomon.io.tables import codes_in, stable_order
+from geomon.io.ordering import codes_in, stable_order
 from geomon.kernels import fusion as _kf
 from geomon.rules.load import Rules, default_rules
 from geomon.rules.periods import ThresholdSets

@@ -37,7 +37,7 @@ from geomon.errors import InputError
 from geomon.io.accuracy import check_accuracy
 from geomon.io.common import FixLoad, _duplicates
 from geomon.io.load import load_fixes
-from geomon.io.tables import rows_sharing_key, stable_order, take_rows, text_rank
+from geomon.io.ordering import rows_sharing_key, stable_order, take_rows, text_rank
 from geomon.schema import QUARANTINE_SCHEMA
 
 __all__ = ["ParquetFeed", "file_offsets", "ordered_batches", "parquet_files", "parquet_rows", "renumbered"]

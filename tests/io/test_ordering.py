@@ -9,7 +9,8 @@ import pyarrow.compute as pc
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from geomon.io.tables import codes_in, load_fixes, stable_order, take_rows, text_rank
+from geomon.io.ordering import codes_in, stable_order, take_rows, text_rank
+from geomon.io.tables import load_fixes
 
 _INTS = st.integers(-(2**62), 2**62)
 
