@@ -171,6 +171,7 @@ class AlertStore(_Queries, _Lifecycle, _RunLog, _LiveLog):
             raise FileNotFoundError(f"{self.path}: no such database")
         self.read_only = read_only
         self.wait_s = default_wait_s() if wait_s is None else float(wait_s)
+        self._log_mb: int | None = None
         self._con: duckdb.DuckDBPyConnection | None = self._connect()
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -221,7 +222,12 @@ class AlertStore(_Queries, _Lifecycle, _RunLog, _LiveLog):
         if not isinstance(megabytes, int) or megabytes < 1:
             raise ValueError(f"megabytes must be a positive integer, not {megabytes!r}")
         self._log_mb = megabytes
-        self._cursor().execute(f"SET checkpoint_threshold = '{megabytes}MB'")
+        self._apply_log_limit(self._cursor())
+
+    def _apply_log_limit(self, con) -> None:
+        """Set :meth:`let_log_grow`'s limit on a (re)opened connection, if one was asked for."""
+        if self._log_mb is not None:
+            con.execute(f"SET checkpoint_threshold = '{self._log_mb}MB'")
 
     def release(self) -> None:
         """Let go of the file between batches (readers may open it then); the next write opens it again."""
@@ -233,8 +239,7 @@ class AlertStore(_Queries, _Lifecycle, _RunLog, _LiveLog):
         if self._con is None and getattr(self, "_released", False):
             self._con = self._connect()
             self._released = False
-            if getattr(self, "_log_mb", None):
-                self._con.execute(f"SET checkpoint_threshold = '{self._log_mb}MB'")
+            self._apply_log_limit(self._con)
         if self._con is None:
             raise GeomonError(f"alert store {self.path} is closed")
         cur = getattr(self._local, "cursor", None)
